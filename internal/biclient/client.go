@@ -1,0 +1,184 @@
+// Package biclient is the HTTP client to Beyond Identity's OAuth endpoints:
+// it mints access tokens with the client-credentials grant, revokes them
+// (RFC 7009) and introspects them (RFC 7662). It knows nothing of Vault.
+package biclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-cleanhttp"
+)
+
+// DefaultTimeout bounds each call when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// MaxResponseBytes bounds how much of any answer is read. Token answers are a
+// few kilobytes; anything near this is not a Beyond Identity answer.
+const MaxResponseBytes = 1 << 20
+
+// Config says where a Client sends its calls and with which credentials.
+type Config struct {
+	// AuthURL is the base URL of the auth host, e.g.
+	// https://auth-us.beyondidentity.com (see AuthURLForRegion).
+	AuthURL       string
+	TenantID      string
+	RealmID       string
+	ApplicationID string
+	ClientID      string
+	ClientSecret  Secret
+	// CACertPEM holds extra roots trusted beside the system ones.
+	CACertPEM string
+	// Timeout bounds each call, connection and body read included.
+	Timeout time.Duration
+	// UserAgent identifies the caller in Beyond Identity's logs.
+	UserAgent string
+}
+
+// Client calls one Beyond Identity application's OAuth endpoints. It is safe
+// for concurrent use and reuses connections.
+type Client struct {
+	cfg        Config
+	issuer     string
+	httpClient *http.Client
+	now        func() time.Time
+}
+
+// New builds a Client. It fails only on a malformed configuration.
+func New(cfg Config) (*Client, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.TenantID == "" || cfg.RealmID == "" || cfg.ApplicationID == "" || cfg.ClientID == "" || cfg.ClientSecret.IsZero() {
+		return nil, errors.New("tenant, realm, application, client id and client secret are all required")
+	}
+	base, err := url.Parse(cfg.AuthURL)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, fmt.Errorf("auth URL %q is not an absolute http(s) URL", cfg.AuthURL)
+	}
+	transport := cleanhttp.DefaultPooledTransport()
+	if cfg.CACertPEM != "" {
+		roots, err := rootsWith(cfg.CACertPEM)
+		if err != nil {
+			return nil, err
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	return &Client{
+		cfg:    cfg,
+		issuer: IssuerURL(cfg.AuthURL, cfg.TenantID, cfg.RealmID, cfg.ApplicationID),
+		httpClient: &http.Client{
+			Transport: transport,
+			Timeout:   cfg.Timeout,
+			// A redirected POST turns into a GET elsewhere whose 200 would
+			// look like success: never follow one.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		now: time.Now,
+	}, nil
+}
+
+// rootsWith returns the system roots plus the certificates of pemBundle.
+func rootsWith(pemBundle string) (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM([]byte(pemBundle)) {
+		return nil, errors.New("CA certificate bundle holds no PEM certificate")
+	}
+	return roots, nil
+}
+
+// IssuerURL is the URL every OAuth endpoint of an application hangs below.
+func IssuerURL(authURL, tenantID, realmID, applicationID string) string {
+	return strings.TrimRight(authURL, "/") +
+		"/v1/tenants/" + url.PathEscape(tenantID) +
+		"/realms/" + url.PathEscape(realmID) +
+		"/applications/" + url.PathEscape(applicationID)
+}
+
+// TokenURL is the client-credentials endpoint of an issuer.
+func TokenURL(issuer string) string { return issuer + "/token" }
+
+// Issuer is the issuer URL of the configured application.
+func (c *Client) Issuer() string { return c.issuer }
+
+// ClientID is the client id the Client authenticates with.
+func (c *Client) ClientID() string { return c.cfg.ClientID }
+
+// CloseIdleConnections releases pooled connections of a Client that is
+// being replaced.
+func (c *Client) CloseIdleConnections() { c.httpClient.CloseIdleConnections() }
+
+func (c *Client) introspectURL() string {
+	return strings.TrimRight(c.cfg.AuthURL, "/") +
+		"/v1/tenants/" + url.PathEscape(c.cfg.TenantID) +
+		"/realms/" + url.PathEscape(c.cfg.RealmID) + "/introspect"
+}
+
+// answer is an HTTP response read in full (within MaxResponseBytes).
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// postForm sends a form with the application's Basic credentials and reads
+// the answer. A nil error means an answer arrived, of any status.
+func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.Values) (*answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, &TransportError{Call: call, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.cfg.UserAgent != "" {
+		req.Header.Set("User-Agent", c.cfg.UserAgent)
+	}
+	// Beyond Identity recommends Basic authentication and documents it with
+	// the raw id and secret (curl -u), so they are not form-encoded first.
+	req.SetBasicAuth(c.cfg.ClientID, c.cfg.ClientSecret.Reveal())
+
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		return nil, &TransportError{Call: call, Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return nil, &TransportError{Call: call, Err: fmt.Errorf("reading the answer: %w", err)}
+	}
+	if len(body) > MaxResponseBytes {
+		return nil, &ResponseError{Call: call, StatusCode: resp.StatusCode, Reason: fmt.Sprintf("body larger than %d bytes", MaxResponseBytes)}
+	}
+	return &answer{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+// errorFor turns a non-200 answer into an error: an APIError for error
+// statuses, a ResponseError for anything else (such as a redirect).
+func (c *Client) errorFor(call string, a *answer, secrets ...Secret) error {
+	if a.status >= 400 {
+		return ParseErrorBody(call, a.status, a.header, a.body, append(secrets, c.cfg.ClientSecret)...)
+	}
+	reason := "unexpected status"
+	if location := a.header.Get("Location"); location != "" && a.status >= 300 {
+		reason = "unexpected redirect; check auth_url"
+	}
+	return &ResponseError{Call: call, StatusCode: a.status, Reason: reason}
+}
+
+// isJSONObject reports whether body is a JSON object, ignoring whitespace.
+func isJSONObject(body []byte) bool {
+	trimmed := bytes.TrimSpace(body)
+	return len(trimmed) > 0 && trimmed[0] == '{'
+}

@@ -1,0 +1,214 @@
+package biclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+)
+
+const (
+	testSecret = "the-client-secret"
+	testScope  = "identities:read"
+)
+
+func testApp() fakebi.Application {
+	return fakebi.Application{
+		TenantID: "t", RealmID: "r", ID: "a", ClientID: "c", ClientSecret: testSecret,
+		AllowedScopes: []string{"groups:read", testScope},
+	}
+}
+
+// newFakeClient starts the fake (optionally behind a handler that rewrites
+// its answers) and returns a client for it.
+func newFakeClient(t *testing.T, wrap func(http.Handler) http.Handler) (*Client, *fakebi.Server) {
+	t.Helper()
+	fake := fakebi.New()
+	fake.AddApplication(testApp())
+	var handler http.Handler = fake
+	if wrap != nil {
+		handler = wrap(fake)
+	}
+	server := httptest.NewServer(handler)
+	t.Cleanup(server.Close)
+	client, err := New(Config{
+		AuthURL: server.URL, TenantID: "t", RealmID: "r", ApplicationID: "a",
+		ClientID: "c", ClientSecret: NewSecret(testSecret), Timeout: 5 * time.Second, UserAgent: "test/1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, fake
+}
+
+func TestMintRevokeIntrospectAgainstTheFake(t *testing.T) {
+	client, fake := newFakeClient(t, nil)
+	ctx := context.Background()
+	token, err := client.MintToken(ctx, MintRequest{Scopes: []string{testScope}, Lifetime: time.Hour, CustomClaims: map[string]any{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted := fake.Tokens()[0]
+	if token.AccessToken.Reveal() != minted.Value || token.ID != minted.ID || token.Format != FormatJWT ||
+		!token.ExpiresAt.Equal(minted.ExpiresAt.Truncate(time.Second)) || strings.Join(token.Scopes, " ") != testScope {
+		t.Fatalf("token %+v does not match the minted %s", token, minted.ID)
+	}
+	call := fake.CallsTo(fakebi.OpToken)[0]
+	if call.BasicUser != "c" || call.BasicPassword != testSecret || call.Form.Get("expiration_time") != "3600" ||
+		call.Form.Get("custom_claims") != `{"k":"v"}` || call.ContentType != "application/x-www-form-urlencoded" {
+		t.Fatalf("mint request: %+v", call.Form)
+	}
+
+	info, err := client.Introspect(ctx, token.AccessToken)
+	if err != nil || !info.Active || info.ID != minted.ID || !info.ExpiresAt.Equal(minted.ExpiresAt.Truncate(time.Second)) {
+		t.Fatalf("introspect: %+v %v", info, err)
+	}
+	if err := client.Revoke(ctx, token.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if fake.IsActive(minted.Value) {
+		t.Fatal("not revoked")
+	}
+	if info, err := client.Introspect(ctx, token.AccessToken); err != nil || info.Active {
+		t.Fatalf("introspect after revoke: %+v %v", info, err)
+	}
+}
+
+// rewrite replaces the fake's token answers with edit(body).
+func rewrite(edit func([]byte) []byte) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasSuffix(r.URL.Path, "/token") {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(edit(rec.Body.Bytes()))
+		})
+	}
+}
+
+func TestMintUnusableAnswerRevokesItsToken(t *testing.T) {
+	client, fake := newFakeClient(t, rewrite(func(body []byte) []byte {
+		return bytes.Replace(body, []byte(`"Bearer"`), []byte(`"mac"`), 1)
+	}))
+	_, err := client.MintToken(context.Background(), MintRequest{Scopes: []string{testScope}, Lifetime: time.Hour})
+	var respErr *ResponseError
+	if !errors.As(err, &respErr) || !strings.Contains(err.Error(), `token_type is "mac"`) || !strings.Contains(err.Error(), "was revoked") {
+		t.Fatalf("err = %v", err)
+	}
+	if tokens := fake.Tokens(); len(tokens) != 1 || fake.IsActive(tokens[0].Value) {
+		t.Fatal("the unusable token was left valid")
+	}
+	if strings.Contains(err.Error(), fake.Tokens()[0].Value) {
+		t.Fatal("the error carries the token")
+	}
+}
+
+func TestAnswerLargerThanTheLimitIsRefused(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), MaxResponseBytes+10)
+	client, _ := newFakeClient(t, rewrite(func([]byte) []byte { return big }))
+	_, err := client.MintToken(context.Background(), MintRequest{Lifetime: time.Minute})
+	var respErr *ResponseError
+	if !errors.As(err, &respErr) || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRevokeTrustsOnlyTheEmptyAnswer(t *testing.T) {
+	tests := map[string]struct {
+		status int
+		body   string
+		header map[string]string
+		ok     bool
+	}{
+		"empty 200":      {status: 200, ok: true},
+		"json 200":       {status: 200, body: `{}`, ok: true},
+		"whitespace 200": {status: 200, body: "\n", ok: true},
+		"html 200":       {status: 200, body: "<html>login</html>"},
+		"redirect":       {status: 302, header: map[string]string{"Location": "/elsewhere"}},
+		"204":            {status: 204},
+		"503":            {status: 503, body: `{"code":"service_unavailable","message":"x"}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var calls int
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls++
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer server.Close()
+			client, err := New(Config{AuthURL: server.URL, TenantID: "t", RealmID: "r", ApplicationID: "a", ClientID: "c", ClientSecret: NewSecret("s")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = client.Revoke(context.Background(), NewSecret("tok"))
+			if (err == nil) != tc.ok {
+				t.Fatalf("Revoke error = %v, want success %v", err, tc.ok)
+			}
+			if calls != 1 {
+				t.Fatalf("%d requests: a redirect must not be followed", calls)
+			}
+		})
+	}
+}
+
+func TestTransportErrors(t *testing.T) {
+	server := httptest.NewServer(http.NotFoundHandler())
+	url := server.URL
+	server.Close() // nothing listens there any more
+	client, err := New(Config{AuthURL: url, TenantID: "t", RealmID: "r", ApplicationID: "a", ClientID: "c", ClientSecret: NewSecret("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.MintToken(context.Background(), MintRequest{Lifetime: time.Minute})
+	var transportErr *TransportError
+	if !errors.As(err, &transportErr) || !transportErr.NotSent() || transportErr.Timeout() {
+		t.Fatalf("connection refused: %v (not sent %v)", err, transportErr != nil && transportErr.NotSent())
+	}
+
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-release
+	}))
+	defer slow.Close()
+	defer close(release)
+	client, _ = New(Config{AuthURL: slow.URL, TenantID: "t", RealmID: "r", ApplicationID: "a", ClientID: "c", ClientSecret: NewSecret("s"), Timeout: 100 * time.Millisecond})
+	_, err = client.MintToken(context.Background(), MintRequest{Lifetime: time.Minute})
+	if !errors.As(err, &transportErr) || transportErr.NotSent() || !transportErr.Timeout() {
+		t.Fatalf("timeout: %v", err)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	good := Config{AuthURL: "https://a.example", TenantID: "t", RealmID: "r", ApplicationID: "a", ClientID: "c", ClientSecret: NewSecret("s")}
+	bad := map[string]func(*Config){
+		"no secret":   func(c *Config) { c.ClientSecret = Secret{} },
+		"relative":    func(c *Config) { c.AuthURL = "a.example" },
+		"bad ca_cert": func(c *Config) { c.CACertPEM = "nope" },
+	}
+	for name, mutate := range bad {
+		cfg := good
+		mutate(&cfg)
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	if _, err := New(good); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,201 @@
+package biclient
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Call names, used in error messages so an operator knows which request failed.
+const (
+	CallToken      = "token"
+	CallRevoke     = "revoke"
+	CallIntrospect = "introspect"
+)
+
+// maxDescriptionLen bounds how much of an upstream error text reaches an error
+// message: enough to explain, too little to carry a page of HTML.
+const maxDescriptionLen = 200
+
+// APIError is an error status from Beyond Identity. Its body, when it has one
+// of the two documented shapes (RFC 6749 {"error","error_description"} or the
+// Management API's {"code","message"}), is parsed into Code and Description.
+type APIError struct {
+	Call        string
+	StatusCode  int
+	Code        string
+	Description string
+	// RetryAfter is how long Beyond Identity asked us to wait (Retry-After or
+	// RateLimit-Reset); zero when it did not say.
+	RetryAfter time.Duration
+}
+
+func (e *APIError) Error() string {
+	msg := fmt.Sprintf("%s call to Beyond Identity failed: HTTP %d", e.Call, e.StatusCode)
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
+	}
+	return msg
+}
+
+// Refused reports whether Beyond Identity rejected the request itself (bad
+// credentials, scopes, parameters, or an unknown tenant, realm or
+// application): an operator's configuration must change before a retry can
+// succeed.
+func (e *APIError) Refused() bool {
+	switch e.StatusCode {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return true
+	}
+	return false
+}
+
+// Transient reports whether the same request may succeed later and, for the
+// token call, whether Beyond Identity cannot have issued a token: throttling
+// and gateway failures.
+func (e *APIError) Transient() bool {
+	switch e.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// ResponseError is an answer Beyond Identity gave that cannot be used: a body
+// that is not the documented JSON, too large, missing fields, or an
+// unexpected status such as a redirect.
+type ResponseError struct {
+	Call       string
+	StatusCode int
+	Reason     string
+}
+
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("%s call to Beyond Identity returned an unusable answer (HTTP %d): %s", e.Call, e.StatusCode, e.Reason)
+}
+
+// TransportError is a request that got no answer: connection refused or
+// reset, TLS failure, timeout.
+type TransportError struct {
+	Call string
+	Err  error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("%s call to Beyond Identity failed: %v", e.Call, e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the call ran out of time.
+func (e *TransportError) Timeout() bool {
+	var netErr net.Error
+	return errors.As(e.Err, &netErr) && netErr.Timeout()
+}
+
+// NotSent reports whether the request certainly never reached Beyond
+// Identity (the connection could not be opened), so retrying a token call
+// cannot leave a second token behind.
+func (e *TransportError) NotSent() bool {
+	var opErr *net.OpError
+	return errors.As(e.Err, &opErr) && opErr.Op == "dial"
+}
+
+// errorBody holds both documented error shapes at once.
+type errorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	Code             string `json:"code"`
+	Message          string `json:"message"`
+}
+
+// ParseErrorBody builds the APIError for an error status. It never fails: a
+// body in neither documented shape leaves Code and Description empty, and
+// the status alone speaks. Any of secrets that the text echoes is replaced.
+func ParseErrorBody(call string, status int, header http.Header, body []byte, secrets ...Secret) *APIError {
+	apiErr := &APIError{Call: call, StatusCode: status, RetryAfter: retryAfter(header)}
+	var parsed errorBody
+	if err := json.Unmarshal(body, &parsed); err != nil {
+		return apiErr
+	}
+	apiErr.Code = cleanText(scrub(firstNonEmpty(parsed.Error, parsed.Code), secrets...), 64)
+	apiErr.Description = cleanText(scrub(firstNonEmpty(parsed.ErrorDescription, parsed.Message), secrets...), maxDescriptionLen)
+	return apiErr
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date) and, failing that,
+// RateLimit-Reset (seconds until the window resets).
+func retryAfter(header http.Header) time.Duration {
+	if header == nil {
+		return 0
+	}
+	if value := strings.TrimSpace(header.Get("Retry-After")); value != "" {
+		if seconds, err := strconv.Atoi(value); err == nil && seconds > 0 {
+			return time.Duration(seconds) * time.Second
+		}
+		if at, err := http.ParseTime(value); err == nil {
+			if wait := time.Until(at); wait > 0 {
+				return wait.Round(time.Second)
+			}
+		}
+	}
+	if value := strings.TrimSpace(header.Get("RateLimit-Reset")); value != "" {
+		if seconds, err := strconv.Atoi(value); err == nil && seconds > 0 {
+			return time.Duration(seconds) * time.Second
+		}
+	}
+	return 0
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// cleanText makes upstream text safe to put into an error message: one line,
+// printable, bounded.
+func cleanText(text string, limit int) string {
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.TrimSpace(text))
+	if len(text) > limit {
+		cut := limit
+		for cut > 0 && !utf8Start(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + "..."
+	}
+	return text
+}
+
+func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// scrub removes every secret value from text, for upstream messages that
+// might echo what they were sent.
+func scrub(text string, secrets ...Secret) string {
+	for _, s := range secrets {
+		if v := s.Reveal(); v != "" {
+			text = strings.ReplaceAll(text, v, redacted)
+		}
+	}
+	return text
+}

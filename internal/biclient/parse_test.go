@@ -1,0 +1,168 @@
+package biclient
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// unsignedJWT builds a token shaped like a JWT; ReadClaims never checks
+// signatures, so none is needed.
+func unsignedJWT(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + ".c2ln"
+}
+
+func TestParseTokenResponse(t *testing.T) {
+	sentAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	jwt := unsignedJWT(t, map[string]any{"jti": "abc", "exp": sentAt.Add(50 * time.Second).Unix(), "scope": "b:read a:read"})
+	tests := map[string]struct {
+		body       string
+		requested  []string
+		wantErr    string
+		wantToken  bool // the error still carries the token so it can be revoked
+		wantScopes []string
+		wantExpiry time.Time
+		wantID     string
+		wantFormat TokenFormat
+	}{
+		"opaque with scope": {
+			body:       `{"access_token":"opaque","token_type":"Bearer","expires_in":3600,"scope":"b:read a:read a:read"}`,
+			wantScopes: []string{"a:read", "b:read"}, wantExpiry: sentAt.Add(time.Hour), wantFormat: FormatOpaque,
+		},
+		"token_type is case-insensitive": {
+			body:       `{"access_token":"opaque","token_type":"bearer","expires_in":"60"}`,
+			requested:  []string{"x:read"},
+			wantScopes: []string{"x:read"}, wantExpiry: sentAt.Add(time.Minute), wantFormat: FormatOpaque,
+		},
+		"jwt exp earlier than expires_in wins": {
+			body:       `{"access_token":"` + jwt + `","token_type":"Bearer","expires_in":3600}`,
+			wantScopes: []string{"a:read", "b:read"}, wantExpiry: sentAt.Add(50 * time.Second), wantID: "abc", wantFormat: FormatJWT,
+		},
+		"not json":             {body: `<html>hi</html>`, wantErr: "not a JSON object"},
+		"json array":           {body: `[1]`, wantErr: "not a JSON object"},
+		"no access_token":      {body: `{"token_type":"Bearer","expires_in":60}`, wantErr: "no access_token"},
+		"wrong type":           {body: `{"access_token":"x","token_type":"mac","expires_in":60}`, wantErr: `token_type is "mac"`, wantToken: true},
+		"missing expires_in":   {body: `{"access_token":"x","token_type":"Bearer"}`, wantErr: "no expires_in", wantToken: true},
+		"zero expires_in":      {body: `{"access_token":"x","token_type":"Bearer","expires_in":0}`, wantErr: "not a positive", wantToken: true},
+		"negative expires_in":  {body: `{"access_token":"x","token_type":"Bearer","expires_in":-5}`, wantErr: "not a positive", wantToken: true},
+		"huge expires_in":      {body: `{"access_token":"x","token_type":"Bearer","expires_in":1e30}`, wantErr: "beyond any", wantToken: true},
+		"text expires_in":      {body: `{"access_token":"x","token_type":"Bearer","expires_in":"soon"}`, wantErr: "not a number", wantToken: true},
+		"token with a space":   {body: `{"access_token":"x y","token_type":"Bearer","expires_in":60}`, wantErr: "characters", wantToken: true},
+		"access_token wrongly": {body: `{"access_token":5,"token_type":"Bearer","expires_in":60}`, wantErr: "documented JSON"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			token, err := ParseTokenResponse([]byte(tc.body), sentAt, tc.requested)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if tc.wantToken != (token != nil && !token.AccessToken.IsZero()) {
+					t.Fatalf("token returned with the error: %v, want %v", token != nil, tc.wantToken)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if !reflect.DeepEqual(token.Scopes, tc.wantScopes) || !token.ExpiresAt.Equal(tc.wantExpiry) ||
+				token.ID != tc.wantID || token.Format != tc.wantFormat || token.TokenType != "Bearer" {
+				t.Fatalf("got scopes %v expiry %v id %q format %q type %q", token.Scopes, token.ExpiresAt, token.ID, token.Format, token.TokenType)
+			}
+		})
+	}
+}
+
+func TestReadClaims(t *testing.T) {
+	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	good := unsignedJWT(t, map[string]any{"jti": "id-1", "exp": exp.Unix(), "scope": "a:b"})
+	claims, ok := ReadClaims(good)
+	if !ok || claims.ID != "id-1" || !claims.ExpiresAt.Equal(exp) || claims.Scope == nil || *claims.Scope != "a:b" {
+		t.Fatalf("ReadClaims(good) = %+v, %v", claims, ok)
+	}
+	wrongTypes := unsignedJWT(t, map[string]any{"jti": 5, "exp": "tomorrow", "scope": []string{"a"}})
+	if claims, ok := ReadClaims(wrongTypes); !ok || claims.ID != "" || !claims.ExpiresAt.IsZero() || claims.Scope != nil {
+		t.Fatalf("claims of the wrong type must be left empty, got %+v, %v", claims, ok)
+	}
+	for _, opaque := range []string{"", "abc", "a.b", "a.b.c.d", "..", "x.!!!.y", "eyJ9.bm90IGpzb24.x", strings.Repeat("a", maxJWTLen+1)} {
+		if _, ok := ReadClaims(opaque); ok {
+			t.Errorf("ReadClaims(%.20q) reported a JWT", opaque)
+		}
+	}
+}
+
+func TestParseErrorBody(t *testing.T) {
+	secret := NewSecret("hunter2")
+	tests := map[string]struct {
+		status      int
+		header      http.Header
+		body        string
+		code, desc  string
+		retryAfter  time.Duration
+		refused     bool
+		transient   bool
+		mustNotShow string
+	}{
+		"oauth shape":      {status: 401, body: `{"error":"invalid_client","error_description":"bad client"}`, code: "invalid_client", desc: "bad client", refused: true},
+		"management shape": {status: 403, body: `{"code":"forbidden","message":"missing scope","details":[]}`, code: "forbidden", desc: "missing scope", refused: true},
+		"html":             {status: 502, body: `<html>bad gateway</html>`, transient: true},
+		"throttled with Retry-After": {status: 429, header: http.Header{"Retry-After": {"7"}}, body: `{"code":"too_many_requests","message":"slow down"}`,
+			code: "too_many_requests", desc: "slow down", retryAfter: 7 * time.Second, transient: true},
+		"throttled with RateLimit-Reset": {status: 429, header: http.Header{"Ratelimit-Reset": {"3"}}, body: `{}`, retryAfter: 3 * time.Second, transient: true},
+		"echoed secret is scrubbed": {status: 400, body: `{"error":"invalid_request","error_description":"secret hunter2 is wrong"}`,
+			code: "invalid_request", desc: "secret [redacted] is wrong", refused: true, mustNotShow: "hunter2"},
+		"long description is cut": {status: 500, body: `{"code":"internal_server_error","message":"` + strings.Repeat("x", 500) + `"}`,
+			code: "internal_server_error", desc: strings.Repeat("x", maxDescriptionLen) + "..."},
+		"control characters": {status: 400, body: `{"error":"invalid_scope","error_description":"a\nb"}`, code: "invalid_scope", desc: "a b", refused: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := ParseErrorBody(CallToken, tc.status, tc.header, []byte(tc.body), secret)
+			if err.Code != tc.code || err.Description != tc.desc || err.RetryAfter != tc.retryAfter {
+				t.Fatalf("got code %q desc %q retry %v", err.Code, err.Description, err.RetryAfter)
+			}
+			if err.Refused() != tc.refused || err.Transient() != tc.transient {
+				t.Fatalf("refused %v transient %v", err.Refused(), err.Transient())
+			}
+			if !strings.Contains(err.Error(), "token call to Beyond Identity failed") {
+				t.Fatalf("message does not name the call: %v", err)
+			}
+			if tc.mustNotShow != "" && strings.Contains(err.Error(), tc.mustNotShow) {
+				t.Fatal("the error message echoes the secret")
+			}
+		})
+	}
+}
+
+func TestAuthURLForRegion(t *testing.T) {
+	for region, want := range map[string]string{
+		"us":         "https://auth-us.beyondidentity.com",
+		"eu":         "https://auth-eu.beyondidentity.com",
+		"us-fedramp": "https://auth.us1.beyondidentity-gov.com",
+	} {
+		if got, err := AuthURLForRegion(region); err != nil || got != want {
+			t.Errorf("AuthURLForRegion(%q) = %q, %v", region, got, err)
+		}
+	}
+	if _, err := AuthURLForRegion("mars"); err == nil || !strings.Contains(err.Error(), "eu, us, us-fedramp") {
+		t.Errorf("unknown region error = %v", err)
+	}
+}
+
+func TestIssuerURLEscapesSegments(t *testing.T) {
+	got := IssuerURL("https://auth.example.com/", "t 1", "r/2", "a")
+	want := "https://auth.example.com/v1/tenants/t%201/realms/r%2F2/applications/a"
+	if got != want {
+		t.Fatalf("IssuerURL = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,206 @@
+package biclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TokenFormat says whether a token's claims can be read locally.
+type TokenFormat string
+
+// The two token formats Beyond Identity issues.
+const (
+	FormatJWT    TokenFormat = "jwt"    // self_contained: an RS256 JWT
+	FormatOpaque TokenFormat = "opaque" // referential: an encrypted handle
+)
+
+// maxTokenLifetime bounds expires_in. Beyond Identity caps tokens at 90 days;
+// anything beyond ten years is a malformed answer, not a lifetime.
+const maxTokenLifetime = 10 * 365 * 24 * time.Hour
+
+// MintRequest describes the token to mint.
+type MintRequest struct {
+	// Scopes to request; empty asks for every scope the application allows.
+	Scopes []string
+	// Lifetime is sent as expiration_time, in whole seconds.
+	Lifetime time.Duration
+	// CustomClaims, when set, appear in the token as bi_custom.
+	CustomClaims map[string]any
+}
+
+// Token is a minted access token and what is known about it.
+type Token struct {
+	AccessToken Secret
+	TokenType   string
+	// Scopes Beyond Identity granted, sorted and de-duplicated.
+	Scopes []string
+	// ExpiresAt is the earliest end the answer allows: the time the request
+	// was sent plus expires_in, or the JWT's exp when that is sooner.
+	ExpiresAt time.Time
+	// ID is the token's jti; empty for an opaque token (see Introspect).
+	ID     string
+	Format TokenFormat
+}
+
+// MintToken runs the client-credentials grant. When Beyond Identity answers
+// 200 with a token that cannot be used (wrong type, bad lifetime), the token
+// is revoked before the ResponseError is returned, so nothing stays valid.
+func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error) {
+	form, err := mintForm(mint)
+	if err != nil {
+		return nil, err
+	}
+	sentAt := c.now()
+	a, err := c.postForm(ctx, CallToken, TokenURL(c.issuer), form)
+	if err != nil {
+		return nil, err
+	}
+	if a.status != 200 {
+		return nil, c.errorFor(CallToken, a)
+	}
+	token, err := ParseTokenResponse(a.body, sentAt, mint.Scopes)
+	if err != nil {
+		return nil, c.discardUnusable(ctx, token, err)
+	}
+	return token, nil
+}
+
+// discardUnusable revokes a token whose answer failed validation and
+// explains what happened to it.
+func (c *Client) discardUnusable(ctx context.Context, token *Token, parseErr error) error {
+	reason := parseErr.Error()
+	if token != nil && !token.AccessToken.IsZero() {
+		if revokeErr := c.Revoke(ctx, token.AccessToken); revokeErr != nil {
+			reason += "; revoking the token it carried also failed, so it stays valid until it expires on its own"
+		} else {
+			reason += "; the token it carried was revoked"
+		}
+	}
+	return &ResponseError{Call: CallToken, StatusCode: 200, Reason: reason}
+}
+
+func mintForm(mint MintRequest) (url.Values, error) {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if len(mint.Scopes) > 0 {
+		form.Set("scope", strings.Join(mint.Scopes, " "))
+	}
+	if mint.Lifetime > 0 {
+		seconds := int64(mint.Lifetime / time.Second)
+		if seconds < 1 {
+			return nil, errors.New("token lifetime must be at least one second")
+		}
+		form.Set("expiration_time", strconv.FormatInt(seconds, 10))
+	}
+	if len(mint.CustomClaims) > 0 {
+		claims, err := json.Marshal(mint.CustomClaims)
+		if err != nil {
+			return nil, fmt.Errorf("encoding custom claims: %w", err)
+		}
+		form.Set("custom_claims", string(claims))
+	}
+	return form, nil
+}
+
+// tokenResponse is the RFC 6749 §5.1 answer. expires_in stays raw because
+// servers send it as a number or a numeric string.
+type tokenResponse struct {
+	AccessToken string          `json:"access_token"`
+	TokenType   string          `json:"token_type"`
+	ExpiresIn   json.RawMessage `json:"expires_in"`
+	Scope       *string         `json:"scope"`
+}
+
+// ParseTokenResponse validates a 200 answer of the token endpoint. sentAt is
+// when the request left, requested the scopes asked for (RFC 6749 §5.1: an
+// answer without scope granted exactly those). On a validation error the
+// returned Token still carries the access token when there was one, so the
+// caller can revoke it.
+func ParseTokenResponse(body []byte, sentAt time.Time, requested []string) (*Token, error) {
+	var resp tokenResponse
+	if !isJSONObject(body) {
+		return nil, errors.New("body is not a JSON object")
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, errors.New("body is not the documented JSON token answer")
+	}
+	if resp.AccessToken == "" {
+		return nil, errors.New("answer has no access_token")
+	}
+	token := &Token{AccessToken: NewSecret(resp.AccessToken), TokenType: resp.TokenType, Format: FormatOpaque}
+	if strings.ContainsAny(resp.AccessToken, " \t\r\n\"\\") {
+		return token, errors.New("access_token holds characters no Bearer token may carry")
+	}
+	if !strings.EqualFold(resp.TokenType, "Bearer") {
+		return token, fmt.Errorf("token_type is %q, not Bearer", cleanText(resp.TokenType, 32))
+	}
+	token.TokenType = "Bearer"
+	lifetime, err := parseExpiresIn(resp.ExpiresIn)
+	if err != nil {
+		return token, err
+	}
+	token.ExpiresAt = sentAt.Add(lifetime).UTC().Truncate(time.Second)
+
+	claims, isJWT := ReadClaims(resp.AccessToken)
+	if isJWT {
+		token.Format = FormatJWT
+		token.ID = claims.ID
+		if !claims.ExpiresAt.IsZero() && claims.ExpiresAt.Before(token.ExpiresAt) {
+			token.ExpiresAt = claims.ExpiresAt
+		}
+	}
+	switch {
+	case resp.Scope != nil:
+		token.Scopes = ParseScopes(*resp.Scope)
+	case isJWT && claims.Scope != nil:
+		token.Scopes = ParseScopes(*claims.Scope)
+	default:
+		token.Scopes = normalizeScopes(requested)
+	}
+	return token, nil
+}
+
+// parseExpiresIn reads a positive lifetime in seconds.
+func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, errors.New("answer has no expires_in")
+	}
+	text := strings.Trim(string(raw), `"`)
+	seconds, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsNaN(seconds) || math.IsInf(seconds, 0) {
+		return 0, errors.New("expires_in is not a number")
+	}
+	if seconds < 1 {
+		return 0, fmt.Errorf("expires_in is %s, not a positive number of seconds", cleanText(text, 24))
+	}
+	if seconds > maxTokenLifetime.Seconds() {
+		return 0, fmt.Errorf("expires_in of %s seconds is beyond any Beyond Identity token lifetime", cleanText(text, 24))
+	}
+	return time.Duration(seconds) * time.Second, nil
+}
+
+// ParseScopes splits a space-separated scope string into sorted, distinct
+// scopes.
+func ParseScopes(scope string) []string {
+	return normalizeScopes(strings.Fields(scope))
+}
+
+func normalizeScopes(scopes []string) []string {
+	seen := make(map[string]bool, len(scopes))
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
