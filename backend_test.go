@@ -1,0 +1,249 @@
+package beyondidentity
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+)
+
+const (
+	testTenant       = "tenant-1"
+	testRealm        = "realm-1"
+	testApplication  = "app-1"
+	testClientID     = "client-1"
+	testClientSecret = "client-secret-Very-Secret-1"
+)
+
+// testApp is the fake application most tests configure the mount with.
+func testApp() fakebi.Application {
+	return fakebi.Application{
+		TenantID: testTenant, RealmID: testRealm, ID: testApplication,
+		ClientID: testClientID, ClientSecret: testClientSecret,
+		AllowedScopes: []string{"groups:read", "identities:read", "identities:update", "scim:users:read", "tokens:read"},
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testEnv is a backend wired to a fake Beyond Identity over real HTTP on
+// loopback, with in-memory storage and a trace-level log capture.
+type testEnv struct {
+	t       *testing.T
+	b       *backend
+	storage logical.Storage
+	fake    *fakebi.Server
+	server  *httptest.Server
+	sys     *logical.StaticSystemView
+	logs    *syncBuffer
+}
+
+func newTestBackend(t *testing.T) *testEnv {
+	t.Helper()
+	fake := fakebi.New()
+	fake.AddApplication(testApp())
+	server := httptest.NewServer(fake)
+	t.Cleanup(server.Close)
+
+	logs := &syncBuffer{}
+	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: 768 * time.Hour, MaxLeaseTTLVal: 2160 * time.Hour}
+	conf := logical.TestBackendConfig()
+	conf.System = sys
+	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
+	conf.StorageView = &logical.InmemStorage{}
+	raw, err := Factory(context.Background(), conf)
+	if err != nil {
+		t.Fatalf("Factory: %v", err)
+	}
+	return &testEnv{t: t, b: raw.(*backend), storage: conf.StorageView, fake: fake, server: server, sys: sys, logs: logs}
+}
+
+// request runs one operation against the backend.
+func (e *testEnv) request(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	e.t.Helper()
+	return e.b.HandleRequest(context.Background(), &logical.Request{
+		Operation:  op,
+		Path:       path,
+		Data:       data,
+		Storage:    e.storage,
+		MountPoint: "beyondidentity/",
+	})
+}
+
+// mustOK runs an operation that must succeed without an error response.
+func (e *testEnv) mustOK(op logical.Operation, path string, data map[string]any) *logical.Response {
+	e.t.Helper()
+	resp, err := e.request(op, path, data)
+	if err != nil || (resp != nil && resp.IsError()) {
+		e.t.Fatalf("%s %s: err=%v resp=%s", op, path, err, errorText(resp))
+	}
+	return resp
+}
+
+func errorText(resp *logical.Response) string {
+	if resp == nil {
+		return "<nil>"
+	}
+	if resp.IsError() {
+		return resp.Error().Error()
+	}
+	return "ok"
+}
+
+// configData is a valid config pointing at the fake.
+func (e *testEnv) configData(overrides map[string]any) map[string]any {
+	data := map[string]any{
+		"tenant_id":      testTenant,
+		"realm_id":       testRealm,
+		"application_id": testApplication,
+		"client_id":      testClientID,
+		"client_secret":  testClientSecret,
+		"auth_url":       e.server.URL,
+	}
+	for k, v := range overrides {
+		if v == nil {
+			delete(data, k)
+			continue
+		}
+		data[k] = v
+	}
+	return data
+}
+
+// configure writes a working config and forgets the calls it made.
+func (e *testEnv) configure() {
+	e.t.Helper()
+	e.mustOK(logical.CreateOperation, "config", e.configData(nil))
+	e.fake.ResetCalls()
+}
+
+// writeRole creates a role.
+func (e *testEnv) writeRole(name string, data map[string]any) *logical.Response {
+	e.t.Helper()
+	return e.mustOK(logical.CreateOperation, "roles/"+name, data)
+}
+
+// assertNoSecretsLogged fails when the client secret or any token the fake
+// minted appears in the captured log.
+func (e *testEnv) assertNoSecretsLogged() {
+	e.t.Helper()
+	logs := e.logs.String()
+	if strings.Contains(logs, testClientSecret) {
+		e.t.Error("the client secret appears in the backend's log")
+	}
+	for _, token := range e.fake.Tokens() {
+		if strings.Contains(logs, token.Value) {
+			e.t.Errorf("token %s appears in the backend's log", token.ID)
+		}
+	}
+}
+
+func TestFactoryReportsVersionAndSealWraps(t *testing.T) {
+	e := newTestBackend(t)
+	if got := e.b.PluginVersion().Version; got != Version || got == "" {
+		t.Fatalf("PluginVersion = %q, want %q", got, Version)
+	}
+	if e.b.Type() != logical.TypeLogical {
+		t.Fatalf("backend type = %v", e.b.Type())
+	}
+	wrapped := strings.Join(e.b.SpecialPaths().SealWrapStorage, ",")
+	if wrapped != "config,roles/" {
+		t.Fatalf("SealWrapStorage = %q", wrapped)
+	}
+}
+
+func TestInvalidateDropsCachedClient(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	first, err := e.b.client(context.Background(), e.storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := e.b.client(context.Background(), e.storage)
+	if first != again {
+		t.Fatal("the client is not cached")
+	}
+	e.b.invalidate(context.Background(), "roles/x")
+	if kept, _ := e.b.client(context.Background(), e.storage); kept != first {
+		t.Fatal("invalidating another key dropped the client")
+	}
+	e.b.invalidate(context.Background(), configPath)
+	if rebuilt, _ := e.b.client(context.Background(), e.storage); rebuilt == first {
+		t.Fatal("invalidating config kept the old client")
+	}
+}
+
+func TestClientCacheUnderConcurrency(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if i%10 == 0 {
+				e.b.reset()
+			}
+			if _, err := e.b.client(context.Background(), e.storage); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
+func TestEveryPathAndFieldHasHelp(t *testing.T) {
+	e := newTestBackend(t)
+	for _, p := range e.b.Paths {
+		if strings.TrimSpace(p.HelpSynopsis) == "" || strings.TrimSpace(p.HelpDescription) == "" {
+			t.Errorf("path %q lacks help", p.Pattern)
+		}
+		for name, field := range p.Fields {
+			if strings.TrimSpace(field.Description) == "" {
+				t.Errorf("field %q of path %q has no description", name, p.Pattern)
+			}
+		}
+		for op, handler := range p.Operations {
+			if handler.Properties().Summary == "" {
+				t.Errorf("operation %s of path %q has no summary", op, p.Pattern)
+			}
+		}
+	}
+	for _, s := range e.b.Secrets {
+		for name, field := range s.Fields {
+			if strings.TrimSpace(field.Description) == "" {
+				t.Errorf("field %q of secret %q has no description", name, s.Type)
+			}
+		}
+	}
+	for _, path := range []string{"config", "roles/", "roles/x", "creds/x"} {
+		resp, err := e.request(logical.HelpOperation, path, nil)
+		if err != nil || resp == nil || !strings.Contains(resp.Data["help"].(string), "## DESCRIPTION") {
+			t.Errorf("path-help of %s: %v %v", path, resp, err)
+		}
+	}
+}

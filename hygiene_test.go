@@ -1,0 +1,73 @@
+package beyondidentity
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// TestLifecycleNeverLogsSecrets runs config, role, creds, renew and revoke
+// with trace logging and fails if the client secret or any token appears in
+// a log line, or in any response but the one creds response that carries
+// its token.
+func TestLifecycleNeverLogsSecrets(t *testing.T) {
+	e := newTestBackend(t)
+	var responses []*logical.Response
+	record := func(resp *logical.Response, err error) *logical.Response {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		responses = append(responses, resp)
+		return resp
+	}
+
+	record(e.request(logical.CreateOperation, "config", e.configData(nil)))
+	record(e.request(logical.ReadOperation, "config", nil))
+	record(e.request(logical.CreateOperation, "roles/sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"}))
+	record(e.request(logical.ReadOperation, "roles/sync", nil))
+	creds := record(e.request(logical.ReadOperation, "creds/sync", nil))
+	issued := time.Now()
+	record(e.renew(creds.Secret, time.Hour, issued))
+	record(e.request(logical.UpdateOperation, "config", map[string]any{"request_timeout": "5s"}))
+	record(e.revoke(creds.Secret))
+	// Failures too: a refused mint and a refused config.
+	record(e.request(logical.UpdateOperation, "creds/sync", map[string]any{"ttl": "3h"}))
+	record(e.request(logical.UpdateOperation, "config", map[string]any{"client_secret": "wrong-secret", "client_id": "client-x"}))
+
+	if trace := e.logs.String(); !strings.Contains(trace, "issued token") || !strings.Contains(trace, "revoked token") {
+		t.Fatalf("the trace log did not capture the life cycle:\n%s", trace)
+	}
+	e.assertNoSecretsLogged()
+	if strings.Contains(e.logs.String(), "wrong-secret") {
+		t.Error("a rejected client secret appears in the log")
+	}
+
+	tokens := e.fake.Tokens()
+	for i, resp := range responses {
+		if resp == nil {
+			continue
+		}
+		// What a client sees: data and warnings. Lease internal data stays
+		// inside Vault.
+		encoded, err := json.Marshal(map[string]any{"data": resp.Data, "warnings": resp.Warnings})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(encoded)
+		if strings.Contains(text, testClientSecret) || strings.Contains(text, "wrong-secret") {
+			t.Errorf("response %d carries a client secret", i)
+		}
+		for _, token := range tokens {
+			if strings.Contains(text, token.Value) && resp != creds {
+				t.Errorf("response %d carries token %s", i, token.ID)
+			}
+		}
+	}
+	if minted, ok := e.fake.TokenByValue(creds.Data["access_token"].(string)); !ok || minted.ID != creds.Data["token_id"] {
+		t.Fatal("the creds response does not carry its token")
+	}
+}

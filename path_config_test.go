@@ -1,0 +1,264 @@
+package beyondidentity
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+)
+
+func TestConfigWriteVerifiesWithOneMintAndOneRevoke(t *testing.T) {
+	e := newTestBackend(t)
+	resp := e.mustOK(logical.CreateOperation, "config", e.configData(nil))
+	if resp != nil && len(resp.Warnings) > 0 {
+		t.Fatalf("unexpected warnings: %v", resp.Warnings)
+	}
+	calls := e.fake.Calls()
+	if len(calls) != 2 || calls[0].Op != fakebi.OpToken || calls[1].Op != fakebi.OpRevoke {
+		t.Fatalf("want exactly one token call then one revoke, got %v", opsOf(calls))
+	}
+	mint := calls[0]
+	assertBasicAuth(t, mint)
+	if mint.Form.Get("grant_type") != "client_credentials" || mint.Form.Get("expiration_time") != "60" || mint.Form.Has("scope") {
+		t.Fatalf("verification mint sent grant_type=%q expiration_time=%q scope present=%v",
+			mint.Form.Get("grant_type"), mint.Form.Get("expiration_time"), mint.Form.Has("scope"))
+	}
+	if mint.Form.Has("client_secret") || mint.Form.Has("client_id") {
+		t.Fatal("credentials were sent in the form as well as in Basic auth")
+	}
+	tokens := e.fake.Tokens()
+	if len(tokens) != 1 || e.fake.IsActive(tokens[0].Value) {
+		t.Fatal("the verification token was not revoked")
+	}
+	assertBasicAuth(t, calls[1])
+	if calls[1].Form.Get("token") != tokens[0].Value {
+		t.Fatal("the revoke call did not carry the verification token")
+	}
+	e.assertNoSecretsLogged()
+}
+
+func TestConfigReadOmitsSecretAndShowsDefaults(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	resp := e.mustOK(logical.ReadOperation, "config", nil)
+	want := map[string]any{
+		"tenant_id":       testTenant,
+		"realm_id":        testRealm,
+		"application_id":  testApplication,
+		"client_id":       testClientID,
+		"region":          "us",
+		"auth_url":        e.server.URL,
+		"ca_cert":         "",
+		"request_timeout": int64(30),
+		"token_url":       e.server.URL + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1/token",
+	}
+	for field, value := range want {
+		if resp.Data[field] != value {
+			t.Errorf("%s = %#v, want %#v", field, resp.Data[field], value)
+		}
+	}
+	if len(resp.Data) != len(want) {
+		t.Errorf("read returned fields %v, want exactly %d", keysOf(resp.Data), len(want))
+	}
+	for _, v := range resp.Data {
+		if s, ok := v.(string); ok && strings.Contains(s, testClientSecret) {
+			t.Fatal("config read returned the client secret")
+		}
+	}
+}
+
+func TestConfigReadBeforeWriteIsEmpty(t *testing.T) {
+	e := newTestBackend(t)
+	resp, err := e.request(logical.ReadOperation, "config", nil)
+	if err != nil || resp != nil {
+		t.Fatalf("read of a missing config = %v, %v", resp, err)
+	}
+}
+
+func TestConfigRegionsPickHosts(t *testing.T) {
+	for region, host := range map[string]string{
+		"us":         "https://auth-us.beyondidentity.com",
+		"eu":         "https://auth-eu.beyondidentity.com",
+		"us-fedramp": "https://auth.us1.beyondidentity-gov.com",
+	} {
+		t.Run(region, func(t *testing.T) {
+			e := newTestBackend(t)
+			e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{
+				"auth_url": nil, "region": region, "verify_connection": false,
+			}))
+			resp := e.mustOK(logical.ReadOperation, "config", nil)
+			want := host + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1/token"
+			if resp.Data["token_url"] != want || resp.Data["region"] != region || resp.Data["auth_url"] != "" {
+				t.Fatalf("token_url %v region %v auth_url %v", resp.Data["token_url"], resp.Data["region"], resp.Data["auth_url"])
+			}
+		})
+	}
+}
+
+func TestConfigVerifyConnectionFalseMakesNoCall(t *testing.T) {
+	e := newTestBackend(t)
+	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"verify_connection": false, "client_secret": "wrong-but-unchecked"}))
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("verify_connection=false still called Beyond Identity: %v", opsOf(calls))
+	}
+}
+
+func TestConfigRefusesCredentialsThatDoNotWork(t *testing.T) {
+	e := newTestBackend(t)
+	resp, err := e.request(logical.CreateOperation, "config", e.configData(map[string]any{"client_secret": "wrong-secret-value"}))
+	if err != nil || resp == nil || !resp.IsError() {
+		t.Fatalf("want a 400 error response, got resp=%s err=%v", errorText(resp), err)
+	}
+	msg := resp.Error().Error()
+	if !strings.Contains(msg, "verify_connection") || !strings.Contains(msg, "invalid_client") || !strings.Contains(msg, "401") {
+		t.Fatalf("error does not say what failed: %s", msg)
+	}
+	if strings.Contains(msg, "wrong-secret-value") {
+		t.Fatal("the error echoes the client secret")
+	}
+	if resp, _ := e.request(logical.ReadOperation, "config", nil); resp != nil {
+		t.Fatal("credentials that do not work were saved")
+	}
+	if len(e.fake.Tokens()) != 0 {
+		t.Fatal("a token was minted with wrong credentials")
+	}
+}
+
+func TestConfigRefusesUnknownApplication(t *testing.T) {
+	e := newTestBackend(t)
+	resp, err := e.request(logical.CreateOperation, "config", e.configData(map[string]any{"application_id": "no-such-app"}))
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "404") {
+		t.Fatalf("want a 400 naming the 404, got resp=%s err=%v", errorText(resp), err)
+	}
+}
+
+func TestConfigSecretRequiredWhenDestinationChanges(t *testing.T) {
+	caPEM := testCAPEM(t)
+	changes := map[string]any{
+		"tenant_id":      "tenant-2",
+		"realm_id":       "realm-2",
+		"application_id": "app-2",
+		"client_id":      "client-2",
+		"region":         "eu",
+		"auth_url":       "https://attacker.example.com",
+		"ca_cert":        caPEM,
+	}
+	for field, value := range changes {
+		t.Run(field, func(t *testing.T) {
+			e := newTestBackend(t)
+			e.configure()
+			resp, err := e.request(logical.UpdateOperation, "config", map[string]any{field: value, "verify_connection": false})
+			if err != nil || resp == nil || !resp.IsError() {
+				t.Fatalf("want a 400, got resp=%s err=%v", errorText(resp), err)
+			}
+			msg := resp.Error().Error()
+			if !strings.Contains(msg, "'client_secret' is required") || !strings.Contains(msg, field) {
+				t.Fatalf("error does not name client_secret and %s: %s", field, msg)
+			}
+			if got := e.mustOK(logical.ReadOperation, "config", nil).Data[field]; got == value {
+				t.Fatal("the change was saved")
+			}
+		})
+	}
+}
+
+func TestConfigUpdateKeepsSecretForOtherFields(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{"request_timeout": "10s", "tenant_id": testTenant})
+	resp := e.mustOK(logical.ReadOperation, "config", nil)
+	if resp.Data["request_timeout"] != int64(10) {
+		t.Fatalf("request_timeout = %v", resp.Data["request_timeout"])
+	}
+	// The verification of the update used the stored secret.
+	if calls := e.fake.CallsTo(fakebi.OpToken); len(calls) != 1 || calls[0].Status != 200 {
+		t.Fatalf("the update's verification did not mint with the stored secret: %v", opsOf(e.fake.Calls()))
+	}
+}
+
+func TestConfigChangingApplicationWarnsAboutOutstandingCredentials(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	other := testApp()
+	other.ID, other.ClientID, other.ClientSecret = "app-2", "client-2", "secret-two"
+	e.fake.AddApplication(other)
+	resp := e.mustOK(logical.UpdateOperation, "config", map[string]any{
+		"application_id": "app-2", "client_id": "client-2", "client_secret": "secret-two",
+	})
+	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "vault lease revoke -prefix beyondidentity/creds") {
+		t.Fatalf("want a warning with the revoke command, got %v", resp)
+	}
+}
+
+func TestConfigDelete(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
+	resp := e.mustOK(logical.DeleteOperation, "config", nil)
+	if resp == nil || len(resp.Warnings) != 1 {
+		t.Fatalf("deleting the config should warn about outstanding credentials, got %v", resp)
+	}
+	if resp, _ := e.request(logical.ReadOperation, "config", nil); resp != nil {
+		t.Fatal("config still readable after delete")
+	}
+	resp, err := e.request(logical.ReadOperation, "creds/reader", nil)
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "not configured") {
+		t.Fatalf("creds after config delete: resp=%s err=%v", errorText(resp), err)
+	}
+}
+
+func TestConfigTLS(t *testing.T) {
+	fake := fakebi.New()
+	fake.AddApplication(testApp())
+	tlsServer := httptest.NewTLSServer(fake)
+	t.Cleanup(tlsServer.Close)
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsServer.Certificate().Raw}))
+
+	e := newTestBackend(t)
+	resp, err := e.request(logical.CreateOperation, "config", e.configData(map[string]any{"auth_url": tlsServer.URL}))
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("an untrusted certificate must fail the verification with a 5xx-class error, got resp=%s err=%v", errorText(resp), err)
+	}
+	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"auth_url": tlsServer.URL, "ca_cert": caPEM}))
+	if got := len(fake.CallsTo(fakebi.OpRevoke)); got != 1 {
+		t.Fatalf("with ca_cert the verification should mint and revoke over TLS, saw %d revokes", got)
+	}
+}
+
+func testCAPEM(t *testing.T) string {
+	t.Helper()
+	server := httptest.NewTLSServer(nil)
+	defer server.Close()
+	if _, err := x509.ParseCertificate(server.Certificate().Raw); err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Certificate().Raw}))
+}
+
+func assertBasicAuth(t *testing.T, call fakebi.Call) {
+	t.Helper()
+	if !call.BasicAuth || call.BasicUser != testClientID || call.BasicPassword != testClientSecret {
+		t.Fatalf("%s call did not authenticate with HTTP Basic client_id:client_secret", call.Op)
+	}
+}
+
+func opsOf(calls []fakebi.Call) []string {
+	ops := make([]string, len(calls))
+	for i, c := range calls {
+		ops[i] = string(c.Op)
+	}
+	return ops
+}
+
+func keysOf(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}

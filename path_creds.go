@@ -1,0 +1,294 @@
+package beyondidentity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+)
+
+const credsPrefix = "creds/"
+
+// shortLifeTolerance absorbs clock skew and latency before a token living
+// shorter than asked is worth a warning.
+const shortLifeTolerance = 5 * time.Second
+
+func (b *backend) pathCreds() *framework.Path {
+	return &framework.Path{
+		Pattern: credsPrefix + framework.GenericNameRegex("name"),
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "beyond-identity",
+			OperationSuffix: "credentials",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"name": {
+				Type:        framework.TypeLowerCaseString,
+				Description: "Name of the role to issue a token for.",
+				Required:    true,
+			},
+			"ttl": {
+				Type: framework.TypeDurationSecond,
+				Description: "Shorter lease and token lifetime for this credential only; at most the role's max_ttl. " +
+					"Default: the role's ttl.",
+			},
+			"scopes": {
+				Type:        framework.TypeCommaStringSlice,
+				Description: "A subset of the role's scopes for this credential only. Default: all of the role's scopes.",
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:                  b.pathCredsIssue,
+				Summary:                   "Issue a Beyond Identity access token with the role's settings.",
+				ForwardPerformanceStandby: true,
+				Responses: map[int][]framework.Response{
+					http.StatusOK: {{Description: "OK", Fields: tokenFields}},
+				},
+			},
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback:                  b.pathCredsIssue,
+				Summary:                   "Issue a Beyond Identity access token, narrowing its ttl or scopes.",
+				ForwardPerformanceStandby: true,
+				Responses: map[int][]framework.Response{
+					http.StatusOK: {{Description: "OK", Fields: tokenFields}},
+				},
+			},
+		},
+		HelpSynopsis:    credsHelpSynopsis,
+		HelpDescription: credsHelpDescription,
+	}
+}
+
+// credentialPlan is what one credential will be, decided before minting.
+type credentialPlan struct {
+	role   string
+	scopes []string
+	// lifetime is the token's life at Beyond Identity and the lease's hard end.
+	lifetime time.Duration
+	leaseTTL time.Duration
+	claims   map[string]any
+	warnings []string
+}
+
+func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	r, err := readRole(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return logical.ErrorResponse("role %q does not exist: 'name' must be a role written at %sroles/%s", name, mountPath(req), name), nil
+	}
+	plan, errResp := planCredential(name, r, d, b.System().MaxLeaseTTL(), mountPath(req))
+	if errResp != nil {
+		return errResp, nil
+	}
+	client, err := b.client(ctx, req.Storage)
+	if errors.Is(err, errNotConfigured) {
+		return logical.ErrorResponse("%s", err), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.issue(ctx, client, plan)
+}
+
+// planCredential applies the request's narrowing and the mount's ceiling to
+// a role.
+func planCredential(name string, r *role, d *framework.FieldData, mountMax time.Duration, mount string) (*credentialPlan, *logical.Response) {
+	plan := &credentialPlan{role: name, scopes: r.Scopes, lifetime: r.MaxTTL, leaseTTL: r.TTL, claims: r.CustomClaims}
+	if raw, ok := d.GetOk("ttl"); ok {
+		ttl := time.Duration(raw.(int)) * time.Second
+		if ttl <= 0 {
+			return nil, logical.ErrorResponse("'ttl' must be greater than zero")
+		}
+		if ttl > r.MaxTTL {
+			return nil, logical.ErrorResponse("'ttl' (%s) must not exceed the max_ttl of role %q (%s)", seconds(ttl), name, seconds(r.MaxTTL))
+		}
+		plan.lifetime, plan.leaseTTL = ttl, ttl
+	}
+	if raw, ok := d.GetOk("scopes"); ok {
+		scopes, problem := normalizeScopes(raw.([]string))
+		if problem != "" {
+			return nil, logical.ErrorResponse("'scopes' %s", problem)
+		}
+		if len(scopes) == 0 {
+			return nil, logical.ErrorResponse("'scopes' must list at least one of the role's scopes when given")
+		}
+		if outside := difference(scopes, r.Scopes); len(outside) > 0 {
+			return nil, logical.ErrorResponse("'scopes' must be a subset of the scopes of role %q: it does not grant %s",
+				name, strings.Join(outside, ", "))
+		}
+		plan.scopes = scopes
+	}
+	if mountMax > 0 && plan.lifetime > mountMax {
+		plan.warnings = append(plan.warnings, fmt.Sprintf(
+			"the lifetime of %s was capped to %s by this mount's max lease TTL; to lift the ceiling, run: vault secrets tune -max-lease-ttl=%s %s",
+			humanDuration(plan.lifetime), humanDuration(mountMax), humanDuration(plan.lifetime), mount))
+		plan.lifetime = mountMax
+	}
+	plan.leaseTTL = min(plan.leaseTTL, plan.lifetime)
+	return plan, nil
+}
+
+// issue mints the planned token and builds its lease. From the moment the
+// token exists, any failure revokes it before returning, so a failed request
+// leaves nothing valid at Beyond Identity.
+func (b *backend) issue(ctx context.Context, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
+	start := time.Now()
+	token, err := client.MintToken(ctx, biclient.MintRequest{Scopes: plan.scopes, Lifetime: plan.lifetime, CustomClaims: plan.claims})
+	if err != nil {
+		return upstreamFailure(fmt.Sprintf("minting a token for role %q", plan.role), err)
+	}
+	resp, err := b.credentialResponse(ctx, client, plan, token, start)
+	if err != nil || resp == nil || resp.IsError() {
+		outcome := b.discard(ctx, client, token, plan.role)
+		if err != nil {
+			return nil, fmt.Errorf("%w; %s", err, outcome)
+		}
+		if resp != nil {
+			resp.Data["error"] = fmt.Sprintf("%s; %s", resp.Data["error"], outcome)
+		}
+		return resp, nil
+	}
+	b.Logger().Info("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
+		"lease_ttl", resp.Secret.TTL)
+	return resp, nil
+}
+
+// credentialResponse checks a fresh token against the plan and builds the
+// lease. An error response or error means the token must be discarded.
+func (b *backend) credentialResponse(ctx context.Context, client *biclient.Client, plan *credentialPlan, token *biclient.Token, start time.Time) (*logical.Response, error) {
+	missing, extra := difference(plan.scopes, token.Scopes), difference(token.Scopes, plan.scopes)
+	if len(missing) > 0 || len(extra) > 0 {
+		return logical.ErrorResponse("Beyond Identity granted other scopes than role %q requested (missing: %s; extra: %s)",
+			plan.role, listOrNone(missing), listOrNone(extra)), nil
+	}
+	warnings := plan.warnings
+	expiresAt, tokenID := token.ExpiresAt, token.ID
+	if token.Format == biclient.FormatOpaque {
+		info, err := client.Introspect(ctx, token.AccessToken)
+		switch {
+		case err != nil:
+			warnings = append(warnings, fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err))
+		case !info.Active:
+			warnings = append(warnings, "token_id is unknown: introspection reported the new opaque token inactive")
+		default:
+			tokenID = info.ID
+			if !info.ExpiresAt.IsZero() && info.ExpiresAt.Before(expiresAt) {
+				expiresAt = info.ExpiresAt
+			}
+		}
+	}
+	if expiresAt.Before(start.Add(plan.lifetime - shortLifeTolerance)) {
+		warnings = append(warnings, fmt.Sprintf("Beyond Identity issued a token that ends at %s, sooner than the %s asked for; the lease ends with it",
+			expiresAt.UTC().Format(time.RFC3339), humanDuration(plan.lifetime)))
+	}
+	maxTTL := untilCeil(expiresAt)
+	if maxTTL < time.Second {
+		return nil, fmt.Errorf("minting a token for role %q: Beyond Identity issued a token that has already expired (at %s)",
+			plan.role, expiresAt.UTC().Format(time.RFC3339))
+	}
+	leaseTTL := min(plan.leaseTTL, maxTTL)
+
+	lease := leaseData{
+		AccessToken: token.AccessToken,
+		TokenID:     tokenID,
+		ExpiresAt:   expiresAt.Unix(),
+		Issuer:      client.Issuer(),
+		ClientID:    client.ClientID(),
+		Role:        plan.role,
+		TTL:         int64(leaseTTL.Seconds()),
+		Lifetime:    int64(maxTTL.Seconds()),
+	}
+	resp := b.Secret(secretTypeToken).Response(map[string]any{
+		"access_token": token.AccessToken.Reveal(),
+		"token_type":   token.TokenType,
+		"scopes":       token.Scopes,
+		"expires_at":   expiresAt.UTC().Format(time.RFC3339),
+		"token_id":     tokenID,
+		"role":         plan.role,
+	}, lease.internalData())
+	resp.Secret.TTL = leaseTTL
+	resp.Secret.MaxTTL = maxTTL
+	// A lease that already reaches the token's end cannot be extended;
+	// saying so lets Vault Agent fetch a fresh token instead of renewing.
+	resp.Secret.Renewable = leaseTTL < maxTTL
+	resp.Warnings = warnings
+	return resp, nil
+}
+
+// discard revokes a token whose request failed and says what became of it.
+// It runs even when the request was cancelled, bounded by the client's own
+// timeout.
+func (b *backend) discard(ctx context.Context, client *biclient.Client, token *biclient.Token, role string) string {
+	if err := client.Revoke(context.WithoutCancel(ctx), token.AccessToken); err != nil {
+		b.Logger().Error("revoking the token of a failed request failed; it expires on its own", "role", role,
+			"token_id", token.ID, "expires_at", token.ExpiresAt, "error", err)
+		return fmt.Sprintf("revoking the token failed (%v), so it stays valid until it expires at %s",
+			err, token.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	b.Logger().Info("revoked the token of a failed request", "role", role, "token_id", token.ID)
+	return "the token was revoked"
+}
+
+// upstreamFailure turns a client error into the plugin's answer: Beyond
+// Identity refusing the request is the operator's to fix (400); anything
+// else is a server-side failure (5xx).
+func upstreamFailure(action string, err error) (*logical.Response, error) {
+	var apiErr *biclient.APIError
+	if errors.As(err, &apiErr) && apiErr.Refused() {
+		return logical.ErrorResponse("%s: %s", action, err), nil
+	}
+	return nil, fmt.Errorf("%s: %w", action, err)
+}
+
+// difference returns the elements of a that are not in b.
+func difference(a, b []string) []string {
+	in := make(map[string]bool, len(b))
+	for _, s := range b {
+		in[s] = true
+	}
+	var out []string
+	for _, s := range a {
+		if !in[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, " ")
+}
+
+const credsHelpSynopsis = "Issue a Beyond Identity access token as a Vault lease."
+
+const credsHelpDescription = `
+Reading creds/<role> mints a Beyond Identity access token with the role's
+scopes and lifetimes:
+
+  vault read beyondidentity/creds/NAME
+
+Writing narrows it for this one credential: ttl (at most the role's max_ttl)
+and scopes (a subset of the role's):
+
+  vault write beyondidentity/creds/NAME ttl=1h scopes=identities:read
+
+The token is minted with a lifetime equal to the lease's hard end (the
+smallest of the role's max_ttl, the requested ttl and the mount's max lease
+TTL), so it never outlives its lease. The response holds access_token,
+token_type, scopes, expires_at, token_id and role. When the lease ends, by
+expiry, revocation, or revocation of the Vault token that created it, the
+token is revoked at Beyond Identity.
+`

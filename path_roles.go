@@ -1,0 +1,396 @@
+package beyondidentity
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// rolePrefix is the storage prefix (and path) of roles.
+const rolePrefix = "roles/"
+
+const (
+	// maxTokenLifetime is the longest life Beyond Identity gives a token:
+	// 90 days.
+	maxTokenLifetime = 7776000 * time.Second
+	defaultRoleTTL   = maxTokenLifetime
+	maxCustomClaims  = 8 << 10
+	maxScopes        = 200
+)
+
+// scopePattern is the documented scope syntax: colon-separated segments of
+// lower-case letters, digits and '-', at least two of them.
+var scopePattern = regexp.MustCompile(`^[a-z0-9-]+(:[a-z0-9-]+)+$`)
+
+// role maps a name to the scopes and lifetimes of the tokens it issues.
+type role struct {
+	Scopes       []string       `json:"scopes"`
+	TTL          time.Duration  `json:"ttl"`
+	MaxTTL       time.Duration  `json:"max_ttl"`
+	CustomClaims map[string]any `json:"custom_claims,omitempty"`
+	Description  string         `json:"description"`
+}
+
+func (b *backend) pathRoles() []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern: rolePrefix + "?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: "beyond-identity",
+				OperationSuffix: "roles",
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{
+					Callback: b.pathRoleList,
+					Summary:  "List the roles.",
+				},
+			},
+			HelpSynopsis:    roleListHelpSynopsis,
+			HelpDescription: roleListHelpDescription,
+		},
+		{
+			Pattern: rolePrefix + framework.GenericNameRegex("name"),
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: "beyond-identity",
+				OperationSuffix: "role",
+			},
+			Fields: map[string]*framework.FieldSchema{
+				"name": {
+					Type:        framework.TypeLowerCaseString,
+					Description: "Name of the role.",
+					Required:    true,
+				},
+				"scopes": {
+					Type: framework.TypeCommaStringSlice,
+					Description: "Management API scopes the role's tokens carry, as a list or comma-separated, e.g. " +
+						"identities:read,groups:read. Required. Each is colon-separated segments of a-z, 0-9 and '-'. " +
+						"Stored de-duplicated and sorted.",
+				},
+				"ttl": {
+					Type: framework.TypeDurationSecond,
+					Description: "Lease duration of each credential. Default: 7776000s (2160h, 90 days), " +
+						"or max_ttl when only that is given. At most max_ttl.",
+				},
+				"max_ttl": {
+					Type: framework.TypeDurationSecond,
+					Description: "The token's lifetime at Beyond Identity and the lease's hard end; renewals never pass it. " +
+						"Default: ttl. At most 7776000s (90 days).",
+				},
+				"custom_claims": {
+					Type:        framework.TypeMap,
+					Description: "JSON object (or a string holding one) sent as Beyond Identity custom_claims; it appears in the token as bi_custom. Default: none.",
+				},
+				"description": {
+					Type:        framework.TypeString,
+					Description: "Free text describing the role. Default: empty.",
+				},
+			},
+			ExistenceCheck: b.roleExists,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{
+					Callback: b.pathRoleRead,
+					Summary:  "Read a role.",
+					Responses: map[int][]framework.Response{
+						http.StatusOK: {{Description: "OK", Fields: roleResponseFields}},
+					},
+				},
+				logical.CreateOperation: &framework.PathOperation{
+					Callback:                    b.pathRoleWrite,
+					Summary:                     "Create a role.",
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:                    b.pathRoleWrite,
+					Summary:                     "Update a role.",
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
+				logical.DeleteOperation: &framework.PathOperation{
+					Callback:                    b.pathRoleDelete,
+					Summary:                     "Delete a role; its credentials stay valid, revocable and renewable to their end.",
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
+			},
+			HelpSynopsis:    roleHelpSynopsis,
+			HelpDescription: roleHelpDescription,
+		},
+	}
+}
+
+var roleResponseFields = map[string]*framework.FieldSchema{
+	"scopes":        {Type: framework.TypeCommaStringSlice, Description: "Scopes of the role's tokens, sorted."},
+	"ttl":           {Type: framework.TypeDurationSecond, Description: "Lease duration, in seconds."},
+	"max_ttl":       {Type: framework.TypeDurationSecond, Description: "Token lifetime and lease hard end, in seconds."},
+	"custom_claims": {Type: framework.TypeMap, Description: "Custom claims sent with each mint."},
+	"description":   {Type: framework.TypeString, Description: "Free text."},
+}
+
+func (b *backend) roleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
+	r, err := readRole(ctx, req.Storage, d.Get("name").(string))
+	return r != nil, err
+}
+
+func (b *backend) pathRoleList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	names, err := req.Storage.List(ctx, rolePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing roles: %w", err)
+	}
+	return logical.ListResponse(names), nil
+}
+
+func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	r, err := readRole(ctx, req.Storage, d.Get("name").(string))
+	if err != nil || r == nil {
+		return nil, err
+	}
+	data := map[string]any{
+		"scopes":      r.Scopes,
+		"ttl":         int64(r.TTL.Seconds()),
+		"max_ttl":     int64(r.MaxTTL.Seconds()),
+		"description": r.Description,
+	}
+	if len(r.CustomClaims) > 0 {
+		data["custom_claims"] = r.CustomClaims
+	}
+	return &logical.Response{Data: data}, nil
+}
+
+func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	existing, err := readRole(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	r, errResp := roleFromRequest(existing, d)
+	if errResp != nil {
+		return errResp, nil
+	}
+	if err := writeRole(ctx, req.Storage, name, r); err != nil {
+		return nil, err
+	}
+	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.TTL, "max_ttl", r.MaxTTL)
+	warnings := mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))
+	if len(warnings) == 0 {
+		return nil, nil
+	}
+	return &logical.Response{Warnings: warnings}, nil
+}
+
+// roleFromRequest merges the request into a copy of the existing role (or
+// the defaults) and validates it.
+func roleFromRequest(existing *role, d *framework.FieldData) (*role, *logical.Response) {
+	r := &role{}
+	if existing != nil {
+		copied := *existing
+		r = &copied
+	}
+	if raw, ok := d.GetOk("scopes"); ok {
+		scopes, problem := normalizeScopes(raw.([]string))
+		if problem != "" {
+			return nil, logical.ErrorResponse("'scopes' %s", problem)
+		}
+		r.Scopes = scopes
+	}
+	if len(r.Scopes) == 0 {
+		return nil, logical.ErrorResponse("'scopes' is required: list at least one scope, e.g. identities:read")
+	}
+
+	rawTTL, ttlGiven := d.GetOk("ttl")
+	rawMaxTTL, maxTTLGiven := d.GetOk("max_ttl")
+	if maxTTLGiven {
+		r.MaxTTL = time.Duration(rawMaxTTL.(int)) * time.Second
+		if r.MaxTTL <= 0 {
+			return nil, logical.ErrorResponse("'max_ttl' must be greater than zero")
+		}
+		if r.MaxTTL > maxTokenLifetime {
+			return nil, logical.ErrorResponse("'max_ttl' must be at most 7776000s (90 days), the longest life of a Beyond Identity token")
+		}
+	}
+	if ttlGiven {
+		r.TTL = time.Duration(rawTTL.(int)) * time.Second
+		if r.TTL <= 0 {
+			return nil, logical.ErrorResponse("'ttl' must be greater than zero")
+		}
+		if r.TTL > maxTokenLifetime {
+			return nil, logical.ErrorResponse("'ttl' must be at most 7776000s (90 days), the longest life of a Beyond Identity token")
+		}
+	}
+	applyTTLDefaults(r, existing == nil, ttlGiven, maxTTLGiven)
+	if r.TTL > r.MaxTTL {
+		return nil, logical.ErrorResponse("'ttl' (%s) must not exceed 'max_ttl' (%s)", seconds(r.TTL), seconds(r.MaxTTL))
+	}
+
+	if raw, ok := d.GetOk("custom_claims"); ok {
+		claims := raw.(map[string]any)
+		if problem := validateCustomClaims(claims); problem != "" {
+			return nil, logical.ErrorResponse("'custom_claims' %s", problem)
+		}
+		r.CustomClaims = claims
+		if len(claims) == 0 {
+			r.CustomClaims = nil
+		}
+	}
+	if raw, ok := d.GetOk("description"); ok {
+		r.Description = raw.(string)
+	}
+	return r, nil
+}
+
+// applyTTLDefaults fills ttl and max_ttl a request left out: on create, ttl
+// defaults to 90 days (or to max_ttl when only that is given) and max_ttl to
+// ttl; on update, the stored values stay.
+func applyTTLDefaults(r *role, creating, ttlGiven, maxTTLGiven bool) {
+	if !creating {
+		return
+	}
+	switch {
+	case ttlGiven && !maxTTLGiven:
+		r.MaxTTL = r.TTL
+	case maxTTLGiven && !ttlGiven:
+		r.TTL = min(defaultRoleTTL, r.MaxTTL)
+	case !ttlGiven && !maxTTLGiven:
+		r.TTL, r.MaxTTL = defaultRoleTTL, defaultRoleTTL
+	}
+}
+
+// normalizeScopes validates scope syntax and returns the scopes sorted and
+// de-duplicated, or a problem naming the first bad scope.
+func normalizeScopes(scopes []string) ([]string, string) {
+	seen := make(map[string]bool, len(scopes))
+	out := make([]string, 0, len(scopes))
+	for _, s := range scopes {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !scopePattern.MatchString(s) {
+			return nil, fmt.Sprintf("holds %q, which is not a scope: each must be colon-separated segments of a-z, 0-9 and '-', such as identities:read", truncate(s, 64))
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	if len(out) > maxScopes {
+		return nil, fmt.Sprintf("must hold at most %d scopes", maxScopes)
+	}
+	sort.Strings(out)
+	return out, ""
+}
+
+func validateCustomClaims(claims map[string]any) string {
+	for key := range claims {
+		if strings.TrimSpace(key) == "" {
+			return "must not have an empty key"
+		}
+	}
+	encoded, err := json.Marshal(claims)
+	if err != nil {
+		return "must be a JSON object"
+	}
+	if len(encoded) > maxCustomClaims {
+		return fmt.Sprintf("must be at most %d bytes of JSON", maxCustomClaims)
+	}
+	return ""
+}
+
+// decodeClaimsString reads custom_claims given as a JSON string; an empty
+// string clears them.
+func decodeClaimsString(raw string) (map[string]any, *logical.Response) {
+	if strings.TrimSpace(raw) == "" {
+		return map[string]any{}, nil
+	}
+	var claims map[string]any
+	if err := json.Unmarshal([]byte(raw), &claims); err != nil || claims == nil {
+		return nil, logical.ErrorResponse(`'custom_claims' must be a JSON object, such as {"team":"sre"}`)
+	}
+	return claims, nil
+}
+
+// mountCeilingWarnings explains, with the command that lifts it, when the
+// mount's max lease TTL will cap the role's credentials.
+func mountCeilingWarnings(r *role, mountMax time.Duration, mount string) []string {
+	if mountMax <= 0 || (r.TTL <= mountMax && r.MaxTTL <= mountMax) {
+		return nil
+	}
+	field, value := "max_ttl", r.MaxTTL
+	if r.TTL > mountMax {
+		field, value = "ttl", r.TTL
+	}
+	return []string{fmt.Sprintf(
+		"%s of %s exceeds this mount's max lease TTL of %s: credentials of this role will be capped to %s "+
+			"(token lifetime and lease). To lift the ceiling, run: vault secrets tune -max-lease-ttl=%s %s",
+		field, humanDuration(value), humanDuration(mountMax), humanDuration(mountMax), humanDuration(r.MaxTTL), mount)}
+}
+
+func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if err := req.Storage.Delete(ctx, rolePrefix+name); err != nil {
+		return nil, fmt.Errorf("deleting role %q: %w", name, err)
+	}
+	b.Logger().Info("role deleted", "role", name)
+	return nil, nil
+}
+
+func readRole(ctx context.Context, s logical.Storage, name string) (*role, error) {
+	entry, err := s.Get(ctx, rolePrefix+name)
+	if err != nil {
+		return nil, fmt.Errorf("reading role %q: %w", name, err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	r := &role{}
+	if err := entry.DecodeJSON(r); err != nil {
+		return nil, fmt.Errorf("decoding role %q: %w", name, err)
+	}
+	return r, nil
+}
+
+func writeRole(ctx context.Context, s logical.Storage, name string, r *role) error {
+	entry, err := logical.StorageEntryJSON(rolePrefix+name, r)
+	if err != nil {
+		return fmt.Errorf("encoding role %q: %w", name, err)
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("writing role %q: %w", name, err)
+	}
+	return nil
+}
+
+const roleListHelpSynopsis = "List the roles."
+
+const roleListHelpDescription = `
+Lists the names of the roles defined on this mount.
+`
+
+const roleHelpSynopsis = "Define a role: the scopes and lifetimes of the tokens it issues."
+
+const roleHelpDescription = `
+A role maps a name to the Beyond Identity Management API scopes its tokens
+carry (scopes), the lease duration of each credential (ttl, default 2160h)
+and the token's lifetime at Beyond Identity, which is also the lease's hard
+end (max_ttl, default ttl). Optional custom_claims are sent with each mint
+and appear in the token as bi_custom.
+
+Reading a role returns ttl and max_ttl in seconds. When ttl or max_ttl exceeds
+the mount's max lease TTL (768h unless tuned), the write succeeds with a
+warning giving the "vault secrets tune" command that lifts the ceiling.
+
+Deleting a role does not revoke its credentials: they stay revocable and
+renewable to their end.
+
+custom_claims is a JSON object, given as an object in a JSON request body
+or as a JSON string from the CLI:
+  vault write beyondidentity/roles/NAME scopes=identities:read custom_claims='{"team":"sre"}' 
+`

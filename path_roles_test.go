@@ -1,0 +1,135 @@
+package beyondidentity
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func TestRoleDefaultsAndNormalization(t *testing.T) {
+	e := newTestBackend(t)
+	resp := e.writeRole("sync", map[string]any{"scopes": " identities:read,groups:read,identities:read "})
+	if resp != nil {
+		t.Fatalf("unexpected response with the mount ceiling at 2160h: %v", resp.Warnings)
+	}
+	got := e.mustOK(logical.ReadOperation, "roles/sync", nil).Data
+	want := map[string]any{
+		"scopes":      []string{"groups:read", "identities:read"},
+		"ttl":         int64(7776000),
+		"max_ttl":     int64(7776000),
+		"description": "",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("role = %#v, want %#v", got, want)
+	}
+}
+
+func TestRoleTTLDefaults(t *testing.T) {
+	tests := map[string]struct {
+		data        map[string]any
+		ttl, maxTTL int64
+	}{
+		"ttl only: max_ttl follows":        {map[string]any{"ttl": "1h"}, 3600, 3600},
+		"max_ttl only: ttl follows":        {map[string]any{"max_ttl": "2h"}, 7200, 7200},
+		"both":                             {map[string]any{"ttl": "1h", "max_ttl": "24h"}, 3600, 86400},
+		"seconds as integers":              {map[string]any{"ttl": 60, "max_ttl": 120}, 60, 120},
+		"90 days is the longest":           {map[string]any{"max_ttl": "7776000s"}, 7776000, 7776000},
+		"max_ttl only above the default":   {map[string]any{"max_ttl": "2160h"}, 7776000, 7776000},
+		"ttl equal to max_ttl is accepted": {map[string]any{"ttl": "30m", "max_ttl": "30m"}, 1800, 1800},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			e := newTestBackend(t)
+			tc.data["scopes"] = "identities:read"
+			e.writeRole("r", tc.data)
+			got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data
+			if got["ttl"] != tc.ttl || got["max_ttl"] != tc.maxTTL {
+				t.Fatalf("ttl %v max_ttl %v, want %d %d", got["ttl"], got["max_ttl"], tc.ttl, tc.maxTTL)
+			}
+		})
+	}
+}
+
+func TestRoleUpdateKeepsUnsetFields(t *testing.T) {
+	e := newTestBackend(t)
+	e.writeRole("r", map[string]any{
+		"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h",
+		"custom_claims": map[string]any{"team": "sre"}, "description": "sync job",
+	})
+	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"scopes": []string{"groups:read"}})
+	got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data
+	if !reflect.DeepEqual(got["scopes"], []string{"groups:read"}) || got["ttl"] != int64(3600) || got["max_ttl"] != int64(7200) ||
+		got["description"] != "sync job" || !reflect.DeepEqual(got["custom_claims"], map[string]any{"team": "sre"}) {
+		t.Fatalf("update lost fields: %#v", got)
+	}
+	resp, _ := e.request(logical.UpdateOperation, "roles/r", map[string]any{"max_ttl": "30m"})
+	if resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "'ttl' (3600s) must not exceed 'max_ttl' (1800s)") {
+		t.Fatalf("lowering max_ttl under the stored ttl: %s", errorText(resp))
+	}
+}
+
+func TestRoleListAndDelete(t *testing.T) {
+	e := newTestBackend(t)
+	for _, name := range []string{"b", "a", "c"} {
+		e.writeRole(name, map[string]any{"scopes": "identities:read"})
+	}
+	keys := e.mustOK(logical.ListOperation, "roles/", nil).Data["keys"]
+	if !reflect.DeepEqual(keys, []string{"a", "b", "c"}) {
+		t.Fatalf("list = %v", keys)
+	}
+	e.mustOK(logical.DeleteOperation, "roles/b", nil)
+	if resp, _ := e.request(logical.ReadOperation, "roles/b", nil); resp != nil {
+		t.Fatal("deleted role still readable")
+	}
+	keys = e.mustOK(logical.ListOperation, "roles/", nil).Data["keys"]
+	if !reflect.DeepEqual(keys, []string{"a", "c"}) {
+		t.Fatalf("list after delete = %v", keys)
+	}
+}
+
+func TestRoleWarnsWhenTheMountCeilingCaps(t *testing.T) {
+	e := newTestBackend(t)
+	e.sys.MaxLeaseTTLVal = 768 * time.Hour
+	resp := e.writeRole("long", map[string]any{"scopes": "identities:read"})
+	if resp == nil || len(resp.Warnings) != 1 {
+		t.Fatalf("want one warning, got %v", resp)
+	}
+	warning := resp.Warnings[0]
+	for _, part := range []string{"768h", "capped", "vault secrets tune -max-lease-ttl=2160h beyondidentity/"} {
+		if !strings.Contains(warning, part) {
+			t.Errorf("warning %q lacks %q", warning, part)
+		}
+	}
+	if resp := e.writeRole("short", map[string]any{"scopes": "identities:read", "ttl": "24h"}); resp != nil {
+		t.Fatalf("a role under the ceiling must not warn: %v", resp.Warnings)
+	}
+	resp = e.writeRole("odd", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2764801s"})
+	if resp == nil || !strings.Contains(resp.Warnings[0], "-max-lease-ttl=2764801s") {
+		t.Fatalf("the tune command must carry the exact max_ttl: %v", resp)
+	}
+}
+
+func TestRoleNamesAreCaseInsensitive(t *testing.T) {
+	e := newTestBackend(t)
+	e.writeRole("Sync", map[string]any{"scopes": "identities:read"})
+	if resp := e.mustOK(logical.ReadOperation, "roles/sync", nil); resp == nil {
+		t.Fatal("role names are stored lower-case")
+	}
+}
+
+func TestRoleCustomClaimsAsJSONString(t *testing.T) {
+	e := newTestBackend(t)
+	e.writeRole("r", map[string]any{"scopes": "identities:read", "custom_claims": `{"team":"sre","level":2}`})
+	got, _ := json.Marshal(e.mustOK(logical.ReadOperation, "roles/r", nil).Data["custom_claims"])
+	if string(got) != `{"level":2,"team":"sre"}` {
+		t.Fatalf("custom_claims = %s", got)
+	}
+	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"custom_claims": ""})
+	if got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data["custom_claims"]; got != nil {
+		t.Fatalf("an empty string should clear custom_claims, got %#v", got)
+	}
+}
