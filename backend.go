@@ -80,6 +80,18 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	return b.Backend.HandleRequest(ctx, req)
 }
 
+// forwarded is an operation that writes storage or changes state at Beyond
+// Identity: performance standbys and secondaries forward it to the active
+// node of the primary cluster instead of running it themselves.
+func forwarded(callback framework.OperationFunc, summary string) *framework.PathOperation {
+	return &framework.PathOperation{
+		Callback:                    callback,
+		Summary:                     summary,
+		ForwardPerformanceStandby:   true,
+		ForwardPerformanceSecondary: true,
+	}
+}
+
 // invalidate drops the cached client when another node changes the config.
 func (b *backend) invalidate(_ context.Context, key string) {
 	if key == configPath {

@@ -1,7 +1,6 @@
 package beyondidentity
 
 import (
-	"bytes"
 	"context"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
 const (
@@ -32,24 +32,6 @@ func testApp() fakebi.Application {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testEnv is a backend wired to a fake Beyond Identity over real HTTP on
 // loopback, with in-memory storage and a trace-level log capture.
 type testEnv struct {
@@ -59,7 +41,7 @@ type testEnv struct {
 	fake    *fakebi.Server
 	server  *httptest.Server
 	sys     *logical.StaticSystemView
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 }
 
 func newTestBackend(t *testing.T) *testEnv {
@@ -69,7 +51,7 @@ func newTestBackend(t *testing.T) *testEnv {
 	server := httptest.NewServer(fake)
 	t.Cleanup(server.Close)
 
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: 768 * time.Hour, MaxLeaseTTLVal: 2160 * time.Hour}
 	conf := logical.TestBackendConfig()
 	conf.System = sys

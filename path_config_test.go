@@ -184,12 +184,7 @@ func TestConfigUpdateKeepsSecretForOtherFields(t *testing.T) {
 func TestConfigChangingApplicationWarnsAboutOutstandingCredentials(t *testing.T) {
 	e := newTestBackend(t)
 	e.configure()
-	other := testApp()
-	other.ID, other.ClientID, other.ClientSecret = "app-2", "client-2", "secret-two"
-	e.fake.AddApplication(other)
-	resp := e.mustOK(logical.UpdateOperation, "config", map[string]any{
-		"application_id": "app-2", "client_id": "client-2", "client_secret": "secret-two",
-	})
+	resp := e.switchToSecondApplication()
 	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "vault lease revoke -prefix beyondidentity/creds") {
 		t.Fatalf("want a warning with the revoke command, got %v", resp)
 	}

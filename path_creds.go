@@ -43,6 +43,9 @@ func (b *backend) pathCreds() *framework.Path {
 				Description: "A subset of the role's scopes for this credential only. Default: all of the role's scopes.",
 			},
 		},
+		// A performance standby forwards minting to the active node rather
+		// than mint a token it could not lease. Performance secondaries
+		// issue their own credentials: their leases are local to them.
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback:                  b.pathCredsIssue,

@@ -27,6 +27,28 @@ func (e *testEnv) issue(role string, data map[string]any) *logical.Response {
 	return resp
 }
 
+// newIssuedCredential returns a configured backend with role "sync"
+// (ttl 1h) and one credential issued from it.
+func newIssuedCredential(t *testing.T) (*testEnv, *logical.Response) {
+	t.Helper()
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	return e, e.issue("sync", nil)
+}
+
+// switchToSecondApplication adds another application to the fake and
+// points the mount at it.
+func (e *testEnv) switchToSecondApplication() *logical.Response {
+	e.t.Helper()
+	other := testApp()
+	other.ID, other.ClientID, other.ClientSecret = "app-2", "client-2", "secret-two"
+	e.fake.AddApplication(other)
+	return e.mustOK(logical.UpdateOperation, "config", map[string]any{
+		"application_id": "app-2", "client_id": "client-2", "client_secret": "secret-two",
+	})
+}
+
 // lastToken is the token the fake minted last.
 func (e *testEnv) lastToken() fakebi.Token {
 	e.t.Helper()
@@ -298,10 +320,7 @@ func TestCredsRenewNeverPassesTheTokenEnd(t *testing.T) {
 }
 
 func TestCredsRevokeExactlyOnceUpstream(t *testing.T) {
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	resp := e.issue("sync", nil)
+	e, resp := newIssuedCredential(t)
 	token := resp.Data["access_token"].(string)
 	e.fake.ResetCalls()
 
@@ -352,10 +371,7 @@ func TestCredsRevokeFailuresAreRetried(t *testing.T) {
 	}
 	for name, fault := range tests {
 		t.Run(name, func(t *testing.T) {
-			e := newTestBackend(t)
-			e.configure()
-			e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-			resp := e.issue("sync", nil)
+			e, resp := newIssuedCredential(t)
 			fault.Times = 1
 			e.fake.SetFault(fakebi.OpRevoke, fault)
 			_, err := e.revoke(resp.Secret)
@@ -375,10 +391,7 @@ func TestCredsRevokeFailuresAreRetried(t *testing.T) {
 }
 
 func TestCredsRevokeOfExpiredTokenSucceedsWhateverHappens(t *testing.T) {
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	resp := e.issue("sync", nil)
+	e, resp := newIssuedCredential(t)
 	expired := *resp.Secret
 	expired.InternalData = withExpiry(t, resp.Secret.InternalData, time.Now().Add(-2*expiredMargin))
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{}`})
@@ -392,16 +405,10 @@ func TestCredsRevokeOfExpiredTokenSucceedsWhateverHappens(t *testing.T) {
 }
 
 func TestCredsRevokeRefusesAnotherApplicationsSilentSuccess(t *testing.T) {
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	resp := e.issue("sync", nil)
+	e, resp := newIssuedCredential(t)
 	token := resp.Data["access_token"].(string)
 
-	other := testApp()
-	other.ID, other.ClientID, other.ClientSecret = "app-2", "client-2", "secret-two"
-	e.fake.AddApplication(other)
-	e.mustOK(logical.UpdateOperation, "config", map[string]any{"application_id": "app-2", "client_id": "client-2", "client_secret": "secret-two"})
+	e.switchToSecondApplication()
 	e.fake.ResetCalls()
 
 	_, err := e.revoke(resp.Secret)
@@ -419,10 +426,7 @@ func TestCredsRevokeRefusesAnotherApplicationsSilentSuccess(t *testing.T) {
 }
 
 func TestCredsRevokeWithoutConfigIsRetried(t *testing.T) {
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	resp := e.issue("sync", nil)
+	e, resp := newIssuedCredential(t)
 	e.mustOK(logical.DeleteOperation, "config", nil)
 	if _, err := e.revoke(resp.Secret); err == nil || !strings.Contains(err.Error(), "not configured") {
 		t.Fatalf("want an error so Vault retries, got %v", err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -21,33 +20,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe to write from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // started is a command running in the test process.
 type started struct {
 	base           string
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.SyncBuffer
 	stop           func() int // cancels and returns the exit status
 }
 
@@ -58,7 +40,7 @@ func start(t *testing.T, env map[string]string, args ...string) started {
 	ready := filepath.Join(t.TempDir(), "ready")
 	args = append([]string{"-listen", "127.0.0.1:0", "-ready-file", ready}, args...)
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testutil.SyncBuffer{}, &testutil.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, func(k string) string { return env[k] }, stdout, stderr) }()
 
@@ -257,7 +239,7 @@ func TestRunRejectsBadCommandLines(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.SyncBuffer
 			code := run(context.Background(), tc.args, func(string) string { return "" }, &stdout, &stderr)
 			if code != tc.code || !strings.Contains(stderr.String(), tc.say) {
 				t.Errorf("exit %d, stderr %q; want %d and a mention of %q", code, stderr.String(), tc.code, tc.say)
