@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
@@ -21,7 +22,7 @@ import (
 var Version = "v0.1.0-dev"
 
 // errNotConfigured is returned by client() before config is written.
-var errNotConfigured = errors.New("the mount is not configured: write beyondidentity config first")
+var errNotConfigured = errors.New("the mount is not configured: write its config first")
 
 // Factory creates the backend for Vault.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
@@ -64,20 +65,38 @@ func newBackend() *backend {
 	return b
 }
 
-// HandleRequest lets custom_claims arrive as a JSON string as well as an
-// object: the vault CLI sends every key=value pair as a string, and a
-// framework.TypeMap field would refuse it before any handler runs.
+// HandleRequest and HandleExistenceCheck let custom_claims arrive as a JSON
+// string as well as an object: the vault CLI sends every key=value pair as a
+// string, and a framework.TypeMap field would refuse it. Vault runs the
+// existence check first, so both must convert it.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if strings.HasPrefix(req.Path, rolePrefix) {
-		if raw, ok := req.Data["custom_claims"].(string); ok {
-			claims, errResp := decodeClaimsString(raw)
-			if errResp != nil {
-				return errResp, nil
-			}
-			req.Data["custom_claims"] = claims
-		}
+	if errResp := decodeClaimsField(req); errResp != nil {
+		return errResp, nil
 	}
 	return b.Backend.HandleRequest(ctx, req)
+}
+
+// HandleExistenceCheck implements logical.Backend; see HandleRequest.
+func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
+	if errResp := decodeClaimsField(req); errResp != nil {
+		return false, false, errutil.UserError{Err: errResp.Error().Error()}
+	}
+	return b.Backend.HandleExistenceCheck(ctx, req)
+}
+
+// decodeClaimsField replaces a role write's custom_claims string with the
+// object it holds.
+func decodeClaimsField(req *logical.Request) *logical.Response {
+	raw, isString := req.Data["custom_claims"].(string)
+	if !isString || !strings.HasPrefix(req.Path, rolePrefix) {
+		return nil
+	}
+	claims, errResp := decodeClaimsString(raw)
+	if errResp != nil {
+		return errResp
+	}
+	req.Data["custom_claims"] = claims
+	return nil
 }
 
 // forwarded is an operation that writes storage or changes state at Beyond

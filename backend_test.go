@@ -86,6 +86,16 @@ func (e *testEnv) mustOK(op logical.Operation, path string, data map[string]any)
 	return resp
 }
 
+// warningsOf describes a response's warnings for a failure message.
+func warningsOf(resp *logical.Response) string {
+	if resp == nil {
+		return "no response"
+	}
+	return strings.Join(resp.Warnings, "; ")
+}
+
+// errorText describes a response for a failure message without printing
+// its data, which may hold a token.
 func errorText(resp *logical.Response) string {
 	if resp == nil {
 		return "<nil>"
@@ -225,7 +235,7 @@ func TestEveryPathAndFieldHasHelp(t *testing.T) {
 	for _, path := range []string{"config", "roles/", "roles/x", "creds/x"} {
 		resp, err := e.request(logical.HelpOperation, path, nil)
 		if err != nil || resp == nil || !strings.Contains(resp.Data["help"].(string), "## DESCRIPTION") {
-			t.Errorf("path-help of %s: %v %v", path, resp, err)
+			t.Errorf("path-help of %s: %s %v", path, errorText(resp), err)
 		}
 	}
 }

@@ -64,13 +64,13 @@ func (c *config) authURL() string {
 	if c.AuthURL != "" {
 		return c.AuthURL
 	}
-	url, err := biclient.AuthURLForRegion(c.Region)
+	regionURL, err := biclient.AuthURLForRegion(c.Region)
 	if err != nil {
 		// Validated on write; an unknown stored region is a bug, and an
 		// empty URL makes every call fail loudly.
 		return ""
 	}
-	return url
+	return regionURL
 }
 
 func (c *config) issuer() string {
@@ -299,11 +299,11 @@ func configFromRequest(existing *config, d *framework.FieldData) (*config, []str
 		}
 		cfg.RequestTimeout = timeout
 	}
-	for field, value := range map[string]string{
-		"tenant_id": cfg.TenantID, "realm_id": cfg.RealmID, "application_id": cfg.ApplicationID, "client_id": cfg.ClientID,
+	for _, required := range []struct{ field, value string }{
+		{"tenant_id", cfg.TenantID}, {"realm_id", cfg.RealmID}, {"application_id", cfg.ApplicationID}, {"client_id", cfg.ClientID},
 	} {
-		if value == "" {
-			return nil, nil, logical.ErrorResponse("'%s' is required", field)
+		if required.value == "" {
+			return nil, nil, logical.ErrorResponse("'%s' is required", required.field)
 		}
 	}
 	if cfg.ClientSecret.IsZero() {
@@ -436,8 +436,8 @@ func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client)
 		return upstreamFailure("verify_connection: minting a test token", err)
 	}
 	if err := client.Revoke(ctx, token.AccessToken); err != nil {
-		return nil, fmt.Errorf("verify_connection: a test token was minted but revoking it failed, so these credentials cannot "+
-			"revoke what they issue (the test token expires on its own in %s): %w", verifyTokenLifetime, err)
+		return upstreamFailure(fmt.Sprintf("verify_connection: a test token was minted but revoking it failed, so these "+
+			"credentials cannot revoke what they issue (the test token expires on its own in %s)", verifyTokenLifetime), err)
 	}
 	b.Logger().Debug("verified connection", "token_url", biclient.TokenURL(client.Issuer()), "token_id", token.ID)
 	return nil, nil

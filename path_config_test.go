@@ -76,7 +76,7 @@ func TestConfigReadBeforeWriteIsEmpty(t *testing.T) {
 	e := newTestBackend(t)
 	resp, err := e.request(logical.ReadOperation, "config", nil)
 	if err != nil || resp != nil {
-		t.Fatalf("read of a missing config = %v, %v", resp, err)
+		t.Fatalf("read of a missing config = %s, %v", errorText(resp), err)
 	}
 }
 
@@ -186,7 +186,7 @@ func TestConfigChangingApplicationWarnsAboutOutstandingCredentials(t *testing.T)
 	e.configure()
 	resp := e.switchToSecondApplication()
 	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "vault lease revoke -prefix beyondidentity/creds") {
-		t.Fatalf("want a warning with the revoke command, got %v", resp)
+		t.Fatalf("want a warning with the revoke command, got %s", warningsOf(resp))
 	}
 }
 
@@ -196,7 +196,7 @@ func TestConfigDelete(t *testing.T) {
 	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
 	resp := e.mustOK(logical.DeleteOperation, "config", nil)
 	if resp == nil || len(resp.Warnings) != 1 {
-		t.Fatalf("deleting the config should warn about outstanding credentials, got %v", resp)
+		t.Fatalf("deleting the config should warn about outstanding credentials, got %s", warningsOf(resp))
 	}
 	if resp, _ := e.request(logical.ReadOperation, "config", nil); resp != nil {
 		t.Fatal("config still readable after delete")
@@ -256,4 +256,16 @@ func keysOf(m map[string]any) []string {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+func TestConfigVerifyRevocationRefusedIsA400(t *testing.T) {
+	e := newTestBackend(t)
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 401, Body: `{"error":"unauthorized_client","error_description":"not an OAuth2 app"}`})
+	resp, err := e.request(logical.CreateOperation, "config", e.configData(nil))
+	if err != nil || resp == nil || !resp.IsError() {
+		t.Fatalf("want a 400, got resp=%s err=%v", errorText(resp), err)
+	}
+	if msg := resp.Error().Error(); !strings.Contains(msg, "revoking it failed") || !strings.Contains(msg, "unauthorized_client") {
+		t.Fatalf("message: %s", msg)
+	}
 }

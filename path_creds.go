@@ -29,14 +29,14 @@ func (b *backend) pathCreds() *framework.Path {
 		},
 		Fields: map[string]*framework.FieldSchema{
 			"name": {
-				Type:        framework.TypeLowerCaseString,
+				Type:        framework.TypeString,
 				Description: "Name of the role to issue a token for.",
 				Required:    true,
 			},
 			"ttl": {
 				Type: framework.TypeDurationSecond,
 				Description: "Shorter lease and token lifetime for this credential only; at most the role's max_ttl. " +
-					"Default: the role's ttl.",
+					"Default (or 0): the role's ttl and max_ttl.",
 			},
 			"scopes": {
 				Type:        framework.TypeCommaStringSlice,
@@ -95,7 +95,7 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 	}
 	client, err := b.client(ctx, req.Storage)
 	if errors.Is(err, errNotConfigured) {
-		return logical.ErrorResponse("%s", err), nil
+		return logical.ErrorResponse("the mount is not configured: write %sconfig first", mountPath(req)), nil
 	}
 	if err != nil {
 		return nil, err
@@ -106,14 +106,11 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 // planCredential applies the request's narrowing and the mount's ceiling to
 // a role.
 func planCredential(name string, r *role, d *framework.FieldData, mountMax time.Duration, mount string) (*credentialPlan, *logical.Response) {
-	plan := &credentialPlan{role: name, scopes: r.Scopes, lifetime: r.MaxTTL, leaseTTL: r.TTL, claims: r.CustomClaims}
-	if raw, ok := d.GetOk("ttl"); ok {
+	plan := &credentialPlan{role: name, scopes: r.Scopes, lifetime: r.maxTTL(), leaseTTL: r.ttl(), claims: r.CustomClaims}
+	if raw, ok := d.GetOk("ttl"); ok && raw.(int) > 0 {
 		ttl := time.Duration(raw.(int)) * time.Second
-		if ttl <= 0 {
-			return nil, logical.ErrorResponse("'ttl' must be greater than zero")
-		}
-		if ttl > r.MaxTTL {
-			return nil, logical.ErrorResponse("'ttl' (%s) must not exceed the max_ttl of role %q (%s)", seconds(ttl), name, seconds(r.MaxTTL))
+		if ttl > r.maxTTL() {
+			return nil, logical.ErrorResponse("'ttl' (%s) must not exceed the max_ttl of role %q (%s)", seconds(ttl), name, seconds(r.maxTTL()))
 		}
 		plan.lifetime, plan.leaseTTL = ttl, ttl
 	}
@@ -169,13 +166,8 @@ func (b *backend) issue(ctx context.Context, client *biclient.Client, plan *cred
 // credentialResponse checks a fresh token against the plan and builds the
 // lease. An error response or error means the token must be discarded.
 func (b *backend) credentialResponse(ctx context.Context, client *biclient.Client, plan *credentialPlan, token *biclient.Token, start time.Time) (*logical.Response, error) {
-	missing, extra := difference(plan.scopes, token.Scopes), difference(token.Scopes, plan.scopes)
-	if len(missing) > 0 || len(extra) > 0 {
-		return logical.ErrorResponse("Beyond Identity granted other scopes than role %q requested (missing: %s; extra: %s)",
-			plan.role, listOrNone(missing), listOrNone(extra)), nil
-	}
-	warnings := plan.warnings
-	expiresAt, tokenID := token.ExpiresAt, token.ID
+	var warnings []string
+	granted, expiresAt, tokenID := token.Scopes, token.ExpiresAt, token.ID
 	if token.Format == biclient.FormatOpaque {
 		info, err := client.Introspect(ctx, token.AccessToken)
 		switch {
@@ -185,16 +177,38 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 			warnings = append(warnings, "token_id is unknown: introspection reported the new opaque token inactive")
 		default:
 			tokenID = info.ID
+			if len(info.Scopes) > 0 {
+				granted = info.Scopes
+			}
 			if !info.ExpiresAt.IsZero() && info.ExpiresAt.Before(expiresAt) {
 				expiresAt = info.ExpiresAt
 			}
+			if tokenID == "" {
+				warnings = append(warnings, "token_id is unknown: introspection did not give the opaque token's jti")
+			}
 		}
 	}
-	if expiresAt.Before(start.Add(plan.lifetime - shortLifeTolerance)) {
+	missing, extra := difference(plan.scopes, granted), difference(granted, plan.scopes)
+	if len(missing) > 0 || len(extra) > 0 {
+		return logical.ErrorResponse("Beyond Identity granted other scopes than role %q requested (missing: %s; extra: %s)",
+			plan.role, listOrNone(missing), listOrNone(extra)), nil
+	}
+	warnings = append(plan.warnings, warnings...)
+	// The lease ends with the token, or as planned if the token lives on:
+	// its revocation at the lease's end ends it then.
+	planEnd := start.Add(plan.lifetime)
+	leaseEnd := expiresAt
+	switch {
+	case expiresAt.Before(planEnd.Add(-shortLifeTolerance)):
 		warnings = append(warnings, fmt.Sprintf("Beyond Identity issued a token that ends at %s, sooner than the %s asked for; the lease ends with it",
 			expiresAt.UTC().Format(time.RFC3339), humanDuration(plan.lifetime)))
+	case expiresAt.After(planEnd.Add(shortLifeTolerance)):
+		warnings = append(warnings, fmt.Sprintf("Beyond Identity issued a token that ends at %s, later than the %s asked for; "+
+			"the lease still ends after %s and the token is revoked then", expiresAt.UTC().Format(time.RFC3339),
+			humanDuration(plan.lifetime), humanDuration(plan.lifetime)))
+		leaseEnd = planEnd
 	}
-	maxTTL := untilCeil(expiresAt)
+	maxTTL := untilCeil(leaseEnd)
 	if maxTTL < time.Second {
 		return nil, fmt.Errorf("minting a token for role %q: Beyond Identity issued a token that has already expired (at %s)",
 			plan.role, expiresAt.UTC().Format(time.RFC3339))
@@ -214,7 +228,7 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 	resp := b.Secret(secretTypeToken).Response(map[string]any{
 		"access_token": token.AccessToken.Reveal(),
 		"token_type":   token.TokenType,
-		"scopes":       token.Scopes,
+		"scopes":       granted,
 		"expires_at":   expiresAt.UTC().Format(time.RFC3339),
 		"token_id":     tokenID,
 		"role":         plan.role,

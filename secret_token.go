@@ -105,11 +105,14 @@ func (b *backend) tokenRenew(_ context.Context, req *logical.Request, _ *framewo
 		return logical.ErrorResponse("the token ended at %s: it cannot be renewed; read new credentials",
 			lease.expiresAt().UTC().Format(time.RFC3339)), nil
 	}
-	ttl, warnings, err := framework.CalculateTTL(b.System(), req.Secret.Increment, time.Duration(lease.TTL)*time.Second,
+	// CalculateTTL's warnings are dropped: Vault's expiration manager runs
+	// the same calculation on the result and warns itself.
+	ttl, _, err := framework.CalculateTTL(b.System(), req.Secret.Increment, time.Duration(lease.TTL)*time.Second,
 		0, 0, time.Duration(lease.Lifetime)*time.Second, req.Secret.IssueTime)
 	if err != nil {
 		return logical.ErrorResponse("renewing: %s", err), nil
 	}
+	var warnings []string
 	if ttl > remaining {
 		ttl = remaining
 		warnings = append(warnings, fmt.Sprintf("the lease is capped at the token's end, %s", lease.expiresAt().UTC().Format(time.RFC3339)))

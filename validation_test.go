@@ -49,7 +49,6 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		"role scope with a space":       {logical.CreateOperation, "roles/r", map[string]any{"scopes": []string{"identities: read"}}, "scopes"},
 		"role scopes only commas":       {logical.CreateOperation, "roles/r", map[string]any{"scopes": ",,"}, "scopes"},
 		"role ttl negative":             {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "-1h"}, "ttl"},
-		"role ttl zero":                 {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "0"}, "ttl"},
 		"role ttl above max_ttl":        {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "2h", "max_ttl": "1h"}, "max_ttl"},
 		"role ttl above 90 days":        {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "7776001s"}, "ttl"},
 		"role max_ttl above 90 days":    {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "max_ttl": "2161h"}, "max_ttl"},
@@ -60,7 +59,6 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 
 		"creds unknown role":          {logical.ReadOperation, "creds/nope", nil, "name"},
 		"creds ttl above max_ttl":     {logical.UpdateOperation, "creds/reader", map[string]any{"ttl": "2h"}, "ttl"},
-		"creds ttl zero":              {logical.UpdateOperation, "creds/reader", map[string]any{"ttl": "0"}, "ttl"},
 		"creds ttl not a duration":    {logical.UpdateOperation, "creds/reader", map[string]any{"ttl": "later"}, "ttl"},
 		"creds scope outside role":    {logical.UpdateOperation, "creds/reader", map[string]any{"scopes": "groups:read"}, "scopes"},
 		"creds scope malformed":       {logical.UpdateOperation, "creds/reader", map[string]any{"scopes": "GROUPS"}, "scopes"},
@@ -82,7 +80,7 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 				t.Fatalf("want a 400 error response, got a server error: %v", err)
 			}
 			if resp == nil || !resp.IsError() {
-				t.Fatalf("want a 400 error response, got %v", resp)
+				t.Fatalf("want a 400 error response, got %s", errorText(resp))
 			}
 			status, _ := logical.RespondErrorCommon(&logical.Request{Operation: tc.op}, resp, nil)
 			if status != http.StatusBadRequest {
@@ -111,7 +109,7 @@ func TestCredsOnUnconfiguredMountIsA400(t *testing.T) {
 	e := newTestBackend(t)
 	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
 	resp, err := e.request(logical.ReadOperation, "creds/reader", nil)
-	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "write beyondidentity config first") {
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "write beyondidentity/config first") {
 		t.Fatalf("resp=%s err=%v", errorText(resp), err)
 	}
 }

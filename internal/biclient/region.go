@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Regions maps each Beyond Identity region to the base URL of its auth host.
+// regionAuthURLs maps each Beyond Identity region to the base URL of its auth host.
 var regionAuthURLs = map[string]string{
 	"us":         "https://auth-us.beyondidentity.com",
 	"eu":         "https://auth-eu.beyondidentity.com",

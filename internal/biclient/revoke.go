@@ -47,15 +47,13 @@ type Introspection struct {
 	ID        string    // jti
 	ExpiresAt time.Time // zero when not given
 	Scopes    []string
-	ClientID  string
 }
 
 type introspectionResponse struct {
-	Active   *bool    `json:"active"`
-	JTI      string   `json:"jti"`
-	Exp      *float64 `json:"exp"`
-	Scope    string   `json:"scope"`
-	ClientID string   `json:"client_id"`
+	Active *bool    `json:"active"`
+	JTI    string   `json:"jti"`
+	Exp    *float64 `json:"exp"`
+	Scope  string   `json:"scope"`
 }
 
 // Introspect asks Beyond Identity about a token: the way to learn the id and
@@ -72,7 +70,7 @@ func (c *Client) Introspect(ctx context.Context, token Secret) (*Introspection, 
 	if !isJSONObject(a.body) || json.Unmarshal(a.body, &resp) != nil || resp.Active == nil {
 		return nil, &ResponseError{Call: CallIntrospect, StatusCode: a.status, Reason: "body is not an RFC 7662 introspection answer"}
 	}
-	result := &Introspection{Active: *resp.Active, ID: resp.JTI, Scopes: ParseScopes(resp.Scope), ClientID: resp.ClientID}
+	result := &Introspection{Active: *resp.Active, ID: resp.JTI, Scopes: ParseScopes(resp.Scope)}
 	if resp.Exp != nil && *resp.Exp > 0 {
 		result.ExpiresAt = time.Unix(int64(*resp.Exp), 0).UTC()
 	}

@@ -1,7 +1,6 @@
 package biclient
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"io"
 )
@@ -38,11 +37,6 @@ func (s Secret) Reveal() string {
 // IsZero reports whether the secret is empty.
 func (s Secret) IsZero() bool {
 	return s.Reveal() == ""
-}
-
-// Equal compares two secrets in constant time.
-func (s Secret) Equal(other Secret) bool {
-	return subtle.ConstantTimeCompare([]byte(s.Reveal()), []byte(other.Reveal())) == 1
 }
 
 // String implements fmt.Stringer.

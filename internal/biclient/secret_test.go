@@ -43,10 +43,7 @@ func TestSecretNeverFormatsItsValue(t *testing.T) {
 	}
 }
 
-func TestSecretEqualAndZero(t *testing.T) {
-	if !NewSecret("a").Equal(NewSecret("a")) || NewSecret("a").Equal(NewSecret("b")) {
-		t.Error("Equal compares wrongly")
-	}
+func TestSecretZero(t *testing.T) {
 	var zero Secret
 	if !zero.IsZero() || !NewSecret("").IsZero() || NewSecret("x").IsZero() {
 		t.Error("IsZero is wrong")

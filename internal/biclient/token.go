@@ -68,7 +68,9 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 	}
 	token, err := ParseTokenResponse(a.body, sentAt, mint.Scopes)
 	if err != nil {
-		return nil, c.discardUnusable(ctx, token, err)
+		// Revoke even when the caller has given up: the client's own
+		// timeout still bounds the call.
+		return nil, c.discardUnusable(context.WithoutCancel(ctx), token, err)
 	}
 	return token, nil
 }
