@@ -11,26 +11,48 @@ LDFLAGS := -s -w -X $(MODULE).Version=$(VERSION)
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the plugin and the fake Beyond Identity server into bin/
+build: ## Build the plugin, the fake Beyond Identity server and bi-introspect into bin/
 	@mkdir -p $(BIN)
 	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$(PLUGIN) ./cmd/$(PLUGIN)
 	go build -trimpath -o $(BIN)/fake-beyondidentity ./cmd/fake-beyondidentity
+	go build -trimpath -o $(BIN)/bi-introspect ./cmd/bi-introspect
 
 .PHONY: vet
-vet: ## Check formatting and run go vet
+vet: ## Check formatting and run go vet (end-to-end suite included)
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	go vet ./...
+	go vet -tags e2e ./...
 
 .PHONY: unit
 unit: ## Run the unit tests (in-process, against the fake over loopback) with the race detector
 	go test -race -count=1 ./...
 
+.PHONY: vault
+vault: ## Build the pinned Vault (v1.21.0) once into the user cache, or use VAULT_BIN; print its path
+	@scripts/vault.sh
+
+.PHONY: e2e
+e2e: ## Run the end-to-end suite: the plugin in a real Vault server and Vault Agent
+	@vault_bin="$$(scripts/vault.sh)" && \
+		VAULT_BIN="$$vault_bin" go test -tags e2e -count=1 -timeout 30m ./e2e/...
+
 .PHONY: test
-test: vet unit ## Run everything CI runs: vet and the race-enabled tests
+test: vet unit e2e ## Run everything CI runs: vet, the race-enabled unit tests and the end-to-end suite
+
+.PHONY: demo
+demo: ## The main job end to end: Vault, the plugin, a token, Vault Agent, revocation (fake or real tenant)
+	@scripts/demo.sh
+
+.PHONY: dev
+dev: ## Leave the demo's environment running for hands-on use (Ctrl-C stops it)
+	@scripts/dev.sh
+
+.PHONY: register
+register: ## Rebuild the plugin and re-register and reload it in the running make dev environment
+	@scripts/register.sh
 
 .PHONY: clean
-clean: ## Remove build output
-	rm -rf $(BIN)
+clean: ## Remove build output (the cached Vault binary stays; see make vault)
+	rm -rf $(BIN) .dev

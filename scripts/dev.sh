@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# make dev: the demo's environment (fake or real Beyond Identity, Vault dev
+# server, plugin registered, mounted and configured, role "demo") left
+# running for hands-on use until Ctrl-C. make register swaps in a rebuilt
+# plugin without restarting Vault.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/beyondidentity-dev.XXXXXX")"
+state="$ROOT/.dev/env"
+cleanup() {
+    stop_all
+    rm -rf "$work"
+    rm -f "$state"
+    echo "stopped."
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step "Build the plugin ($VERSION) and the fake Beyond Identity server"
+show "make build VERSION=$VERSION" make -s -C "$ROOT" build VERSION="$VERSION"
+VAULT="$("$ROOT/scripts/vault.sh")"
+
+if real_tenant; then
+    use_real_tenant
+    step "Use the real Beyond Identity tenant $BI_TENANT_ID (region $BI_REGION)"
+else
+    step "Start the fake Beyond Identity server"
+    start_fake "$work"
+    note "$(cat "$work/fake.out"); its log: $work/fake.log"
+fi
+
+step "Start a Vault dev server with the plugin in its plugin directory"
+start_vault "$work" "$(free_port 8200)"
+note "Vault's log: $work/vault.log"
+register_and_mount
+configure "$work"
+
+mkdir -p "$(dirname "$state")"
+cat >"$state" <<ENV
+VAULT_ADDR=$VAULT_ADDR
+VAULT_TOKEN=$VAULT_TOKEN
+VAULT=$VAULT
+PLUGIN_DIR=$work/plugins
+ENV
+
+cat <<MSG
+
+${BOLD}Ready.${PLAIN} In another shell:
+
+    export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=$VAULT_TOKEN
+    export PATH="$(dirname "$VAULT"):\$PATH"   # the pinned Vault binary is named $(basename "$VAULT")
+    $(basename "$VAULT") read beyondidentity/creds/demo
+
+After changing the code: make register (rebuilds, re-registers and reloads the plugin).
+Press Ctrl-C here to stop everything.
+MSG
+wait "$VAULT_PID"
