@@ -1,0 +1,158 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+)
+
+const (
+	tenantID      = "tenant-e2e"
+	realmID       = "realm-e2e"
+	applicationID = "app-e2e"
+	clientID      = "client-e2e"
+	clientSecret  = "e2e-client-secret-Never-Printed"
+)
+
+// fakes lists every fake Beyond Identity of the run, so that failure output
+// can be scrubbed of every token they minted.
+var (
+	fakesMu sync.Mutex
+	fakes   []*fakebi.Server
+)
+
+// redactSecrets removes the client secret and every minted token from text
+// before it is printed.
+func redactSecrets(text string) string {
+	text = strings.ReplaceAll(text, clientSecret, "[client secret]")
+	fakesMu.Lock()
+	defer fakesMu.Unlock()
+	for _, fake := range fakes {
+		for _, token := range fake.Tokens() {
+			text = strings.ReplaceAll(text, token.Value, "[token "+token.ID+"]")
+		}
+	}
+	return text
+}
+
+// env is one test's world: a fake Beyond Identity, a Vault server with the
+// plugin registered, mounted at beyondidentity/ and configured.
+type env struct {
+	t     *testing.T
+	vault *vaultServer
+	fake  *fakebi.Server
+	url   string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	fake := fakebi.New()
+	fake.AddApplication(fakebi.Application{
+		TenantID: tenantID, RealmID: realmID, ID: applicationID,
+		ClientID: clientID, ClientSecret: clientSecret,
+		AllowedScopes: []string{"groups:read", "identities:read", "scim:users:read", "tokens:read"},
+	})
+	fakesMu.Lock()
+	fakes = append(fakes, fake)
+	fakesMu.Unlock()
+	e := &env{t: t, fake: fake, url: newLoopbackServer(t, fake)}
+	// Cleanups run last-registered first: the folder is removed after the
+	// log check, which runs after Vault has stopped and written its last line.
+	dir := t.TempDir()
+	t.Cleanup(e.assertVaultLogClean)
+	e.vault = startVault(t, dir)
+	e.vault.registerAndMount()
+	e.configure()
+	return e
+}
+
+// configure writes the mount's config over the HTTP API and forgets the
+// verification calls it caused.
+func (e *env) configure() {
+	e.t.Helper()
+	e.write("beyondidentity/config", map[string]any{
+		"tenant_id": tenantID, "realm_id": realmID, "application_id": applicationID,
+		"client_id": clientID, "client_secret": clientSecret, "auth_url": e.url,
+	})
+	e.fake.ResetCalls()
+}
+
+func (e *env) write(path string, data map[string]any) *api.Secret {
+	e.t.Helper()
+	secret, err := e.vault.client.Logical().Write(path, data)
+	if err != nil {
+		e.t.Fatalf("write %s: %s", path, redactSecrets(err.Error()))
+	}
+	return secret
+}
+
+func (e *env) read(path string) *api.Secret {
+	e.t.Helper()
+	secret, err := e.vault.client.Logical().Read(path)
+	if err != nil {
+		e.t.Fatalf("read %s: %s", path, redactSecrets(err.Error()))
+	}
+	return secret
+}
+
+// issue reads creds for a role and checks the fake minted what it returned.
+func (e *env) issue(role string) *api.Secret {
+	e.t.Helper()
+	secret := e.read("beyondidentity/creds/" + role)
+	if secret == nil || secret.LeaseID == "" {
+		e.t.Fatalf("creds/%s returned no lease", role)
+	}
+	if _, ok := e.fake.TokenByValue(accessToken(secret)); !ok {
+		e.t.Fatalf("creds/%s returned a token the fake never minted", role)
+	}
+	return secret
+}
+
+func accessToken(secret *api.Secret) string {
+	token, _ := secret.Data["access_token"].(string)
+	return token
+}
+
+// ops lists the operations the fake saw, in order.
+func (e *env) ops() []string {
+	var ops []string
+	for _, call := range e.fake.Calls() {
+		ops = append(ops, string(call.Op))
+	}
+	return ops
+}
+
+// countOps counts the fake's calls of one operation.
+func (e *env) countOps(op fakebi.Op) int {
+	return len(e.fake.CallsTo(op))
+}
+
+// assertVaultLogClean fails when Vault's log (which holds the plugin's
+// trace-level log) shows the client secret, a token, or a data race in the
+// race-enabled plugin.
+func (e *env) assertVaultLogClean() {
+	if e.vault == nil {
+		return
+	}
+	log := e.vault.logText()
+	if strings.Contains(log, clientSecret) {
+		e.t.Error("the client secret appears in Vault's log")
+	}
+	for _, token := range e.fake.Tokens() {
+		if strings.Contains(log, token.Value) {
+			e.t.Errorf("token %s appears in Vault's log", token.ID)
+		}
+	}
+	if strings.Contains(log, "DATA RACE") {
+		e.t.Error("the race detector found a data race in the plugin; see Vault's log")
+	}
+	if !strings.Contains(log, "vault-plugin-secrets-beyondidentity") {
+		e.t.Error("Vault's log holds nothing of the plugin: the hygiene check would prove nothing")
+	}
+}

@@ -1,0 +1,55 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/api"
+)
+
+type apiTokenCreateRequest = api.TokenCreateRequest
+
+// writeTemp writes content to a file in the test's temporary folder and
+// returns its path.
+func writeTemp(t *testing.T, content string) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Clean(f.Name())
+}
+
+// environWithoutVault is the test's environment minus every VAULT_ variable,
+// so that a developer's own Vault settings never reach the servers under
+// test (an empty VAULT_ADDR would still override an Agent's config).
+func environWithoutVault(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "VAULT_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// newLoopbackServer serves handler on 127.0.0.1 until the test ends and
+// returns its base URL.
+func newLoopbackServer(t *testing.T, handler http.Handler) string {
+	t.Helper()
+	server := httptest.NewServer(handler)
+	t.Cleanup(server.Close)
+	return server.URL
+}
