@@ -42,6 +42,14 @@ type Config struct {
 	Timeout time.Duration
 	// UserAgent identifies the caller in Beyond Identity's logs.
 	UserAgent string
+	// MaxRetries is how often a call is retried after a refused
+	// connection or a 429, 502, 503 or 504; 0 disables retries, a negative
+	// value means DefaultMaxRetries.
+	MaxRetries int
+	// RetryBaseDelay is the first backoff; zero means 250ms.
+	RetryBaseDelay time.Duration
+	// Limiter, when set, bounds the calls in flight at once.
+	Limiter *Limiter
 }
 
 // Client calls one Beyond Identity application's OAuth endpoints. It is safe
@@ -131,10 +139,12 @@ type answer struct {
 	status int
 	header http.Header
 	body   []byte
+	// attempts is how many requests the call made to get it.
+	attempts int
 }
 
-// postForm sends a form with the application's Basic credentials and reads
-// the answer. A nil error means an answer arrived, of any status.
+// postForm sends a form with the application's Basic credentials once and
+// reads the answer. A nil error means an answer arrived, of any status.
 func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.Values) (*answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -151,12 +161,12 @@ func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.V
 
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
-		return nil, &TransportError{Call: call, Err: err}
+		return nil, &TransportError{Call: call, Err: err, Budget: c.cfg.Timeout}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return nil, &TransportError{Call: call, Err: fmt.Errorf("reading the answer: %w", err)}
+		return nil, &TransportError{Call: call, Err: fmt.Errorf("reading the answer: %w", err), Budget: c.cfg.Timeout}
 	}
 	if len(body) > MaxResponseBytes {
 		return nil, &ResponseError{Call: call, StatusCode: resp.StatusCode, Reason: fmt.Sprintf("body larger than %d bytes", MaxResponseBytes)}
@@ -168,7 +178,9 @@ func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.V
 // statuses, a ResponseError for anything else (such as a redirect).
 func (c *Client) errorFor(call string, a *answer, secrets ...Secret) error {
 	if a.status >= 400 {
-		return ParseErrorBody(call, a.status, a.header, a.body, append(secrets, c.cfg.ClientSecret)...)
+		apiErr := ParseErrorBody(call, a.status, a.header, a.body, append(secrets, c.cfg.ClientSecret)...)
+		apiErr.Attempts = a.attempts
+		return apiErr
 	}
 	reason := "unexpected status"
 	if location := a.header.Get("Location"); location != "" && a.status >= 300 {

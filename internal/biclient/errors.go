@@ -1,6 +1,8 @@
 package biclient
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 )
@@ -34,6 +37,8 @@ type APIError struct {
 	// RetryAfter is how long Beyond Identity asked us to wait (Retry-After or
 	// RateLimit-Reset); zero when it did not say.
 	RetryAfter time.Duration
+	// Attempts is how many requests the call made, retries included.
+	Attempts int
 }
 
 func (e *APIError) Error() string {
@@ -47,7 +52,15 @@ func (e *APIError) Error() string {
 	if e.RetryAfter > 0 {
 		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
 	}
-	return msg
+	return msg + attemptsNote(e.Attempts)
+}
+
+// attemptsNote says how often a call was tried, when it was more than once.
+func attemptsNote(attempts int) string {
+	if attempts < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" [gave up after %d attempts]", attempts)
 }
 
 // Refused reports whether Beyond Identity rejected the request itself (bad
@@ -91,10 +104,21 @@ func (e *ResponseError) Error() string {
 type TransportError struct {
 	Call string
 	Err  error
+	// Budget is the time the call had (request_timeout), for the message
+	// of a timeout.
+	Budget time.Duration
+	// Attempts is how many requests the call made, retries included.
+	Attempts int
+	// notSent marks a request stopped before it left, such as one that
+	// never got a call slot.
+	notSent bool
 }
 
 func (e *TransportError) Error() string {
-	return fmt.Sprintf("%s call to Beyond Identity failed: %v", e.Call, e.Err)
+	if e.Timeout() && e.Budget > 0 {
+		return fmt.Sprintf("%s call to Beyond Identity timed out after %s (request_timeout): %v%s", e.Call, e.Budget, e.Err, attemptsNote(e.Attempts))
+	}
+	return fmt.Sprintf("%s call to Beyond Identity failed: %v%s", e.Call, e.Err, attemptsNote(e.Attempts))
 }
 
 func (e *TransportError) Unwrap() error { return e.Err }
@@ -102,16 +126,50 @@ func (e *TransportError) Unwrap() error { return e.Err }
 // Timeout reports whether the call ran out of time.
 func (e *TransportError) Timeout() bool {
 	var netErr net.Error
-	return errors.As(e.Err, &netErr) && netErr.Timeout()
+	return errors.Is(e.Err, context.DeadlineExceeded) || (errors.As(e.Err, &netErr) && netErr.Timeout())
+}
+
+// ConnectionRefused reports whether nothing listened at the address: the
+// one transport failure worth retrying at once.
+func (e *TransportError) ConnectionRefused() bool {
+	return errors.Is(e.Err, syscall.ECONNREFUSED)
 }
 
 // NotSent reports whether the request certainly never reached Beyond
-// Identity (the connection could not be opened), so retrying a token call
-// cannot leave a second token behind.
+// Identity: the connection or the TLS handshake failed, or no call slot
+// came free. Such a token call cannot have issued a token.
 func (e *TransportError) NotSent() bool {
 	var opErr *net.OpError
-	return errors.As(e.Err, &opErr) && opErr.Op == "dial"
+	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var recordErr tls.RecordHeaderError
+	return e.notSent ||
+		(errors.As(e.Err, &opErr) && opErr.Op == "dial") ||
+		errors.As(e.Err, &certErr) || errors.As(e.Err, &alert) || errors.As(e.Err, &recordErr)
 }
+
+// OutcomeUnknownError is a token call that failed after the request may
+// have reached Beyond Identity (a timeout after sending, a reset, a 500, an
+// answer that could not be read): a token may have been issued without the
+// plugin learning it. Such a call is never retried, so at most one token is
+// lost, and it expires on its own.
+type OutcomeUnknownError struct {
+	Err error
+	// Lifetime is the expiration_time the call asked for; zero when it
+	// asked for the application's default.
+	Lifetime time.Duration
+}
+
+func (e *OutcomeUnknownError) Error() string {
+	ends := "after the application's default token lifetime"
+	if e.Lifetime > 0 {
+		ends = "within the requested lifetime of " + e.Lifetime.String()
+	}
+	return fmt.Sprintf("%v; Beyond Identity may have issued a token before the failure, so the call was not retried: "+
+		"such a token, if any, expires on its own %s", e.Err, ends)
+}
+
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
 // errorBody holds both documented error shapes at once.
 type errorBody struct {

@@ -59,20 +59,47 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 		return nil, err
 	}
 	sentAt := c.now()
-	a, err := c.postForm(ctx, CallToken, TokenURL(c.issuer), form)
+	a, err := c.send(ctx, CallToken, TokenURL(c.issuer), form)
+	if err == nil && a.status != 200 {
+		err = c.errorFor(CallToken, a)
+	}
 	if err != nil {
+		if mayHaveIssued(err) {
+			return nil, &OutcomeUnknownError{Err: err, Lifetime: mint.Lifetime}
+		}
 		return nil, err
 	}
-	if a.status != 200 {
-		return nil, c.errorFor(CallToken, a)
-	}
 	token, err := ParseTokenResponse(a.body, sentAt, mint.Scopes)
-	if err != nil {
+	switch {
+	case err == nil:
+		return token, nil
+	case token == nil:
+		// A 200 whose token cannot be read: one may exist all the same.
+		return nil, &OutcomeUnknownError{Err: &ResponseError{Call: CallToken, StatusCode: 200, Reason: err.Error()}, Lifetime: mint.Lifetime}
+	default:
 		// Revoke even when the caller has given up: the client's own
 		// timeout still bounds the call.
 		return nil, c.discardUnusable(context.WithoutCancel(ctx), token, err)
 	}
-	return token, nil
+}
+
+// mayHaveIssued reports whether a failed token call may have reached
+// Beyond Identity and issued a token: anything but a request that never
+// left, an answer that says nothing was done (4xx, and the transient 429,
+// 502, 503, 504) or a redirect.
+func mayHaveIssued(err error) bool {
+	var transportErr *TransportError
+	var apiErr *APIError
+	var respErr *ResponseError
+	switch {
+	case errors.As(err, &transportErr):
+		return !transportErr.NotSent()
+	case errors.As(err, &apiErr):
+		return apiErr.StatusCode >= 500 && !apiErr.Transient()
+	case errors.As(err, &respErr):
+		return respErr.StatusCode < 300 || (respErr.StatusCode >= 500 && !transientStatus(respErr.StatusCode))
+	}
+	return false
 }
 
 // discardUnusable revokes a token whose answer failed validation and
