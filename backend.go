@@ -43,6 +43,11 @@ type backend struct {
 	// held across a call to Beyond Identity.
 	lock     sync.RWMutex
 	biClient *biclient.Client
+
+	// limiterLock guards limiter, the mount's bound on concurrent calls,
+	// which outlives the clients that config changes replace.
+	limiterLock sync.Mutex
+	limiter     *biclient.Limiter
 }
 
 func newBackend() *backend {
@@ -58,9 +63,11 @@ func newBackend() *backend {
 			b.pathRoles(),
 			[]*framework.Path{b.pathCreds()},
 		),
-		Secrets:        []*framework.Secret{b.tokenSecret()},
-		Invalidate:     b.invalidate,
-		RunningVersion: Version,
+		Secrets:           []*framework.Secret{b.tokenSecret()},
+		WALRollback:       b.walRollback,
+		WALRollbackMinAge: walRollbackMinAge,
+		Invalidate:        b.invalidate,
+		RunningVersion:    Version,
 	}
 	return b
 }
@@ -151,12 +158,23 @@ func (b *backend) client(ctx context.Context, s logical.Storage) (*biclient.Clie
 	if cfg == nil {
 		return nil, errNotConfigured
 	}
-	c, err = cfg.newClient()
+	c, err = cfg.newClient(b.limiterFor(cfg.MaxConcurrent))
 	if err != nil {
 		return nil, err
 	}
 	b.biClient = c
 	return c, nil
+}
+
+// limiterFor returns the mount's limiter, replacing it only when the bound
+// changes, so that calls of an old and a new client share one bound.
+func (b *backend) limiterFor(capacity int) *biclient.Limiter {
+	b.limiterLock.Lock()
+	defer b.limiterLock.Unlock()
+	if b.limiter == nil || b.limiter.Capacity() != capacity {
+		b.limiter = biclient.NewLimiter(capacity)
+	}
+	return b.limiter
 }
 
 const backendHelp = `

@@ -24,6 +24,12 @@ const configPath = "config"
 const (
 	defaultRequestTimeout = 30 * time.Second
 	maxRequestTimeout     = 5 * time.Minute
+	defaultMaxRetries     = biclient.DefaultMaxRetries
+	maxMaxRetries         = 10
+	// defaultMaxConcurrent lets a mount run a few calls at once without
+	// letting a mass revocation flood the tenant.
+	defaultMaxConcurrent = 10
+	maxMaxConcurrent     = 100
 	// verifyTokenLifetime is the life of the token verify_connection mints;
 	// it is revoked at once, and expires on its own if that fails.
 	verifyTokenLifetime = 60 * time.Second
@@ -50,6 +56,19 @@ type config struct {
 	AuthURL        string          `json:"auth_url,omitempty"`
 	CACert         string          `json:"ca_cert,omitempty"`
 	RequestTimeout time.Duration   `json:"request_timeout"`
+	MaxRetries     int             `json:"max_retries"`
+	MaxConcurrent  int             `json:"max_concurrent_requests"`
+}
+
+// defaultConfig holds the defaults of the optional fields; stored configs
+// are decoded over it, so a field added later reads as its default.
+func defaultConfig() *config {
+	return &config{
+		Region:         biclient.DefaultRegion,
+		RequestTimeout: defaultRequestTimeout,
+		MaxRetries:     defaultMaxRetries,
+		MaxConcurrent:  defaultMaxConcurrent,
+	}
 }
 
 // storageConfig is config as stored (seal-wrapped): the client secret is
@@ -77,7 +96,9 @@ func (c *config) issuer() string {
 	return biclient.IssuerURL(c.authURL(), c.TenantID, c.RealmID, c.ApplicationID)
 }
 
-func (c *config) newClient() (*biclient.Client, error) {
+// newClient builds the client for this config; calls wait for a slot of
+// limiter, the mount's bound on concurrent calls.
+func (c *config) newClient(limiter *biclient.Limiter) (*biclient.Client, error) {
 	return biclient.New(biclient.Config{
 		AuthURL:       c.authURL(),
 		TenantID:      c.TenantID,
@@ -88,6 +109,8 @@ func (c *config) newClient() (*biclient.Client, error) {
 		CACertPEM:     c.CACert,
 		Timeout:       c.RequestTimeout,
 		UserAgent:     "vault-plugin-secrets-beyondidentity/" + Version,
+		MaxRetries:    c.MaxRetries,
+		Limiter:       limiter,
 	})
 }
 
@@ -138,7 +161,19 @@ func (b *backend) pathConfig() *framework.Path {
 			"request_timeout": {
 				Type:        framework.TypeDurationSecond,
 				Default:     int(defaultRequestTimeout.Seconds()),
-				Description: "Bound on each call to Beyond Identity, between 1s and 5m. Default: 30s.",
+				Description: "Bound on each call to Beyond Identity, retries and their waits included, between 1s and 5m. Default: 30s.",
+			},
+			"max_retries": {
+				Type:    framework.TypeInt,
+				Default: defaultMaxRetries,
+				Description: "How often a call is retried when nothing can have happened at Beyond Identity: connection " +
+					"refused, 429, 502, 503, 504 (with backoff, honouring Retry-After). 0 disables retries; at most 10. Default: 3.",
+			},
+			"max_concurrent_requests": {
+				Type:    framework.TypeInt,
+				Default: defaultMaxConcurrent,
+				Description: "How many calls to Beyond Identity this mount runs at once; further calls wait for a slot " +
+					"within their own time limit. Between 1 and 100. Default: 10.",
 			},
 			"verify_connection": {
 				Type:    framework.TypeBool,
@@ -166,15 +201,17 @@ func (b *backend) pathConfig() *framework.Path {
 }
 
 var configResponseFields = map[string]*framework.FieldSchema{
-	"tenant_id":       {Type: framework.TypeString, Description: "Beyond Identity tenant id."},
-	"realm_id":        {Type: framework.TypeString, Description: "Realm of the application."},
-	"application_id":  {Type: framework.TypeString, Description: "Application that holds the client credentials."},
-	"client_id":       {Type: framework.TypeString, Description: "The application's client id."},
-	"region":          {Type: framework.TypeString, Description: "Beyond Identity region."},
-	"auth_url":        {Type: framework.TypeString, Description: "Auth host override; empty when the region's host is used."},
-	"ca_cert":         {Type: framework.TypeString, Description: "Extra trusted CA certificates."},
-	"request_timeout": {Type: framework.TypeDurationSecond, Description: "Bound on each call, in seconds."},
-	"token_url":       {Type: framework.TypeString, Description: "The token endpoint the configuration resolves to."},
+	"tenant_id":               {Type: framework.TypeString, Description: "Beyond Identity tenant id."},
+	"realm_id":                {Type: framework.TypeString, Description: "Realm of the application."},
+	"application_id":          {Type: framework.TypeString, Description: "Application that holds the client credentials."},
+	"client_id":               {Type: framework.TypeString, Description: "The application's client id."},
+	"region":                  {Type: framework.TypeString, Description: "Beyond Identity region."},
+	"auth_url":                {Type: framework.TypeString, Description: "Auth host override; empty when the region's host is used."},
+	"ca_cert":                 {Type: framework.TypeString, Description: "Extra trusted CA certificates."},
+	"request_timeout":         {Type: framework.TypeDurationSecond, Description: "Bound on each call, in seconds."},
+	"max_retries":             {Type: framework.TypeInt, Description: "Retries of a call that changed nothing upstream."},
+	"max_concurrent_requests": {Type: framework.TypeInt, Description: "Calls to Beyond Identity run at once."},
+	"token_url":               {Type: framework.TypeString, Description: "The token endpoint the configuration resolves to."},
 }
 
 func (b *backend) configExists(ctx context.Context, req *logical.Request, _ *framework.FieldData) (bool, error) {
@@ -188,15 +225,17 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{
-		"tenant_id":       cfg.TenantID,
-		"realm_id":        cfg.RealmID,
-		"application_id":  cfg.ApplicationID,
-		"client_id":       cfg.ClientID,
-		"region":          cfg.Region,
-		"auth_url":        cfg.AuthURL,
-		"ca_cert":         cfg.CACert,
-		"request_timeout": int64(cfg.RequestTimeout.Seconds()),
-		"token_url":       biclient.TokenURL(cfg.issuer()),
+		"tenant_id":               cfg.TenantID,
+		"realm_id":                cfg.RealmID,
+		"application_id":          cfg.ApplicationID,
+		"client_id":               cfg.ClientID,
+		"region":                  cfg.Region,
+		"auth_url":                cfg.AuthURL,
+		"ca_cert":                 cfg.CACert,
+		"request_timeout":         int64(cfg.RequestTimeout.Seconds()),
+		"max_retries":             cfg.MaxRetries,
+		"max_concurrent_requests": cfg.MaxConcurrent,
+		"token_url":               biclient.TokenURL(cfg.issuer()),
 	}}, nil
 }
 
@@ -213,7 +252,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		return logical.ErrorResponse("'client_secret' is required when changing %s, so that the stored secret is never sent to a new destination",
 			strings.Join(changed, ", ")), nil
 	}
-	client, err := cfg.newClient()
+	client, err := cfg.newClient(b.limiterFor(cfg.MaxConcurrent))
 	if err != nil {
 		return logical.ErrorResponse("invalid configuration: %s", err), nil
 	}
@@ -244,7 +283,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 // (or the defaults) and validates every field. It also returns the names of
 // the fields that decide where the client secret is sent and that changed.
 func configFromRequest(existing *config, d *framework.FieldData) (*config, []string, *logical.Response) {
-	cfg := &config{Region: biclient.DefaultRegion, RequestTimeout: defaultRequestTimeout}
+	cfg := defaultConfig()
 	if existing != nil {
 		copied := *existing
 		cfg = &copied
@@ -298,6 +337,19 @@ func configFromRequest(existing *config, d *framework.FieldData) (*config, []str
 			return nil, nil, logical.ErrorResponse("'request_timeout' must be between 1s and %s, got %s", maxRequestTimeout, timeout)
 		}
 		cfg.RequestTimeout = timeout
+	}
+	for _, f := range []struct {
+		field    string
+		target   *int
+		min, max int
+	}{{"max_retries", &cfg.MaxRetries, 0, maxMaxRetries}, {"max_concurrent_requests", &cfg.MaxConcurrent, 1, maxMaxConcurrent}} {
+		if raw, ok := d.GetOk(f.field); ok {
+			value := raw.(int)
+			if value < f.min || value > f.max {
+				return nil, nil, logical.ErrorResponse("'%s' must be between %d and %d, got %d", f.field, f.min, f.max, value)
+			}
+			*f.target = value
+		}
 	}
 	for _, required := range []struct{ field, value string }{
 		{"tenant_id", cfg.TenantID}, {"realm_id", cfg.RealmID}, {"application_id", cfg.ApplicationID}, {"client_id", cfg.ClientID},
@@ -470,7 +522,7 @@ func readConfig(ctx context.Context, s logical.Storage) (*config, error) {
 	if entry == nil {
 		return nil, nil
 	}
-	stored := storageConfig{config: &config{}}
+	stored := storageConfig{config: defaultConfig()}
 	if err := entry.DecodeJSON(&stored); err != nil {
 		return nil, fmt.Errorf("decoding config: %w", err)
 	}

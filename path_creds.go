@@ -100,7 +100,7 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err
 	}
-	return b.issue(ctx, client, plan)
+	return b.issue(ctx, req.Storage, client, plan)
 }
 
 // planCredential applies the request's narrowing and the mount's ceiling to
@@ -140,27 +140,69 @@ func planCredential(name string, r *role, d *framework.FieldData, mountMax time.
 
 // issue mints the planned token and builds its lease. From the moment the
 // token exists, any failure revokes it before returning, so a failed request
-// leaves nothing valid at Beyond Identity.
-func (b *backend) issue(ctx context.Context, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
+// leaves nothing valid at Beyond Identity; a write-ahead entry covers the
+// request dying before it can do so.
+func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
 	start := time.Now()
 	token, err := client.MintToken(ctx, biclient.MintRequest{Scopes: plan.scopes, Lifetime: plan.lifetime, CustomClaims: plan.claims})
 	if err != nil {
 		return upstreamFailure(fmt.Sprintf("minting a token for role %q", plan.role), err)
 	}
+	minted := leaseData{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
+		Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
+	walID, err := framework.PutWAL(ctx, s, walKindToken, minted.internalData())
+	if err != nil {
+		return b.abandon(ctx, s, client, minted, "", nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, err))
+	}
 	resp, err := b.credentialResponse(ctx, client, plan, token, start)
-	if err != nil || resp == nil || resp.IsError() {
-		outcome := b.discard(ctx, client, token, plan.role)
-		if err != nil {
-			return nil, fmt.Errorf("%w; %s", err, outcome)
+	if err == nil && !resp.IsError() && ctx.Err() != nil {
+		err = fmt.Errorf("the request for role %q ended before its credential was returned: %w", plan.role, ctx.Err())
+	}
+	if err == nil && !resp.IsError() {
+		if err = framework.DeleteWAL(ctx, s, walID); err != nil {
+			err = fmt.Errorf("clearing the write-ahead entry of a token for role %q: %w", plan.role, err)
 		}
-		if resp != nil {
-			resp.Data["error"] = fmt.Sprintf("%s; %s", resp.Data["error"], outcome)
-		}
-		return resp, nil
+	}
+	if err != nil || resp.IsError() {
+		return b.abandon(ctx, s, client, minted, walID, resp, err)
 	}
 	b.Logger().Info("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
 		"lease_ttl", resp.Secret.TTL)
 	return resp, nil
+}
+
+// abandon revokes the token of a failed request and returns the failure
+// (errResp or err) with what became of the token. Its write-ahead entry goes
+// once the token is revoked; while the revocation fails, the entry stays so
+// that Vault's rollback retries it. It runs even when the request was
+// cancelled, bounded by the client's own timeout.
+func (b *backend) abandon(ctx context.Context, s logical.Storage, client *biclient.Client, minted leaseData, walID string,
+	errResp *logical.Response, err error) (*logical.Response, error) {
+	ctx = context.WithoutCancel(ctx)
+	outcome := "the token was revoked"
+	if revokeErr := client.Revoke(ctx, minted.AccessToken); revokeErr != nil {
+		b.Logger().Error("revoking the token of a failed request failed", "role", minted.Role, "token_id", minted.TokenID,
+			"expires_at", minted.expiresAt(), "error", revokeErr, "retried_by_rollback", walID != "")
+		outcome = fmt.Sprintf("revoking the token failed (%v), so it stays valid until it expires at %s", revokeErr,
+			minted.expiresAt().UTC().Format(time.RFC3339))
+		if walID != "" {
+			outcome += " unless Vault's rollback revokes it first"
+		}
+	} else {
+		b.Logger().Info("revoked the token of a failed request", "role", minted.Role, "token_id", minted.TokenID)
+		if walID != "" {
+			if deleteErr := framework.DeleteWAL(ctx, s, walID); deleteErr != nil {
+				// Harmless: the rollback revokes the token again, and
+				// Beyond Identity answers 200.
+				b.Logger().Warn("clearing the write-ahead entry of a revoked token failed", "token_id", minted.TokenID, "error", deleteErr)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w; %s", err, outcome)
+	}
+	errResp.Data["error"] = fmt.Sprintf("%s; %s", errResp.Data["error"], outcome)
+	return errResp, nil
 }
 
 // credentialResponse checks a fresh token against the plan and builds the
@@ -242,29 +284,29 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 	return resp, nil
 }
 
-// discard revokes a token whose request failed and says what became of it.
-// It runs even when the request was cancelled, bounded by the client's own
-// timeout.
-func (b *backend) discard(ctx context.Context, client *biclient.Client, token *biclient.Token, role string) string {
-	if err := client.Revoke(context.WithoutCancel(ctx), token.AccessToken); err != nil {
-		b.Logger().Error("revoking the token of a failed request failed; it expires on its own", "role", role,
-			"token_id", token.ID, "expires_at", token.ExpiresAt, "error", err)
-		return fmt.Sprintf("revoking the token failed (%v), so it stays valid until it expires at %s",
-			err, token.ExpiresAt.UTC().Format(time.RFC3339))
-	}
-	b.Logger().Info("revoked the token of a failed request", "role", role, "token_id", token.ID)
-	return "the token was revoked"
-}
-
-// upstreamFailure turns a client error into the plugin's answer: Beyond
-// Identity refusing the request is the operator's to fix (400); anything
-// else is a server-side failure (5xx).
+// upstreamFailure turns a client error into the plugin's answer. Beyond
+// Identity refusing the request is the operator's to fix: 400. Anything else
+// carries the status that says what went wrong upstream: 503 when Beyond
+// Identity throttled or was unavailable past the retries (try later), 504 on
+// a timeout, 502 for a failed connection or an answer that made no sense.
 func upstreamFailure(action string, err error) (*logical.Response, error) {
 	var apiErr *biclient.APIError
 	if errors.As(err, &apiErr) && apiErr.Refused() {
 		return logical.ErrorResponse("%s: %s", action, err), nil
 	}
-	return nil, fmt.Errorf("%s: %w", action, err)
+	return nil, logical.CodedError(upstreamStatus(err), fmt.Sprintf("%s: %v", action, err))
+}
+
+func upstreamStatus(err error) int {
+	var apiErr *biclient.APIError
+	var transportErr *biclient.TransportError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Transient():
+		return http.StatusServiceUnavailable
+	case errors.As(err, &transportErr) && transportErr.Timeout():
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
 }
 
 // difference returns the elements of a that are not in b.

@@ -124,15 +124,24 @@ func (b *backend) tokenRenew(_ context.Context, req *logical.Request, _ *framewo
 	return resp, nil
 }
 
-// tokenRevoke revokes the token at Beyond Identity. Its nil error is a
-// promise that the token no longer works; anything else is returned so
-// Vault retries later.
+// tokenRevoke revokes the token at Beyond Identity when its lease ends.
 func (b *backend) tokenRevoke(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	lease, err := leaseFromInternal(req.Secret.InternalData)
 	if err != nil {
 		return nil, err
 	}
-	client, err := b.client(ctx, req.Storage)
+	if err := b.revokeLeaseToken(ctx, req.Storage, lease); err != nil {
+		return nil, err
+	}
+	b.Logger().Info("revoked token", "role", lease.Role, "token_id", lease.TokenID)
+	return nil, nil
+}
+
+// revokeLeaseToken revokes a token at Beyond Identity. Its nil error is a
+// promise that the token no longer works; anything else is returned so that
+// Vault retries later.
+func (b *backend) revokeLeaseToken(ctx context.Context, s logical.Storage, lease leaseData) error {
+	client, err := b.client(ctx, s)
 	if err != nil {
 		return b.unrevokable(lease, fmt.Errorf("revoking token %s: %w", lease.TokenID, err))
 	}
@@ -147,17 +156,16 @@ func (b *backend) tokenRevoke(ctx context.Context, req *logical.Request, _ *fram
 	if err := client.Revoke(ctx, lease.AccessToken); err != nil {
 		return b.unrevokable(lease, fmt.Errorf("revoking token %s: %w", lease.TokenID, err))
 	}
-	b.Logger().Info("revoked token", "role", lease.Role, "token_id", lease.TokenID)
-	return nil, nil
+	return nil
 }
 
 // unrevokable settles a revocation that could not be done: a token past its
 // end needs none, anything else is an error for Vault to retry.
-func (b *backend) unrevokable(lease leaseData, err error) (*logical.Response, error) {
+func (b *backend) unrevokable(lease leaseData, err error) error {
 	if lease.surelyExpired() {
 		b.Logger().Info("token already expired; nothing to revoke", "role", lease.Role, "token_id", lease.TokenID, "reason", err)
-		return nil, nil
+		return nil
 	}
 	b.Logger().Warn("revocation failed; Vault will retry", "role", lease.Role, "token_id", lease.TokenID, "error", err)
-	return nil, err
+	return err
 }
