@@ -1,10 +1,16 @@
 package beyondidentity
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,20 +41,27 @@ func testApp() fakebi.Application {
 // testEnv is a backend wired to a fake Beyond Identity over real HTTP on
 // loopback, with in-memory storage and a trace-level log capture.
 type testEnv struct {
-	t       *testing.T
-	b       *backend
-	storage logical.Storage
-	fake    *fakebi.Server
-	server  *httptest.Server
-	sys     *logical.StaticSystemView
-	logs    *testutil.SyncBuffer
+	t         *testing.T
+	b         *backend
+	storage   logical.Storage
+	fake      *fakebi.Server
+	server    *httptest.Server
+	sys       *logical.StaticSystemView
+	logs      *testutil.SyncBuffer
+	upstream  *upstreamProbe
+	tlsServer *httptest.Server
 }
+
+// discardLogger silences a test server's log of handshakes the client
+// rightly refuses.
+func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
 
 func newTestBackend(t *testing.T) *testEnv {
 	t.Helper()
 	fake := fakebi.New()
 	fake.AddApplication(testApp())
-	server := httptest.NewServer(fake)
+	upstream := &upstreamProbe{fake: fake}
+	server := httptest.NewServer(upstream)
 	t.Cleanup(server.Close)
 
 	logs := &testutil.SyncBuffer{}
@@ -61,13 +74,61 @@ func newTestBackend(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatalf("Factory: %v", err)
 	}
-	return &testEnv{t: t, b: raw.(*backend), storage: conf.StorageView, fake: fake, server: server, sys: sys, logs: logs}
+	return &testEnv{t: t, b: raw.(*backend), storage: conf.StorageView, fake: fake, server: server, sys: sys, logs: logs, upstream: upstream}
+}
+
+// upstreamProbe stands in front of the fake: it counts the calls in flight
+// at once, and can rewrite the JSON of real token answers to make Beyond
+// Identity answer oddly with a token that really exists.
+type upstreamProbe struct {
+	fake        *fakebi.Server
+	inFlight    atomic.Int64
+	maxInFlight atomic.Int64
+	rewrite     atomic.Pointer[func(map[string]any)]
+}
+
+func (p *upstreamProbe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	now := p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	for {
+		seen := p.maxInFlight.Load()
+		if now <= seen || p.maxInFlight.CompareAndSwap(seen, now) {
+			break
+		}
+	}
+	edit := p.rewrite.Load()
+	if edit == nil || !strings.HasSuffix(r.URL.Path, "/token") {
+		p.fake.ServeHTTP(w, r)
+		return
+	}
+	recorder := httptest.NewRecorder()
+	p.fake.ServeHTTP(recorder, r)
+	var body map[string]any
+	if recorder.Code == http.StatusOK && json.Unmarshal(recorder.Body.Bytes(), &body) == nil {
+		(*edit)(body)
+		rewritten, _ := json.Marshal(body)
+		recorder.Body = bytes.NewBuffer(rewritten)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(recorder.Code)
+	_, _ = w.Write(recorder.Body.Bytes())
+}
+
+// rewriteTokenAnswers makes every later token answer pass through edit.
+func (e *testEnv) rewriteTokenAnswers(edit func(map[string]any)) {
+	e.upstream.rewrite.Store(&edit)
 }
 
 // request runs one operation against the backend.
 func (e *testEnv) request(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
 	e.t.Helper()
-	return e.b.HandleRequest(context.Background(), &logical.Request{
+	return e.requestCtx(context.Background(), op, path, data)
+}
+
+// requestCtx runs one operation with the given context.
+func (e *testEnv) requestCtx(ctx context.Context, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	e.t.Helper()
+	return e.b.HandleRequest(ctx, &logical.Request{
 		Operation:  op,
 		Path:       path,
 		Data:       data,

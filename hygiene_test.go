@@ -2,11 +2,15 @@ package beyondidentity
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
 // TestLifecycleNeverLogsSecrets runs config, role, creds, renew and revoke
@@ -27,16 +31,28 @@ func TestLifecycleNeverLogsSecrets(t *testing.T) {
 
 	record(e.request(logical.CreateOperation, "config", e.configData(nil)))
 	record(e.request(logical.ReadOperation, "config", nil))
+	record(e.request(logical.HelpOperation, "config", nil))
 	record(e.request(logical.CreateOperation, "roles/sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"}))
+	record(e.request(logical.CreateOperation, "roles/gone", map[string]any{"scopes": "groups:read"}))
 	record(e.request(logical.ReadOperation, "roles/sync", nil))
+	record(e.request(logical.ListOperation, "roles/", nil))
+	record(e.request(logical.DeleteOperation, "roles/gone", nil))
 	creds := record(e.request(logical.ReadOperation, "creds/sync", nil))
 	issued := time.Now()
 	record(e.renew(creds.Secret, time.Hour, issued))
 	record(e.request(logical.UpdateOperation, "config", map[string]any{"request_timeout": "5s"}))
 	record(e.revoke(creds.Secret))
-	// Failures too: a refused mint and a refused config.
+	// Failures too: a refused mint, a refused config, a failed revocation.
 	record(e.request(logical.UpdateOperation, "creds/sync", map[string]any{"ttl": "3h"}))
 	record(e.request(logical.UpdateOperation, "config", map[string]any{"client_secret": "wrong-secret", "client_id": "client-x"}))
+	again := record(e.request(logical.ReadOperation, "creds/sync", nil))
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 500, Body: `{"message":"echo ` + again.Data["access_token"].(string) + `"}`})
+	if _, err := e.revoke(again.Secret); err == nil || strings.Contains(err.Error(), again.Data["access_token"].(string)) {
+		t.Fatalf("a failed revocation must error without echoing the token: %v", err)
+	}
+	e.fake.ClearFaults()
+	record(e.revoke(again.Secret))
+	record(e.request(logical.DeleteOperation, "config", nil))
 
 	if trace := e.logs.String(); !strings.Contains(trace, "issued token") || !strings.Contains(trace, "revoked token") {
 		t.Fatalf("the trace log did not capture the life cycle:\n%s", trace)
@@ -62,12 +78,32 @@ func TestLifecycleNeverLogsSecrets(t *testing.T) {
 			t.Errorf("response %d carries a client secret", i)
 		}
 		for _, token := range tokens {
-			if strings.Contains(text, token.Value) && resp != creds {
+			if strings.Contains(text, token.Value) && resp != creds && resp != again {
 				t.Errorf("response %d carries token %s", i, token.ID)
 			}
 		}
 	}
 	if minted, ok := e.fake.TokenByValue(creds.Data["access_token"].(string)); !ok || minted.ID != creds.Data["token_id"] {
 		t.Fatal("the creds response does not carry its token")
+	}
+}
+
+// The structs that hold the client secret or a token print neither, with
+// any verb, so a careless log line or error cannot leak them.
+func TestSecretHoldersNeverPrintTheirSecrets(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.ClientSecret = biclient.NewSecret(testClientSecret)
+	lease := leaseData{AccessToken: biclient.NewSecret("the-access-token-value"), TokenID: "id"}
+	token := &biclient.Token{AccessToken: biclient.NewSecret("the-access-token-value")}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		out := fmt.Sprintf(verb+" "+verb+" "+verb, cfg, lease, token)
+		if strings.Contains(out, testClientSecret) || strings.Contains(out, "the-access-token-value") ||
+			strings.Contains(out, fmt.Sprintf("%x", testClientSecret)) {
+			t.Errorf("%s prints a secret: %s", verb, out)
+		}
+	}
+	encoded, _ := json.Marshal(map[string]any{"config": cfg, "lease": lease, "token": token})
+	if strings.Contains(string(encoded), testClientSecret) || strings.Contains(string(encoded), "the-access-token-value") {
+		t.Error("JSON encoding reveals a secret")
 	}
 }

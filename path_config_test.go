@@ -47,15 +47,17 @@ func TestConfigReadOmitsSecretAndShowsDefaults(t *testing.T) {
 	e.configure()
 	resp := e.mustOK(logical.ReadOperation, "config", nil)
 	want := map[string]any{
-		"tenant_id":       testTenant,
-		"realm_id":        testRealm,
-		"application_id":  testApplication,
-		"client_id":       testClientID,
-		"region":          "us",
-		"auth_url":        e.server.URL,
-		"ca_cert":         "",
-		"request_timeout": int64(30),
-		"token_url":       e.server.URL + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1/token",
+		"tenant_id":               testTenant,
+		"realm_id":                testRealm,
+		"application_id":          testApplication,
+		"client_id":               testClientID,
+		"region":                  "us",
+		"auth_url":                e.server.URL,
+		"ca_cert":                 "",
+		"request_timeout":         int64(30),
+		"max_retries":             3,
+		"max_concurrent_requests": 10,
+		"token_url":               e.server.URL + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1/token",
 	}
 	for field, value := range want {
 		if resp.Data[field] != value {
@@ -210,7 +212,9 @@ func TestConfigDelete(t *testing.T) {
 func TestConfigTLS(t *testing.T) {
 	fake := fakebi.New()
 	fake.AddApplication(testApp())
-	tlsServer := httptest.NewTLSServer(fake)
+	tlsServer := httptest.NewUnstartedServer(fake)
+	tlsServer.Config.ErrorLog = discardLogger()
+	tlsServer.StartTLS()
 	t.Cleanup(tlsServer.Close)
 	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsServer.Certificate().Raw}))
 

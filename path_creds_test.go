@@ -360,29 +360,46 @@ func TestCredsSurviveRoleDeletion(t *testing.T) {
 	}
 }
 
-func TestCredsRevokeFailuresAreRetried(t *testing.T) {
-	tests := map[string]fakebi.Fault{
-		"503":                {Status: 503, Body: `{"code":"service_unavailable","message":"down"}`},
-		"500":                {Status: 500, Body: `{"code":"internal_server_error","message":"oops"}`},
-		"429":                {Status: 429, Body: `{"code":"too_many_requests","message":"slow"}`, Header: map[string]string{"Retry-After": "1"}},
-		"html page with 200": {Status: 200, Body: `<html><body>Sign in</body></html>`, ContentType: "text/html"},
-		"redirect":           {Status: 302, Body: "", Header: map[string]string{"Location": "https://login.example.com/"}},
-		"connection reset":   {ResetConnection: true},
+func TestCredsRevokeRetriesOnlyWhatCannotHaveHappened(t *testing.T) {
+	tests := map[string]struct {
+		fault fakebi.Fault
+		calls int  // revoke calls the one revocation makes
+		fails bool // whether it is returned to Vault to retry later
+	}{
+		"503 once is retried at once":     {fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable"}`, Times: 1}, 2, false},
+		"429 once honours Retry-After":    {fakebi.Fault{Status: 429, Body: `{"code":"too_many_requests"}`, Header: map[string]string{"Retry-After": "1"}, Times: 1}, 2, false},
+		"502 once is retried at once":     {fakebi.Fault{Status: 502, Body: "bad gateway", ContentType: "text/plain", Times: 1}, 2, false},
+		"503 that lasts is left to Vault": {fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable","message":"down"}`}, 4, true},
+		"500":                             {fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error","message":"oops"}`}, 1, true},
+		"html page with 200":              {fakebi.Fault{Status: 200, Body: `<html><body>Sign in</body></html>`, ContentType: "text/html"}, 1, true},
+		"redirect":                        {fakebi.Fault{Status: 302, Header: map[string]string{"Location": "https://login.example.com/"}}, 1, true},
+		"connection reset":                {fakebi.Fault{ResetConnection: true}, 1, true},
 	}
-	for name, fault := range tests {
+	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			e, resp := newIssuedCredential(t)
-			fault.Times = 1
-			e.fake.SetFault(fakebi.OpRevoke, fault)
+			token := resp.Data["access_token"].(string)
+			e.fake.ResetCalls()
+			e.fake.SetFault(fakebi.OpRevoke, tc.fault)
 			_, err := e.revoke(resp.Secret)
+			if calls := len(e.fake.CallsTo(fakebi.OpRevoke)); calls != tc.calls {
+				t.Fatalf("%d revoke calls, want %d", calls, tc.calls)
+			}
+			if !tc.fails {
+				if err != nil || e.fake.IsActive(token) {
+					t.Fatalf("a transient failure should be retried within the revocation: %v", err)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), "revoke call to Beyond Identity") {
 				t.Fatalf("want an error naming the revoke call so Vault retries, got %v", err)
 			}
-			if !e.fake.IsActive(resp.Data["access_token"].(string)) {
+			if !e.fake.IsActive(token) {
 				t.Fatal("the fault should have left the token active")
 			}
-			// Vault's retry succeeds.
-			if _, err := e.revoke(resp.Secret); err != nil || e.fake.IsActive(resp.Data["access_token"].(string)) {
+			// Vault's later retry succeeds.
+			e.fake.ClearFaults()
+			if _, err := e.revoke(resp.Secret); err != nil || e.fake.IsActive(token) {
 				t.Fatalf("retry: %v", err)
 			}
 			e.assertNoSecretsLogged()

@@ -1,0 +1,317 @@
+package beyondidentity
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+)
+
+// faultCase is one way Beyond Identity, the network or the operator can
+// misbehave while a credential is issued, and what the operator must see.
+type faultCase struct {
+	// setup provokes the fault; the backend is configured, with role
+	// "sync" (ttl 1h) and the calls of configuring forgotten.
+	setup func(e *testEnv)
+	// status is the HTTP status Vault answers with.
+	status int
+	// message holds the parts the error must carry: the call and the cause.
+	message []string
+	// tokenCalls is how many token calls the fault allows (retries included).
+	tokenCalls int
+}
+
+// faultTable is the fault table of docs/troubleshooting.md, as tests.
+func faultTable() map[string]faultCase {
+	jsonFault := func(status int, body string, header map[string]string) func(e *testEnv) {
+		return func(e *testEnv) {
+			e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: status, Body: body, Header: header})
+		}
+	}
+	rewrite := func(edit func(map[string]any)) func(e *testEnv) {
+		return func(e *testEnv) { e.rewriteTokenAnswers(edit) }
+	}
+	return map[string]faultCase{
+		"400 invalid_scope": {
+			setup:  jsonFault(400, `{"error":"invalid_scope","error_description":"scope roles:read is not allowed"}`, nil),
+			status: 400, message: []string{"token call", "HTTP 400 invalid_scope", "roles:read is not allowed"}, tokenCalls: 1,
+		},
+		"401 invalid_client": {
+			setup:  jsonFault(401, `{"error":"invalid_client","error_description":"client authentication failed"}`, nil),
+			status: 400, message: []string{"token call", "HTTP 401 invalid_client", "client authentication failed"}, tokenCalls: 1,
+		},
+		"403 forbidden": {
+			setup:  jsonFault(403, `{"code":"forbidden","message":"application is disabled"}`, nil),
+			status: 400, message: []string{"token call", "HTTP 403 forbidden", "application is disabled"}, tokenCalls: 1,
+		},
+		"404 unknown tenant, realm or application": {
+			setup:  func(e *testEnv) { e.fake.RemoveApplication(testTenant, testRealm, testApplication) },
+			status: 400, message: []string{"token call", "HTTP 404 not_found"}, tokenCalls: 1,
+		},
+		"429 with Retry-After, lasting": {
+			setup:  jsonFault(429, `{"code":"too_many_requests","message":"slow down"}`, map[string]string{"Retry-After": "1"}),
+			status: 503, message: []string{"token call", "HTTP 429 too_many_requests", "retry after 1s", "gave up after 4 attempts"}, tokenCalls: 4,
+		},
+		"429 with RateLimit-Reset only, lasting": {
+			setup:  jsonFault(429, `{"code":"too_many_requests","message":"slow down"}`, map[string]string{"RateLimit-Reset": "1", "RateLimit-Remaining": "0"}),
+			status: 503, message: []string{"token call", "HTTP 429", "retry after 1s"}, tokenCalls: 4,
+		},
+		"429 without any hint, lasting": {
+			setup:  jsonFault(429, `{"code":"too_many_requests","message":"slow down"}`, nil),
+			status: 503, message: []string{"token call", "HTTP 429 too_many_requests"}, tokenCalls: 4,
+		},
+		"429 once": {
+			setup: func(e *testEnv) {
+				e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 429, Body: `{"code":"too_many_requests"}`, Header: map[string]string{"Retry-After": "1"}, Times: 1})
+			},
+			status: 200, tokenCalls: 2,
+		},
+		"500": {
+			setup:  jsonFault(500, `{"code":"internal_server_error","message":"database unavailable"}`, nil),
+			status: 502, message: []string{"token call", "HTTP 500 internal_server_error", "may have issued a token", "not retried", "within the requested lifetime of 1h0m0s"}, tokenCalls: 1,
+		},
+		"502, lasting": {
+			setup:  jsonFault(502, `<html>Bad Gateway</html>`, nil),
+			status: 503, message: []string{"token call", "HTTP 502", "gave up after 4 attempts"}, tokenCalls: 4,
+		},
+		"503, lasting": {
+			setup:  jsonFault(503, `{"code":"service_unavailable","message":"maintenance"}`, nil),
+			status: 503, message: []string{"token call", "HTTP 503", "maintenance"}, tokenCalls: 4,
+		},
+		"504, lasting": {
+			setup:  jsonFault(504, ``, nil),
+			status: 503, message: []string{"token call", "HTTP 504", "gave up after 4 attempts"}, tokenCalls: 4,
+		},
+		"503 once": {
+			setup:  func(e *testEnv) { e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 503, Body: `{}`, Times: 1}) },
+			status: 200, tokenCalls: 2,
+		},
+		"slower than request_timeout": {
+			setup: func(e *testEnv) {
+				e.mustOK(logical.UpdateOperation, "config", map[string]any{"request_timeout": "1s", "verify_connection": false})
+				e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 5 * time.Second})
+			},
+			status: 504, message: []string{"token call", "timed out after 1s (request_timeout)", "may have issued a token"}, tokenCalls: 1,
+		},
+		"connection refused": {
+			setup: func(e *testEnv) {
+				e.mustOK(logical.UpdateOperation, "config", e.configData(map[string]any{"auth_url": closedPortURL(e.t), "verify_connection": false}))
+			},
+			status: 502, message: []string{"token call", "connection refused", "gave up after 4 attempts"}, tokenCalls: 0,
+		},
+		"connection reset mid-body": {
+			setup:  func(e *testEnv) { e.fake.SetFault(fakebi.OpToken, fakebi.Fault{ResetConnection: true}) },
+			status: 502, message: []string{"token call", "may have issued a token"}, tokenCalls: 1,
+		},
+		"HTML body": {
+			setup: func(e *testEnv) {
+				e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 200, Body: "<html><body>Please sign in</body></html>", ContentType: "text/html"})
+			},
+			status: 502, message: []string{"token call", "unusable answer", "not a JSON object", "may have issued a token"}, tokenCalls: 1,
+		},
+		"JSON without access_token": {
+			setup:  jsonFault(200, `{"token_type":"Bearer","expires_in":3600}`, nil),
+			status: 502, message: []string{"token call", "no access_token", "may have issued a token"}, tokenCalls: 1,
+		},
+		"token_type other than Bearer": {
+			setup:  rewrite(func(body map[string]any) { body["token_type"] = "DPoP" }),
+			status: 502, message: []string{"token call", `token_type is "DPoP"`, "the token it carried was revoked"}, tokenCalls: 1,
+		},
+		"expires_in missing": {
+			setup:  rewrite(func(body map[string]any) { delete(body, "expires_in") }),
+			status: 502, message: []string{"token call", "no expires_in", "was revoked"}, tokenCalls: 1,
+		},
+		"expires_in zero": {
+			setup:  rewrite(func(body map[string]any) { body["expires_in"] = 0 }),
+			status: 502, message: []string{"token call", "expires_in is 0", "was revoked"}, tokenCalls: 1,
+		},
+		"expires_in negative": {
+			setup:  rewrite(func(body map[string]any) { body["expires_in"] = -60 }),
+			status: 502, message: []string{"token call", "expires_in is -60", "was revoked"}, tokenCalls: 1,
+		},
+		"body larger than the read limit": {
+			setup:  jsonFault(200, `{"access_token":"`+strings.Repeat("a", 2<<20)+`"}`, nil),
+			status: 502, message: []string{"token call", "body larger than 1048576 bytes", "may have issued a token"}, tokenCalls: 1,
+		},
+		"untrusted TLS certificate": {
+			setup: func(e *testEnv) {
+				e.mustOK(logical.UpdateOperation, "config", e.configData(map[string]any{"auth_url": e.tlsFakeURL(), "verify_connection": false}))
+			},
+			status: 502, message: []string{"token call", "certificate signed by unknown authority"}, tokenCalls: 0,
+		},
+		"TLS with ca_cert": {
+			setup: func(e *testEnv) {
+				url, caPEM := e.tlsFakeURL(), e.tlsFakeCA()
+				e.mustOK(logical.UpdateOperation, "config", e.configData(map[string]any{"auth_url": url, "ca_cert": caPEM, "verify_connection": false}))
+			},
+			status: 200, tokenCalls: 1,
+		},
+	}
+}
+
+// TestFaultTable issues a credential under each fault and checks the
+// answer: its status class, a message that names the call and the cause and
+// carries no secret, the calls made, and nothing left behind (no lease, no
+// live token).
+func TestFaultTable(t *testing.T) {
+	for name, tc := range faultTable() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestBackend(t)
+			e.configure()
+			e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+			tc.setup(e)
+			e.fake.ResetCalls()
+
+			resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
+			status, message := statusOf(resp, err)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d (%s)", status, tc.status, message)
+			}
+			for _, part := range tc.message {
+				if !strings.Contains(message, part) {
+					t.Errorf("message lacks %q: %s", part, message)
+				}
+			}
+			if calls := len(e.fake.CallsTo(fakebi.OpToken)); calls != tc.tokenCalls {
+				t.Errorf("%d token calls reached the fake, want %d", calls, tc.tokenCalls)
+			}
+			if tc.status != 200 {
+				if resp != nil && resp.Secret != nil {
+					t.Error("a failed request returned a lease")
+				}
+				for _, token := range e.fake.Tokens() {
+					if e.fake.IsActive(token.Value) {
+						t.Errorf("token %s was left valid", token.ID)
+					}
+				}
+			}
+			assertNoSecretIn(t, e, message)
+			e.assertNoSecretsLogged()
+		})
+	}
+}
+
+// statusOf is the HTTP status and message Vault would answer with.
+func statusOf(resp *logical.Response, err error) (int, string) {
+	var coded logical.HTTPCodedError
+	switch {
+	case errors.As(err, &coded):
+		return coded.Code(), err.Error()
+	case err != nil:
+		return http.StatusInternalServerError, err.Error()
+	case resp != nil && resp.IsError():
+		return http.StatusBadRequest, resp.Error().Error()
+	}
+	return http.StatusOK, ""
+}
+
+// assertNoSecretIn fails when text carries the client secret or a token.
+func assertNoSecretIn(t *testing.T, e *testEnv, text string) {
+	t.Helper()
+	if strings.Contains(text, testClientSecret) {
+		t.Error("the message carries the client secret")
+	}
+	for _, token := range e.fake.Tokens() {
+		if strings.Contains(text, token.Value) {
+			t.Errorf("the message carries token %s", token.ID)
+		}
+	}
+}
+
+// closedPortURL is a loopback URL where nothing listens.
+func closedPortURL(t *testing.T) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + listener.Addr().String()
+	listener.Close()
+	return url
+}
+
+// tlsFakeURL serves the same fake over TLS with a certificate no system
+// root trusts.
+func (e *testEnv) tlsFakeURL() string {
+	if e.tlsServer == nil {
+		e.tlsServer = httptest.NewUnstartedServer(e.upstream)
+		e.tlsServer.Config.ErrorLog = discardLogger()
+		e.tlsServer.StartTLS()
+		e.t.Cleanup(e.tlsServer.Close)
+	}
+	return e.tlsServer.URL
+}
+
+// tlsFakeCA is the PEM certificate of tlsFakeURL's server.
+func (e *testEnv) tlsFakeCA() string {
+	e.tlsFakeURL()
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.tlsServer.Certificate().Raw}))
+}
+
+// TestConcurrentCallsAreBounded checks max_concurrent_requests: a burst of
+// requests never has more calls in flight than the bound, and a request
+// waiting for a slot gives up with its own context.
+func TestConcurrentCallsAreBounded(t *testing.T) {
+	e := newTestBackend(t)
+	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"max_concurrent_requests": 2}))
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 100 * time.Millisecond})
+	e.upstream.maxInFlight.Store(0)
+
+	errs := make(chan error, 12)
+	for i := 0; i < 12; i++ {
+		go func() {
+			resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
+			if err == nil && resp.IsError() {
+				err = resp.Error()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 12; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if peak := e.upstream.maxInFlight.Load(); peak > 2 || peak < 1 {
+		t.Fatalf("%d calls were in flight at once, the bound is 2", peak)
+	}
+
+	// One call holds the only slot; a request whose context ends first
+	// gives up without reaching Beyond Identity.
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{"max_concurrent_requests": 1, "verify_connection": false})
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: time.Second})
+	e.fake.ResetCalls()
+	go func() { _, _ = e.request(logical.ReadOperation, "creds/sync", nil) }()
+	eventuallyTrue(t, func() bool { return e.upstream.inFlight.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := e.requestCtx(ctx, logical.ReadOperation, "creds/sync", nil)
+	if err == nil || !strings.Contains(err.Error(), "max_concurrent_requests") {
+		t.Fatalf("a request waiting for a slot past its deadline: %v", err)
+	}
+	if calls := len(e.fake.CallsTo(fakebi.OpToken)); calls != 1 {
+		t.Fatalf("%d token calls, want only the one holding the slot", calls)
+	}
+}
+
+func eventuallyTrue(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
