@@ -44,7 +44,7 @@ say "step 2/2: compiling (several minutes on a cold Go build cache; later builds
 # go build -v names each package as it compiles: count them as progress.
 go build -v -trimpath -ldflags='-s -w' -o "$partial" github.com/hashicorp/vault 2>&1 |
     awk '{ n++; if (n % 100 == 0) { printf "vault.sh:   %d packages compiled\n", n > "/dev/stderr" } }
-         /^#|error|cannot|undefined/ { print > "/dev/stderr" }'
+         /^#|\.go:[0-9]+/ { print > "/dev/stderr" }'
 [[ -s "$partial" ]] || { say "the build produced no binary"; exit 1; }
 chmod 0755 "$partial"
 mv "$partial" "$CACHED"
