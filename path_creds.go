@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,62 +206,79 @@ func (b *backend) abandon(ctx context.Context, s logical.Storage, client *biclie
 	return errResp, nil
 }
 
+// tokenFacts is what the plugin knows of a fresh token.
+type tokenFacts struct {
+	id        string
+	scopes    []string
+	expiresAt time.Time
+}
+
+// learnToken gathers a fresh token's facts: from its answer and JWT claims,
+// or for an opaque token from one introspection. Failing to learn an opaque
+// token's id is worth a warning, not a failure.
+func learnToken(ctx context.Context, client *biclient.Client, token *biclient.Token) (tokenFacts, []string) {
+	facts := tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt}
+	if token.Format != biclient.FormatOpaque {
+		return facts, nil
+	}
+	info, err := client.Introspect(ctx, token.AccessToken)
+	switch {
+	case err != nil:
+		return facts, []string{fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err)}
+	case !info.Active:
+		return facts, []string{"token_id is unknown: introspection reported the new opaque token inactive"}
+	}
+	facts.id = info.ID
+	if len(info.Scopes) > 0 {
+		facts.scopes = info.Scopes
+	}
+	if !info.ExpiresAt.IsZero() && info.ExpiresAt.Before(facts.expiresAt) {
+		facts.expiresAt = info.ExpiresAt
+	}
+	if facts.id == "" {
+		return facts, []string{"token_id is unknown: introspection did not give the opaque token's jti"}
+	}
+	return facts, nil
+}
+
+// leaseEnd is when the lease must end: with the token, or as planned if the
+// token lives longer, since revoking it at the lease's end ends it then.
+func leaseEnd(plan *credentialPlan, expiresAt, start time.Time) (time.Time, []string) {
+	planEnd := start.Add(plan.lifetime)
+	switch {
+	case expiresAt.Before(planEnd.Add(-shortLifeTolerance)):
+		return expiresAt, []string{fmt.Sprintf("Beyond Identity issued a token that ends at %s, sooner than the %s asked for; "+
+			"the lease ends with it", expiresAt.UTC().Format(time.RFC3339), humanDuration(plan.lifetime))}
+	case expiresAt.After(planEnd.Add(shortLifeTolerance)):
+		return planEnd, []string{fmt.Sprintf("Beyond Identity issued a token that ends at %s, later than the %s asked for; "+
+			"the lease still ends after %s and the token is revoked then", expiresAt.UTC().Format(time.RFC3339),
+			humanDuration(plan.lifetime), humanDuration(plan.lifetime))}
+	}
+	return expiresAt, nil
+}
+
 // credentialResponse checks a fresh token against the plan and builds the
 // lease. An error response or error means the token must be discarded.
 func (b *backend) credentialResponse(ctx context.Context, client *biclient.Client, plan *credentialPlan, token *biclient.Token, start time.Time) (*logical.Response, error) {
-	var warnings []string
-	granted, expiresAt, tokenID := token.Scopes, token.ExpiresAt, token.ID
-	if token.Format == biclient.FormatOpaque {
-		info, err := client.Introspect(ctx, token.AccessToken)
-		switch {
-		case err != nil:
-			warnings = append(warnings, fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err))
-		case !info.Active:
-			warnings = append(warnings, "token_id is unknown: introspection reported the new opaque token inactive")
-		default:
-			tokenID = info.ID
-			if len(info.Scopes) > 0 {
-				granted = info.Scopes
-			}
-			if !info.ExpiresAt.IsZero() && info.ExpiresAt.Before(expiresAt) {
-				expiresAt = info.ExpiresAt
-			}
-			if tokenID == "" {
-				warnings = append(warnings, "token_id is unknown: introspection did not give the opaque token's jti")
-			}
-		}
-	}
-	missing, extra := difference(plan.scopes, granted), difference(granted, plan.scopes)
+	facts, learnWarnings := learnToken(ctx, client, token)
+	missing, extra := difference(plan.scopes, facts.scopes), difference(facts.scopes, plan.scopes)
 	if len(missing) > 0 || len(extra) > 0 {
 		return logical.ErrorResponse("Beyond Identity granted other scopes than role %q requested (missing: %s; extra: %s)",
 			plan.role, listOrNone(missing), listOrNone(extra)), nil
 	}
-	warnings = append(plan.warnings, warnings...)
-	// The lease ends with the token, or as planned if the token lives on:
-	// its revocation at the lease's end ends it then.
-	planEnd := start.Add(plan.lifetime)
-	leaseEnd := expiresAt
-	switch {
-	case expiresAt.Before(planEnd.Add(-shortLifeTolerance)):
-		warnings = append(warnings, fmt.Sprintf("Beyond Identity issued a token that ends at %s, sooner than the %s asked for; the lease ends with it",
-			expiresAt.UTC().Format(time.RFC3339), humanDuration(plan.lifetime)))
-	case expiresAt.After(planEnd.Add(shortLifeTolerance)):
-		warnings = append(warnings, fmt.Sprintf("Beyond Identity issued a token that ends at %s, later than the %s asked for; "+
-			"the lease still ends after %s and the token is revoked then", expiresAt.UTC().Format(time.RFC3339),
-			humanDuration(plan.lifetime), humanDuration(plan.lifetime)))
-		leaseEnd = planEnd
-	}
-	maxTTL := untilCeil(leaseEnd)
+	end, endWarnings := leaseEnd(plan, facts.expiresAt, start)
+	warnings := slices.Concat(plan.warnings, learnWarnings, endWarnings)
+	maxTTL := untilCeil(end)
 	if maxTTL < time.Second {
 		return nil, fmt.Errorf("minting a token for role %q: Beyond Identity issued a token that has already expired (at %s)",
-			plan.role, expiresAt.UTC().Format(time.RFC3339))
+			plan.role, facts.expiresAt.UTC().Format(time.RFC3339))
 	}
 	leaseTTL := min(plan.leaseTTL, maxTTL)
 
 	lease := leaseData{
 		AccessToken: token.AccessToken,
-		TokenID:     tokenID,
-		ExpiresAt:   expiresAt.Unix(),
+		TokenID:     facts.id,
+		ExpiresAt:   facts.expiresAt.Unix(),
 		Issuer:      client.Issuer(),
 		ClientID:    client.ClientID(),
 		Role:        plan.role,
@@ -270,9 +288,9 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 	resp := b.Secret(secretTypeToken).Response(map[string]any{
 		"access_token": token.AccessToken.Reveal(),
 		"token_type":   token.TokenType,
-		"scopes":       granted,
-		"expires_at":   expiresAt.UTC().Format(time.RFC3339),
-		"token_id":     tokenID,
+		"scopes":       facts.scopes,
+		"expires_at":   facts.expiresAt.UTC().Format(time.RFC3339),
+		"token_id":     facts.id,
 		"role":         plan.role,
 	}, lease.internalData())
 	resp.Secret.TTL = leaseTTL
