@@ -222,3 +222,31 @@ func TestLeaseExpiryRevokesUpstream(t *testing.T) {
 		t.Fatal("token still active")
 	}
 }
+
+// TestTuneCommandFromTheWarningLiftsTheCeiling mounts the plugin under
+// Vault's default 768h ceiling, runs the exact command the role warning
+// gives, and checks that credentials then get their full 90 days.
+func TestTuneCommandFromTheWarningLiftsTheCeiling(t *testing.T) {
+	e := newEnv(t)
+	e.vault.mustCLI("secrets", "tune", "-max-lease-ttl=768h", "beyondidentity/")
+	role := e.write("beyondidentity/roles/long", map[string]any{"scopes": "identities:read"})
+	if role == nil || len(role.Warnings) != 1 {
+		t.Fatalf("want one warning, got %v", role)
+	}
+	command := role.Warnings[0][strings.Index(role.Warnings[0], "vault secrets tune"):]
+	if command != "vault secrets tune -max-lease-ttl=2160h beyondidentity/" {
+		t.Fatalf("the warning's command is %q", command)
+	}
+	capped := e.issue("long")
+	if capped.LeaseDuration != 768*3600 || len(capped.Warnings) != 1 {
+		t.Fatalf("under the ceiling: lease %ds, warnings %v", capped.LeaseDuration, capped.Warnings)
+	}
+	e.vault.mustCLI(strings.Fields(command)[1:]...)
+	full := e.issue("long")
+	if full.LeaseDuration != 2160*3600 || len(full.Warnings) != 0 {
+		t.Fatalf("after the tune: lease %ds, warnings %v", full.LeaseDuration, full.Warnings)
+	}
+	if got := e.fake.CallsTo(fakebi.OpToken)[1].Form.Get("expiration_time"); got != "7776000" {
+		t.Fatalf("the second token was minted for %s seconds", got)
+	}
+}
