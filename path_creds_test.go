@@ -3,6 +3,7 @@ package beyondidentity
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -47,6 +48,14 @@ func (e *testEnv) switchToSecondApplication() *logical.Response {
 	return e.mustOK(logical.UpdateOperation, "config", map[string]any{
 		"application_id": "app-2", "client_id": "client-2", "client_secret": "secret-two",
 	})
+}
+
+// expiresAtMatches reports whether a response's expires_at is the token's
+// end, or up to a second before it: the plugin counts a token's life from
+// when it sent the request, in whole seconds, and keeps the earlier end.
+func expiresAtMatches(expiresAt any, end time.Time) bool {
+	got, err := time.Parse(time.RFC3339, fmt.Sprint(expiresAt))
+	return err == nil && !got.After(end) && end.Sub(got) <= time.Second
 }
 
 // lastToken is the token the fake minted last.
@@ -106,7 +115,7 @@ func TestCredsIssueExactlyOneMint(t *testing.T) {
 	if !reflect.DeepEqual(data["scopes"], []string{"groups:read", "identities:read"}) {
 		t.Fatalf("scopes = %v", data["scopes"])
 	}
-	if data["expires_at"] != minted.ExpiresAt.UTC().Format(time.RFC3339) {
+	if !expiresAtMatches(data["expires_at"], minted.ExpiresAt) {
 		t.Fatalf("expires_at %v, token ends %v", data["expires_at"], minted.ExpiresAt)
 	}
 	if minted.ExpiresAt.Sub(minted.IssuedAt) != 24*time.Hour {
@@ -239,7 +248,7 @@ func TestCredsReferentialTokenIntrospectedForID(t *testing.T) {
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	resp := e.issue("sync", nil)
 	minted := e.lastToken()
-	if resp.Data["token_id"] != minted.ID || resp.Data["expires_at"] != minted.ExpiresAt.UTC().Format(time.RFC3339) {
+	if resp.Data["token_id"] != minted.ID || !expiresAtMatches(resp.Data["expires_at"], minted.ExpiresAt) {
 		t.Fatalf("token_id %v expires_at %v; fake says %s %v", resp.Data["token_id"], resp.Data["expires_at"], minted.ID, minted.ExpiresAt)
 	}
 	if ops := opsOf(e.fake.Calls()); !reflect.DeepEqual(ops, []string{"token", "introspect"}) {
