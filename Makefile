@@ -29,6 +29,10 @@ vet: ## Check formatting and run go vet (end-to-end suite included)
 unit: ## Run the unit tests (in-process, against the fake over loopback) with the race detector
 	go test -race -count=1 ./...
 
+.PHONY: bench
+bench: ## Run the benchmarks: the plugin's cost over a bare upstream call, as ratios measured in one run
+	go test -run '^$$' -bench . -benchtime 200x .
+
 .PHONY: vault
 vault: ## Build the pinned Vault (v1.21.0) once into the user cache, or use VAULT_BIN; print its path
 	@scripts/vault.sh

@@ -41,7 +41,7 @@ func testApp() fakebi.Application {
 // testEnv is a backend wired to a fake Beyond Identity over real HTTP on
 // loopback, with in-memory storage and a trace-level log capture.
 type testEnv struct {
-	t         *testing.T
+	t         testing.TB
 	b         *backend
 	storage   logical.Storage
 	fake      *fakebi.Server
@@ -56,7 +56,7 @@ type testEnv struct {
 // rightly refuses.
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
 
-func newTestBackend(t *testing.T) *testEnv {
+func newTestBackend(t testing.TB) *testEnv {
 	t.Helper()
 	fake := fakebi.New()
 	fake.AddApplication(testApp())

@@ -229,7 +229,7 @@ func assertNoSecretIn(t *testing.T, e *testEnv, text string) {
 }
 
 // closedPortURL is a loopback URL where nothing listens.
-func closedPortURL(t *testing.T) string {
+func closedPortURL(t testing.TB) string {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
