@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -178,7 +179,9 @@ func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.V
 // statuses, a ResponseError for anything else (such as a redirect).
 func (c *Client) errorFor(call string, a *answer, secrets ...Secret) error {
 	if a.status >= 400 {
-		apiErr := ParseErrorBody(call, a.status, a.header, a.body, append(secrets, c.cfg.ClientSecret)...)
+		// The Basic credentials as sent, should an error page echo the header.
+		basic := NewSecret(base64.StdEncoding.EncodeToString([]byte(c.cfg.ClientID + ":" + c.cfg.ClientSecret.Reveal())))
+		apiErr := ParseErrorBody(call, a.status, a.header, a.body, append(secrets, c.cfg.ClientSecret, basic)...)
 		apiErr.Attempts = a.attempts
 		return apiErr
 	}

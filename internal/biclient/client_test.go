@@ -104,20 +104,35 @@ func withinASecondBefore(got, end time.Time) bool {
 	return !got.After(end) && end.Sub(got) <= time.Second
 }
 
-func TestMintUnusableAnswerRevokesItsToken(t *testing.T) {
+func TestMintUnusableAnswerHandsTheTokenBack(t *testing.T) {
 	client, fake := newFakeClient(t, rewrite(func(body []byte) []byte {
 		return bytes.Replace(body, []byte(`"Bearer"`), []byte(`"mac"`), 1)
 	}))
 	_, err := client.MintToken(context.Background(), MintRequest{Scopes: []string{testScope}, Lifetime: time.Hour})
-	var respErr *ResponseError
-	if !errors.As(err, &respErr) || !strings.Contains(err.Error(), `token_type is "mac"`) || !strings.Contains(err.Error(), "was revoked") {
+	var unusable *UnusableTokenError
+	if !errors.As(err, &unusable) || !strings.Contains(err.Error(), `token_type is "mac"`) {
 		t.Fatalf("err = %v", err)
 	}
-	if tokens := fake.Tokens(); len(tokens) != 1 || fake.IsActive(tokens[0].Value) {
-		t.Fatal("the unusable token was left valid")
+	minted := fake.Tokens()[0]
+	if unusable.Token.AccessToken.Reveal() != minted.Value {
+		t.Fatal("the error does not carry the token the caller must revoke")
 	}
-	if strings.Contains(err.Error(), fake.Tokens()[0].Value) {
-		t.Fatal("the error carries the token")
+	if strings.Contains(err.Error(), minted.Value) {
+		t.Fatal("the error message carries the token")
+	}
+}
+
+func TestOutcomeUnknownOnlyWhereATokenMayExist(t *testing.T) {
+	for status, unknown := range map[int]bool{400: false, 401: false, 429: false, 503: false, 500: true, 502: true, 504: true} {
+		server, _ := countingServer(t, status, nil)
+		_, err := clientFor(t, server.URL, 5*time.Second, 0).MintToken(context.Background(), MintRequest{Lifetime: time.Hour})
+		var outcome *OutcomeUnknownError
+		if errors.As(err, &outcome) != unknown {
+			t.Errorf("HTTP %d: outcome unknown = %v, want %v (%v)", status, !unknown, unknown, err)
+		}
+		if unknown && !strings.Contains(err.Error(), "expires on its own within the requested lifetime of 1h0m0s") {
+			t.Errorf("HTTP %d: %v", status, err)
+		}
 	}
 }
 

@@ -3,11 +3,13 @@ package biclient
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,15 +77,10 @@ func (e *APIError) Refused() bool {
 	return false
 }
 
-// Transient reports whether the same request may succeed later and, for the
-// token call, whether Beyond Identity cannot have issued a token: throttling
-// and gateway failures.
+// Transient reports whether the same request may succeed later: throttling
+// and gateway failures. Such answers are retried.
 func (e *APIError) Transient() bool {
-	switch e.StatusCode {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+	return transientStatus(e.StatusCode)
 }
 
 // ResponseError is an answer Beyond Identity gave that cannot be used: a body
@@ -112,11 +109,18 @@ type TransportError struct {
 	// notSent marks a request stopped before it left, such as one that
 	// never got a call slot.
 	notSent bool
+	// budgetSpent marks a call ended by its own Timeout (request_timeout)
+	// rather than by the caller's deadline.
+	budgetSpent bool
 }
 
 func (e *TransportError) Error() string {
-	if e.Timeout() && e.Budget > 0 {
+	switch {
+	case e.Timeout() && e.budgetSpent:
 		return fmt.Sprintf("%s call to Beyond Identity timed out after %s (request_timeout): %v%s", e.Call, e.Budget, e.Err, attemptsNote(e.Attempts))
+	case e.Timeout() || errors.Is(e.Err, context.Canceled):
+		return fmt.Sprintf("%s call to Beyond Identity was cut short by the end of the Vault request (its deadline, "+
+			"such as Vault's max_request_duration, or the client giving up): %v%s", e.Call, e.Err, attemptsNote(e.Attempts))
 	}
 	return fmt.Sprintf("%s call to Beyond Identity failed: %v%s", e.Call, e.Err, attemptsNote(e.Attempts))
 }
@@ -126,7 +130,8 @@ func (e *TransportError) Unwrap() error { return e.Err }
 // Timeout reports whether the call ran out of time.
 func (e *TransportError) Timeout() bool {
 	var netErr net.Error
-	return errors.Is(e.Err, context.DeadlineExceeded) || (errors.As(e.Err, &netErr) && netErr.Timeout())
+	return e.budgetSpent || errors.Is(e.Err, errCallBudget) || errors.Is(e.Err, context.DeadlineExceeded) ||
+		(errors.As(e.Err, &netErr) && netErr.Timeout())
 }
 
 // ConnectionRefused reports whether nothing listened at the address: the
@@ -149,10 +154,9 @@ func (e *TransportError) NotSent() bool {
 }
 
 // OutcomeUnknownError is a token call that failed after the request may
-// have reached Beyond Identity (a timeout after sending, a reset, a 500, an
-// answer that could not be read): a token may have been issued without the
-// plugin learning it. Such a call is never retried, so at most one token is
-// lost, and it expires on its own.
+// have reached Beyond Identity (a timeout after sending, a reset, a 500, a
+// gateway's 502 or 504, an answer that could not be read): a token may have
+// been issued without the plugin learning it, and it expires on its own.
 type OutcomeUnknownError struct {
 	Err error
 	// Lifetime is the expiration_time the call asked for; zero when it
@@ -165,11 +169,23 @@ func (e *OutcomeUnknownError) Error() string {
 	if e.Lifetime > 0 {
 		ends = "within the requested lifetime of " + e.Lifetime.String()
 	}
-	return fmt.Sprintf("%v; Beyond Identity may have issued a token before the failure, so the call was not retried: "+
+	return fmt.Sprintf("%v; Beyond Identity may have issued a token before the failure: "+
 		"such a token, if any, expires on its own %s", e.Err, ends)
 }
 
 func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// UnusableTokenError is a 200 answer that carried a token the plugin cannot
+// lease (a wrong token_type, no usable lifetime, already expired). The token
+// exists: the caller must revoke it.
+type UnusableTokenError struct {
+	Token  *Token
+	Reason string
+}
+
+func (e *UnusableTokenError) Error() string {
+	return fmt.Sprintf("%s call to Beyond Identity returned an unusable answer (HTTP 200): %s", CallToken, e.Reason)
+}
 
 // errorBody holds both documented error shapes at once.
 type errorBody struct {
@@ -248,11 +264,15 @@ func cleanText(text string, limit int) string {
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // scrub removes every secret value from text, for upstream messages that
-// might echo what they were sent.
+// might echo what they were sent, as sent (form-encoded) or decoded.
 func scrub(text string, secrets ...Secret) string {
 	for _, s := range secrets {
-		if v := s.Reveal(); v != "" {
-			text = strings.ReplaceAll(text, v, redacted)
+		v := s.Reveal()
+		if v == "" {
+			continue
+		}
+		for _, form := range []string{v, url.QueryEscape(v), base64.StdEncoding.EncodeToString([]byte(v))} {
+			text = strings.ReplaceAll(text, form, redacted)
 		}
 	}
 	return text

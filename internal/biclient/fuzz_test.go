@@ -25,7 +25,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 	}
 	sentAt := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		token, err := ParseTokenResponse(body, sentAt, []string{"a:read"})
+		token, err := ParseTokenResponse(body, sentAt, sentAt.Add(time.Second), []string{"a:read"})
 		if err != nil {
 			if token != nil && token.AccessToken.IsZero() {
 				t.Fatal("a token returned with an error must carry the access token to revoke")
@@ -35,8 +35,8 @@ func FuzzParseTokenResponse(f *testing.F) {
 		if token.AccessToken.IsZero() || token.TokenType != "Bearer" {
 			t.Fatalf("accepted a token without value or of type %q", token.TokenType)
 		}
-		if !token.ExpiresAt.After(sentAt) || token.ExpiresAt.After(sentAt.Add(maxTokenLifetime)) {
-			t.Fatalf("expiry %v out of range", token.ExpiresAt)
+		if !token.ExpiresAt.After(sentAt) || token.ExpiresAt.After(sentAt.Add(maxTokenLifetime)) || token.LatestEnd.Before(token.ExpiresAt) {
+			t.Fatalf("expiry %v (latest %v) out of range", token.ExpiresAt, token.LatestEnd)
 		}
 		if !sort.StringsAreSorted(token.Scopes) || hasDuplicates(token.Scopes) {
 			t.Fatalf("scopes %q not sorted and distinct", token.Scopes)

@@ -25,6 +25,7 @@ func unsignedJWT(t *testing.T, claims map[string]any) string {
 func TestParseTokenResponse(t *testing.T) {
 	sentAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	jwt := unsignedJWT(t, map[string]any{"jti": "abc", "exp": sentAt.Add(50 * time.Second).Unix(), "scope": "b:read a:read"})
+	expired := unsignedJWT(t, map[string]any{"jti": "old", "exp": 3})
 	tests := map[string]struct {
 		body       string
 		requested  []string
@@ -59,10 +60,12 @@ func TestParseTokenResponse(t *testing.T) {
 		"text expires_in":      {body: `{"access_token":"x","token_type":"Bearer","expires_in":"soon"}`, wantErr: "not a number", wantToken: true},
 		"token with a space":   {body: `{"access_token":"x y","token_type":"Bearer","expires_in":60}`, wantErr: "characters", wantToken: true},
 		"access_token wrongly": {body: `{"access_token":5,"token_type":"Bearer","expires_in":60}`, wantErr: "documented JSON"},
+		"jwt expired before it was issued": {body: `{"access_token":"` + expired + `","token_type":"Bearer","expires_in":60}`,
+			wantErr: "expired before it was issued", wantToken: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			token, err := ParseTokenResponse([]byte(tc.body), sentAt, tc.requested)
+			token, err := ParseTokenResponse([]byte(tc.body), sentAt, sentAt.Add(2*time.Second), tc.requested)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
@@ -74,6 +77,9 @@ func TestParseTokenResponse(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
+			}
+			if !token.LatestEnd.After(token.ExpiresAt) {
+				t.Fatalf("latest end %v is not after the earliest %v", token.LatestEnd, token.ExpiresAt)
 			}
 			if !reflect.DeepEqual(token.Scopes, tc.wantScopes) || !token.ExpiresAt.Equal(tc.wantExpiry) ||
 				token.ID != tc.wantID || token.Format != tc.wantFormat || token.TokenType != "Bearer" {
@@ -112,6 +118,7 @@ func TestParseErrorBody(t *testing.T) {
 		refused     bool
 		transient   bool
 		mustNotShow string
+		secret      string
 	}{
 		"oauth shape":      {status: 401, body: `{"error":"invalid_client","error_description":"bad client"}`, code: "invalid_client", desc: "bad client", refused: true},
 		"management shape": {status: 403, body: `{"code":"forbidden","message":"missing scope","details":[]}`, code: "forbidden", desc: "missing scope", refused: true},
@@ -124,10 +131,16 @@ func TestParseErrorBody(t *testing.T) {
 		"long description is cut": {status: 500, body: `{"code":"internal_server_error","message":"` + strings.Repeat("x", 500) + `"}`,
 			code: "internal_server_error", desc: strings.Repeat("x", maxDescriptionLen) + "..."},
 		"control characters": {status: 400, body: `{"error":"invalid_scope","error_description":"a\nb"}`, code: "invalid_scope", desc: "a b", refused: true},
+		"echoed form-encoded secret": {status: 400, body: `{"error":"invalid_request","error_description":"got sec%2Fret+1"}`,
+			code: "invalid_request", desc: "got [redacted]", refused: true, mustNotShow: "sec%2Fret+1", secret: "sec/ret 1"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			err := ParseErrorBody(CallToken, tc.status, tc.header, []byte(tc.body), secret)
+			secrets := []Secret{secret}
+			if tc.secret != "" {
+				secrets = append(secrets, NewSecret(tc.secret))
+			}
+			err := ParseErrorBody(CallToken, tc.status, tc.header, []byte(tc.body), secrets...)
 			if err.Code != tc.code || err.Description != tc.desc || err.RetryAfter != tc.retryAfter {
 				t.Fatalf("got code %q desc %q retry %v", err.Code, err.Description, err.RetryAfter)
 			}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -22,44 +23,94 @@ const (
 	maxRetryDelay         = 10 * time.Second
 )
 
+// errCallBudget is the cause of a call's context ending at its Timeout, so
+// that a timeout can be told apart from the caller giving up.
+var errCallBudget = errors.New("the call's request_timeout passed")
+
 // Limiter bounds how many calls to Beyond Identity run at once, so that a
 // burst of Agent renewals or a mass revocation queues here instead of
 // hammering the tenant into 429s. One Limiter serves a whole mount, across
-// the clients its config changes create.
+// the clients its config changes create, and can be resized in place: calls
+// in flight keep counting against the new capacity.
 type Limiter struct {
-	slots chan struct{}
+	mu       sync.Mutex
+	capacity int
+	inUse    int
+	// changed is closed, and replaced, whenever a slot may have come free.
+	changed chan struct{}
 }
 
 // NewLimiter allows n calls at once (at least one).
 func NewLimiter(n int) *Limiter {
-	return &Limiter{slots: make(chan struct{}, max(n, 1))}
+	return &Limiter{capacity: max(n, 1), changed: make(chan struct{})}
 }
 
 // Capacity is how many calls the Limiter allows at once.
-func (l *Limiter) Capacity() int { return cap(l.slots) }
+func (l *Limiter) Capacity() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.capacity
+}
+
+// SetCapacity changes how many calls the Limiter allows at once.
+func (l *Limiter) SetCapacity(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.capacity = max(n, 1)
+	l.wakeWaiters()
+}
 
 // acquire waits for a slot, or until ctx ends.
 func (l *Limiter) acquire(ctx context.Context) error {
-	select {
-	case l.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for one of the %d call slots (max_concurrent_requests): %w", l.Capacity(), ctx.Err())
+	for {
+		l.mu.Lock()
+		if l.inUse < l.capacity {
+			l.inUse++
+			l.mu.Unlock()
+			return nil
+		}
+		changed, capacity := l.changed, l.capacity
+		l.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for one of the %d call slots (max_concurrent_requests): %w", capacity, context.Cause(ctx))
+		}
 	}
 }
 
-func (l *Limiter) release() { <-l.slots }
+func (l *Limiter) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.inUse--
+	l.wakeWaiters()
+}
+
+// wakeWaiters lets every waiter look again; callers hold mu.
+func (l *Limiter) wakeWaiters() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// callResult is the outcome of a logical call: the last answer or error,
+// and when its last request left and its answer arrived.
+type callResult struct {
+	answer     *answer
+	err        error
+	sentAt     time.Time
+	receivedAt time.Time
+}
 
 // send runs one logical call: attempts, and waits between them, all within
-// the Timeout budget and ctx. It retries only what cannot have changed
-// anything at Beyond Identity: a refused connection, or an answer of 429,
-// 502, 503 or 504. A nil error means an answer arrived, of any status.
-func (c *Client) send(ctx context.Context, call, endpoint string, form url.Values) (*answer, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+// the Timeout budget and ctx. It retries only a refused connection and the
+// answers 429, 502, 503 and 504. A nil err means an answer arrived, of any
+// status.
+func (c *Client) send(ctx context.Context, call, endpoint string, form url.Values) callResult {
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.Timeout, errCallBudget)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		a, err := c.attempt(ctx, call, endpoint, form)
-		wait, again := c.retryWait(ctx, attempt, a, err)
+		result := c.attempt(ctx, call, endpoint, form)
+		wait, again := c.retryWait(ctx, attempt, result.answer, result.err)
 		if again {
 			timer := time.NewTimer(wait)
 			select {
@@ -70,31 +121,41 @@ func (c *Client) send(ctx context.Context, call, endpoint string, form url.Value
 				timer.Stop()
 			}
 		}
-		return withAttempts(a, err, attempt)
+		return withAttempts(result, attempt)
 	}
-}
-
-// withAttempts records how many requests a call made in its outcome.
-func withAttempts(a *answer, err error, attempts int) (*answer, error) {
-	var transportErr *TransportError
-	if errors.As(err, &transportErr) {
-		transportErr.Attempts = attempts
-	}
-	if a != nil {
-		a.attempts = attempts
-	}
-	return a, err
 }
 
 // attempt makes one request while holding a call slot.
-func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Values) (*answer, error) {
+func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Values) callResult {
 	if c.cfg.Limiter != nil {
 		if err := c.cfg.Limiter.acquire(ctx); err != nil {
-			return nil, &TransportError{Call: call, Err: err, notSent: true}
+			return callResult{err: &TransportError{Call: call, Err: err, notSent: true}}
 		}
 		defer c.cfg.Limiter.release()
 	}
-	return c.postForm(ctx, call, endpoint, form)
+	// A slot may be granted to a caller that has already given up.
+	if ctx.Err() != nil {
+		return callResult{err: &TransportError{Call: call, Err: context.Cause(ctx), notSent: true, budgetSpent: context.Cause(ctx) == errCallBudget}}
+	}
+	sentAt := c.now()
+	a, err := c.postForm(ctx, call, endpoint, form)
+	var transportErr *TransportError
+	if errors.As(err, &transportErr) {
+		transportErr.budgetSpent = context.Cause(ctx) == errCallBudget
+	}
+	return callResult{answer: a, err: err, sentAt: sentAt, receivedAt: c.now()}
+}
+
+// withAttempts records how many requests a call made in its outcome.
+func withAttempts(result callResult, attempts int) callResult {
+	var transportErr *TransportError
+	if errors.As(result.err, &transportErr) {
+		transportErr.Attempts = attempts
+	}
+	if result.answer != nil {
+		result.answer.attempts = attempts
+	}
+	return result
 }
 
 // retryWait decides whether a failed attempt is retried, and after how
@@ -138,8 +199,8 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return delay/2 + rand.N(delay/2+1)
 }
 
-// transientStatus is an answer that says nothing was done and a later
-// attempt may succeed.
+// transientStatus is an answer after which the same call is retried: the
+// service throttled, or a gateway could not reach or hear from it.
 func transientStatus(status int) bool {
 	switch status {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:

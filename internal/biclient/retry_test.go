@@ -115,3 +115,37 @@ func TestLimiterRespectsTheContext(t *testing.T) {
 		t.Fatal("the released slot is not free")
 	}
 }
+
+func TestLimiterResizeCountsCallsInFlight(t *testing.T) {
+	limiter := NewLimiter(2)
+	for i := 0; i < 2; i++ {
+		if err := limiter.acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limiter.SetCapacity(1)
+	limiter.release() // one call still in flight: no room under the new bound
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := limiter.acquire(ctx); err == nil {
+		t.Fatal("a call got a slot while the in-flight call already fills the new bound")
+	}
+	limiter.release()
+	if err := limiter.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestACallCancelledBeforeItLeavesIssuedNothing(t *testing.T) {
+	server, calls := countingServer(t, 200, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c := clientFor(t, server.URL, 5*time.Second, 3)
+	c.cfg.Limiter = NewLimiter(1)
+	_, err := c.MintToken(ctx, MintRequest{Lifetime: time.Hour})
+	var outcome *OutcomeUnknownError
+	var transportErr *TransportError
+	if errors.As(err, &outcome) || !errors.As(err, &transportErr) || !transportErr.NotSent() || calls.Load() != 0 {
+		t.Fatalf("err %v after %d calls", err, calls.Load())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -42,26 +43,32 @@ type Token struct {
 	TokenType   string
 	// Scopes Beyond Identity granted, sorted and de-duplicated.
 	Scopes []string
-	// ExpiresAt is the earliest end the answer allows: the time the request
-	// was sent plus expires_in, or the JWT's exp when that is sooner.
+	// ExpiresAt is the earliest end the answer allows: when the request
+	// was sent plus expires_in, or the JWT's exp when that is sooner. Leases
+	// end by it.
 	ExpiresAt time.Time
+	// LatestEnd is the latest end the answer allows: when the answer
+	// arrived plus expires_in, or the JWT's exp when that is later. Only
+	// past it is the token surely dead.
+	LatestEnd time.Time
 	// ID is the token's jti; empty for an opaque token (see Introspect).
 	ID     string
 	Format TokenFormat
 }
 
-// MintToken runs the client-credentials grant. When Beyond Identity answers
-// 200 with a token that cannot be used (wrong type, bad lifetime), the token
-// is revoked before the ResponseError is returned, so nothing stays valid.
+// MintToken runs the client-credentials grant. A token call that may have
+// issued a token it could not return fails with an OutcomeUnknownError; a
+// 200 whose token cannot be leased fails with an UnusableTokenError that
+// carries the token, which the caller must revoke.
 func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error) {
 	form, err := mintForm(mint)
 	if err != nil {
 		return nil, err
 	}
-	sentAt := c.now()
-	a, err := c.send(ctx, CallToken, TokenURL(c.issuer), form)
-	if err == nil && a.status != 200 {
-		err = c.errorFor(CallToken, a)
+	result := c.send(ctx, CallToken, TokenURL(c.issuer), form)
+	err = result.err
+	if err == nil && result.answer.status != 200 {
+		err = c.errorFor(CallToken, result.answer)
 	}
 	if err != nil {
 		if mayHaveIssued(err) {
@@ -69,7 +76,7 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 		}
 		return nil, err
 	}
-	token, err := ParseTokenResponse(a.body, sentAt, mint.Scopes)
+	token, err := ParseTokenResponse(result.answer.body, result.sentAt, result.receivedAt, mint.Scopes)
 	switch {
 	case err == nil:
 		return token, nil
@@ -77,16 +84,15 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 		// A 200 whose token cannot be read: one may exist all the same.
 		return nil, &OutcomeUnknownError{Err: &ResponseError{Call: CallToken, StatusCode: 200, Reason: err.Error()}, Lifetime: mint.Lifetime}
 	default:
-		// Revoke even when the caller has given up: the client's own
-		// timeout still bounds the call.
-		return nil, c.discardUnusable(context.WithoutCancel(ctx), token, err)
+		return nil, &UnusableTokenError{Token: token, Reason: err.Error()}
 	}
 }
 
 // mayHaveIssued reports whether a failed token call may have reached
-// Beyond Identity and issued a token: anything but a request that never
-// left, an answer that says nothing was done (4xx, and the transient 429,
-// 502, 503, 504) or a redirect.
+// Beyond Identity and issued a token: a request that left and got no
+// answer, a 5xx other than 503 (a 502 or 504 comes from a gateway that may
+// have passed the request on), or a 200 that could not be read. Not: a
+// request that never left, a 4xx, a 429, a 503 or a redirect.
 func mayHaveIssued(err error) bool {
 	var transportErr *TransportError
 	var apiErr *APIError
@@ -95,25 +101,11 @@ func mayHaveIssued(err error) bool {
 	case errors.As(err, &transportErr):
 		return !transportErr.NotSent()
 	case errors.As(err, &apiErr):
-		return apiErr.StatusCode >= 500 && !apiErr.Transient()
+		return apiErr.StatusCode >= 500 && apiErr.StatusCode != http.StatusServiceUnavailable
 	case errors.As(err, &respErr):
-		return respErr.StatusCode < 300 || (respErr.StatusCode >= 500 && !transientStatus(respErr.StatusCode))
+		return respErr.StatusCode < 300 || (respErr.StatusCode >= 500 && respErr.StatusCode != http.StatusServiceUnavailable)
 	}
 	return false
-}
-
-// discardUnusable revokes a token whose answer failed validation and
-// explains what happened to it.
-func (c *Client) discardUnusable(ctx context.Context, token *Token, parseErr error) error {
-	reason := parseErr.Error()
-	if token != nil && !token.AccessToken.IsZero() {
-		if revokeErr := c.Revoke(ctx, token.AccessToken); revokeErr != nil {
-			reason += "; revoking the token it carried also failed, so it stays valid until it expires on its own"
-		} else {
-			reason += "; the token it carried was revoked"
-		}
-	}
-	return &ResponseError{Call: CallToken, StatusCode: 200, Reason: reason}
 }
 
 func mintForm(mint MintRequest) (url.Values, error) {
@@ -147,12 +139,12 @@ type tokenResponse struct {
 	Scope       *string         `json:"scope"`
 }
 
-// ParseTokenResponse validates a 200 answer of the token endpoint. sentAt is
-// when the request left, requested the scopes asked for (RFC 6749 §5.1: an
-// answer without scope granted exactly those). On a validation error the
-// returned Token still carries the access token when there was one, so the
-// caller can revoke it.
-func ParseTokenResponse(body []byte, sentAt time.Time, requested []string) (*Token, error) {
+// ParseTokenResponse validates a 200 answer of the token endpoint. sentAt
+// and receivedAt are when the request left and its answer arrived; requested
+// the scopes asked for (RFC 6749 §5.1: an answer without scope granted
+// exactly those). On a validation error the returned Token still carries the
+// access token when there was one, so the caller can revoke it.
+func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []string) (*Token, error) {
 	var resp tokenResponse
 	if !isJSONObject(body) {
 		return nil, errors.New("body is not a JSON object")
@@ -176,6 +168,7 @@ func ParseTokenResponse(body []byte, sentAt time.Time, requested []string) (*Tok
 		return token, err
 	}
 	token.ExpiresAt = sentAt.Add(lifetime).UTC().Truncate(time.Second)
+	token.LatestEnd = receivedAt.Add(lifetime).UTC().Add(time.Second - 1).Truncate(time.Second)
 
 	claims, isJWT := ReadClaims(resp.AccessToken)
 	if isJWT {
@@ -184,6 +177,12 @@ func ParseTokenResponse(body []byte, sentAt time.Time, requested []string) (*Tok
 		if !claims.ExpiresAt.IsZero() && claims.ExpiresAt.Before(token.ExpiresAt) {
 			token.ExpiresAt = claims.ExpiresAt
 		}
+		if claims.ExpiresAt.After(token.LatestEnd) {
+			token.LatestEnd = claims.ExpiresAt
+		}
+	}
+	if !token.ExpiresAt.After(sentAt) {
+		return token, fmt.Errorf("the token had expired before it was issued (exp %s)", token.ExpiresAt.Format(time.RFC3339))
 	}
 	switch {
 	case resp.Scope != nil:
