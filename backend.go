@@ -44,19 +44,22 @@ type backend struct {
 	lock     sync.RWMutex
 	biClient *biclient.Client
 
-	// limiterLock guards limiter, the mount's bound on concurrent calls,
-	// which outlives the clients that config changes replace.
-	limiterLock sync.Mutex
-	limiter     *biclient.Limiter
+	// limiter is the mount's bound on concurrent calls. It outlives the
+	// clients that config changes replace, and is resized when a client is
+	// built from a config with another max_concurrent_requests.
+	limiter *biclient.Limiter
 }
 
 func newBackend() *backend {
-	b := &backend{}
+	b := &backend{limiter: biclient.NewLimiter(defaultMaxConcurrent)}
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			SealWrapStorage: []string{configPath, rolePrefix},
+			// A write-ahead entry belongs to the node that minted its
+			// token, and performance secondaries mint their own.
+			LocalStorage: []string{framework.WALPrefix},
 		},
 		Paths: framework.PathAppend(
 			[]*framework.Path{b.pathConfig()},
@@ -158,23 +161,13 @@ func (b *backend) client(ctx context.Context, s logical.Storage) (*biclient.Clie
 	if cfg == nil {
 		return nil, errNotConfigured
 	}
-	c, err = cfg.newClient(b.limiterFor(cfg.MaxConcurrent))
+	b.limiter.SetCapacity(cfg.MaxConcurrent)
+	c, err = cfg.newClient(b.limiter)
 	if err != nil {
 		return nil, err
 	}
 	b.biClient = c
 	return c, nil
-}
-
-// limiterFor returns the mount's limiter, replacing it only when the bound
-// changes, so that calls of an old and a new client share one bound.
-func (b *backend) limiterFor(capacity int) *biclient.Limiter {
-	b.limiterLock.Lock()
-	defer b.limiterLock.Unlock()
-	if b.limiter == nil || b.limiter.Capacity() != capacity {
-		b.limiter = biclient.NewLimiter(capacity)
-	}
-	return b.limiter
 }
 
 const backendHelp = `

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -252,7 +253,9 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		return logical.ErrorResponse("'client_secret' is required when changing %s, so that the stored secret is never sent to a new destination",
 			strings.Join(changed, ", ")), nil
 	}
-	client, err := cfg.newClient(b.limiterFor(cfg.MaxConcurrent))
+	// The check shares the mount's bound as it stands; a new
+	// max_concurrent_requests applies once the config is saved.
+	client, err := cfg.newClient(b.limiter)
 	if err != nil {
 		return logical.ErrorResponse("invalid configuration: %s", err), nil
 	}
@@ -484,15 +487,30 @@ func validateCACert(value string) string {
 // it, so credentials that do not work are never saved.
 func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client) (*logical.Response, error) {
 	token, err := client.MintToken(ctx, biclient.MintRequest{Lifetime: verifyTokenLifetime})
+	var unusable *biclient.UnusableTokenError
+	if errors.As(err, &unusable) {
+		revokeErr := client.Revoke(context.WithoutCancel(ctx), unusable.Token.AccessToken)
+		return upstreamFailure("verify_connection: minting a test token",
+			fmt.Errorf("%w; %s", err, revokedOutcome(revokeErr, verifyTokenLifetime)))
+	}
 	if err != nil {
 		return upstreamFailure("verify_connection: minting a test token", err)
 	}
-	if err := client.Revoke(ctx, token.AccessToken); err != nil {
+	// Revoke even if the request was cancelled meanwhile.
+	if err := client.Revoke(context.WithoutCancel(ctx), token.AccessToken); err != nil {
 		return upstreamFailure(fmt.Sprintf("verify_connection: a test token was minted but revoking it failed, so these "+
 			"credentials cannot revoke what they issue (the test token expires on its own in %s)", verifyTokenLifetime), err)
 	}
 	b.Logger().Debug("verified connection", "token_url", biclient.TokenURL(client.Issuer()), "token_id", token.ID)
 	return nil, nil
+}
+
+// revokedOutcome says what became of a token the plugin had to discard.
+func revokedOutcome(revokeErr error, lifetime time.Duration) string {
+	if revokeErr != nil {
+		return fmt.Sprintf("revoking the token it carried failed too (%v), so it stays valid until it expires on its own within %s", revokeErr, lifetime)
+	}
+	return "the token it carried was revoked"
 }
 
 func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

@@ -146,14 +146,22 @@ func planCredential(name string, r *role, d *framework.FieldData, mountMax time.
 func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
 	start := time.Now()
 	token, err := client.MintToken(ctx, biclient.MintRequest{Scopes: plan.scopes, Lifetime: plan.lifetime, CustomClaims: plan.claims})
-	if err != nil {
+	var unusable *biclient.UnusableTokenError
+	switch {
+	case errors.As(err, &unusable):
+		token = unusable.Token
+	case err != nil:
 		return upstreamFailure(fmt.Sprintf("minting a token for role %q", plan.role), err)
 	}
 	minted := leaseData{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
-		Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
+		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
 	walID, err := framework.PutWAL(ctx, s, walKindToken, minted.internalData())
 	if err != nil {
 		return b.abandon(ctx, s, client, minted, "", nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, err))
+	}
+	if unusable != nil {
+		return b.abandon(ctx, s, client, minted, walID, nil,
+			logical.CodedError(http.StatusBadGateway, fmt.Sprintf("minting a token for role %q: %v", plan.role, unusable)))
 	}
 	resp, err := b.credentialResponse(ctx, client, plan, token, start)
 	if err == nil && !resp.IsError() && ctx.Err() != nil {
@@ -199,7 +207,11 @@ func (b *backend) abandon(ctx context.Context, s logical.Storage, client *biclie
 			}
 		}
 	}
-	if err != nil {
+	var coded logical.HTTPCodedError
+	switch {
+	case errors.As(err, &coded):
+		return nil, logical.CodedError(coded.Code(), fmt.Sprintf("%v; %s", err, outcome))
+	case err != nil:
 		return nil, fmt.Errorf("%w; %s", err, outcome)
 	}
 	errResp.Data["error"] = fmt.Sprintf("%s; %s", errResp.Data["error"], outcome)
@@ -210,23 +222,27 @@ func (b *backend) abandon(ctx context.Context, s logical.Storage, client *biclie
 type tokenFacts struct {
 	id        string
 	scopes    []string
-	expiresAt time.Time
+	expiresAt time.Time // the earliest end
+	endsBy    time.Time // the latest end
 }
 
 // learnToken gathers a fresh token's facts: from its answer and JWT claims,
 // or for an opaque token from one introspection. Failing to learn an opaque
 // token's id is worth a warning, not a failure.
-func learnToken(ctx context.Context, client *biclient.Client, token *biclient.Token) (tokenFacts, []string) {
-	facts := tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt}
+// A fresh token that introspection reports inactive is a failure: it
+// would be a credential that does not work.
+func learnToken(ctx context.Context, client *biclient.Client, token *biclient.Token) (tokenFacts, []string, error) {
+	facts := tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt, endsBy: token.LatestEnd}
 	if token.Format != biclient.FormatOpaque {
-		return facts, nil
+		return facts, nil, nil
 	}
 	info, err := client.Introspect(ctx, token.AccessToken)
 	switch {
 	case err != nil:
-		return facts, []string{fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err)}
+		return facts, []string{fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err)}, nil
 	case !info.Active:
-		return facts, []string{"token_id is unknown: introspection reported the new opaque token inactive"}
+		return facts, nil, logical.CodedError(http.StatusBadGateway,
+			"Beyond Identity's introspection reports the token it has just issued inactive")
 	}
 	facts.id = info.ID
 	if len(info.Scopes) > 0 {
@@ -236,9 +252,9 @@ func learnToken(ctx context.Context, client *biclient.Client, token *biclient.To
 		facts.expiresAt = info.ExpiresAt
 	}
 	if facts.id == "" {
-		return facts, []string{"token_id is unknown: introspection did not give the opaque token's jti"}
+		return facts, []string{"token_id is unknown: introspection did not give the opaque token's jti"}, nil
 	}
-	return facts, nil
+	return facts, nil, nil
 }
 
 // leaseEnd is when the lease must end: with the token, or as planned if the
@@ -260,7 +276,10 @@ func leaseEnd(plan *credentialPlan, expiresAt, start time.Time) (time.Time, []st
 // credentialResponse checks a fresh token against the plan and builds the
 // lease. An error response or error means the token must be discarded.
 func (b *backend) credentialResponse(ctx context.Context, client *biclient.Client, plan *credentialPlan, token *biclient.Token, start time.Time) (*logical.Response, error) {
-	facts, learnWarnings := learnToken(ctx, client, token)
+	facts, learnWarnings, err := learnToken(ctx, client, token)
+	if err != nil {
+		return nil, err
+	}
 	missing, extra := difference(plan.scopes, facts.scopes), difference(facts.scopes, plan.scopes)
 	if len(missing) > 0 || len(extra) > 0 {
 		return logical.ErrorResponse("Beyond Identity granted other scopes than role %q requested (missing: %s; extra: %s)",
@@ -279,6 +298,7 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 		AccessToken: token.AccessToken,
 		TokenID:     facts.id,
 		ExpiresAt:   facts.expiresAt.Unix(),
+		EndsBy:      facts.endsBy.Unix(),
 		Issuer:      client.Issuer(),
 		ClientID:    client.ClientID(),
 		Role:        plan.role,

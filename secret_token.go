@@ -51,7 +51,10 @@ type leaseData struct {
 	ClientID string `json:"client_id"`
 	Role     string `json:"role"`
 	TTL      int64  `json:"ttl"`      // the lease's default increment, seconds
-	Lifetime int64  `json:"lifetime"` // from issue to the token's end, seconds
+	Lifetime int64  `json:"lifetime"` // from issue to the lease's hard end, seconds
+	// EndsBy is the latest the token can end (Unix seconds): only past it
+	// does a failed revocation count as done.
+	EndsBy int64 `json:"ends_by,omitempty"`
 }
 
 // leaseDataJSON is leaseData with the token revealed: the explicit path by
@@ -88,9 +91,14 @@ func leaseFromInternal(data map[string]any) (leaseData, error) {
 
 func (l leaseData) expiresAt() time.Time { return time.Unix(l.ExpiresAt, 0) }
 
-// surelyExpired reports whether the token is past its end on both clocks.
+// surelyExpired reports whether the token is past its latest possible end
+// on both clocks.
 func (l leaseData) surelyExpired() bool {
-	return time.Now().After(l.expiresAt().Add(expiredMargin))
+	end := l.expiresAt()
+	if l.EndsBy > l.ExpiresAt {
+		end = time.Unix(l.EndsBy, 0)
+	}
+	return time.Now().After(end.Add(expiredMargin))
 }
 
 // tokenRenew extends a lease by Vault's usual rules, never past the token's

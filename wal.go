@@ -9,14 +9,19 @@ import (
 )
 
 // walKindToken marks the write-ahead entry of a token minted by a creds
-// request. The entry exists only while the request runs: if the request dies
-// before the token's lease exists (a crash, a lost leader), Vault's periodic
-// rollback finds the entry and revokes the token.
+// request. The entry exists while the request works on the token: if the
+// request dies meanwhile (a crash, a lost leader), or fails and cannot
+// revoke the token, Vault's periodic rollback finds the entry and revokes
+// it. The request deletes the entry just before returning the credential;
+// a crash in the instant between that and Vault storing the lease is the
+// one gap left, and the token then expires on its own.
 const walKindToken = "token"
 
 // walRollbackMinAge is how old an entry must be before the rollback acts on
-// it: far longer than any request lives.
-const walRollbackMinAge = 5 * time.Minute
+// it: well beyond a request that makes a few calls of up to 5 minutes
+// (request_timeout), so that it never revokes the token of a request still
+// running.
+const walRollbackMinAge = 15 * time.Minute
 
 // walRollback revokes the token of a request that never finished. An error
 // keeps the entry, and Vault tries again at its next rollback.
