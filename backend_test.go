@@ -227,6 +227,9 @@ func TestFactoryReportsVersionAndSealWraps(t *testing.T) {
 	if wrapped != "config,roles/" {
 		t.Fatalf("SealWrapStorage = %q", wrapped)
 	}
+	if local := strings.Join(e.b.SpecialPaths().LocalStorage, ","); local != "wal/" {
+		t.Fatalf("LocalStorage = %q: write-ahead entries must stay on the node that wrote them", local)
+	}
 }
 
 func TestInvalidateDropsCachedClient(t *testing.T) {

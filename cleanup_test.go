@@ -120,7 +120,7 @@ func TestNothingLeftWhenTheTokenHasAlreadyExpired(t *testing.T) {
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 200, Times: 1,
 		Body: `{"access_token":"` + stale + `","token_type":"Bearer","expires_in":3600,"scope":"identities:read"}`})
 	_, err := e.request(logical.ReadOperation, "creds/sync", nil)
-	if err == nil || !strings.Contains(err.Error(), "already expired") || !strings.Contains(err.Error(), "the token was revoked") {
+	if err == nil || !strings.Contains(err.Error(), "expired before it was issued") || !strings.Contains(err.Error(), "the token was revoked") {
 		t.Fatalf("err = %v", err)
 	}
 	revokes := e.fake.CallsTo(fakebi.OpRevoke)
@@ -166,4 +166,56 @@ func (e *testEnv) rollback() {
 	_, _ = e.b.HandleRequest(context.Background(), &logical.Request{
 		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
 	})
+}
+
+// An unusable answer's token is recorded before it is revoked, so that a
+// failing revocation is retried by the rollback too.
+func TestRollbackRevokesAnUnusableTokenWhoseRevocationFailed(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e.rewriteTokenAnswers(func(body map[string]any) { body["token_type"] = "DPoP" })
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 500, Body: `{}`})
+	_, err := e.request(logical.ReadOperation, "creds/sync", nil)
+	if err == nil || !strings.Contains(err.Error(), `token_type is "DPoP"`) || !strings.Contains(err.Error(), "unless Vault's rollback revokes it first") {
+		t.Fatalf("err = %v", err)
+	}
+	e.fake.ClearFaults()
+	e.rollback()
+	e.assertNothingLeft()
+}
+
+func TestAnInactiveNewOpaqueTokenIsNotIssued(t *testing.T) {
+	e := newTestBackend(t)
+	referential := testApp()
+	referential.TokenFormat = fakebi.Referential
+	e.fake.AddApplication(referential)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Status: 200, Body: `{"active":false}`})
+	resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
+	if err == nil || resp != nil || !strings.Contains(err.Error(), "reports the token it has just issued inactive") {
+		t.Fatalf("resp %s err %v", errorText(resp), err)
+	}
+	if revokes := len(e.fake.CallsTo(fakebi.OpRevoke)); revokes != 1 {
+		t.Fatalf("%d revokes", revokes)
+	}
+	e.assertNothingLeft()
+}
+
+// A config write that is refused leaves the mount's bound on concurrent
+// calls as it was.
+func TestRefusedConfigKeepsTheConcurrencyBound(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	resp, _ := e.request(logical.UpdateOperation, "config", map[string]any{"client_secret": "wrong", "max_concurrent_requests": 50})
+	if resp == nil || !resp.IsError() {
+		t.Fatal("the wrong secret was accepted")
+	}
+	if _, err := e.b.client(context.Background(), e.storage); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.b.limiter.Capacity(); got != defaultMaxConcurrent {
+		t.Fatalf("the limiter allows %d calls, want the stored %d", got, defaultMaxConcurrent)
+	}
 }

@@ -1,10 +1,12 @@
 package beyondidentity
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
@@ -100,6 +102,9 @@ func TestConcurrentIssueAndRevoke(t *testing.T) {
 		if !leased[token.Value] && e.fake.IsActive(token.Value) {
 			t.Errorf("token %s is neither leased nor revoked", token.ID)
 		}
+	}
+	if keys, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(keys) != 0 {
+		t.Errorf("write-ahead entries left after every request ended: %v %v", keys, err)
 	}
 	e.assertNoSecretsLogged()
 }

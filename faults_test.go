@@ -28,7 +28,14 @@ type faultCase struct {
 	message []string
 	// tokenCalls is how many token calls the fault allows (retries included).
 	tokenCalls int
+	// orphans is how many tokens the fault leaves live because Beyond
+	// Identity issued them without the plugin learning them; each must
+	// expire on its own within the requested hour.
+	orphans int
 }
+
+// mayHaveIssued is the note of a token call whose outcome is unknown.
+const mayHaveIssued = "may have issued a token"
 
 // faultTable is the fault table of docs/troubleshooting.md, as tests.
 func faultTable() map[string]faultCase {
@@ -39,6 +46,12 @@ func faultTable() map[string]faultCase {
 	}
 	rewrite := func(edit func(map[string]any)) func(e *testEnv) {
 		return func(e *testEnv) { e.rewriteTokenAnswers(edit) }
+	}
+	afterMint := func(f fakebi.Fault) func(e *testEnv) {
+		return func(e *testEnv) {
+			f.AfterMint = true
+			e.fake.SetFault(fakebi.OpToken, f)
+		}
 	}
 	return map[string]faultCase{
 		"400 invalid_scope": {
@@ -77,11 +90,11 @@ func faultTable() map[string]faultCase {
 		},
 		"500": {
 			setup:  jsonFault(500, `{"code":"internal_server_error","message":"database unavailable"}`, nil),
-			status: 502, message: []string{"token call", "HTTP 500 internal_server_error", "may have issued a token", "not retried", "within the requested lifetime of 1h0m0s"}, tokenCalls: 1,
+			status: 502, message: []string{"token call", "HTTP 500 internal_server_error", "may have issued a token", "within the requested lifetime of 1h0m0s"}, tokenCalls: 1,
 		},
 		"502, lasting": {
 			setup:  jsonFault(502, `<html>Bad Gateway</html>`, nil),
-			status: 503, message: []string{"token call", "HTTP 502", "gave up after 4 attempts"}, tokenCalls: 4,
+			status: 503, message: []string{"token call", "HTTP 502", "gave up after 4 attempts", mayHaveIssued}, tokenCalls: 4,
 		},
 		"503, lasting": {
 			setup:  jsonFault(503, `{"code":"service_unavailable","message":"maintenance"}`, nil),
@@ -89,7 +102,25 @@ func faultTable() map[string]faultCase {
 		},
 		"504, lasting": {
 			setup:  jsonFault(504, ``, nil),
-			status: 503, message: []string{"token call", "HTTP 504", "gave up after 4 attempts"}, tokenCalls: 4,
+			status: 503, message: []string{"token call", "HTTP 504", "gave up after 4 attempts", mayHaveIssued}, tokenCalls: 4,
+		},
+		"500 after the token was issued": {
+			setup:  afterMint(fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error"}`}),
+			status: 502, message: []string{"HTTP 500", mayHaveIssued, "within the requested lifetime of 1h0m0s"}, tokenCalls: 1, orphans: 1,
+		},
+		"timeout after the token was issued": {
+			setup: func(e *testEnv) {
+				e.mustOK(logical.UpdateOperation, "config", map[string]any{"request_timeout": "1s", "verify_connection": false})
+				afterMint(fakebi.Fault{Delay: 5 * time.Second})(e)
+			},
+			status: 504, message: []string{"timed out after 1s (request_timeout)", mayHaveIssued}, tokenCalls: 1, orphans: 1,
+		},
+		"504 after the token was issued, lasting": {
+			// The retry policy treats a gateway's 504 as retryable, as
+			// documented: when the gateway did pass the request on, each
+			// attempt may leave a token behind, and the message says so.
+			setup:  afterMint(fakebi.Fault{Status: 504, Body: ``}),
+			status: 503, message: []string{"HTTP 504", "gave up after 4 attempts", mayHaveIssued}, tokenCalls: 4, orphans: 4,
 		},
 		"503 once": {
 			setup:  func(e *testEnv) { e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 503, Body: `{}`, Times: 1}) },
@@ -124,7 +155,7 @@ func faultTable() map[string]faultCase {
 		},
 		"token_type other than Bearer": {
 			setup:  rewrite(func(body map[string]any) { body["token_type"] = "DPoP" }),
-			status: 502, message: []string{"token call", `token_type is "DPoP"`, "the token it carried was revoked"}, tokenCalls: 1,
+			status: 502, message: []string{"token call", `token_type is "DPoP"`, "the token was revoked"}, tokenCalls: 1,
 		},
 		"expires_in missing": {
 			setup:  rewrite(func(body map[string]any) { delete(body, "expires_in") }),
@@ -185,14 +216,24 @@ func TestFaultTable(t *testing.T) {
 			if calls := len(e.fake.CallsTo(fakebi.OpToken)); calls != tc.tokenCalls {
 				t.Errorf("%d token calls reached the fake, want %d", calls, tc.tokenCalls)
 			}
+			if strings.Contains(message, mayHaveIssued) != (tc.orphans > 0 || strings.Contains(strings.Join(tc.message, " "), mayHaveIssued)) {
+				t.Errorf("the outcome-unknown note is wrongly present or absent: %s", message)
+			}
 			if tc.status != 200 {
 				if resp != nil && resp.Secret != nil {
 					t.Error("a failed request returned a lease")
 				}
+				orphans := 0
 				for _, token := range e.fake.Tokens() {
 					if e.fake.IsActive(token.Value) {
-						t.Errorf("token %s was left valid", token.ID)
+						orphans++
+						if life := token.ExpiresAt.Sub(token.IssuedAt); life != time.Hour {
+							t.Errorf("orphan token %s lives %s, not the requested hour", token.ID, life)
+						}
 					}
+				}
+				if orphans != tc.orphans {
+					t.Errorf("%d tokens were left valid, want %d", orphans, tc.orphans)
 				}
 			}
 			assertNoSecretIn(t, e, message)

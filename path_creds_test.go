@@ -2,6 +2,7 @@ package beyondidentity
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -286,7 +287,7 @@ func TestCredsShorterTokenCapsTheLease(t *testing.T) {
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 200, Times: 1,
-		Body: `{"access_token":"short-lived-opaque","token_type":"Bearer","expires_in":600,"scope":"identities:read"}`})
+		Body: `{"access_token":"` + jwtLike(600*time.Second) + `","token_type":"Bearer","expires_in":600,"scope":"identities:read"}`})
 	resp := e.issue("sync", nil)
 	if resp.Secret.TTL > 600*time.Second || resp.Secret.MaxTTL > 600*time.Second || resp.Secret.TTL < 590*time.Second {
 		t.Fatalf("lease ttl %v max %v, want capped at the token's 600s", resp.Secret.TTL, resp.Secret.MaxTTL)
@@ -459,6 +460,13 @@ func TestCredsRevokeWithoutConfigIsRetried(t *testing.T) {
 	}
 }
 
+// jwtLike is a token shaped like a JWT that ends after life, for answers
+// the fake is made to give (the plugin never checks signatures).
+func jwtLike(life time.Duration) string {
+	claims := fmt.Sprintf(`{"jti":"made-up-%d","exp":%d,"scope":"identities:read"}`, life, time.Now().Add(life).Unix())
+	return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".c2ln"
+}
+
 // withExpiry returns a copy of lease internal data with another token end.
 func withExpiry(t *testing.T, internal map[string]any, end time.Time) map[string]any {
 	t.Helper()
@@ -466,7 +474,7 @@ func withExpiry(t *testing.T, internal map[string]any, end time.Time) map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	lease.ExpiresAt = end.Unix()
+	lease.ExpiresAt, lease.EndsBy = end.Unix(), end.Unix()
 	data := lease.internalData()
 	data["secret_type"] = secretTypeToken
 	return data
@@ -477,7 +485,7 @@ func TestCredsLongerTokenKeepsThePlannedLease(t *testing.T) {
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 200, Times: 1,
-		Body: `{"access_token":"long-lived-opaque","token_type":"Bearer","expires_in":7776000,"scope":"identities:read"}`})
+		Body: `{"access_token":"` + jwtLike(7776000*time.Second) + `","token_type":"Bearer","expires_in":7776000,"scope":"identities:read"}`})
 	resp := e.issue("sync", nil)
 	if resp.Secret.TTL != time.Hour || resp.Secret.MaxTTL != time.Hour || resp.Secret.Renewable {
 		t.Fatalf("lease ttl %v max %v renewable %v, want the planned hour", resp.Secret.TTL, resp.Secret.MaxTTL, resp.Secret.Renewable)
