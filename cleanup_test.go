@@ -94,12 +94,7 @@ func TestNothingLeftWhenClearingTheRecordFails(t *testing.T) {
 }
 
 func TestNothingLeftWhenTheRequestIsCancelledAfterTheMint(t *testing.T) {
-	e := newTestBackend(t)
-	referential := testApp()
-	referential.TokenFormat = fakebi.Referential
-	e.fake.AddApplication(referential)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newConfiguredBackend(t, referentialTokens)
 	// The token exists; the request ends while its id is being learned.
 	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Delay: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -186,12 +181,7 @@ func TestRollbackRevokesAnUnusableTokenWhoseRevocationFailed(t *testing.T) {
 }
 
 func TestAnInactiveNewOpaqueTokenIsNotIssued(t *testing.T) {
-	e := newTestBackend(t)
-	referential := testApp()
-	referential.TokenFormat = fakebi.Referential
-	e.fake.AddApplication(referential)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newConfiguredBackend(t, referentialTokens)
 	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Status: 200, Body: `{"active":false}`})
 	resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
 	if err == nil || resp != nil || !strings.Contains(err.Error(), "reports the token it has just issued inactive") {

@@ -29,6 +29,22 @@ func (e *testEnv) issue(role string, data map[string]any) *logical.Response {
 	return resp
 }
 
+// newConfiguredBackend returns a backend configured against a fake
+// application changed by adjust, with role "sync" (ttl 1h).
+func newConfiguredBackend(t testing.TB, adjust func(*fakebi.Application)) *testEnv {
+	t.Helper()
+	e := newTestBackend(t)
+	app := testApp()
+	adjust(&app)
+	e.fake.AddApplication(app)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	return e
+}
+
+// referentialTokens makes the fake application issue opaque tokens.
+func referentialTokens(app *fakebi.Application) { app.TokenFormat = fakebi.Referential }
+
 // newIssuedCredential returns a configured backend with role "sync"
 // (ttl 1h) and one credential issued from it.
 func newIssuedCredential(t *testing.T) (*testEnv, *logical.Response) {
@@ -241,12 +257,7 @@ func TestCredsInvalidScopeIsA400WithoutToken(t *testing.T) {
 }
 
 func TestCredsReferentialTokenIntrospectedForID(t *testing.T) {
-	e := newTestBackend(t)
-	referential := testApp()
-	referential.TokenFormat = fakebi.Referential
-	e.fake.AddApplication(referential)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newConfiguredBackend(t, referentialTokens)
 	resp := e.issue("sync", nil)
 	minted := e.lastToken()
 	if resp.Data["token_id"] != minted.ID || !expiresAtMatches(resp.Data["expires_at"], minted.ExpiresAt) {
@@ -266,12 +277,7 @@ func TestCredsReferentialTokenIntrospectedForID(t *testing.T) {
 }
 
 func TestCredsReferentialIntrospectionFailureStillIssues(t *testing.T) {
-	e := newTestBackend(t)
-	referential := testApp()
-	referential.TokenFormat = fakebi.Referential
-	e.fake.AddApplication(referential)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newConfiguredBackend(t, referentialTokens)
 	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable","message":"down"}`})
 	resp := e.issue("sync", nil)
 	if resp.Data["token_id"] != "" || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "token_id is unknown") {
