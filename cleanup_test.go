@@ -127,11 +127,7 @@ func TestNothingLeftWhenTheTokenHasAlreadyExpired(t *testing.T) {
 // When revoking the token of a failed request fails too, its write-ahead
 // entry stays, and Vault's rollback revokes it later.
 func TestRollbackRevokesWhatAFailedRequestCouldNot(t *testing.T) {
-	e := newTestBackend(t)
-	narrowing := testApp()
-	narrowing.NarrowScopes = true
-	e.fake.AddApplication(narrowing)
-	e.configure()
+	e := newConfiguredBackend(t, narrowingScopes)
 	e.writeRole("too-wide", map[string]any{"scopes": "identities:read,roles:read"})
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error"}`})
 	resp, err := e.request(logical.ReadOperation, "creds/too-wide", nil)

@@ -45,6 +45,10 @@ func newConfiguredBackend(t testing.TB, adjust func(*fakebi.Application)) *testE
 // referentialTokens makes the fake application issue opaque tokens.
 func referentialTokens(app *fakebi.Application) { app.TokenFormat = fakebi.Referential }
 
+// narrowingScopes makes the fake application drop the scopes it does not
+// allow instead of refusing them.
+func narrowingScopes(app *fakebi.Application) { app.NarrowScopes = true }
+
 // newIssuedCredential returns a configured backend with role "sync"
 // (ttl 1h) and one credential issued from it.
 func newIssuedCredential(t *testing.T) (*testEnv, *logical.Response) {
@@ -220,11 +224,7 @@ func TestCredsSendsCustomClaims(t *testing.T) {
 }
 
 func TestCredsScopeMismatchRevokesAndNamesTheDifference(t *testing.T) {
-	e := newTestBackend(t)
-	narrowing := testApp()
-	narrowing.NarrowScopes = true
-	e.fake.AddApplication(narrowing)
-	e.configure()
+	e := newConfiguredBackend(t, narrowingScopes)
 	e.writeRole("too-wide", map[string]any{"scopes": "identities:read,roles:read"})
 	resp, err := e.request(logical.ReadOperation, "creds/too-wide", nil)
 	if err != nil || resp == nil || !resp.IsError() {

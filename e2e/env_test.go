@@ -50,17 +50,23 @@ type env struct {
 	url   string
 }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
+// newFake returns a fake Beyond Identity holding the suite's application
+// with the given scopes, registered for redaction.
+func newFake(scopes ...string) *fakebi.Server {
 	fake := fakebi.New()
 	fake.AddApplication(fakebi.Application{
 		TenantID: tenantID, RealmID: realmID, ID: applicationID,
-		ClientID: clientID, ClientSecret: clientSecret,
-		AllowedScopes: []string{"groups:read", "identities:read", "scim:users:read", "tokens:read"},
+		ClientID: clientID, ClientSecret: clientSecret, AllowedScopes: scopes,
 	})
 	fakesMu.Lock()
 	fakes = append(fakes, fake)
 	fakesMu.Unlock()
+	return fake
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	fake := newFake("groups:read", "identities:read", "scim:users:read", "tokens:read")
 	e := &env{t: t, fake: fake, url: newLoopbackServer(t, fake)}
 	// Cleanups run last-registered first: the folder is removed after the
 	// log check, which runs after Vault has stopped and written its last line.

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
@@ -57,14 +56,7 @@ func readmeShellBlocks(t *testing.T) []string {
 // region=us becomes auth_url=<the fake>, since Beyond Identity's own hosts
 // are out of reach here.
 func TestReadmeWalkthrough(t *testing.T) {
-	fake := fakebi.New()
-	fake.AddApplication(fakebi.Application{
-		TenantID: tenantID, RealmID: realmID, ID: applicationID, ClientID: clientID, ClientSecret: clientSecret,
-		AllowedScopes: []string{"scim:groups:read", "scim:users:read"},
-	})
-	fakesMu.Lock()
-	fakes = append(fakes, fake)
-	fakesMu.Unlock()
+	fake := newFake("scim:groups:read", "scim:users:read")
 	server := newLoopbackServer(t, fake)
 	dir := t.TempDir()
 	vault := startVault(t, dir)

@@ -23,20 +23,13 @@ step "Get the pinned Vault server (built once from the Go module proxy, then cac
 VAULT="$("$ROOT/scripts/vault.sh")"
 show "vault version" "$VAULT" version
 
-if real_tenant; then
-    use_real_tenant
-    step "Use the real Beyond Identity tenant $BI_TENANT_ID (region $BI_REGION)"
-else
-    step "Start the fake Beyond Identity server (set BEYOND_IDENTITY_* to use a real tenant)"
-    start_fake "$work"
-    note "$(cat "$work/fake.out")"
-fi
+choose_beyond_identity "$work"
 
 step "Start a Vault dev server with the plugin in its plugin directory"
 start_vault "$work" "$(free_port 18200)"
 note "VAULT_ADDR=$VAULT_ADDR (dev mode, root token 'root', log in $work/vault.log)"
 
-register_and_mount
+register_and_mount "$work"
 configure "$work"
 
 step "Read a token: a Vault lease that is a Beyond Identity access token"

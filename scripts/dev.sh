@@ -21,19 +21,12 @@ step "Build the plugin ($VERSION) and the fake Beyond Identity server"
 show "make build VERSION=$VERSION" make -s -C "$ROOT" build VERSION="$VERSION"
 VAULT="$("$ROOT/scripts/vault.sh")"
 
-if real_tenant; then
-    use_real_tenant
-    step "Use the real Beyond Identity tenant $BI_TENANT_ID (region $BI_REGION)"
-else
-    step "Start the fake Beyond Identity server"
-    start_fake "$work"
-    note "$(cat "$work/fake.out"); its log: $work/fake.log"
-fi
+choose_beyond_identity "$work"
 
 step "Start a Vault dev server with the plugin in its plugin directory"
 start_vault "$work" "$(free_port 8200)"
 note "Vault's log: $work/vault.log"
-register_and_mount
+register_and_mount "$work"
 configure "$work"
 
 mkdir -p "$(dirname "$state")"

@@ -88,6 +88,20 @@ use_real_tenant() {
     BI_SCOPES="${BEYOND_IDENTITY_SCOPES:-identities:read}"
 }
 
+# choose_beyond_identity WORKDIR: uses the real tenant the BEYOND_IDENTITY_*
+# variables name, or else starts the fake, and says which.
+choose_beyond_identity() {
+    local work="$1"
+    if real_tenant; then
+        use_real_tenant
+        step "Use the real Beyond Identity tenant $BI_TENANT_ID (region $BI_REGION)"
+    else
+        step "Start the fake Beyond Identity server (set BEYOND_IDENTITY_* to use a real tenant)"
+        start_fake "$work"
+        note "$(cat "$work/fake.out"); its log: $work/fake.log"
+    fi
+}
+
 # start_vault WORKDIR PORT: runs a Vault dev server whose plugin directory
 # holds the freshly built plugin, and exports VAULT_ADDR and VAULT_TOKEN.
 start_vault() {
@@ -103,10 +117,11 @@ start_vault() {
     wait_for "the Vault server" "$VAULT" status
 }
 
-# register_and_mount: registers the plugin with its checksum and version and
-# mounts it at beyondidentity/ with a ceiling that fits 90-day tokens.
+# register_and_mount WORKDIR: registers the plugin with its checksum and
+# version and mounts it at beyondidentity/ with a ceiling that fits 90-day
+# tokens.
 register_and_mount() {
-    local sha
+    local work="$1" sha
     sha="$(sha256sum "$work/plugins/$PLUGIN" | cut -d' ' -f1)"
     step "Register the plugin with its checksum and version"
     show "vault plugin register -sha256=$sha -version=$VERSION secret $PLUGIN" \

@@ -110,10 +110,13 @@ func rootsWith(pemBundle string) (*x509.CertPool, error) {
 
 // IssuerURL is the URL every OAuth endpoint of an application hangs below.
 func IssuerURL(authURL, tenantID, realmID, applicationID string) string {
-	return strings.TrimRight(authURL, "/") +
-		"/v1/tenants/" + url.PathEscape(tenantID) +
-		"/realms/" + url.PathEscape(realmID) +
-		"/applications/" + url.PathEscape(applicationID)
+	return realmURL(authURL, tenantID, realmID) + "/applications/" + url.PathEscape(applicationID)
+}
+
+// realmURL is the URL of a realm on the auth host, below which hang its
+// applications and its introspection endpoint.
+func realmURL(authURL, tenantID, realmID string) string {
+	return strings.TrimRight(authURL, "/") + "/v1/tenants/" + url.PathEscape(tenantID) + "/realms/" + url.PathEscape(realmID)
 }
 
 // TokenURL is the client-credentials endpoint of an issuer.
@@ -130,9 +133,7 @@ func (c *Client) ClientID() string { return c.cfg.ClientID }
 func (c *Client) CloseIdleConnections() { c.httpClient.CloseIdleConnections() }
 
 func (c *Client) introspectURL() string {
-	return strings.TrimRight(c.cfg.AuthURL, "/") +
-		"/v1/tenants/" + url.PathEscape(c.cfg.TenantID) +
-		"/realms/" + url.PathEscape(c.cfg.RealmID) + "/introspect"
+	return realmURL(c.cfg.AuthURL, c.cfg.TenantID, c.cfg.RealmID) + "/introspect"
 }
 
 // answer is an HTTP response read in full (within MaxResponseBytes).
