@@ -10,10 +10,13 @@ import (
 	"sync"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/helper/errutil"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 )
 
 // Version is the plugin's semantic version, reported to Vault as its running
@@ -38,41 +41,137 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 type backend struct {
 	*framework.Backend
 
-	// lock guards biClient. Requests read it under the read lock; only
-	// building it from storage and reset() take the write lock. No lock is
-	// held across a call to Beyond Identity.
-	lock     sync.RWMutex
-	biClient *biclient.Client
+	// clock is the time everything but Vault's own TTL arithmetic uses.
+	clock clock.Clock
 
-	// limiter is the mount's bound on concurrent calls. It outlives the
-	// clients that config changes replace, and is resized when a client is
+	// lock guards biClient and retainedClients. Requests read them under
+	// the read lock; only building them from storage and reset() take the
+	// write lock. No lock is held across a call to Beyond Identity.
+	lock            sync.RWMutex
+	biClient        *biclient.Client
+	retainedClients map[string]*biclient.Client
+
+	// limits are the mount's bounds on concurrent calls. They outlive the
+	// clients that config changes replace, and are resized when a client is
 	// built from a config with another max_concurrent_requests.
-	limiter *biclient.Limiter
+	limits callLimits
+
+	// revocations schedules the background retries of failed revocations;
+	// revocationLocks serialise the work on each token's record.
+	revocations     *revocationSchedule
+	revocationLocks []*locksutil.LockEntry
+
+	// stopWorker ends the background revocation worker, and workerDone is
+	// closed when it has ended; both nil while no worker runs.
+	workerMu   sync.Mutex
+	stopWorker context.CancelFunc
+	workerDone chan struct{}
+}
+
+// callLimits bounds the calls to Beyond Identity a mount runs at once:
+// issuing (token and introspect calls) and revoking each have their own
+// slots, so that a flood of credential reads cannot starve revocations.
+type callLimits struct {
+	issue, revoke *biclient.Limiter
+}
+
+func (l callLimits) setCapacity(n int) {
+	l.issue.SetCapacity(n)
+	l.revoke.SetCapacity(n)
 }
 
 func newBackend() *backend {
-	b := &backend{limiter: biclient.NewLimiter(defaultMaxConcurrent)}
+	b := &backend{
+		clock:           clock.Real{},
+		retainedClients: map[string]*biclient.Client{},
+		limits: callLimits{
+			issue:  biclient.NewLimiter(defaultMaxConcurrent),
+			revoke: biclient.NewLimiter(defaultMaxConcurrent),
+		},
+		revocations:     newRevocationSchedule(),
+		revocationLocks: locksutil.CreateLocks(),
+	}
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
-			SealWrapStorage: []string{configPath, rolePrefix},
-			// A write-ahead entry belongs to the node that minted its
-			// token, and performance secondaries mint their own.
-			LocalStorage: []string{framework.WALPrefix},
+			SealWrapStorage: []string{configPath, rolePrefix, retainedPrefix, revocationPrefix},
+			// A write-ahead entry or a failed revocation belongs to the
+			// cluster that minted its token: performance secondaries
+			// mint, lease and revoke their own.
+			LocalStorage: []string{framework.WALPrefix, revocationPrefix},
 		},
 		Paths: framework.PathAppend(
-			[]*framework.Path{b.pathConfig()},
+			b.pathConfig(),
 			b.pathRoles(),
 			[]*framework.Path{b.pathCreds()},
 		),
 		Secrets:           []*framework.Secret{b.tokenSecret()},
 		WALRollback:       b.walRollback,
 		WALRollbackMinAge: walRollbackMinAge,
+		InitializeFunc:    b.initialize,
+		PeriodicFunc:      b.periodic,
+		Clean:             b.clean,
 		Invalidate:        b.invalidate,
 		RunningVersion:    Version,
 	}
 	return b
+}
+
+// initialize starts the background revocation worker on the node that
+// owns the mount's leases: Vault calls it on the active node after a mount,
+// an unseal, a failover or a plugin reload. Records left by a previous
+// process or node are picked up here.
+func (b *backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+	state := b.System().ReplicationState()
+	if state.HasState(consts.ReplicationPerformanceStandby) || state.HasState(consts.ReplicationDRSecondary) {
+		return nil
+	}
+	if err := b.loadRevocations(ctx, req.Storage); err != nil {
+		// The worker still serves the records written from now on; the
+		// rest wait for the next initialization, and Vault's own retries.
+		b.Logger().Error("loading pending revocations failed", "error", err)
+	}
+	b.startWorker(req.Storage)
+	return nil
+}
+
+// startWorker (re)starts the background revocation worker.
+func (b *backend) startWorker(s logical.Storage) {
+	b.stopWorkerAndWait()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	b.workerMu.Lock()
+	b.stopWorker, b.workerDone = cancel, done
+	b.workerMu.Unlock()
+	go func() {
+		defer close(done)
+		b.revocationWorker(ctx, s)
+	}()
+}
+
+func (b *backend) stopWorkerAndWait() {
+	b.workerMu.Lock()
+	stop, done := b.stopWorker, b.workerDone
+	b.stopWorker, b.workerDone = nil, nil
+	b.workerMu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// periodic runs with Vault's rollback, about once a minute on the active
+// node: it drops retained credentials past their retention.
+func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
+	return b.pruneRetained(ctx, req.Storage)
+}
+
+// clean runs when the mount is unmounted or the plugin stops: it ends the
+// background work and releases pooled connections.
+func (b *backend) clean(context.Context) {
+	b.stopWorkerAndWait()
+	b.reset()
 }
 
 // HandleRequest and HandleExistenceCheck let custom_claims arrive as a JSON
@@ -121,14 +220,16 @@ func forwarded(callback framework.OperationFunc, summary string) *framework.Path
 	}
 }
 
-// invalidate drops the cached client when another node changes the config.
+// invalidate drops the cached clients when another node changes the config
+// or the retained credentials.
 func (b *backend) invalidate(_ context.Context, key string) {
-	if key == configPath {
+	if key == configPath || strings.HasPrefix(key, retainedPrefix) {
 		b.reset()
 	}
 }
 
-// reset drops everything derived from the config.
+// reset drops everything derived from the config and the retained
+// credentials.
 func (b *backend) reset() {
 	b.lock.Lock()
 	defer b.lock.Unlock()
@@ -136,6 +237,10 @@ func (b *backend) reset() {
 		b.biClient.CloseIdleConnections()
 	}
 	b.biClient = nil
+	for id, c := range b.retainedClients {
+		c.CloseIdleConnections()
+		delete(b.retainedClients, id)
+	}
 }
 
 // client returns the Beyond Identity client for the stored config, building
@@ -161,8 +266,8 @@ func (b *backend) client(ctx context.Context, s logical.Storage) (*biclient.Clie
 	if cfg == nil {
 		return nil, errNotConfigured
 	}
-	b.limiter.SetCapacity(cfg.MaxConcurrent)
-	c, err = cfg.newClient(b.limiter)
+	b.limits.setCapacity(cfg.MaxConcurrent)
+	c, err = cfg.newClient(b.limits)
 	if err != nil {
 		return nil, err
 	}

@@ -224,11 +224,11 @@ func TestFactoryReportsVersionAndSealWraps(t *testing.T) {
 		t.Fatalf("backend type = %v", e.b.Type())
 	}
 	wrapped := strings.Join(e.b.SpecialPaths().SealWrapStorage, ",")
-	if wrapped != "config,roles/" {
-		t.Fatalf("SealWrapStorage = %q", wrapped)
+	if wrapped != "config,roles/,retained/,revocations/" {
+		t.Fatalf("SealWrapStorage = %q: every path holding a secret or a token must be seal-wrapped", wrapped)
 	}
-	if local := strings.Join(e.b.SpecialPaths().LocalStorage, ","); local != "wal/" {
-		t.Fatalf("LocalStorage = %q: write-ahead entries must stay on the node that wrote them", local)
+	if local := strings.Join(e.b.SpecialPaths().LocalStorage, ","); local != "wal/,revocations/" {
+		t.Fatalf("LocalStorage = %q: write-ahead entries and failed revocations must stay in the cluster that minted the token", local)
 	}
 }
 

@@ -46,7 +46,7 @@ func (e *testEnv) withFailingStorage() *failingStorage {
 }
 
 // assertNothingLeft checks that every token minted since configure is dead
-// at the fake, and that no write-ahead entry remains.
+// at the fake, and that no write-ahead entry or pending revocation remains.
 func (e *testEnv) assertNothingLeft() {
 	e.t.Helper()
 	for _, token := range e.fake.Tokens() {
@@ -56,6 +56,11 @@ func (e *testEnv) assertNothingLeft() {
 	}
 	if keys, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(keys) != 0 {
 		e.t.Errorf("write-ahead entries left: %v %v", keys, err)
+	}
+	for _, record := range e.revocationRecords() {
+		if !record.revoked() {
+			e.t.Errorf("a revocation of token %s is still pending", record.TokenID)
+		}
 	}
 }
 
@@ -124,30 +129,62 @@ func TestNothingLeftWhenTheTokenHasAlreadyExpired(t *testing.T) {
 	}
 }
 
-// When revoking the token of a failed request fails too, its write-ahead
-// entry stays, and Vault's rollback revokes it later.
-func TestRollbackRevokesWhatAFailedRequestCouldNot(t *testing.T) {
+// When revoking the token of a failed request fails too, the token is
+// recorded, and the plugin revokes it once Beyond Identity recovers.
+func TestFailedRequestsTokenIsRevokedInTheBackground(t *testing.T) {
 	e := newConfiguredBackend(t, narrowingScopes)
+	fake := e.useFakeClock()
 	e.writeRole("too-wide", map[string]any{"scopes": "identities:read,roles:read"})
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error"}`})
 	resp, err := e.request(logical.ReadOperation, "creds/too-wide", nil)
-	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "unless Vault's rollback revokes it first") {
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "keeps retrying the revocation in the background") {
 		t.Fatalf("resp %s err %v", errorText(resp), err)
 	}
 	token := e.lastToken()
 	if !e.fake.IsActive(token.Value) {
 		t.Fatal("the fault should have kept the token alive")
 	}
-	e.rollback() // still failing: the entry stays
+	if keys, _ := framework.ListWAL(context.Background(), e.storage); len(keys) != 0 {
+		t.Fatalf("the write-ahead entry should give way to the revocation record: %v", keys)
+	}
+	e.fake.ClearFaults()
+	fake.Advance(revocationRetryMax)
+	e.b.runDueRevocations(context.Background(), e.storage)
+	e.assertNothingLeft()
+	e.assertNoSecretsLogged()
+}
+
+// When the failed revocation cannot even be recorded, the write-ahead entry
+// stays, and Vault's rollback takes over: it revokes the token, or records
+// it for the background worker once storage works again.
+func TestRollbackRevokesWhatCouldNotBeRecorded(t *testing.T) {
+	e := newConfiguredBackend(t, narrowingScopes)
+	fake := e.useFakeClock()
+	e.writeRole("too-wide", map[string]any{"scopes": "identities:read,roles:read"})
+	failing := e.withFailingStorage()
+	prefix := revocationPrefix
+	failing.failPut.Store(&prefix)
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error"}`})
+	resp, err := e.request(logical.ReadOperation, "creds/too-wide", nil)
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "Vault's rollback retries it") {
+		t.Fatalf("resp %s err %v", errorText(resp), err)
+	}
+	e.rollback() // revocation and recording still fail: the entry stays
 	if keys, _ := framework.ListWAL(context.Background(), e.storage); len(keys) != 1 {
 		t.Fatalf("write-ahead entries: %v", keys)
 	}
-	e.fake.ClearFaults()
-	e.rollback()
-	e.assertNothingLeft()
+	failing.failPut.Store(nil)
+	e.rollback() // the revocation still fails, but is now recorded
+	if keys, _ := framework.ListWAL(context.Background(), e.storage); len(keys) != 0 || len(e.revocationRecords()) != 1 {
+		t.Fatalf("write-ahead entries %v, want none and one revocation record", keys)
+	}
 	if !strings.Contains(e.logs.String(), "rolled back a token whose request never finished") {
 		t.Error("the rollback left no log line")
 	}
+	e.fake.ClearFaults()
+	fake.Advance(revocationRetryMax)
+	e.b.runDueRevocations(context.Background(), e.storage)
+	e.assertNothingLeft()
 	e.assertNoSecretsLogged()
 }
 
@@ -159,20 +196,29 @@ func (e *testEnv) rollback() {
 	})
 }
 
-// An unusable answer's token is recorded before it is revoked, so that a
-// failing revocation is retried by the rollback too.
-func TestRollbackRevokesAnUnusableTokenWhoseRevocationFailed(t *testing.T) {
+// An unusable answer that does not say when its token ends is recorded with
+// the latest end it can have, so that nothing takes it for expired.
+func TestUnusableAnswerIsRecordedWithItsLatestEnd(t *testing.T) {
 	e := newTestBackend(t)
 	e.configure()
+	fake := e.useFakeClock()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	e.rewriteTokenAnswers(func(body map[string]any) { body["token_type"] = "DPoP" })
+	e.rewriteTokenAnswers(func(body map[string]any) { delete(body, "expires_in") })
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 500, Body: `{}`})
 	_, err := e.request(logical.ReadOperation, "creds/sync", nil)
-	if err == nil || !strings.Contains(err.Error(), `token_type is "DPoP"`) || !strings.Contains(err.Error(), "unless Vault's rollback revokes it first") {
+	if err == nil || !strings.Contains(err.Error(), "no expires_in") || strings.Contains(err.Error(), "0001-01-01") {
 		t.Fatalf("err = %v", err)
 	}
+	records := e.revocationRecords()
+	if len(records) != 1 {
+		t.Fatalf("%d revocation records", len(records))
+	}
+	if end := records[0].endsBy(); end.Before(time.Now().Add(time.Hour-time.Minute)) || end.After(time.Now().Add(time.Hour+time.Minute)) {
+		t.Fatalf("the record ends at %v, want an hour from now, the lifetime asked for", end)
+	}
 	e.fake.ClearFaults()
-	e.rollback()
+	fake.Advance(revocationRetryMax)
+	e.b.runDueRevocations(context.Background(), e.storage)
 	e.assertNothingLeft()
 }
 
@@ -201,7 +247,43 @@ func TestRefusedConfigKeepsTheConcurrencyBound(t *testing.T) {
 	if _, err := e.b.client(context.Background(), e.storage); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.b.limiter.Capacity(); got != defaultMaxConcurrent {
+	if got := e.b.limits.issue.Capacity(); got != defaultMaxConcurrent {
 		t.Fatalf("the limiter allows %d calls, want the stored %d", got, defaultMaxConcurrent)
+	}
+}
+
+// recordingStorage counts the writes under a prefix.
+type recordingStorage struct {
+	logical.Storage
+	prefix string
+	puts   atomic.Int32
+}
+
+func (s *recordingStorage) Put(ctx context.Context, entry *logical.StorageEntry) error {
+	if strings.HasPrefix(entry.Key, s.prefix) {
+		s.puts.Add(1)
+	}
+	return s.Storage.Put(ctx, entry)
+}
+
+// A token that ends before Vault's rollback could act needs no write-ahead
+// entry; a longer one always gets one.
+func TestWriteAheadEntryOnlyWhereTheRollbackCouldAct(t *testing.T) {
+	for ttl, wantEntries := range map[string]int32{"5m": 0, "14m": 0, "16m": 1, "1h": 1} {
+		t.Run(ttl, func(t *testing.T) {
+			t.Parallel()
+			e := newTestBackend(t)
+			e.configure()
+			e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": ttl})
+			recording := &recordingStorage{Storage: e.storage, prefix: framework.WALPrefix}
+			e.storage = recording
+			e.issue("sync", nil)
+			if got := recording.puts.Load(); got != wantEntries {
+				t.Fatalf("a %s token wrote %d write-ahead entries, want %d", ttl, got, wantEntries)
+			}
+			if keys, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(keys) != 0 {
+				t.Fatalf("write-ahead entries left after issuing: %v %v", keys, err)
+			}
+		})
 	}
 }

@@ -66,6 +66,14 @@ func faultTable() map[string]faultCase {
 			setup:  jsonFault(403, `{"code":"forbidden","message":"application is disabled"}`, nil),
 			status: 400, message: []string{"token call", "HTTP 403 forbidden", "application is disabled"}, tokenCalls: 1,
 		},
+		"409 conflict": {
+			setup:  jsonFault(409, `{"code":"conflict","message":"token limit reached"}`, nil),
+			status: 400, message: []string{"token call", "HTTP 409 conflict", "token limit reached"}, tokenCalls: 1,
+		},
+		"422 unprocessable entity": {
+			setup:  jsonFault(422, `{"code":"unprocessable_entity","message":"custom_claims is not an object"}`, nil),
+			status: 400, message: []string{"token call", "HTTP 422 unprocessable_entity"}, tokenCalls: 1,
+		},
 		"404 unknown tenant, realm or application": {
 			setup:  func(e *testEnv) { e.fake.RemoveApplication(testTenant, testRealm, testApplication) },
 			status: 400, message: []string{"token call", "HTTP 404 not_found"}, tokenCalls: 1,
@@ -92,17 +100,18 @@ func faultTable() map[string]faultCase {
 			setup:  jsonFault(500, `{"code":"internal_server_error","message":"database unavailable"}`, nil),
 			status: 502, message: []string{"token call", "HTTP 500 internal_server_error", "may have issued a token", "within the requested lifetime of 1h0m0s"}, tokenCalls: 1,
 		},
-		"502, lasting": {
+		"502": {
+			// A gateway's 502 may follow a mint: the call is never repeated.
 			setup:  jsonFault(502, `<html>Bad Gateway</html>`, nil),
-			status: 503, message: []string{"token call", "HTTP 502", "gave up after 4 attempts", mayHaveIssued}, tokenCalls: 4,
+			status: 502, message: []string{"token call", "HTTP 502", mayHaveIssued}, tokenCalls: 1,
 		},
 		"503, lasting": {
 			setup:  jsonFault(503, `{"code":"service_unavailable","message":"maintenance"}`, nil),
 			status: 503, message: []string{"token call", "HTTP 503", "maintenance"}, tokenCalls: 4,
 		},
-		"504, lasting": {
+		"504": {
 			setup:  jsonFault(504, ``, nil),
-			status: 503, message: []string{"token call", "HTTP 504", "gave up after 4 attempts", mayHaveIssued}, tokenCalls: 4,
+			status: 502, message: []string{"token call", "HTTP 504", mayHaveIssued}, tokenCalls: 1,
 		},
 		"500 after the token was issued": {
 			setup:  afterMint(fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error"}`}),
@@ -115,12 +124,16 @@ func faultTable() map[string]faultCase {
 			},
 			status: 504, message: []string{"timed out after 1s (request_timeout)", mayHaveIssued}, tokenCalls: 1, orphans: 1,
 		},
-		"504 after the token was issued, lasting": {
-			// The retry policy treats a gateway's 504 as retryable, as
-			// documented: when the gateway did pass the request on, each
-			// attempt may leave a token behind, and the message says so.
+		"502 after the token was issued": {
+			// A gateway that passed the request on and lost the answer:
+			// one token exists that the plugin never saw, and only one,
+			// because the call is not repeated.
+			setup:  afterMint(fakebi.Fault{Status: 502, Body: ``}),
+			status: 502, message: []string{"HTTP 502", mayHaveIssued, "within the requested lifetime of 1h0m0s"}, tokenCalls: 1, orphans: 1,
+		},
+		"504 after the token was issued": {
 			setup:  afterMint(fakebi.Fault{Status: 504, Body: ``}),
-			status: 503, message: []string{"HTTP 504", "gave up after 4 attempts", mayHaveIssued}, tokenCalls: 4, orphans: 4,
+			status: 502, message: []string{"HTTP 504", mayHaveIssued}, tokenCalls: 1, orphans: 1,
 		},
 		"503 once": {
 			setup:  func(e *testEnv) { e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 503, Body: `{}`, Times: 1}) },
@@ -337,9 +350,9 @@ func TestConcurrentCallsAreBounded(t *testing.T) {
 	eventuallyTrue(t, func() bool { return e.upstream.inFlight.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err := e.requestCtx(ctx, logical.ReadOperation, "creds/sync", nil)
-	if err == nil || !strings.Contains(err.Error(), "max_concurrent_requests") {
-		t.Fatalf("a request waiting for a slot past its deadline: %v", err)
+	resp, err := e.requestCtx(ctx, logical.ReadOperation, "creds/sync", nil)
+	if status, message := statusOf(resp, err); status != http.StatusServiceUnavailable || !strings.Contains(message, "max_concurrent_requests") {
+		t.Fatalf("a request waiting for a slot past its deadline: %d %s, want 503 naming max_concurrent_requests", status, message)
 	}
 	if calls := len(e.fake.CallsTo(fakebi.OpToken)); calls != 1 {
 		t.Fatalf("%d token calls, want only the one holding the slot", calls)

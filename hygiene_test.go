@@ -93,7 +93,7 @@ func TestLifecycleNeverLogsSecrets(t *testing.T) {
 func TestSecretHoldersNeverPrintTheirSecrets(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.ClientSecret = biclient.NewSecret(testClientSecret)
-	lease := leaseData{AccessToken: biclient.NewSecret("the-access-token-value"), TokenID: "id"}
+	lease := leaseData{issuedToken: issuedToken{AccessToken: biclient.NewSecret("the-access-token-value"), TokenID: "id"}}
 	token := &biclient.Token{AccessToken: biclient.NewSecret("the-access-token-value")}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		out := fmt.Sprintf(verb+" "+verb+" "+verb, cfg, lease, token)

@@ -2,14 +2,9 @@ package beyondidentity
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -19,185 +14,141 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
-// configPath is the storage key and the path of the mount's configuration.
-const configPath = "config"
-
-const (
-	defaultRequestTimeout = 30 * time.Second
-	maxRequestTimeout     = 5 * time.Minute
-	defaultMaxRetries     = biclient.DefaultMaxRetries
-	maxMaxRetries         = 10
-	// defaultMaxConcurrent lets a mount run a few calls at once without
-	// letting a mass revocation flood the tenant.
-	defaultMaxConcurrent = 10
-	maxMaxConcurrent     = 100
-	// verifyTokenLifetime is the life of the token verify_connection mints;
-	// it is revoked at once, and expires on its own if that fails.
-	verifyTokenLifetime = 60 * time.Second
-	maxIDLen            = 128
-	maxClientIDLen      = 256
-	maxClientSecretLen  = 1024
-	maxCACertLen        = 256 << 10
-)
-
-// idPattern accepts Beyond Identity ids, which go into URL paths: letters,
-// digits, '.', '_' and '-', starting with a letter or digit.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
-// config is the mount's configuration. The client secret is held as a
-// biclient.Secret so it cannot be printed; storageConfig is the one place it
-// is written out.
-type config struct {
-	TenantID       string          `json:"tenant_id"`
-	RealmID        string          `json:"realm_id"`
-	ApplicationID  string          `json:"application_id"`
-	ClientID       string          `json:"client_id"`
-	ClientSecret   biclient.Secret `json:"-"`
-	Region         string          `json:"region"`
-	AuthURL        string          `json:"auth_url,omitempty"`
-	CACert         string          `json:"ca_cert,omitempty"`
-	RequestTimeout time.Duration   `json:"request_timeout"`
-	MaxRetries     int             `json:"max_retries"`
-	MaxConcurrent  int             `json:"max_concurrent_requests"`
-}
-
-// defaultConfig holds the defaults of the optional fields; stored configs
-// are decoded over it, so a field added later reads as its default.
-func defaultConfig() *config {
-	return &config{
-		Region:         biclient.DefaultRegion,
-		RequestTimeout: defaultRequestTimeout,
-		MaxRetries:     defaultMaxRetries,
-		MaxConcurrent:  defaultMaxConcurrent,
-	}
-}
-
-// storageConfig is config as stored (seal-wrapped): the client secret is
-// revealed here and nowhere else.
-type storageConfig struct {
-	*config
-	ClientSecret string `json:"client_secret"`
-}
-
-// authURL is the auth host: the override, or the region's.
-func (c *config) authURL() string {
-	if c.AuthURL != "" {
-		return c.AuthURL
-	}
-	regionURL, err := biclient.AuthURLForRegion(c.Region)
-	if err != nil {
-		// Validated on write; an unknown stored region is a bug, and an
-		// empty URL makes every call fail loudly.
-		return ""
-	}
-	return regionURL
-}
-
-func (c *config) issuer() string {
-	return biclient.IssuerURL(c.authURL(), c.TenantID, c.RealmID, c.ApplicationID)
-}
-
-// newClient builds the client for this config; calls wait for a slot of
-// limiter, the mount's bound on concurrent calls.
-func (c *config) newClient(limiter *biclient.Limiter) (*biclient.Client, error) {
-	return biclient.New(biclient.Config{
-		AuthURL:       c.authURL(),
-		TenantID:      c.TenantID,
-		RealmID:       c.RealmID,
-		ApplicationID: c.ApplicationID,
-		ClientID:      c.ClientID,
-		ClientSecret:  c.ClientSecret,
-		CACertPEM:     c.CACert,
-		Timeout:       c.RequestTimeout,
-		UserAgent:     "vault-plugin-secrets-beyondidentity/" + Version,
-		MaxRetries:    c.MaxRetries,
-		Limiter:       limiter,
-	})
-}
-
-func (b *backend) pathConfig() *framework.Path {
-	return &framework.Path{
-		Pattern: configPath,
-		DisplayAttrs: &framework.DisplayAttributes{
-			OperationPrefix: "beyond-identity",
+func (b *backend) pathConfig() []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern: configPath,
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: "beyond-identity",
+			},
+			Fields:         configFields(),
+			ExistenceCheck: b.configExists,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{
+					Callback: b.pathConfigRead,
+					Summary:  "Read the configuration; client_secret is never returned.",
+					Responses: map[int][]framework.Response{
+						http.StatusOK: {{Description: "OK", Fields: configResponseFields}},
+					},
+				},
+				logical.CreateOperation: forwarded(b.pathConfigWrite, "Store the client credentials of a Beyond Identity application."),
+				logical.UpdateOperation: forwarded(b.pathConfigWrite, "Change the configuration."),
+				logical.DeleteOperation: forwarded(b.pathConfigDelete, "Delete the configuration; its credentials are kept to revoke outstanding leases."),
+			},
+			HelpSynopsis:    configHelpSynopsis,
+			HelpDescription: configHelpDescription,
 		},
-		Fields: map[string]*framework.FieldSchema{
-			"tenant_id": {
-				Type:        framework.TypeString,
-				Description: "Beyond Identity tenant id. Required. Letters, digits, '.', '_' and '-'.",
+		{
+			Pattern: configPath + "/" + retainedPrefix + "?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: "beyond-identity",
+				OperationSuffix: "retained-applications",
 			},
-			"realm_id": {
-				Type:        framework.TypeString,
-				Description: "Realm of the application. Required. Letters, digits, '.', '_' and '-'.",
-			},
-			"application_id": {
-				Type:        framework.TypeString,
-				Description: `Application that holds the client credentials, e.g. the "Beyond Identity Management API" application. Required.`,
-			},
-			"client_id": {
-				Type:        framework.TypeString,
-				Description: "The application's client id. Required.",
-			},
-			"client_secret": {
-				Type: framework.TypeString,
-				Description: "The application's client secret. Required on create, and again whenever tenant_id, realm_id, " +
-					"application_id, client_id, region, auth_url or ca_cert change. Write-only: never returned or logged.",
-				DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
-			},
-			"region": {
-				Type:          framework.TypeString,
-				Default:       biclient.DefaultRegion,
-				Description:   "Beyond Identity region, which picks the hosts: us, eu or us-fedramp. Default: us.",
-				AllowedValues: []any{"us", "eu", "us-fedramp"},
-			},
-			"auth_url": {
-				Type: framework.TypeString,
-				Description: "Base URL of the auth host, overriding the region's, for private or test deployments. " +
-					"https:// only, except http:// to a loopback address. Empty: from region.",
-			},
-			"ca_cert": {
-				Type:        framework.TypeString,
-				Description: "PEM bundle of CA certificates trusted for auth_url, beside the system roots. Empty: system roots only.",
-			},
-			"request_timeout": {
-				Type:        framework.TypeDurationSecond,
-				Default:     int(defaultRequestTimeout.Seconds()),
-				Description: "Bound on each call to Beyond Identity, retries and their waits included, between 1s and 5m. Default: 30s.",
-			},
-			"max_retries": {
-				Type:    framework.TypeInt,
-				Default: defaultMaxRetries,
-				Description: "How often a call is retried when nothing can have happened at Beyond Identity: connection " +
-					"refused, 429, 502, 503, 504 (with backoff, honouring Retry-After). 0 disables retries; at most 10. Default: 3.",
-			},
-			"max_concurrent_requests": {
-				Type:    framework.TypeInt,
-				Default: defaultMaxConcurrent,
-				Description: "How many calls to Beyond Identity this mount runs at once; further calls wait for a slot " +
-					"within their own time limit. Between 1 and 100. Default: 10.",
-			},
-			"verify_connection": {
-				Type:    framework.TypeBool,
-				Default: true,
-				Description: "On write, mint a 60-second token and revoke it at once, and refuse to save credentials " +
-					"that do not work. Default: true. Not stored.",
-			},
-		},
-		ExistenceCheck: b.configExists,
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{
-				Callback: b.pathConfigRead,
-				Summary:  "Read the configuration; client_secret is never returned.",
-				Responses: map[int][]framework.Response{
-					http.StatusOK: {{Description: "OK", Fields: configResponseFields}},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{
+					Callback: b.pathRetainedList,
+					Summary:  "List the retained credentials of previous applications, without their secrets.",
 				},
 			},
-			logical.CreateOperation: forwarded(b.pathConfigWrite, "Store the client credentials of a Beyond Identity application."),
-			logical.UpdateOperation: forwarded(b.pathConfigWrite, "Change the configuration."),
-			logical.DeleteOperation: forwarded(b.pathConfigDelete, "Delete the configuration."),
+			HelpSynopsis:    retainedHelpSynopsis,
+			HelpDescription: retainedHelpDescription,
 		},
-		HelpSynopsis:    configHelpSynopsis,
-		HelpDescription: configHelpDescription,
+		{
+			Pattern: configPath + "/" + retainedPrefix + framework.GenericNameRegex("id"),
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: "beyond-identity",
+				OperationSuffix: "retained-application",
+			},
+			Fields: map[string]*framework.FieldSchema{
+				"id": {
+					Type:        framework.TypeString,
+					Description: "Id of the retained credentials, as listed by reading config or listing config/retained.",
+					Required:    true,
+				},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{
+					Callback: b.pathRetainedRead,
+					Summary:  "Read retained credentials, without their secret.",
+				},
+				logical.DeleteOperation: forwarded(b.pathRetainedDelete,
+					"Drop retained credentials now; the leases they issued then fail to revoke until their tokens expire."),
+			},
+			HelpSynopsis:    retainedHelpSynopsis,
+			HelpDescription: retainedHelpDescription,
+		},
+	}
+}
+
+func configFields() map[string]*framework.FieldSchema {
+	regions := make([]any, 0, len(biclient.Regions()))
+	for _, region := range biclient.Regions() {
+		regions = append(regions, region)
+	}
+	return map[string]*framework.FieldSchema{
+		"tenant_id": {
+			Type:        framework.TypeString,
+			Description: "Beyond Identity tenant id. Required. Letters, digits, '.', '_' and '-'.",
+		},
+		"realm_id": {
+			Type:        framework.TypeString,
+			Description: "Realm of the application. Required. Letters, digits, '.', '_' and '-'.",
+		},
+		"application_id": {
+			Type:        framework.TypeString,
+			Description: `Application that holds the client credentials, e.g. the "Beyond Identity Management API" application. Required.`,
+		},
+		"client_id": {
+			Type:        framework.TypeString,
+			Description: "The application's client id. Required.",
+		},
+		"client_secret": {
+			Type: framework.TypeString,
+			Description: "The application's client secret. Required on create, and again whenever tenant_id, realm_id, " +
+				"application_id, client_id, region, auth_url or ca_cert change. Write-only: never returned or logged.",
+			DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+		},
+		"region": {
+			Type:    framework.TypeString,
+			Default: biclient.DefaultRegion,
+			Description: fmt.Sprintf("Beyond Identity region, which picks the hosts: %s. Default: %s.",
+				strings.Join(biclient.Regions(), ", "), biclient.DefaultRegion),
+			AllowedValues: regions,
+		},
+		"auth_url": {
+			Type: framework.TypeString,
+			Description: "Base URL of the auth host, overriding the region's, for private or test deployments. " +
+				"https:// only, except http:// to a loopback address. Empty: from region.",
+		},
+		"ca_cert": {
+			Type:        framework.TypeString,
+			Description: "PEM bundle of CA certificates trusted for auth_url, beside the system roots. Empty: system roots only.",
+		},
+		"request_timeout": {
+			Type:        framework.TypeDurationSecond,
+			Default:     int(defaultRequestTimeout.Seconds()),
+			Description: "Bound on each call to Beyond Identity, retries and their waits included, between 1s and 5m. Default: 30s.",
+		},
+		"max_retries": {
+			Type:    framework.TypeInt,
+			Default: defaultMaxRetries,
+			Description: "How often a call is retried, with backoff honouring Retry-After, between 0 and 10. The token call is " +
+				"retried only when Beyond Identity cannot have minted a token: connection refused, 429 or 503. Revocations and " +
+				"introspections, which are safe to repeat, are also retried after a lost connection or a 5xx. 0 disables retries. Default: 3.",
+		},
+		"max_concurrent_requests": {
+			Type:    framework.TypeInt,
+			Default: defaultMaxConcurrent,
+			Description: "How many token and introspection calls to Beyond Identity this mount runs at once; further calls " +
+				"wait for a slot within their own time limit. Revocations have as many slots of their own, so a burst of " +
+				"credential reads never delays them. Between 1 and 100. Default: 10.",
+		},
+		"verify_connection": {
+			Type:    framework.TypeBool,
+			Default: true,
+			Description: "On write, mint a 60-second token and revoke it at once, and refuse to save credentials " +
+				"that do not work. Default: true. Not stored.",
+		},
 	}
 }
 
@@ -210,9 +161,11 @@ var configResponseFields = map[string]*framework.FieldSchema{
 	"auth_url":                {Type: framework.TypeString, Description: "Auth host override; empty when the region's host is used."},
 	"ca_cert":                 {Type: framework.TypeString, Description: "Extra trusted CA certificates."},
 	"request_timeout":         {Type: framework.TypeDurationSecond, Description: "Bound on each call, in seconds."},
-	"max_retries":             {Type: framework.TypeInt, Description: "Retries of a call that changed nothing upstream."},
-	"max_concurrent_requests": {Type: framework.TypeInt, Description: "Calls to Beyond Identity run at once."},
+	"max_retries":             {Type: framework.TypeInt, Description: "Retries of a call that is safe to repeat."},
+	"max_concurrent_requests": {Type: framework.TypeInt, Description: "Issuing calls to Beyond Identity run at once."},
 	"token_url":               {Type: framework.TypeString, Description: "The token endpoint the configuration resolves to."},
+	"retained_applications": {Type: framework.TypeSlice, Description: "Previous applications whose credentials are kept " +
+		"to revoke the leases they issued: id, token_url, client_id, retired_at and kept_until; never their secrets."},
 }
 
 func (b *backend) configExists(ctx context.Context, req *logical.Request, _ *framework.FieldData) (bool, error) {
@@ -223,6 +176,10 @@ func (b *backend) configExists(ctx context.Context, req *logical.Request, _ *fra
 func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	cfg, err := readConfig(ctx, req.Storage)
 	if err != nil || cfg == nil {
+		return nil, err
+	}
+	retained, err := listRetained(ctx, req.Storage)
+	if err != nil {
 		return nil, err
 	}
 	return &logical.Response{Data: map[string]any{
@@ -237,6 +194,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 		"max_retries":             cfg.MaxRetries,
 		"max_concurrent_requests": cfg.MaxConcurrent,
 		"token_url":               biclient.TokenURL(cfg.issuer()),
+		"retained_applications":   retained,
 	}}, nil
 }
 
@@ -245,242 +203,63 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return nil, err
 	}
-	cfg, changed, errResp := configFromRequest(existing, d)
-	if errResp != nil {
-		return errResp, nil
+	cfg, changed, err := configFromRequest(existing, d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	if _, given := d.GetOk("client_secret"); !given && existing != nil && len(changed) > 0 {
 		return logical.ErrorResponse("'client_secret' is required when changing %s, so that the stored secret is never sent to a new destination",
 			strings.Join(changed, ", ")), nil
 	}
-	// The check shares the mount's bound as it stands; a new
+	// The check shares the mount's bounds as they stand; a new
 	// max_concurrent_requests applies once the config is saved.
-	client, err := cfg.newClient(b.limiter)
+	client, err := cfg.newClient(b.limits)
 	if err != nil {
 		return logical.ErrorResponse("invalid configuration: %s", err), nil
 	}
 	defer client.CloseIdleConnections()
-	if d.Get("verify_connection").(bool) {
+	verified := d.Get("verify_connection").(bool)
+	if verified {
 		if resp, err := b.verifyConnection(ctx, client); resp != nil || err != nil {
 			return resp, err
+		}
+	}
+	moved := existing != nil && !existing.sameApplication(cfg)
+	if moved {
+		if err := retain(ctx, req.Storage, existing, b.clock.Now()); err != nil {
+			return nil, err
 		}
 	}
 	if err := writeConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
 	}
+	// Credentials kept for this same application are superseded.
+	if err := dropRetained(ctx, req.Storage, retainedID(cfg.issuer(), cfg.ClientID)); err != nil {
+		return nil, err
+	}
 	b.reset()
+	tokenURL := biclient.TokenURL(cfg.issuer())
 	b.Logger().Info("configuration saved", "tenant_id", cfg.TenantID, "realm_id", cfg.RealmID,
-		"application_id", cfg.ApplicationID, "client_id", cfg.ClientID, "token_url", biclient.TokenURL(cfg.issuer()))
+		"application_id", cfg.ApplicationID, "client_id", cfg.ClientID, "token_url", tokenURL, "verified", verified)
 
-	if existing != nil && (existing.issuer() != cfg.issuer() || existing.ClientID != cfg.ClientID) {
-		resp := &logical.Response{}
-		resp.AddWarning(fmt.Sprintf("the mount now uses another Beyond Identity application or client: credentials issued under "+
-			"the previous one cannot be revoked with the new credentials, and their revocation fails until they expire; "+
-			"to end them now, write the previous configuration back and run: vault lease revoke -prefix %screds", mountPath(req)))
-		return resp, nil
+	// The response says where the secret went (or will go), so that a
+	// secret-only write after someone re-pointed the config shows it.
+	resp := &logical.Response{Data: map[string]any{"token_url": tokenURL, "verified_connection": verified}}
+	if moved {
+		resp.AddWarning(retainedWarning("the mount now uses another Beyond Identity application or client",
+			existing, b.clock.Now().Add(retention), mountPath(req)))
 	}
-	return nil, nil
+	return resp, nil
 }
 
-// configFromRequest merges the request into a copy of the existing config
-// (or the defaults) and validates every field. It also returns the names of
-// the fields that decide where the client secret is sent and that changed.
-func configFromRequest(existing *config, d *framework.FieldData) (*config, []string, *logical.Response) {
-	cfg := defaultConfig()
-	if existing != nil {
-		copied := *existing
-		cfg = &copied
-	}
-	var changed []string
-	setString := func(field string, target *string, validate func(string) string) *logical.Response {
-		raw, ok := d.GetOk(field)
-		if !ok {
-			return nil
-		}
-		value := strings.TrimSpace(raw.(string))
-		if field == "auth_url" {
-			value = strings.TrimRight(value, "/")
-		}
-		if problem := validate(value); problem != "" {
-			return logical.ErrorResponse("'%s' %s", field, problem)
-		}
-		if existing != nil && value != *target {
-			changed = append(changed, field)
-		}
-		*target = value
-		return nil
-	}
-	for _, f := range []struct {
-		field    string
-		target   *string
-		validate func(string) string
-	}{
-		{"tenant_id", &cfg.TenantID, validateID},
-		{"realm_id", &cfg.RealmID, validateID},
-		{"application_id", &cfg.ApplicationID, validateID},
-		{"client_id", &cfg.ClientID, validateClientID},
-		{"region", &cfg.Region, validateRegion},
-		{"auth_url", &cfg.AuthURL, validateAuthURL},
-		{"ca_cert", &cfg.CACert, validateCACert},
-	} {
-		if errResp := setString(f.field, f.target, f.validate); errResp != nil {
-			return nil, nil, errResp
-		}
-	}
-	if raw, ok := d.GetOk("client_secret"); ok {
-		secret := raw.(string)
-		if problem := validateClientSecret(secret); problem != "" {
-			return nil, nil, logical.ErrorResponse("'client_secret' %s", problem)
-		}
-		cfg.ClientSecret = biclient.NewSecret(secret)
-	}
-	if raw, ok := d.GetOk("request_timeout"); ok {
-		timeout := time.Duration(raw.(int)) * time.Second
-		if timeout < time.Second || timeout > maxRequestTimeout {
-			return nil, nil, logical.ErrorResponse("'request_timeout' must be between 1s and %s, got %s", maxRequestTimeout, timeout)
-		}
-		cfg.RequestTimeout = timeout
-	}
-	for _, f := range []struct {
-		field    string
-		target   *int
-		min, max int
-	}{{"max_retries", &cfg.MaxRetries, 0, maxMaxRetries}, {"max_concurrent_requests", &cfg.MaxConcurrent, 1, maxMaxConcurrent}} {
-		if raw, ok := d.GetOk(f.field); ok {
-			value := raw.(int)
-			if value < f.min || value > f.max {
-				return nil, nil, logical.ErrorResponse("'%s' must be between %d and %d, got %d", f.field, f.min, f.max, value)
-			}
-			*f.target = value
-		}
-	}
-	for _, required := range []struct{ field, value string }{
-		{"tenant_id", cfg.TenantID}, {"realm_id", cfg.RealmID}, {"application_id", cfg.ApplicationID}, {"client_id", cfg.ClientID},
-	} {
-		if required.value == "" {
-			return nil, nil, logical.ErrorResponse("'%s' is required", required.field)
-		}
-	}
-	if cfg.ClientSecret.IsZero() {
-		return nil, nil, logical.ErrorResponse("'client_secret' is required")
-	}
-	return cfg, changed, nil
-}
-
-func validateID(value string) string {
-	switch {
-	case value == "":
-		return "must not be empty"
-	case len(value) > maxIDLen:
-		return fmt.Sprintf("must be at most %d characters", maxIDLen)
-	case !idPattern.MatchString(value):
-		return "must hold only letters, digits, '.', '_' and '-', starting with a letter or digit"
-	}
-	return ""
-}
-
-func validateClientID(value string) string {
-	switch {
-	case value == "":
-		return "must not be empty"
-	case len(value) > maxClientIDLen:
-		return fmt.Sprintf("must be at most %d characters", maxClientIDLen)
-	case strings.ContainsRune(value, ':'):
-		return "must not contain ':', which HTTP Basic authentication cannot carry in a user id"
-	case !printableASCII(value):
-		return "must hold only printable ASCII characters without spaces"
-	}
-	return ""
-}
-
-func validateClientSecret(value string) string {
-	switch {
-	case value == "":
-		return "must not be empty"
-	case len(value) > maxClientSecretLen:
-		return fmt.Sprintf("must be at most %d characters", maxClientSecretLen)
-	case !printableASCII(value):
-		return "must hold only printable ASCII characters without spaces"
-	}
-	return ""
-}
-
-func printableASCII(value string) bool {
-	for _, r := range value {
-		if r <= ' ' || r > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-func validateRegion(value string) string {
-	if _, err := biclient.AuthURLForRegion(value); err != nil {
-		return fmt.Sprintf("must be one of %s", strings.Join(biclient.Regions(), ", "))
-	}
-	return ""
-}
-
-// validateAuthURL accepts an absolute https URL, or http to a loopback
-// address (a local test server), without credentials, query or fragment.
-func validateAuthURL(value string) string {
-	if value == "" {
-		return ""
-	}
-	u, err := url.Parse(value)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return "must be an absolute URL such as https://auth.example.com"
-	}
-	switch {
-	case u.User != nil:
-		return "must not contain credentials"
-	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(value, "?") || strings.Contains(value, "#"):
-		return "must not contain a query or fragment"
-	case u.Scheme == "https":
-		return ""
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-		return ""
-	case u.Scheme == "http":
-		return "must use https:// (http:// is accepted only for a loopback address such as 127.0.0.1)"
-	}
-	return "must use https://"
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-func validateCACert(value string) string {
-	if value == "" {
-		return ""
-	}
-	if len(value) > maxCACertLen {
-		return fmt.Sprintf("must be at most %d bytes", maxCACertLen)
-	}
-	rest := []byte(value)
-	count := 0
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return fmt.Sprintf("must hold only PEM CERTIFICATE blocks, found %q", block.Type)
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return fmt.Sprintf("holds a certificate that does not parse: %v", err)
-		}
-		count++
-	}
-	if count == 0 {
-		return "must be a PEM bundle of at least one certificate"
-	}
-	return ""
+// retainedWarning tells the operator that cfg's credentials are kept, and
+// how to drop them.
+func retainedWarning(what string, cfg *config, keptUntil time.Time, mount string) string {
+	return fmt.Sprintf("%s: the credentials of client %s at %s are kept, seal-wrapped, until %s, so that the leases they "+
+		"issued are still revoked at Beyond Identity with them (reading config lists them). To drop them now, run: "+
+		"vault delete %sconfig/retained/%s (the leases they issued then fail to revoke until their tokens expire)",
+		what, cfg.ClientID, biclient.TokenURL(cfg.issuer()), keptUntil.UTC().Format(time.RFC3339), mount,
+		retainedID(cfg.issuer(), cfg.ClientID))
 }
 
 // verifyConnection mints a short token with the new credentials and revokes
@@ -513,50 +292,67 @@ func revokedOutcome(revokeErr error, lifetime time.Duration) string {
 	return "the token it carried was revoked"
 }
 
+// pathConfigDelete deletes the config but keeps its credentials, so that
+// the leases it issued are still revoked: "vault delete <mount>/config"
+// followed by "vault secrets disable <mount>" revokes every token.
 func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	existing, err := readConfig(ctx, req.Storage)
-	if err != nil {
+	if err != nil || existing == nil {
+		return nil, err
+	}
+	if err := retain(ctx, req.Storage, existing, b.clock.Now()); err != nil {
 		return nil, err
 	}
 	if err := req.Storage.Delete(ctx, configPath); err != nil {
 		return nil, err
 	}
 	b.reset()
-	if existing == nil {
-		return nil, nil
-	}
-	b.Logger().Info("configuration deleted")
+	b.Logger().Info("configuration deleted; its credentials are kept to revoke its leases", "client_id", existing.ClientID)
 	resp := &logical.Response{}
-	resp.AddWarning("outstanding credentials cannot be revoked at Beyond Identity until config is written again; " +
-		"their revocations fail and are retried by Vault until then")
+	resp.AddWarning(retainedWarning("the configuration is deleted", existing, b.clock.Now().Add(retention), mountPath(req)))
 	return resp, nil
 }
 
-func readConfig(ctx context.Context, s logical.Storage) (*config, error) {
-	entry, err := s.Get(ctx, configPath)
+func (b *backend) pathRetainedList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	retained, err := listRetained(ctx, req.Storage)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
+		return nil, err
 	}
-	if entry == nil {
-		return nil, nil
+	ids := make([]string, 0, len(retained))
+	info := make(map[string]any, len(retained))
+	for _, app := range retained {
+		id := app["id"].(string)
+		ids = append(ids, id)
+		info[id] = app
 	}
-	stored := storageConfig{config: defaultConfig()}
-	if err := entry.DecodeJSON(&stored); err != nil {
-		return nil, fmt.Errorf("decoding config: %w", err)
-	}
-	stored.config.ClientSecret = biclient.NewSecret(stored.ClientSecret)
-	return stored.config, nil
+	return logical.ListResponseWithInfo(ids, info), nil
 }
 
-func writeConfig(ctx context.Context, s logical.Storage, cfg *config) error {
-	entry, err := logical.StorageEntryJSON(configPath, storageConfig{config: cfg, ClientSecret: cfg.ClientSecret.Reveal()})
-	if err != nil {
-		return fmt.Errorf("encoding config: %w", err)
+func (b *backend) pathRetainedRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	id := d.Get("id").(string)
+	app, err := readRetained(ctx, req.Storage, id)
+	if err != nil || app == nil {
+		return nil, err
 	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("writing config: %w", err)
+	return &logical.Response{Data: app.summary(id)}, nil
+}
+
+func (b *backend) pathRetainedDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	id := d.Get("id").(string)
+	app, err := readRetained(ctx, req.Storage, id)
+	if err != nil || app == nil {
+		return nil, err
 	}
-	return nil
+	if err := dropRetained(ctx, req.Storage, id); err != nil {
+		return nil, err
+	}
+	b.reset()
+	b.Logger().Info("retained credentials dropped by an operator", "id", id, "client_id", app.ClientID)
+	resp := &logical.Response{}
+	resp.AddWarning(fmt.Sprintf("the credentials of client %s at %s are dropped: leases they issued can no longer be revoked "+
+		"at Beyond Identity, and their revocations fail until those tokens expire (at the latest %s)",
+		app.ClientID, biclient.TokenURL(app.issuer()), app.KeptUntil.UTC().Format(time.RFC3339)))
+	return resp, nil
 }
 
 const configHelpSynopsis = "Configure the Beyond Identity application whose client credentials mint tokens."
@@ -568,10 +364,37 @@ realm_id, application_id, client_id, client_secret) and where to reach it
 seal-wrapped.
 
 client_secret is write-only: reading the configuration returns every other
-field and the resolved token_url. Changing any field that decides where the
-secret is sent (tenant_id, realm_id, application_id, client_id, region,
-auth_url, ca_cert) requires client_secret in the same request.
+field, the resolved token_url and the retained applications. Changing any
+field that decides where the secret is sent (tenant_id, realm_id,
+application_id, client_id, region, auth_url, ca_cert) requires
+client_secret in the same request. Every write answers with the token_url
+the secret was verified against (or, with verify_connection=false, will be
+sent to).
 
 With verify_connection=true (the default), a write mints a 60-second token
 and revokes it at once, and refuses credentials that do not work.
+
+Beyond Identity ignores a revocation made with another application's
+credentials. So when a write moves the config to another application or
+client, or the config is deleted, the previous credentials are kept,
+seal-wrapped, for 90 days (the longest a token lives): every lease is
+revoked with the credentials of the application that issued it. They are
+listed at config/retained and can be dropped sooner with
+"vault delete <mount>/config/retained/<id>".
+`
+
+const retainedHelpSynopsis = "Credentials of previous applications, kept to revoke the leases they issued."
+
+const retainedHelpDescription = `
+When the config moves to another Beyond Identity application or client, or
+is deleted, the previous application's credentials are kept, seal-wrapped,
+until no token they issued can still be alive (90 days), because Beyond
+Identity ignores a revocation made by any other application. Each lease is
+revoked with the credentials of the application that issued its token.
+
+Listing config/retained (or reading config) shows each one's id, token_url,
+client_id, retired_at and kept_until, never the secret. Deleting
+config/retained/<id> drops one at once: the leases it issued can then no
+longer be revoked at Beyond Identity, and their revocations fail until
+their tokens expire.
 `

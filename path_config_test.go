@@ -3,9 +3,11 @@ package beyondidentity
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -64,7 +66,10 @@ func TestConfigReadOmitsSecretAndShowsDefaults(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", field, resp.Data[field], value)
 		}
 	}
-	if len(resp.Data) != len(want) {
+	if retained, ok := resp.Data["retained_applications"].([]map[string]any); !ok || len(retained) != 0 {
+		t.Errorf("retained_applications = %#v, want an empty list", resp.Data["retained_applications"])
+	}
+	if len(resp.Data) != len(want)+1 {
 		t.Errorf("read returned fields %v, want exactly %d", keysOf(resp.Data), len(want))
 	}
 	for _, v := range resp.Data {
@@ -183,12 +188,37 @@ func TestConfigUpdateKeepsSecretForOtherFields(t *testing.T) {
 	}
 }
 
-func TestConfigChangingApplicationWarnsAboutOutstandingCredentials(t *testing.T) {
+func TestConfigChangingApplicationKeepsThePreviousCredentials(t *testing.T) {
 	e := newTestBackend(t)
 	e.configure()
 	resp := e.switchToSecondApplication()
-	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "vault lease revoke -prefix beyondidentity/creds") {
-		t.Fatalf("want a warning with the revoke command, got %s", warningsOf(resp))
+	id := retainedID(e.server.URL+"/v1/tenants/tenant-1/realms/realm-1/applications/app-1", testClientID)
+	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "are kept, seal-wrapped, until") ||
+		!strings.Contains(resp.Warnings[0], "vault delete beyondidentity/config/retained/"+id) {
+		t.Fatalf("want a warning naming the kept credentials and how to drop them, got %s", warningsOf(resp))
+	}
+	read := e.mustOK(logical.ReadOperation, "config", nil)
+	retained := read.Data["retained_applications"].([]map[string]any)
+	if len(retained) != 1 || retained[0]["id"] != id || retained[0]["client_id"] != testClientID ||
+		!strings.HasSuffix(retained[0]["token_url"].(string), "/applications/app-1/token") {
+		t.Fatalf("config read lists %v", retained)
+	}
+	keptUntil, err := time.Parse(time.RFC3339, retained[0]["kept_until"].(string))
+	if err != nil || keptUntil.Before(time.Now().Add(90*24*time.Hour)) {
+		t.Fatalf("kept until %v (%v), want 90 days at least", keptUntil, err)
+	}
+	if strings.Contains(fmt.Sprint(read.Data), testClientSecret) {
+		t.Fatal("the config read shows the retained secret")
+	}
+	list := e.mustOK(logical.ListOperation, "config/retained/", nil)
+	if keys := list.Data["keys"].([]string); len(keys) != 1 || keys[0] != id {
+		t.Fatalf("config/retained lists %v", keys)
+	}
+	// Moving back to the first application supersedes its kept credentials.
+	e.mustOK(logical.UpdateOperation, "config", e.configData(nil))
+	list = e.mustOK(logical.ListOperation, "config/retained/", nil)
+	if keys, _ := list.Data["keys"].([]string); len(keys) != 1 || keys[0] == id {
+		t.Fatalf("after moving back, config/retained lists %v: want only the second application", keys)
 	}
 }
 
@@ -197,8 +227,8 @@ func TestConfigDelete(t *testing.T) {
 	e.configure()
 	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
 	resp := e.mustOK(logical.DeleteOperation, "config", nil)
-	if resp == nil || len(resp.Warnings) != 1 {
-		t.Fatalf("deleting the config should warn about outstanding credentials, got %s", warningsOf(resp))
+	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "are kept, seal-wrapped") {
+		t.Fatalf("deleting the config should say its credentials are kept, got %s", warningsOf(resp))
 	}
 	if resp, _ := e.request(logical.ReadOperation, "config", nil); resp != nil {
 		t.Fatal("config still readable after delete")
@@ -271,5 +301,24 @@ func TestConfigVerifyRevocationRefusedIsA400(t *testing.T) {
 	}
 	if msg := resp.Error().Error(); !strings.Contains(msg, "revoking it failed") || !strings.Contains(msg, "unauthorized_client") {
 		t.Fatalf("message: %s", msg)
+	}
+}
+
+// Every config write names where the secret went, so that a secret-only
+// write after someone re-pointed auth_url shows the new destination.
+func TestConfigWriteNamesTheTokenURL(t *testing.T) {
+	e := newTestBackend(t)
+	e.configure()
+	tokenURL := e.server.URL + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1/token"
+	resp := e.mustOK(logical.UpdateOperation, "config", map[string]any{"client_secret": testClientSecret})
+	if resp == nil || resp.Data["token_url"] != tokenURL || resp.Data["verified_connection"] != true {
+		t.Fatalf("a verified write answered %v", resp)
+	}
+	resp = e.mustOK(logical.UpdateOperation, "config", map[string]any{"client_secret": testClientSecret, "verify_connection": false})
+	if resp == nil || resp.Data["token_url"] != tokenURL || resp.Data["verified_connection"] != false {
+		t.Fatalf("an unverified write answered %v", resp)
+	}
+	if strings.Contains(fmt.Sprint(resp.Data), testClientSecret) {
+		t.Fatal("the write's answer shows the secret")
 	}
 }

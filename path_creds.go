@@ -144,7 +144,6 @@ func planCredential(name string, r *role, d *framework.FieldData, mountMax time.
 // leaves nothing valid at Beyond Identity; a write-ahead entry covers the
 // request dying before it can do so.
 func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
-	start := time.Now()
 	token, err := client.MintToken(ctx, biclient.MintRequest{Scopes: plan.scopes, Lifetime: plan.lifetime, CustomClaims: plan.claims})
 	var unusable *biclient.UnusableTokenError
 	switch {
@@ -153,27 +152,27 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	case err != nil:
 		return upstreamFailure(fmt.Sprintf("minting a token for role %q", plan.role), err)
 	}
-	minted := leaseData{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
+	minted := issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
 		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
-	walID, err := framework.PutWAL(ctx, s, walKindToken, minted.internalData())
+	walID, err := b.coverToken(ctx, s, minted)
 	if err != nil {
-		return b.abandon(ctx, s, client, minted, "", nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, err))
+		return b.abandon(ctx, s, minted, "", nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, err))
 	}
 	if unusable != nil {
-		return b.abandon(ctx, s, client, minted, walID, nil,
+		return b.abandon(ctx, s, minted, walID, nil,
 			logical.CodedError(http.StatusBadGateway, fmt.Sprintf("minting a token for role %q: %v", plan.role, unusable)))
 	}
-	resp, err := b.credentialResponse(ctx, client, plan, token, start)
+	resp, err := b.credentialResponse(ctx, client, plan, token)
 	if err == nil && !resp.IsError() && ctx.Err() != nil {
 		err = fmt.Errorf("the request for role %q ended before its credential was returned: %w", plan.role, ctx.Err())
 	}
 	if err == nil && !resp.IsError() {
-		if err = framework.DeleteWAL(ctx, s, walID); err != nil {
+		if err = uncoverToken(ctx, s, walID); err != nil {
 			err = fmt.Errorf("clearing the write-ahead entry of a token for role %q: %w", plan.role, err)
 		}
 	}
 	if err != nil || resp.IsError() {
-		return b.abandon(ctx, s, client, minted, walID, resp, err)
+		return b.abandon(ctx, s, minted, walID, resp, err)
 	}
 	b.Logger().Info("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
 		"lease_ttl", resp.Secret.TTL)
@@ -182,29 +181,28 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 
 // abandon revokes the token of a failed request and returns the failure
 // (errResp or err) with what became of the token. Its write-ahead entry goes
-// once the token is revoked; while the revocation fails, the entry stays so
-// that Vault's rollback retries it. It runs even when the request was
-// cancelled, bounded by the client's own timeout.
-func (b *backend) abandon(ctx context.Context, s logical.Storage, client *biclient.Client, minted leaseData, walID string,
+// once the token is revoked, or recorded for the plugin to keep revoking;
+// while neither could be done, the entry stays so that Vault's rollback
+// retries. It runs even when the request was cancelled, bounded by the
+// client's own timeout.
+func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedToken, walID string,
 	errResp *logical.Response, err error) (*logical.Response, error) {
 	ctx = context.WithoutCancel(ctx)
 	outcome := "the token was revoked"
-	if revokeErr := client.Revoke(ctx, minted.AccessToken); revokeErr != nil {
-		b.Logger().Error("revoking the token of a failed request failed", "role", minted.Role, "token_id", minted.TokenID,
-			"expires_at", minted.expiresAt(), "error", revokeErr, "retried_by_rollback", walID != "")
-		outcome = fmt.Sprintf("revoking the token failed (%v), so it stays valid until it expires at %s", revokeErr,
-			minted.expiresAt().UTC().Format(time.RFC3339))
-		if walID != "" {
-			outcome += " unless Vault's rollback revokes it first"
+	revokeErr := b.revokeToken(ctx, s, minted)
+	var pending *revocationError
+	queued := errors.As(revokeErr, &pending) && pending.queued
+	if revokeErr != nil {
+		outcome = fmt.Sprintf("revoking the token failed: %v", revokeErr)
+		if !queued && walID != "" {
+			outcome += "; Vault's rollback retries it"
 		}
-	} else {
-		b.Logger().Info("revoked the token of a failed request", "role", minted.Role, "token_id", minted.TokenID)
-		if walID != "" {
-			if deleteErr := framework.DeleteWAL(ctx, s, walID); deleteErr != nil {
-				// Harmless: the rollback revokes the token again, and
-				// Beyond Identity answers 200.
-				b.Logger().Warn("clearing the write-ahead entry of a revoked token failed", "token_id", minted.TokenID, "error", deleteErr)
-			}
+	}
+	if revokeErr == nil || queued {
+		if deleteErr := uncoverToken(ctx, s, walID); deleteErr != nil {
+			// Harmless: the rollback revokes the token again, and
+			// Beyond Identity answers 200.
+			b.Logger().Warn("clearing the write-ahead entry of a discarded token failed", "token_id", minted.TokenID, "error", deleteErr)
 		}
 	}
 	var coded logical.HTTPCodedError
@@ -257,53 +255,59 @@ func learnToken(ctx context.Context, client *biclient.Client, token *biclient.To
 	return facts, nil, nil
 }
 
-// leaseEnd is when the lease must end: with the token, or as planned if the
-// token lives longer, since revoking it at the lease's end ends it then.
-func leaseEnd(plan *credentialPlan, expiresAt, start time.Time) (time.Time, []string) {
-	planEnd := start.Add(plan.lifetime)
+// leaseLifetime is how long the lease lives from its issue: as planned,
+// unless Beyond Identity's token ends materially sooner, and then with the
+// token. A token that ends within shortLifeTolerance of the plan keeps the
+// planned lifetime: a lease that ends a moment after its token does no
+// harm, while one cut to 59m59s by rounding would surprise every reader.
+// The plan counts from sentAt, when the request that got the token left.
+// Defended by TestCredsLeaseIsExactlyAsAsked and TestCredsShorterTokenCapsTheLease.
+func leaseLifetime(plan *credentialPlan, expiresAt, sentAt, now time.Time) (time.Duration, []string) {
+	planEnd := sentAt.Add(plan.lifetime)
 	switch {
 	case expiresAt.Before(planEnd.Add(-shortLifeTolerance)):
-		return expiresAt, []string{fmt.Sprintf("Beyond Identity issued a token that ends at %s, sooner than the %s asked for; "+
+		return ceilSeconds(expiresAt.Sub(now)), []string{fmt.Sprintf("Beyond Identity issued a token that ends at %s, sooner than the %s asked for; "+
 			"the lease ends with it", expiresAt.UTC().Format(time.RFC3339), humanDuration(plan.lifetime))}
 	case expiresAt.After(planEnd.Add(shortLifeTolerance)):
-		return planEnd, []string{fmt.Sprintf("Beyond Identity issued a token that ends at %s, later than the %s asked for; "+
+		return plan.lifetime, []string{fmt.Sprintf("Beyond Identity issued a token that ends at %s, later than the %s asked for; "+
 			"the lease still ends after %s and the token is revoked then", expiresAt.UTC().Format(time.RFC3339),
 			humanDuration(plan.lifetime), humanDuration(plan.lifetime))}
 	}
-	return expiresAt, nil
+	return plan.lifetime, nil
 }
 
 // credentialResponse checks a fresh token against the plan and builds the
 // lease. An error response or error means the token must be discarded.
-func (b *backend) credentialResponse(ctx context.Context, client *biclient.Client, plan *credentialPlan, token *biclient.Token, start time.Time) (*logical.Response, error) {
+func (b *backend) credentialResponse(ctx context.Context, client *biclient.Client, plan *credentialPlan, token *biclient.Token) (*logical.Response, error) {
 	facts, learnWarnings, err := learnToken(ctx, client, token)
 	if err != nil {
 		return nil, err
 	}
+	// The granted scopes must equal the requested ones, both ways.
+	// Defended by TestCredsScopeMismatchRevokesAndNamesTheDifference.
 	missing, extra := difference(plan.scopes, facts.scopes), difference(facts.scopes, plan.scopes)
 	if len(missing) > 0 || len(extra) > 0 {
 		return logical.ErrorResponse("Beyond Identity granted other scopes than role %q requested (missing: %s; extra: %s)",
 			plan.role, listOrNone(missing), listOrNone(extra)), nil
 	}
-	end, endWarnings := leaseEnd(plan, facts.expiresAt, start)
-	warnings := slices.Concat(plan.warnings, learnWarnings, endWarnings)
-	maxTTL := untilCeil(end)
-	if maxTTL < time.Second {
+	lifetime, endWarnings := leaseLifetime(plan, facts.expiresAt, token.SentAt, b.clock.Now())
+	if lifetime < time.Second {
 		return nil, fmt.Errorf("minting a token for role %q: Beyond Identity issued a token that has already expired (at %s)",
 			plan.role, facts.expiresAt.UTC().Format(time.RFC3339))
 	}
-	leaseTTL := min(plan.leaseTTL, maxTTL)
-
+	leaseTTL := min(plan.leaseTTL, lifetime)
 	lease := leaseData{
-		AccessToken: token.AccessToken,
-		TokenID:     facts.id,
-		ExpiresAt:   facts.expiresAt.Unix(),
-		EndsBy:      facts.endsBy.Unix(),
-		Issuer:      client.Issuer(),
-		ClientID:    client.ClientID(),
-		Role:        plan.role,
-		TTL:         int64(leaseTTL.Seconds()),
-		Lifetime:    int64(maxTTL.Seconds()),
+		issuedToken: issuedToken{
+			AccessToken: token.AccessToken,
+			TokenID:     facts.id,
+			ExpiresAt:   facts.expiresAt.Unix(),
+			EndsBy:      facts.endsBy.Unix(),
+			Issuer:      client.Issuer(),
+			ClientID:    client.ClientID(),
+			Role:        plan.role,
+		},
+		TTL:      int64(leaseTTL / time.Second),
+		Lifetime: int64(lifetime / time.Second),
 	}
 	resp := b.Secret(secretTypeToken).Response(map[string]any{
 		"access_token": token.AccessToken.Reveal(),
@@ -314,19 +318,20 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 		"role":         plan.role,
 	}, lease.internalData())
 	resp.Secret.TTL = leaseTTL
-	resp.Secret.MaxTTL = maxTTL
-	// A lease that already reaches the token's end cannot be extended;
-	// saying so lets Vault Agent fetch a fresh token instead of renewing.
-	resp.Secret.Renewable = leaseTTL < maxTTL
-	resp.Warnings = warnings
+	resp.Secret.MaxTTL = lifetime
+	// A lease that already reaches its hard end cannot be extended; saying
+	// so lets Vault Agent fetch a fresh token instead of renewing.
+	resp.Secret.Renewable = leaseTTL < lifetime
+	resp.Warnings = slices.Concat(plan.warnings, learnWarnings, endWarnings)
 	return resp, nil
 }
 
 // upstreamFailure turns a client error into the plugin's answer. Beyond
 // Identity refusing the request is the operator's to fix: 400. Anything else
 // carries the status that says what went wrong upstream: 503 when Beyond
-// Identity throttled or was unavailable past the retries (try later), 504 on
-// a timeout, 502 for a failed connection or an answer that made no sense.
+// Identity throttled or was unavailable past the retries, or every call slot
+// stayed busy (try later); 504 on a timeout; 502 for a failed connection, a
+// server or gateway error, or an answer that made no sense.
 func upstreamFailure(action string, err error) (*logical.Response, error) {
 	var apiErr *biclient.APIError
 	if errors.As(err, &apiErr) && apiErr.Refused() {
@@ -339,7 +344,9 @@ func upstreamStatus(err error) int {
 	var apiErr *biclient.APIError
 	var transportErr *biclient.TransportError
 	switch {
-	case errors.As(err, &apiErr) && apiErr.Transient():
+	case errors.As(err, &apiErr) && apiErr.Unavailable():
+		return http.StatusServiceUnavailable
+	case errors.As(err, &transportErr) && transportErr.NoSlot():
 		return http.StatusServiceUnavailable
 	case errors.As(err, &transportErr) && transportErr.Timeout():
 		return http.StatusGatewayTimeout
@@ -385,7 +392,13 @@ and scopes (a subset of the role's):
 The token is minted with a lifetime equal to the lease's hard end (the
 smallest of the role's max_ttl, the requested ttl and the mount's max lease
 TTL), so it never outlives its lease. The response holds access_token,
-token_type, scopes, expires_at, token_id and role. When the lease ends, by
-expiry, revocation, or revocation of the Vault token that created it, the
-token is revoked at Beyond Identity.
+token_type, scopes, expires_at, token_id and role.
+
+A renewal, at any point of the lease's life, extends it by the increment
+(or the role's ttl) up to its hard end: the issue time plus that lifetime,
+never past the token's end. When the lease ends, by expiry, revocation, or
+revocation of the Vault token that created it, the token is revoked at
+Beyond Identity with the credentials of the application that issued it. A
+revocation that fails is reported to Vault and also retried by the plugin
+in the background until it succeeds or the token ends.
 `

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
@@ -114,7 +115,6 @@ func TestCredsIssueExactlyOneMint(t *testing.T) {
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read,groups:read", "ttl": "1h", "max_ttl": "24h"})
-	start := time.Now()
 	resp := e.issue("sync", nil)
 
 	calls := e.fake.Calls()
@@ -145,8 +145,8 @@ func TestCredsIssueExactlyOneMint(t *testing.T) {
 	if resp.Secret.TTL != time.Hour || !resp.Secret.Renewable {
 		t.Fatalf("lease ttl %v renewable %v", resp.Secret.TTL, resp.Secret.Renewable)
 	}
-	if resp.Secret.MaxTTL > 24*time.Hour || resp.Secret.MaxTTL < 24*time.Hour-time.Since(start)-2*time.Second {
-		t.Fatalf("lease max ttl %v, want the token's remaining life", resp.Secret.MaxTTL)
+	if resp.Secret.MaxTTL != 24*time.Hour {
+		t.Fatalf("lease max ttl %v, want exactly the role's max_ttl", resp.Secret.MaxTTL)
 	}
 	if len(resp.Warnings) != 0 {
 		t.Fatalf("unexpected warnings %v", resp.Warnings)
@@ -303,35 +303,111 @@ func TestCredsShorterTokenCapsTheLease(t *testing.T) {
 	}
 }
 
-func TestCredsRenewNeverPassesTheTokenEnd(t *testing.T) {
+// vaultRenew renews a lease as Vault's expiration manager does: the
+// plugin's answer, then framework.CalculateTTL with the increment and the
+// answer's TTL and MaxTTL, counted from the lease's issue time.
+func (e *testEnv) vaultRenew(secret *logical.Secret, increment time.Duration, issued time.Time) (time.Duration, error) {
+	resp, err := e.renew(secret, increment, issued)
+	if err != nil {
+		return 0, err
+	}
+	if resp.IsError() {
+		return 0, resp.Error()
+	}
+	ttl, _, err := framework.CalculateTTL(e.sys, increment, resp.Secret.TTL, 0, resp.Secret.MaxTTL, 0, issued)
+	return ttl, err
+}
+
+// TestRenewalAcrossTheLeaseLife renews at 10%, 50%, 75% and 95% of a
+// lease's life: each renewal is granted min(increment or ttl, time left to
+// the hard end), which counts from the lease's issue.
+func TestRenewalAcrossTheLeaseLife(t *testing.T) {
+	tests := map[string]struct {
+		ttl, maxTTL, increment time.Duration
+	}{
+		"40s/60s role renewed by 20s":     {40 * time.Second, 60 * time.Second, 20 * time.Second},
+		"40s/60s role without increment":  {40 * time.Second, 60 * time.Second, 0},
+		"24h/72h role renewed by 24h":     {24 * time.Hour, 72 * time.Hour, 24 * time.Hour},
+		"1h/90d role renewed by 1h":       {time.Hour, 2160 * time.Hour, time.Hour},
+		"30m/1h role renewed beyond it":   {30 * time.Minute, time.Hour, 3 * time.Hour},
+		"10s/10m role renewed by nothing": {10 * time.Second, 10 * time.Minute, 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestBackend(t)
+			e.configure()
+			e.writeRole("r", map[string]any{"scopes": "identities:read", "ttl": int(tc.ttl.Seconds()), "max_ttl": int(tc.maxTTL.Seconds())})
+			resp := e.issue("r", nil)
+			for _, fraction := range []float64{0.10, 0.50, 0.75, 0.95} {
+				elapsed := time.Duration(fraction * float64(tc.maxTTL)).Truncate(time.Second)
+				// The token was minted just now: pretend the lease was
+				// issued elapsed ago, and its token minted with it.
+				issued := time.Now().Add(-elapsed)
+				secret := *resp.Secret
+				secret.InternalData = withExpiry(t, resp.Secret.InternalData, issued.Add(tc.maxTTL))
+				granted, err := e.vaultRenew(&secret, tc.increment, issued)
+				want := tc.increment
+				if want == 0 {
+					want = tc.ttl
+				}
+				want = min(want, tc.maxTTL-elapsed)
+				if err != nil || granted > want || granted < want-time.Second {
+					t.Errorf("at %.0f%% of the lease's life: granted %v (%v), want %v", fraction*100, granted, err, want)
+				}
+			}
+			if calls := e.fake.Calls(); len(calls) != 1 {
+				t.Fatalf("renewal must not call Beyond Identity, calls: %v", opsOf(calls))
+			}
+		})
+	}
+}
+
+// A renewal never passes the token's end, even when that comes before the
+// lease's planned hard end; past it, renewal refuses.
+func TestRenewalNeverPassesTheTokenEnd(t *testing.T) {
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "3h"})
 	issued := time.Now()
 	resp := e.issue("sync", nil)
 
-	renewed, err := e.renew(resp.Secret, 0, issued)
-	if err != nil || renewed.IsError() || renewed.Secret.TTL != time.Hour {
-		t.Fatalf("renew with no increment: ttl %v err %v resp %s", renewed.Secret.TTL, err, errorText(renewed))
-	}
-	renewed, _ = e.renew(resp.Secret, 2*time.Hour, issued)
-	if renewed.Secret.TTL != 2*time.Hour {
-		t.Fatalf("renew by 2h: ttl %v", renewed.Secret.TTL)
-	}
-	renewed, _ = e.renew(resp.Secret, 10*time.Hour, issued)
-	if renewed.Secret.TTL > 3*time.Hour || renewed.Secret.TTL < 3*time.Hour-5*time.Second {
-		t.Fatalf("renew past the end: ttl %v warnings %v", renewed.Secret.TTL, renewed.Warnings)
-	}
-	if calls := e.fake.Calls(); len(calls) != 1 {
-		t.Fatalf("renewal must not call Beyond Identity, calls: %v", opsOf(calls))
+	early := *resp.Secret
+	early.InternalData = withExpiry(t, resp.Secret.InternalData, issued.Add(90*time.Minute))
+	granted, err := e.vaultRenew(&early, 2*time.Hour, issued)
+	if err != nil || granted > 90*time.Minute || granted < 90*time.Minute-2*time.Second {
+		t.Fatalf("renewing a lease whose token ends in 90m by 2h: granted %v (%v)", granted, err)
 	}
 
-	// Once the token has ended, renewal refuses.
 	expired := *resp.Secret
 	expired.InternalData = withExpiry(t, resp.Secret.InternalData, time.Now().Add(-time.Second))
-	renewed, err = e.renew(&expired, time.Hour, issued)
+	renewed, err := e.renew(&expired, time.Hour, issued)
 	if err != nil || renewed == nil || !renewed.IsError() || !strings.Contains(renewed.Error().Error(), "cannot be renewed") {
 		t.Fatalf("renewing an ended token: resp=%s err=%v", errorText(renewed), err)
+	}
+	if _, err := e.vaultRenew(resp.Secret, time.Hour, issued.Add(-3*time.Hour-time.Second)); err == nil ||
+		!strings.Contains(err.Error(), "cannot be renewed") {
+		t.Fatalf("renewing past the hard end: %v", err)
+	}
+}
+
+// A lease is exactly as long as asked, even when the token's end, known to
+// the second, falls a little before or after the plan: a mint that crosses
+// a second boundary must not make a one-hour role issue a 59m59s lease.
+func TestCredsLeaseIsExactlyAsAsked(t *testing.T) {
+	for _, skew := range []time.Duration{-1900 * time.Millisecond, -900 * time.Millisecond, 0, 900 * time.Millisecond} {
+		t.Run(skew.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newTestBackend(t)
+			e.configure()
+			e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})
+			e.fake.SetClock(func() time.Time { return time.Now().Add(skew) })
+			resp := e.issue("sync", nil)
+			if resp.Secret.TTL != time.Hour || resp.Secret.MaxTTL != 2*time.Hour || len(resp.Warnings) != 0 {
+				t.Fatalf("Beyond Identity's clock %v off: lease ttl %v max %v warnings %v, want exactly 1h and 2h",
+					skew, resp.Secret.TTL, resp.Secret.MaxTTL, resp.Warnings)
+			}
+		})
 	}
 }
 
@@ -376,7 +452,7 @@ func TestCredsSurviveRoleDeletion(t *testing.T) {
 	}
 }
 
-func TestCredsRevokeRetriesOnlyWhatCannotHaveHappened(t *testing.T) {
+func TestCredsRevokeRetriesWhatMayPass(t *testing.T) {
 	tests := map[string]struct {
 		fault fakebi.Fault
 		calls int  // revoke calls the one revocation makes
@@ -385,11 +461,12 @@ func TestCredsRevokeRetriesOnlyWhatCannotHaveHappened(t *testing.T) {
 		"503 once is retried at once":     {fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable"}`, Times: 1}, 2, false},
 		"429 once honours Retry-After":    {fakebi.Fault{Status: 429, Body: `{"code":"too_many_requests"}`, Header: map[string]string{"Retry-After": "1"}, Times: 1}, 2, false},
 		"502 once is retried at once":     {fakebi.Fault{Status: 502, Body: "bad gateway", ContentType: "text/plain", Times: 1}, 2, false},
+		"500 once is retried at once":     {fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error"}`, Times: 1}, 2, false},
+		"a reset once is retried at once": {fakebi.Fault{ResetConnection: true, Times: 1}, 2, false},
 		"503 that lasts is left to Vault": {fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable","message":"down"}`}, 4, true},
-		"500":                             {fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error","message":"oops"}`}, 1, true},
 		"html page with 200":              {fakebi.Fault{Status: 200, Body: `<html><body>Sign in</body></html>`, ContentType: "text/html"}, 1, true},
 		"redirect":                        {fakebi.Fault{Status: 302, Header: map[string]string{"Location": "https://login.example.com/"}}, 1, true},
-		"connection reset":                {fakebi.Fault{ResetConnection: true}, 1, true},
+		"403 is not retried":              {fakebi.Fault{Status: 403, Body: `{"code":"forbidden"}`}, 1, true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -405,19 +482,25 @@ func TestCredsRevokeRetriesOnlyWhatCannotHaveHappened(t *testing.T) {
 				if err != nil || e.fake.IsActive(token) {
 					t.Fatalf("a transient failure should be retried within the revocation: %v", err)
 				}
+				e.assertNoRevocationRecords()
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), "revoke call to Beyond Identity") {
-				t.Fatalf("want an error naming the revoke call so Vault retries, got %v", err)
+			if err == nil || !strings.Contains(err.Error(), "revoke call to Beyond Identity") ||
+				!strings.Contains(err.Error(), "keeps retrying the revocation in the background") {
+				t.Fatalf("want an error naming the revoke call and the background retry, got %v", err)
 			}
 			if !e.fake.IsActive(token) {
 				t.Fatal("the fault should have left the token active")
 			}
-			// Vault's later retry succeeds.
+			if got := e.revocationRecords(); len(got) != 1 || got[0].Token != token || got[0].Attempts != 1 {
+				t.Fatalf("the failed revocation is not recorded for the background worker: %d records", len(got))
+			}
+			// Vault's later retry succeeds, and the record goes.
 			e.fake.ClearFaults()
 			if _, err := e.revoke(resp.Secret); err != nil || e.fake.IsActive(token) {
 				t.Fatalf("retry: %v", err)
 			}
+			e.assertNoRevocationRecords()
 			e.assertNoSecretsLogged()
 		})
 	}
@@ -437,20 +520,47 @@ func TestCredsRevokeOfExpiredTokenSucceedsWhateverHappens(t *testing.T) {
 	}
 }
 
-func TestCredsRevokeRefusesAnotherApplicationsSilentSuccess(t *testing.T) {
+// Beyond Identity answers 200 to a revocation by another application and
+// ignores it: an old lease must be revoked with its own application's
+// credentials, kept after the config moved.
+func TestCredsOldLeaseIsRevokedWithItsOwnApplication(t *testing.T) {
 	e, resp := newIssuedCredential(t)
 	token := resp.Data["access_token"].(string)
-
 	e.switchToSecondApplication()
 	e.fake.ResetCalls()
 
+	if _, err := e.revoke(resp.Secret); err != nil {
+		t.Fatalf("revoking a lease of the previous application: %v", err)
+	}
+	revokes := e.fake.CallsTo(fakebi.OpRevoke)
+	if len(revokes) != 1 || revokes[0].BasicUser != testClientID || revokes[0].BasicPassword != testClientSecret || revokes[0].Status != 200 {
+		t.Fatalf("want one revoke with the first application's credentials, got %v", opsOf(e.fake.Calls()))
+	}
+	if e.fake.IsActive(token) {
+		t.Fatal("the token is still active")
+	}
+}
+
+func TestCredsDroppedCredentialsCannotRevoke(t *testing.T) {
+	e, resp := newIssuedCredential(t)
+	token := resp.Data["access_token"].(string)
+	e.switchToSecondApplication()
+	list := e.mustOK(logical.ListOperation, "config/retained/", nil)
+	id := list.Data["keys"].([]string)[0]
+	dropped := e.mustOK(logical.DeleteOperation, "config/retained/"+id, nil)
+	if len(dropped.Warnings) != 1 || !strings.Contains(dropped.Warnings[0], "can no longer be revoked") {
+		t.Fatalf("dropping retained credentials must say what it costs, got %s", warningsOf(dropped))
+	}
+	e.fake.ResetCalls()
+
 	_, err := e.revoke(resp.Secret)
-	if err == nil || !strings.Contains(err.Error(), "would ignore") {
-		t.Fatalf("revoking with another application's credentials must fail, got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "no longer kept") || !strings.Contains(err.Error(), "would ignore") {
+		t.Fatalf("revoking without the issuing application's credentials must fail, got %v", err)
 	}
 	if len(e.fake.CallsTo(fakebi.OpRevoke)) != 0 || !e.fake.IsActive(token) {
 		t.Fatal("a meaningless revocation was sent or the token was touched")
 	}
+	e.assertNoRevocationRecords() // nothing could ever complete it
 	// Configuring the original application again makes it revocable.
 	e.mustOK(logical.UpdateOperation, "config", e.configData(nil))
 	if _, err := e.revoke(resp.Secret); err != nil || e.fake.IsActive(token) {
@@ -458,11 +568,14 @@ func TestCredsRevokeRefusesAnotherApplicationsSilentSuccess(t *testing.T) {
 	}
 }
 
-func TestCredsRevokeWithoutConfigIsRetried(t *testing.T) {
+func TestCredsRevokeAfterConfigDelete(t *testing.T) {
 	e, resp := newIssuedCredential(t)
 	e.mustOK(logical.DeleteOperation, "config", nil)
-	if _, err := e.revoke(resp.Secret); err == nil || !strings.Contains(err.Error(), "not configured") {
-		t.Fatalf("want an error so Vault retries, got %v", err)
+	if _, err := e.revoke(resp.Secret); err != nil {
+		t.Fatalf("a lease issued before the config was deleted must still be revoked: %v", err)
+	}
+	if e.fake.IsActive(resp.Data["access_token"].(string)) {
+		t.Fatal("the token is still active")
 	}
 }
 

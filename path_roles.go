@@ -12,18 +12,21 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
 // rolePrefix is the storage prefix (and path) of roles.
 const rolePrefix = "roles/"
 
+// Bounds on a role's input (design.md, "Bounds on input").
 const (
-	// maxTokenLifetime is the longest life Beyond Identity gives a token:
-	// 90 days.
-	maxTokenLifetime = 7776000 * time.Second
-	defaultRoleTTL   = maxTokenLifetime
-	maxCustomClaims  = 8 << 10
-	maxScopes        = 200
+	defaultRoleTTL    = biclient.MaxTokenLifetime
+	maxCustomClaims   = 8 << 10
+	maxScopes         = 64
+	maxScopeLen       = 128
+	maxDescriptionLen = 1024
+	maxRoleNameLen    = 128
 )
 
 // scopePattern is the documented scope syntax: colon-separated segments of
@@ -87,14 +90,14 @@ func (b *backend) pathRoles() []*framework.Path {
 			Fields: map[string]*framework.FieldSchema{
 				"name": {
 					Type:        framework.TypeString,
-					Description: "Name of the role.",
+					Description: "Name of the role, at most 128 characters. Case-sensitive.",
 					Required:    true,
 				},
 				"scopes": {
 					Type: framework.TypeCommaStringSlice,
 					Description: "Management API scopes the role's tokens carry, as a list or comma-separated, e.g. " +
-						"identities:read,groups:read. Required. Each is colon-separated segments of a-z, 0-9 and '-'. " +
-						"Stored de-duplicated and sorted.",
+						"identities:read,groups:read. Required. Each is colon-separated segments of a-z, 0-9 and '-', " +
+						"at most 128 characters; at most 64 scopes. Stored de-duplicated and sorted.",
 				},
 				"ttl": {
 					Type: framework.TypeDurationSecond,
@@ -108,11 +111,11 @@ func (b *backend) pathRoles() []*framework.Path {
 				},
 				"custom_claims": {
 					Type:        framework.TypeMap,
-					Description: "JSON object (or a string holding one) sent as Beyond Identity custom_claims; it appears in the token as bi_custom. Default: none.",
+					Description: "JSON object (or a string holding one) sent as Beyond Identity custom_claims; it appears in the token as bi_custom. At most 8 KiB of JSON. Default: none.",
 				},
 				"description": {
 					Type:        framework.TypeString,
-					Description: "Free text describing the role. Default: empty.",
+					Description: "Free text describing the role, at most 1024 characters. Default: empty.",
 				},
 			},
 			ExistenceCheck: b.roleExists,
@@ -174,6 +177,9 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 
 func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
+	if len(name) > maxRoleNameLen {
+		return logical.ErrorResponse("'name' must be at most %d characters, got %d", maxRoleNameLen, len(name)), nil
+	}
 	existing, err := readRole(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
@@ -222,7 +228,7 @@ func roleFromRequest(existing *role, d *framework.FieldData) (*role, *logical.Re
 			continue
 		}
 		value := time.Duration(raw.(int)) * time.Second
-		if value > maxTokenLifetime {
+		if value > biclient.MaxTokenLifetime {
 			return nil, logical.ErrorResponse("'%s' must be at most 7776000s (90 days), the longest life of a Beyond Identity token", field)
 		}
 		*target = value
@@ -242,6 +248,9 @@ func roleFromRequest(existing *role, d *framework.FieldData) (*role, *logical.Re
 		}
 	}
 	if raw, ok := d.GetOk("description"); ok {
+		if len(raw.(string)) > maxDescriptionLen {
+			return nil, logical.ErrorResponse("'description' must be at most %d characters, got %d", maxDescriptionLen, len(raw.(string)))
+		}
 		r.Description = raw.(string)
 	}
 	return r, nil
@@ -256,6 +265,9 @@ func normalizeScopes(scopes []string) ([]string, string) {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
+		}
+		if len(s) > maxScopeLen {
+			return nil, fmt.Sprintf("holds a scope of %d characters: each must be at most %d", len(s), maxScopeLen)
 		}
 		if !scopePattern.MatchString(s) {
 			return nil, fmt.Sprintf("holds %q, which is not a scope: each must be colon-separated segments of a-z, 0-9 and '-', such as identities:read", truncate(s, 64))

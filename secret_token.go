@@ -38,97 +38,139 @@ func (b *backend) tokenSecret() *framework.Secret {
 	}
 }
 
-// leaseData is what a lease keeps to renew and revoke its token without the
-// role, which may be gone by then. It travels in the lease's internal data,
-// which Vault stores encrypted and never returns to clients.
-type leaseData struct {
+// issuedToken is what the plugin must know of a token to revoke it: the
+// token, the application that issued it, and when it ends.
+type issuedToken struct {
 	AccessToken biclient.Secret `json:"-"`
 	TokenID     string          `json:"token_id"`
-	ExpiresAt   int64           `json:"expires_at"` // Unix seconds
+	Role        string          `json:"role"`
 	// Issuer and ClientID say which application minted the token: only
 	// that application's credentials can revoke it.
 	Issuer   string `json:"issuer"`
 	ClientID string `json:"client_id"`
-	Role     string `json:"role"`
-	TTL      int64  `json:"ttl"`      // the lease's default increment, seconds
-	Lifetime int64  `json:"lifetime"` // from issue to the lease's hard end, seconds
+	// ExpiresAt is the earliest the token can end (Unix seconds): leases
+	// and renewals never pass it.
+	ExpiresAt int64 `json:"expires_at"`
 	// EndsBy is the latest the token can end (Unix seconds): only past it
 	// does a failed revocation count as done.
 	EndsBy int64 `json:"ends_by,omitempty"`
 }
 
-// leaseDataJSON is leaseData with the token revealed: the explicit path by
-// which it reaches lease storage.
-type leaseDataJSON struct {
-	leaseData
-	AccessToken string `json:"access_token"`
+// describe names the token in messages, by its id when known.
+func (t issuedToken) describe() string {
+	if t.TokenID == "" {
+		return "the token (its id is unknown)"
+	}
+	return "token " + t.TokenID
 }
 
-func (l leaseData) internalData() map[string]any {
-	encoded, _ := json.Marshal(leaseDataJSON{leaseData: l, AccessToken: l.AccessToken.Reveal()})
+func (t issuedToken) expiresAt() time.Time { return time.Unix(t.ExpiresAt, 0).UTC() }
+
+// endsBy is the latest end the plugin knows of, on either clock.
+func (t issuedToken) endsBy() time.Time {
+	return time.Unix(max(t.EndsBy, t.ExpiresAt), 0).UTC()
+}
+
+// surelyExpired reports whether the token is past its latest possible end
+// on both clocks. Defended by TestFailedRevocationOfATokenPastItsEndSucceeds
+// and TestTokenIsNotExpiredBeforeItsLatestEnd.
+func (t issuedToken) surelyExpired(now time.Time) bool {
+	return now.After(t.endsBy().Add(expiredMargin))
+}
+
+// leaseData is what a lease keeps to renew and revoke its token without the
+// role, which may be gone by then. It travels in the lease's internal data,
+// which Vault stores encrypted and never returns to clients.
+type leaseData struct {
+	issuedToken
+	TTL      int64 `json:"ttl"`      // the lease's default increment, seconds
+	Lifetime int64 `json:"lifetime"` // from issue to the lease's hard end, seconds
+}
+
+// withToken encodes v, a value whose JSON omits the access token, as decoded
+// JSON plus the revealed token: the explicit path by which a token reaches
+// lease or write-ahead storage.
+func withToken(v any, token biclient.Secret) map[string]any {
+	encoded, _ := json.Marshal(v)
 	var data map[string]any
 	_ = json.Unmarshal(encoded, &data)
+	data["access_token"] = token.Reveal()
 	return data
 }
 
-// leaseFromInternal reads leaseData back. Vault hands internal data over as
-// decoded JSON, so a JSON round trip reads numbers of any Go type.
-func leaseFromInternal(data map[string]any) (leaseData, error) {
+// fromTokenData decodes what withToken encoded into v and returns the
+// token. Vault hands internal data over as decoded JSON, so a JSON round
+// trip reads numbers of any Go type.
+func fromTokenData(data map[string]any, v any) (biclient.Secret, error) {
 	encoded, err := json.Marshal(data)
 	if err != nil {
-		return leaseData{}, fmt.Errorf("encoding lease data: %w", err)
+		return biclient.Secret{}, fmt.Errorf("encoding token data: %w", err)
 	}
-	var decoded leaseDataJSON
-	if err := json.Unmarshal(encoded, &decoded); err != nil {
-		return leaseData{}, fmt.Errorf("decoding lease data: %w", err)
+	if err := json.Unmarshal(encoded, v); err != nil {
+		return biclient.Secret{}, fmt.Errorf("decoding token data: %w", err)
 	}
-	if decoded.AccessToken == "" || decoded.ExpiresAt == 0 {
-		return leaseData{}, errors.New("lease data has no token")
+	token, _ := data["access_token"].(string)
+	if token == "" {
+		return biclient.Secret{}, errors.New("token data has no token")
 	}
-	decoded.leaseData.AccessToken = biclient.NewSecret(decoded.AccessToken)
-	return decoded.leaseData, nil
+	return biclient.NewSecret(token), nil
 }
 
-func (l leaseData) expiresAt() time.Time { return time.Unix(l.ExpiresAt, 0) }
+func (l leaseData) internalData() map[string]any { return withToken(l, l.AccessToken) }
 
-// surelyExpired reports whether the token is past its latest possible end
-// on both clocks.
-func (l leaseData) surelyExpired() bool {
-	end := l.expiresAt()
-	if l.EndsBy > l.ExpiresAt {
-		end = time.Unix(l.EndsBy, 0)
+func leaseFromInternal(data map[string]any) (leaseData, error) {
+	var lease leaseData
+	token, err := fromTokenData(data, &lease)
+	if err != nil {
+		return leaseData{}, fmt.Errorf("lease data: %w", err)
 	}
-	return time.Now().After(end.Add(expiredMargin))
+	lease.AccessToken = token
+	return lease, nil
 }
 
-// tokenRenew extends a lease by Vault's usual rules, never past the token's
-// end at Beyond Identity. It makes no call to Beyond Identity.
+// hardEnd is the end no renewal passes: the lease's lifetime counted from
+// its issue, or the token's end when that comes first. issued is the
+// lease's issue time truncated to the second, as Vault counts it.
+func (l leaseData) hardEnd(issued time.Time) time.Time {
+	end := issued.Add(time.Duration(l.Lifetime) * time.Second)
+	if tokenEnd := l.expiresAt(); tokenEnd.Before(end) {
+		return tokenEnd
+	}
+	return end
+}
+
+// tokenRenew extends a lease by Vault's usual rules up to its hard end. It
+// makes no call to Beyond Identity. Vault measures the MaxTTL of a renewal
+// from the lease's issue time, so that is what it is given; the TTL comes
+// from the same arithmetic Vault applies afterwards (framework.CalculateTTL).
+// Defended by TestRenewalAcrossTheLeaseLife.
 func (b *backend) tokenRenew(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	lease, err := leaseFromInternal(req.Secret.InternalData)
 	if err != nil {
 		return nil, err
 	}
-	remaining := untilCeil(lease.expiresAt())
-	if remaining < time.Second {
-		return logical.ErrorResponse("the token ended at %s: it cannot be renewed; read new credentials",
-			lease.expiresAt().UTC().Format(time.RFC3339)), nil
+	issued := req.Secret.IssueTime
+	if issued.IsZero() {
+		issued = b.clock.Now()
 	}
+	issued = issued.Truncate(time.Second)
+	hardEnd := lease.hardEnd(issued)
+	if hardEnd.Sub(b.clock.Now()) < time.Second {
+		return logical.ErrorResponse("the lease reached its hard end at %s: it cannot be renewed; read new credentials",
+			hardEnd.UTC().Format(time.RFC3339)), nil
+	}
+	maxTTL := hardEnd.Sub(issued)
 	// CalculateTTL's warnings are dropped: Vault's expiration manager runs
 	// the same calculation on the result and warns itself.
 	ttl, _, err := framework.CalculateTTL(b.System(), req.Secret.Increment, time.Duration(lease.TTL)*time.Second,
-		0, 0, time.Duration(lease.Lifetime)*time.Second, req.Secret.IssueTime)
+		0, maxTTL, 0, issued)
 	if err != nil {
 		return logical.ErrorResponse("renewing: %s", err), nil
 	}
-	var warnings []string
-	if ttl > remaining {
-		ttl = remaining
-		warnings = append(warnings, fmt.Sprintf("the lease is capped at the token's end, %s", lease.expiresAt().UTC().Format(time.RFC3339)))
-	}
-	resp := &logical.Response{Secret: req.Secret, Warnings: warnings}
+	resp := &logical.Response{Secret: req.Secret}
 	resp.Secret.TTL = ttl
-	resp.Secret.MaxTTL = remaining
-	b.Logger().Debug("renewed lease", "role", lease.Role, "token_id", lease.TokenID, "ttl", ttl)
+	resp.Secret.MaxTTL = maxTTL
+	b.Logger().Debug("renewed lease", "role", lease.Role, "token_id", lease.TokenID, "ttl", ttl, "hard_end", hardEnd)
 	return resp, nil
 }
 
@@ -138,42 +180,9 @@ func (b *backend) tokenRevoke(ctx context.Context, req *logical.Request, _ *fram
 	if err != nil {
 		return nil, err
 	}
-	if err := b.revokeLeaseToken(ctx, req.Storage, lease); err != nil {
+	if err := b.revokeToken(ctx, req.Storage, lease.issuedToken); err != nil {
 		return nil, err
 	}
 	b.Logger().Info("revoked token", "role", lease.Role, "token_id", lease.TokenID)
 	return nil, nil
-}
-
-// revokeLeaseToken revokes a token at Beyond Identity. Its nil error is a
-// promise that the token no longer works; anything else is returned so that
-// Vault retries later.
-func (b *backend) revokeLeaseToken(ctx context.Context, s logical.Storage, lease leaseData) error {
-	client, err := b.client(ctx, s)
-	if err != nil {
-		return b.unrevokable(lease, fmt.Errorf("revoking token %s: %w", lease.TokenID, err))
-	}
-	// Beyond Identity answers 200 to a revocation by another application
-	// and leaves the token alone, so that 200 would prove nothing.
-	if client.Issuer() != lease.Issuer || client.ClientID() != lease.ClientID {
-		return b.unrevokable(lease, fmt.Errorf("revoking token %s: it was issued by %s to client %s, but the mount is now configured for %s "+
-			"and client %s, whose revocation Beyond Identity would ignore; configure the original application again to revoke it, "+
-			"or let it expire at %s", lease.TokenID, lease.Issuer, lease.ClientID, client.Issuer(), client.ClientID(),
-			lease.expiresAt().UTC().Format(time.RFC3339)))
-	}
-	if err := client.Revoke(ctx, lease.AccessToken); err != nil {
-		return b.unrevokable(lease, fmt.Errorf("revoking token %s: %w", lease.TokenID, err))
-	}
-	return nil
-}
-
-// unrevokable settles a revocation that could not be done: a token past its
-// end needs none, anything else is an error for Vault to retry.
-func (b *backend) unrevokable(lease leaseData, err error) error {
-	if lease.surelyExpired() {
-		b.Logger().Info("token already expired; nothing to revoke", "role", lease.Role, "token_id", lease.TokenID, "reason", err)
-		return nil
-	}
-	b.Logger().Warn("revocation failed; Vault will retry", "role", lease.Role, "token_id", lease.TokenID, "error", err)
-	return err
 }

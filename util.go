@@ -43,14 +43,12 @@ func truncate(s string, limit int) string {
 	return strings.ToValidUTF8(s[:limit], "") + "..."
 }
 
-// untilCeil is the time left until end in whole seconds, rounded up: Vault
-// counts leases in seconds, and a lease that ends within the second after
-// its token does no harm, while one shortened to 59m59s for a one-hour
-// token would surprise every reader.
-func untilCeil(end time.Time) time.Duration {
-	left := time.Until(end)
-	if left <= 0 {
+// ceilSeconds rounds a duration up to whole seconds, as Vault counts
+// leases: a lease that ends within the second after its token does no
+// harm, while one shortened by rounding would surprise every reader.
+func ceilSeconds(d time.Duration) time.Duration {
+	if d <= 0 {
 		return 0
 	}
-	return (left + time.Second - 1).Truncate(time.Second)
+	return (d + time.Second - 1).Truncate(time.Second)
 }

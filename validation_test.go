@@ -1,6 +1,7 @@
 package beyondidentity
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -56,6 +57,10 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		"role custom_claims not JSON":   {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "custom_claims": "team=sre"}, "custom_claims"},
 		"role custom_claims empty key":  {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "custom_claims": map[string]any{"": 1}}, "custom_claims"},
 		"role custom_claims too large":  {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "custom_claims": hugeClaims}, "custom_claims"},
+		"role scope too long":           {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:" + strings.Repeat("b", 5000)}, "scopes"},
+		"role too many scopes":          {logical.CreateOperation, "roles/r", map[string]any{"scopes": manyScopes(65)}, "scopes"},
+		"role description too long":     {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "description": strings.Repeat("d", 200<<10)}, "description"},
+		"role name too long":            {logical.CreateOperation, "roles/" + strings.Repeat("n", 129), map[string]any{"scopes": "a:b"}, "name"},
 
 		"creds unknown role":          {logical.ReadOperation, "creds/nope", nil, "name"},
 		"creds ttl above max_ttl":     {logical.UpdateOperation, "creds/reader", map[string]any{"ttl": "2h"}, "ttl"},
@@ -103,6 +108,23 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyScopes lists n distinct well-formed scopes.
+func manyScopes(n int) []string {
+	scopes := make([]string, n)
+	for i := range scopes {
+		scopes[i] = fmt.Sprintf("resource-%d:read", i)
+	}
+	return scopes
+}
+
+// The bounds themselves are accepted.
+func TestInputAtItsBoundsIsAccepted(t *testing.T) {
+	e := newTestBackend(t)
+	e.writeRole(strings.Repeat("n", 128), map[string]any{
+		"scopes": append(manyScopes(63), "a:"+strings.Repeat("b", 126)), "description": strings.Repeat("d", 1024),
+	})
 }
 
 func TestCredsOnUnconfiguredMountIsA400(t *testing.T) {

@@ -2,19 +2,21 @@ package beyondidentity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // walKindToken marks the write-ahead entry of a token minted by a creds
 // request. The entry exists while the request works on the token: if the
-// request dies meanwhile (a crash, a lost leader), or fails and cannot
-// revoke the token, Vault's periodic rollback finds the entry and revokes
-// it. The request deletes the entry just before returning the credential;
-// a crash in the instant between that and Vault storing the lease is the
-// one gap left, and the token then expires on its own.
+// request dies meanwhile (a crash, a lost leader), Vault's periodic rollback
+// on the active node finds the entry and revokes the token. The request
+// deletes the entry just before returning the credential; a crash in the
+// instant between that and Vault storing the lease is the one gap left, and
+// the token then expires on its own.
 const walKindToken = "token"
 
 // walRollbackMinAge is how old an entry must be before the rollback acts on
@@ -23,8 +25,28 @@ const walKindToken = "token"
 // running.
 const walRollbackMinAge = 15 * time.Minute
 
-// walRollback revokes the token of a request that never finished. An error
-// keeps the entry, and Vault tries again at its next rollback.
+// coverToken writes the write-ahead entry of a fresh token and returns its
+// id. A token that ends before the rollback could act on its entry needs
+// none: coverToken then writes nothing and returns "".
+func (b *backend) coverToken(ctx context.Context, s logical.Storage, t issuedToken) (string, error) {
+	if t.endsBy().Sub(b.clock.Now()) < walRollbackMinAge {
+		return "", nil
+	}
+	return framework.PutWAL(ctx, s, walKindToken, withToken(t, t.AccessToken))
+}
+
+// uncoverToken deletes the entry coverToken wrote, if any.
+func uncoverToken(ctx context.Context, s logical.Storage, walID string) error {
+	if walID == "" {
+		return nil
+	}
+	return framework.DeleteWAL(ctx, s, walID)
+}
+
+// walRollback revokes the token of a request that never finished. When the
+// revocation fails, the token is recorded for the background worker, and
+// the entry goes; only if that fails too does the entry stay, for Vault to
+// try again at its next rollback.
 func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind string, data any) error {
 	if kind != walKindToken {
 		return fmt.Errorf("unknown write-ahead entry kind %q", kind)
@@ -33,13 +55,18 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	if !ok {
 		return fmt.Errorf("write-ahead entry of kind %q holds %T, not a token", kind, data)
 	}
-	minted, err := leaseFromInternal(entry)
+	var minted issuedToken
+	token, err := fromTokenData(entry, &minted)
 	if err != nil {
 		return err
 	}
-	if err := b.revokeLeaseToken(ctx, req.Storage, minted); err != nil {
+	minted.AccessToken = token
+	err = b.revokeToken(ctx, req.Storage, minted)
+	var pending *revocationError
+	if err != nil && !(errors.As(err, &pending) && pending.queued) {
 		return err
 	}
-	b.Logger().Info("rolled back a token whose request never finished", "role", minted.Role, "token_id", minted.TokenID)
+	b.Logger().Info("rolled back a token whose request never finished", "role", minted.Role, "token_id", minted.TokenID,
+		"revoked", err == nil)
 	return nil
 }

@@ -49,8 +49,13 @@ type Config struct {
 	MaxRetries int
 	// RetryBaseDelay is the first backoff; zero means 250ms.
 	RetryBaseDelay time.Duration
-	// Limiter, when set, bounds the calls in flight at once.
+	// Limiter, when set, bounds the token and introspect calls in flight at
+	// once.
 	Limiter *Limiter
+	// RevokeLimiter, when set, bounds the revoke calls in flight at once.
+	// It is separate so that a burst of credential reads can never keep a
+	// revocation waiting.
+	RevokeLimiter *Limiter
 }
 
 // Client calls one Beyond Identity application's OAuth endpoints. It is safe

@@ -71,16 +71,17 @@ func attemptsNote(attempts int) string {
 // succeed.
 func (e *APIError) Refused() bool {
 	switch e.StatusCode {
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+		http.StatusConflict, http.StatusUnprocessableEntity:
 		return true
 	}
 	return false
 }
 
-// Transient reports whether the same request may succeed later: throttling
-// and gateway failures. Such answers are retried.
-func (e *APIError) Transient() bool {
-	return transientStatus(e.StatusCode)
+// Unavailable reports whether Beyond Identity said it could not serve the
+// request now (429 or 503): nothing happened, and a later try may succeed.
+func (e *APIError) Unavailable() bool {
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusServiceUnavailable
 }
 
 // ResponseError is an answer Beyond Identity gave that cannot be used: a body
@@ -109,6 +110,8 @@ type TransportError struct {
 	// notSent marks a request stopped before it left, such as one that
 	// never got a call slot.
 	notSent bool
+	// noSlot marks a call that gave up waiting for a call slot.
+	noSlot bool
 	// budgetSpent marks a call ended by its own Timeout (request_timeout)
 	// rather than by the caller's deadline.
 	budgetSpent bool
@@ -138,6 +141,21 @@ func (e *TransportError) Timeout() bool {
 // one transport failure worth retrying at once.
 func (e *TransportError) ConnectionRefused() bool {
 	return errors.Is(e.Err, syscall.ECONNREFUSED)
+}
+
+// NoSlot reports whether the call gave up waiting for one of the mount's
+// call slots (max_concurrent_requests): the plugin, not Beyond Identity, was
+// saturated, and nothing was sent.
+func (e *TransportError) NoSlot() bool { return e.noSlot }
+
+// mayPass reports whether the failure may not recur: not a certificate or
+// TLS problem, and not the end of the call's time.
+func (e *TransportError) mayPass() bool {
+	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var recordErr tls.RecordHeaderError
+	tlsProblem := errors.As(e.Err, &certErr) || errors.As(e.Err, &alert) || errors.As(e.Err, &recordErr)
+	return !tlsProblem && !e.Timeout() && !errors.Is(e.Err, context.Canceled) && !e.noSlot
 }
 
 // NotSent reports whether the request certainly never reached Beyond

@@ -35,7 +35,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 		if token.AccessToken.IsZero() || token.TokenType != "Bearer" {
 			t.Fatalf("accepted a token without value or of type %q", token.TokenType)
 		}
-		if !token.ExpiresAt.After(sentAt) || token.ExpiresAt.After(sentAt.Add(maxTokenLifetime)) || token.LatestEnd.Before(token.ExpiresAt) {
+		if !token.ExpiresAt.After(sentAt) || token.ExpiresAt.After(sentAt.Add(maxPlausibleExpiresIn)) || token.LatestEnd.Before(token.ExpiresAt) {
 			t.Fatalf("expiry %v (latest %v) out of range", token.ExpiresAt, token.LatestEnd)
 		}
 		if !sort.StringsAreSorted(token.Scopes) || hasDuplicates(token.Scopes) {

@@ -116,16 +116,19 @@ func TestParseErrorBody(t *testing.T) {
 		code, desc  string
 		retryAfter  time.Duration
 		refused     bool
-		transient   bool
+		unavailable bool
 		mustNotShow string
 		secret      string
 	}{
 		"oauth shape":      {status: 401, body: `{"error":"invalid_client","error_description":"bad client"}`, code: "invalid_client", desc: "bad client", refused: true},
 		"management shape": {status: 403, body: `{"code":"forbidden","message":"missing scope","details":[]}`, code: "forbidden", desc: "missing scope", refused: true},
-		"html":             {status: 502, body: `<html>bad gateway</html>`, transient: true},
+		"html":             {status: 502, body: `<html>bad gateway</html>`},
+		"conflict":         {status: 409, body: `{"code":"conflict","message":"already exists"}`, code: "conflict", desc: "already exists", refused: true},
+		"unprocessable":    {status: 422, body: `{"code":"unprocessable_entity","message":"bad claims"}`, code: "unprocessable_entity", desc: "bad claims", refused: true},
+		"unavailable":      {status: 503, body: `{"code":"service_unavailable"}`, code: "service_unavailable", unavailable: true},
 		"throttled with Retry-After": {status: 429, header: http.Header{"Retry-After": {"7"}}, body: `{"code":"too_many_requests","message":"slow down"}`,
-			code: "too_many_requests", desc: "slow down", retryAfter: 7 * time.Second, transient: true},
-		"throttled with RateLimit-Reset": {status: 429, header: http.Header{"Ratelimit-Reset": {"3"}}, body: `{}`, retryAfter: 3 * time.Second, transient: true},
+			code: "too_many_requests", desc: "slow down", retryAfter: 7 * time.Second, unavailable: true},
+		"throttled with RateLimit-Reset": {status: 429, header: http.Header{"Ratelimit-Reset": {"3"}}, body: `{}`, retryAfter: 3 * time.Second, unavailable: true},
 		"echoed secret is scrubbed": {status: 400, body: `{"error":"invalid_request","error_description":"secret hunter2 is wrong"}`,
 			code: "invalid_request", desc: "secret [redacted] is wrong", refused: true, mustNotShow: "hunter2"},
 		"long description is cut": {status: 500, body: `{"code":"internal_server_error","message":"` + strings.Repeat("x", 500) + `"}`,
@@ -144,8 +147,8 @@ func TestParseErrorBody(t *testing.T) {
 			if err.Code != tc.code || err.Description != tc.desc || err.RetryAfter != tc.retryAfter {
 				t.Fatalf("got code %q desc %q retry %v", err.Code, err.Description, err.RetryAfter)
 			}
-			if err.Refused() != tc.refused || err.Transient() != tc.transient {
-				t.Fatalf("refused %v transient %v", err.Refused(), err.Transient())
+			if err.Refused() != tc.refused || err.Unavailable() != tc.unavailable {
+				t.Fatalf("refused %v unavailable %v", err.Refused(), err.Unavailable())
 			}
 			if !strings.Contains(err.Error(), "token call to Beyond Identity failed") {
 				t.Fatalf("message does not name the call: %v", err)

@@ -102,15 +102,15 @@ type callResult struct {
 }
 
 // send runs one logical call: attempts, and waits between them, all within
-// the Timeout budget and ctx. It retries only a refused connection and the
-// answers 429, 502, 503 and 504. A nil err means an answer arrived, of any
-// status.
-func (c *Client) send(ctx context.Context, call, endpoint string, form url.Values) callResult {
+// the Timeout budget and ctx, each attempt holding a slot of limiter. What
+// is retried depends on the call (see retryable). A nil err means an answer
+// arrived, of any status.
+func (c *Client) send(ctx context.Context, call, endpoint string, form url.Values, limiter *Limiter) callResult {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.Timeout, errCallBudget)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		result := c.attempt(ctx, call, endpoint, form)
-		wait, again := c.retryWait(ctx, attempt, result.answer, result.err)
+		result := c.attempt(ctx, call, endpoint, form, limiter)
+		wait, again := c.retryWait(ctx, call, attempt, result.answer, result.err)
 		if again {
 			timer := time.NewTimer(wait)
 			select {
@@ -126,12 +126,12 @@ func (c *Client) send(ctx context.Context, call, endpoint string, form url.Value
 }
 
 // attempt makes one request while holding a call slot.
-func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Values) callResult {
-	if c.cfg.Limiter != nil {
-		if err := c.cfg.Limiter.acquire(ctx); err != nil {
-			return callResult{err: &TransportError{Call: call, Err: err, notSent: true}}
+func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Values, limiter *Limiter) callResult {
+	if limiter != nil {
+		if err := limiter.acquire(ctx); err != nil {
+			return callResult{err: &TransportError{Call: call, Err: err, notSent: true, noSlot: true}}
 		}
-		defer c.cfg.Limiter.release()
+		defer limiter.release()
 	}
 	// A slot may be granted to a caller that has already given up.
 	if ctx.Err() != nil {
@@ -160,24 +160,38 @@ func withAttempts(result callResult, attempts int) callResult {
 
 // retryWait decides whether a failed attempt is retried, and after how
 // long.
-func (c *Client) retryWait(ctx context.Context, attempt int, a *answer, err error) (time.Duration, bool) {
-	if attempt > c.maxRetries() {
+func (c *Client) retryWait(ctx context.Context, call string, attempt int, a *answer, err error) (time.Duration, bool) {
+	if attempt > c.maxRetries() || !retryable(call, a, err) {
 		return 0, false
 	}
-	var wait time.Duration
-	var transportErr *TransportError
-	switch {
-	case errors.As(err, &transportErr) && transportErr.ConnectionRefused():
-		wait = c.backoff(attempt)
-	case err == nil && a != nil && transientStatus(a.status):
-		wait = max(c.backoff(attempt), retryAfter(a.header))
-	default:
-		return 0, false
+	wait := c.backoff(attempt)
+	if err == nil {
+		wait = max(wait, retryAfter(a.header))
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
 		return 0, false
 	}
 	return wait, true
+}
+
+// retryable is the retry rule. The token call is repeated only when Beyond
+// Identity cannot have minted anything: the connection was refused, or it
+// answered 429 or 503. A repeated mint after a 500, a gateway's 502 or 504,
+// or a lost answer could leave a token nobody knows of. Revoke and
+// introspect are idempotent, so they are repeated after any failure that
+// may pass: a lost connection, 429 or a 5xx status other than 501.
+func retryable(call string, a *answer, err error) bool {
+	var transportErr *TransportError
+	if call == CallToken {
+		if errors.As(err, &transportErr) {
+			return transportErr.ConnectionRefused()
+		}
+		return err == nil && (a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable)
+	}
+	if errors.As(err, &transportErr) {
+		return transportErr.mayPass()
+	}
+	return err == nil && (a.status == http.StatusTooManyRequests || (a.status >= 500 && a.status != http.StatusNotImplemented))
 }
 
 func (c *Client) maxRetries() int {
@@ -197,14 +211,4 @@ func (c *Client) backoff(attempt int) time.Duration {
 	}
 	delay := min(base<<min(attempt-1, 16), maxRetryDelay)
 	return delay/2 + rand.N(delay/2+1)
-}
-
-// transientStatus is an answer after which the same call is retried: the
-// service throttled, or a gateway could not reach or hear from it.
-func transientStatus(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
 }

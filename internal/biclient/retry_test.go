@@ -3,8 +3,10 @@ package biclient
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -63,14 +65,72 @@ func TestRetriesAreBoundedByMaxRetries(t *testing.T) {
 	}
 }
 
-func TestNonTransientStatusesAreNotRetried(t *testing.T) {
-	for _, status := range []int{400, 401, 403, 404, 500, 501} {
-		server, calls := countingServer(t, status, nil)
-		_ = clientFor(t, server.URL, 10*time.Second, 3).Revoke(context.Background(), NewSecret("tok"))
-		if calls.Load() != 1 {
-			t.Errorf("status %d was retried", status)
+// TestRetryRule checks which answers each call repeats: the token call only
+// those after which Beyond Identity cannot have minted anything, the
+// idempotent revoke and introspect calls any that may pass.
+func TestRetryRule(t *testing.T) {
+	calls := map[string]func(*Client) error{
+		CallToken:  func(c *Client) error { _, err := c.MintToken(context.Background(), MintRequest{}); return err },
+		CallRevoke: func(c *Client) error { return c.Revoke(context.Background(), NewSecret("tok")) },
+		CallIntrospect: func(c *Client) error {
+			_, err := c.Introspect(context.Background(), NewSecret("tok"))
+			return err
+		},
+	}
+	retriedBy := map[int][]string{
+		400: nil, 401: nil, 403: nil, 404: nil, 409: nil, 422: nil, 501: nil,
+		429: {CallToken, CallRevoke, CallIntrospect},
+		503: {CallToken, CallRevoke, CallIntrospect},
+		500: {CallRevoke, CallIntrospect},
+		502: {CallRevoke, CallIntrospect},
+		504: {CallRevoke, CallIntrospect},
+	}
+	for status, retriers := range retriedBy {
+		for name, call := range calls {
+			server, count := countingServer(t, status, nil)
+			_ = call(clientFor(t, server.URL, 10*time.Second, 1))
+			want := int32(1)
+			if slices.Contains(retriers, name) {
+				want = 2
+			}
+			if got := count.Load(); got != want {
+				t.Errorf("%s call answered %d: %d requests, want %d", name, status, got, want)
+			}
 		}
 	}
+}
+
+func TestRetryRuleOnConnectionFailures(t *testing.T) {
+	refused := clientFor(t, closedURL(t), 10*time.Second, 2)
+	if _, err := refused.MintToken(context.Background(), MintRequest{}); err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") {
+		t.Fatalf("a refused token call is retried: %v", err)
+	}
+	var resets atomic.Int32
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resets.Add(1)
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	}))
+	t.Cleanup(server.Close)
+	reset := clientFor(t, server.URL, 10*time.Second, 2)
+	if _, err := reset.MintToken(context.Background(), MintRequest{}); err == nil || resets.Load() != 1 {
+		t.Fatalf("a token call whose connection dropped after sending was repeated: %d requests (%v)", resets.Load(), err)
+	}
+	if err := reset.Revoke(context.Background(), NewSecret("tok")); err == nil || resets.Load() != 4 {
+		t.Fatalf("a revoke whose connection dropped is repeated: %d requests in all (%v)", resets.Load(), err)
+	}
+}
+
+// closedURL is a loopback URL where nothing listens.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + listener.Addr().String()
+	listener.Close()
+	return url
 }
 
 func TestRetryWaitsForTheCallersContext(t *testing.T) {
@@ -147,5 +207,49 @@ func TestACallCancelledBeforeItLeavesIssuedNothing(t *testing.T) {
 	var transportErr *TransportError
 	if errors.As(err, &outcome) || !errors.As(err, &transportErr) || !transportErr.NotSent() || calls.Load() != 0 {
 		t.Fatalf("err %v after %d calls", err, calls.Load())
+	}
+}
+
+// A token's lifetime counts from when the request that got it left, not
+// from when the caller started waiting for a retry.
+func TestTokenSentAtIsTheLastAttempt(t *testing.T) {
+	var calls atomic.Int32
+	var lastArrival atomic.Int64
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lastArrival.Store(time.Now().UnixNano())
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"Bearer","expires_in":60}`))
+	}))
+	t.Cleanup(server.Close)
+	c := clientFor(t, server.URL, 10*time.Second, 1)
+	c.cfg.RetryBaseDelay = 200 * time.Millisecond
+	start := time.Now()
+	token, err := c.MintToken(context.Background(), MintRequest{Lifetime: time.Minute})
+	if err != nil || calls.Load() != 2 {
+		t.Fatalf("%d calls, err %v", calls.Load(), err)
+	}
+	if !token.SentAt.After(start.Add(50*time.Millisecond)) || token.SentAt.After(time.Unix(0, lastArrival.Load())) {
+		t.Fatalf("SentAt %v: want the second attempt's, after the backoff since %v", token.SentAt, start)
+	}
+}
+
+// An unusable answer that says nothing of its token's end hands the token
+// back with the latest end it can have: the lifetime asked for.
+func TestUnusableTokenCarriesItsLatestEnd(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"Bearer"}`))
+	}))
+	t.Cleanup(server.Close)
+	_, err := clientFor(t, server.URL, 10*time.Second, 0).MintToken(context.Background(), MintRequest{Lifetime: time.Hour})
+	var unusable *UnusableTokenError
+	if !errors.As(err, &unusable) {
+		t.Fatalf("err %v", err)
+	}
+	end := unusable.Token.LatestEnd
+	if end.Before(time.Now().Add(59*time.Minute)) || end.After(time.Now().Add(61*time.Minute)) || unusable.Token.ExpiresAt.IsZero() {
+		t.Fatalf("latest end %v, expires at %v: want an hour from now", end, unusable.Token.ExpiresAt)
 	}
 }

@@ -19,7 +19,7 @@ import (
 // are never followed.
 func (c *Client) Revoke(ctx context.Context, token Secret) error {
 	form := url.Values{"token": {token.Reveal()}, "token_type_hint": {"access_token"}}
-	result := c.send(ctx, CallRevoke, c.issuer+"/revoke", form)
+	result := c.send(ctx, CallRevoke, c.issuer+"/revoke", form, c.cfg.RevokeLimiter)
 	a, err := result.answer, result.err
 	if err != nil {
 		return err
@@ -60,7 +60,7 @@ type introspectionResponse struct {
 // Introspect asks Beyond Identity about a token: the way to learn the id and
 // end of an opaque token.
 func (c *Client) Introspect(ctx context.Context, token Secret) (*Introspection, error) {
-	call := c.send(ctx, CallIntrospect, c.introspectURL(), url.Values{"token": {token.Reveal()}})
+	call := c.send(ctx, CallIntrospect, c.introspectURL(), url.Values{"token": {token.Reveal()}}, c.cfg.Limiter)
 	a, err := call.answer, call.err
 	if err != nil {
 		return nil, err

@@ -23,9 +23,14 @@ const (
 	FormatOpaque TokenFormat = "opaque" // referential: an encrypted handle
 )
 
-// maxTokenLifetime bounds expires_in. Beyond Identity caps tokens at 90 days;
-// anything beyond ten years is a malformed answer, not a lifetime.
-const maxTokenLifetime = 10 * 365 * 24 * time.Hour
+// MaxTokenLifetime is the longest life Beyond Identity gives a token: 90
+// days.
+const MaxTokenLifetime = 7776000 * time.Second
+
+// maxPlausibleExpiresIn bounds expires_in. Beyond Identity caps tokens at
+// MaxTokenLifetime, but a private deployment may differ; anything beyond ten
+// years is a malformed answer, not a lifetime.
+const maxPlausibleExpiresIn = 10 * 365 * 24 * time.Hour
 
 // MintRequest describes the token to mint.
 type MintRequest struct {
@@ -54,6 +59,9 @@ type Token struct {
 	// ID is the token's jti; empty for an opaque token (see Introspect).
 	ID     string
 	Format TokenFormat
+	// SentAt is when the request that got the token left, after any wait
+	// for a call slot or a retry: the moment its lifetime counts from.
+	SentAt time.Time
 }
 
 // MintToken runs the client-credentials grant. A token call that may have
@@ -65,7 +73,7 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 	if err != nil {
 		return nil, err
 	}
-	result := c.send(ctx, CallToken, TokenURL(c.issuer), form)
+	result := c.send(ctx, CallToken, TokenURL(c.issuer), form, c.cfg.Limiter)
 	err = result.err
 	if err == nil && result.answer.status != 200 {
 		err = c.errorFor(CallToken, result.answer)
@@ -79,12 +87,35 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 	token, err := ParseTokenResponse(result.answer.body, result.sentAt, result.receivedAt, mint.Scopes)
 	switch {
 	case err == nil:
+		token.SentAt = result.sentAt
 		return token, nil
 	case token == nil:
 		// A 200 whose token cannot be read: one may exist all the same.
 		return nil, &OutcomeUnknownError{Err: &ResponseError{Call: CallToken, StatusCode: 200, Reason: err.Error()}, Lifetime: mint.Lifetime}
 	default:
+		token.SentAt = result.sentAt
+		boundUnknownEnd(token, result.receivedAt, mint.Lifetime)
 		return nil, &UnusableTokenError{Token: token, Reason: err.Error()}
+	}
+}
+
+// boundUnknownEnd gives a token whose answer did not say when it ends the
+// latest end it can have: what was asked for (or the longest lifetime
+// Beyond Identity gives), or its JWT's exp when that is later. Whoever must
+// revoke it then knows how long it may stay alive.
+func boundUnknownEnd(token *Token, receivedAt time.Time, requested time.Duration) {
+	if !token.LatestEnd.IsZero() {
+		return
+	}
+	if requested <= 0 {
+		requested = MaxTokenLifetime
+	}
+	token.LatestEnd = receivedAt.Add(requested).UTC().Add(time.Second - 1).Truncate(time.Second)
+	if claims, isJWT := ReadClaims(token.AccessToken.Reveal()); isJWT && claims.ExpiresAt.After(token.LatestEnd) {
+		token.LatestEnd = claims.ExpiresAt
+	}
+	if token.ExpiresAt.IsZero() {
+		token.ExpiresAt = token.LatestEnd
 	}
 }
 
@@ -159,6 +190,12 @@ func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []s
 	if strings.ContainsAny(resp.AccessToken, " \t\r\n\"\\") {
 		return token, errors.New("access_token holds characters no Bearer token may carry")
 	}
+	// The claims come first, so that even a token that cannot be leased is
+	// known by its id to whoever revokes it.
+	claims, isJWT := ReadClaims(resp.AccessToken)
+	if isJWT {
+		token.Format, token.ID = FormatJWT, claims.ID
+	}
 	if !strings.EqualFold(resp.TokenType, "Bearer") {
 		return token, fmt.Errorf("token_type is %q, not Bearer", cleanText(resp.TokenType, 32))
 	}
@@ -169,11 +206,7 @@ func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []s
 	}
 	token.ExpiresAt = sentAt.Add(lifetime).UTC().Truncate(time.Second)
 	token.LatestEnd = receivedAt.Add(lifetime).UTC().Add(time.Second - 1).Truncate(time.Second)
-
-	claims, isJWT := ReadClaims(resp.AccessToken)
 	if isJWT {
-		token.Format = FormatJWT
-		token.ID = claims.ID
 		if !claims.ExpiresAt.IsZero() && claims.ExpiresAt.Before(token.ExpiresAt) {
 			token.ExpiresAt = claims.ExpiresAt
 		}
@@ -208,7 +241,7 @@ func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
 	if seconds < 1 {
 		return 0, fmt.Errorf("expires_in is %s, not a positive number of seconds", cleanText(text, 24))
 	}
-	if seconds > maxTokenLifetime.Seconds() {
+	if seconds > maxPlausibleExpiresIn.Seconds() {
 		return 0, fmt.Errorf("expires_in of %s seconds is beyond any Beyond Identity token lifetime", cleanText(text, 24))
 	}
 	return time.Duration(seconds) * time.Second, nil

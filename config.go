@@ -1,0 +1,355 @@
+package beyondidentity
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+)
+
+// configPath is the storage key and the path of the mount's configuration.
+const configPath = "config"
+
+const (
+	defaultRequestTimeout = 30 * time.Second
+	maxRequestTimeout     = 5 * time.Minute
+	defaultMaxRetries     = biclient.DefaultMaxRetries
+	maxMaxRetries         = 10
+	// defaultMaxConcurrent lets a mount run a few calls at once without
+	// letting a mass revocation flood the tenant.
+	defaultMaxConcurrent = 10
+	maxMaxConcurrent     = 100
+	// verifyTokenLifetime is the life of the token verify_connection mints;
+	// it is revoked at once, and expires on its own if that fails.
+	verifyTokenLifetime = 60 * time.Second
+	maxIDLen            = 128
+	maxClientIDLen      = 256
+	maxClientSecretLen  = 1024
+	maxCACertLen        = 256 << 10
+)
+
+// idPattern accepts Beyond Identity ids, which go into URL paths: letters,
+// digits, '.', '_' and '-', starting with a letter or digit.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// config is the mount's configuration. The client secret is held as a
+// biclient.Secret so it cannot be printed; storageConfig is the one place it
+// is written out.
+type config struct {
+	TenantID       string          `json:"tenant_id"`
+	RealmID        string          `json:"realm_id"`
+	ApplicationID  string          `json:"application_id"`
+	ClientID       string          `json:"client_id"`
+	ClientSecret   biclient.Secret `json:"-"`
+	Region         string          `json:"region"`
+	AuthURL        string          `json:"auth_url,omitempty"`
+	CACert         string          `json:"ca_cert,omitempty"`
+	RequestTimeout time.Duration   `json:"request_timeout"`
+	MaxRetries     int             `json:"max_retries"`
+	MaxConcurrent  int             `json:"max_concurrent_requests"`
+}
+
+// defaultConfig holds the defaults of the optional fields; stored configs
+// are decoded over it, so a field added later reads as its default.
+func defaultConfig() *config {
+	return &config{
+		Region:         biclient.DefaultRegion,
+		RequestTimeout: defaultRequestTimeout,
+		MaxRetries:     defaultMaxRetries,
+		MaxConcurrent:  defaultMaxConcurrent,
+	}
+}
+
+// storageConfig is config as stored (seal-wrapped): the client secret is
+// revealed here and nowhere else.
+type storageConfig struct {
+	*config
+	ClientSecret string `json:"client_secret"`
+}
+
+// authURL is the auth host: the override, or the region's.
+func (c *config) authURL() string {
+	if c.AuthURL != "" {
+		return c.AuthURL
+	}
+	regionURL, err := biclient.AuthURLForRegion(c.Region)
+	if err != nil {
+		// Validated on write; an unknown stored region is a bug, and an
+		// empty URL makes every call fail loudly.
+		return ""
+	}
+	return regionURL
+}
+
+func (c *config) issuer() string {
+	return biclient.IssuerURL(c.authURL(), c.TenantID, c.RealmID, c.ApplicationID)
+}
+
+// sameApplication reports whether both configs authenticate as the same
+// application and client: whether tokens one issued, the other can revoke.
+func (c *config) sameApplication(other *config) bool {
+	return c.issuer() == other.issuer() && c.ClientID == other.ClientID
+}
+
+// newClient builds the client for this config; its calls wait for slots of
+// the mount's limits.
+func (c *config) newClient(limits callLimits) (*biclient.Client, error) {
+	return biclient.New(biclient.Config{
+		AuthURL:       c.authURL(),
+		TenantID:      c.TenantID,
+		RealmID:       c.RealmID,
+		ApplicationID: c.ApplicationID,
+		ClientID:      c.ClientID,
+		ClientSecret:  c.ClientSecret,
+		CACertPEM:     c.CACert,
+		Timeout:       c.RequestTimeout,
+		UserAgent:     "vault-plugin-secrets-beyondidentity/" + Version,
+		MaxRetries:    c.MaxRetries,
+		Limiter:       limits.issue,
+		RevokeLimiter: limits.revoke,
+	})
+}
+
+func readConfig(ctx context.Context, s logical.Storage) (*config, error) {
+	entry, err := s.Get(ctx, configPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	stored := storageConfig{config: defaultConfig()}
+	if err := entry.DecodeJSON(&stored); err != nil {
+		return nil, fmt.Errorf("decoding config: %w", err)
+	}
+	stored.config.ClientSecret = biclient.NewSecret(stored.ClientSecret)
+	return stored.config, nil
+}
+
+func writeConfig(ctx context.Context, s logical.Storage, cfg *config) error {
+	entry, err := logical.StorageEntryJSON(configPath, storageConfig{config: cfg, ClientSecret: cfg.ClientSecret.Reveal()})
+	if err != nil {
+		return fmt.Errorf("encoding config: %w", err)
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("writing config: %w", err)
+	}
+	return nil
+}
+
+// destinationFields decide where the client secret is sent: changing any of
+// them requires the secret again.
+var destinationFields = []struct {
+	name     string
+	target   func(*config) *string
+	validate func(string) error
+}{
+	{"tenant_id", func(c *config) *string { return &c.TenantID }, validateID},
+	{"realm_id", func(c *config) *string { return &c.RealmID }, validateID},
+	{"application_id", func(c *config) *string { return &c.ApplicationID }, validateID},
+	{"client_id", func(c *config) *string { return &c.ClientID }, validateClientID},
+	{"region", func(c *config) *string { return &c.Region }, validateRegion},
+	{"auth_url", func(c *config) *string { return &c.AuthURL }, validateAuthURL},
+	{"ca_cert", func(c *config) *string { return &c.CACert }, validateCACert},
+}
+
+// configFromRequest merges the request into a copy of the existing config
+// (or the defaults) and validates every field. It also returns the names of
+// the fields that decide where the client secret is sent and that changed.
+// Its error is the operator's mistake, naming the field and the rule.
+func configFromRequest(existing *config, d *framework.FieldData) (*config, []string, error) {
+	cfg := defaultConfig()
+	if existing != nil {
+		copied := *existing
+		cfg = &copied
+	}
+	var changed []string
+	for _, f := range destinationFields {
+		raw, ok := d.GetOk(f.name)
+		if !ok {
+			continue
+		}
+		value := strings.TrimSpace(raw.(string))
+		if f.name == "auth_url" {
+			value = strings.TrimRight(value, "/")
+		}
+		if err := f.validate(value); err != nil {
+			return nil, nil, fmt.Errorf("'%s' %w", f.name, err)
+		}
+		if target := f.target(cfg); value != *target {
+			if existing != nil {
+				changed = append(changed, f.name)
+			}
+			*target = value
+		}
+	}
+	if raw, ok := d.GetOk("client_secret"); ok {
+		if err := validateClientSecret(raw.(string)); err != nil {
+			return nil, nil, fmt.Errorf("'client_secret' %w", err)
+		}
+		cfg.ClientSecret = biclient.NewSecret(raw.(string))
+	}
+	if raw, ok := d.GetOk("request_timeout"); ok {
+		timeout := time.Duration(raw.(int)) * time.Second
+		if timeout < time.Second || timeout > maxRequestTimeout {
+			return nil, nil, fmt.Errorf("'request_timeout' must be between 1s and %s, got %s", maxRequestTimeout, timeout)
+		}
+		cfg.RequestTimeout = timeout
+	}
+	for _, f := range []struct {
+		field    string
+		target   *int
+		min, max int
+	}{{"max_retries", &cfg.MaxRetries, 0, maxMaxRetries}, {"max_concurrent_requests", &cfg.MaxConcurrent, 1, maxMaxConcurrent}} {
+		if raw, ok := d.GetOk(f.field); ok {
+			value := raw.(int)
+			if value < f.min || value > f.max {
+				return nil, nil, fmt.Errorf("'%s' must be between %d and %d, got %d", f.field, f.min, f.max, value)
+			}
+			*f.target = value
+		}
+	}
+	return cfg, changed, cfg.complete()
+}
+
+// complete reports the first required field that is missing.
+func (c *config) complete() error {
+	for _, required := range []struct{ field, value string }{
+		{"tenant_id", c.TenantID}, {"realm_id", c.RealmID}, {"application_id", c.ApplicationID}, {"client_id", c.ClientID},
+	} {
+		if required.value == "" {
+			return fmt.Errorf("'%s' is required", required.field)
+		}
+	}
+	if c.ClientSecret.IsZero() {
+		return errors.New("'client_secret' is required")
+	}
+	return nil
+}
+
+func validateID(value string) error {
+	switch {
+	case value == "":
+		return errors.New("must not be empty")
+	case len(value) > maxIDLen:
+		return fmt.Errorf("must be at most %d characters", maxIDLen)
+	case !idPattern.MatchString(value):
+		return errors.New("must hold only letters, digits, '.', '_' and '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+func validateClientID(value string) error {
+	switch {
+	case value == "":
+		return errors.New("must not be empty")
+	case len(value) > maxClientIDLen:
+		return fmt.Errorf("must be at most %d characters", maxClientIDLen)
+	case strings.ContainsRune(value, ':'):
+		return errors.New("must not contain ':', which HTTP Basic authentication cannot carry in a user id")
+	case !printableASCII(value):
+		return errors.New("must hold only printable ASCII characters without spaces")
+	}
+	return nil
+}
+
+func validateClientSecret(value string) error {
+	switch {
+	case value == "":
+		return errors.New("must not be empty")
+	case len(value) > maxClientSecretLen:
+		return fmt.Errorf("must be at most %d characters", maxClientSecretLen)
+	case !printableASCII(value):
+		return errors.New("must hold only printable ASCII characters without spaces")
+	}
+	return nil
+}
+
+func printableASCII(value string) bool {
+	for _, r := range value {
+		if r <= ' ' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func validateRegion(value string) error {
+	if _, err := biclient.AuthURLForRegion(value); err != nil {
+		return fmt.Errorf("must be one of %s", strings.Join(biclient.Regions(), ", "))
+	}
+	return nil
+}
+
+// validateAuthURL accepts an absolute https URL, or http to a loopback
+// address (a local test server), without credentials, query or fragment.
+func validateAuthURL(value string) error {
+	if value == "" {
+		return nil
+	}
+	u, err := url.Parse(value)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return errors.New("must be an absolute URL such as https://auth.example.com")
+	}
+	switch {
+	case u.User != nil:
+		return errors.New("must not contain credentials")
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(value, "?") || strings.Contains(value, "#"):
+		return errors.New("must not contain a query or fragment")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return nil
+	case u.Scheme == "http":
+		return errors.New("must use https:// (http:// is accepted only for a loopback address such as 127.0.0.1)")
+	}
+	return errors.New("must use https://")
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func validateCACert(value string) error {
+	if value == "" {
+		return nil
+	}
+	if len(value) > maxCACertLen {
+		return fmt.Errorf("must be at most %d bytes", maxCACertLen)
+	}
+	rest := []byte(value)
+	count := 0
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return fmt.Errorf("must hold only PEM CERTIFICATE blocks, found %q", block.Type)
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("holds a certificate that does not parse: %v", err)
+		}
+		count++
+	}
+	if count == 0 {
+		return errors.New("must be a PEM bundle of at least one certificate")
+	}
+	return nil
+}

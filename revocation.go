@@ -1,0 +1,361 @@
+package beyondidentity
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+)
+
+// revocationPrefix holds the tokens whose revocation failed and that the
+// plugin keeps revoking in the background, and, once that succeeded, a
+// record without the token until the token's end, so that Vault's next
+// attempt on the lease succeeds at once. Entries are node-local (each
+// cluster revokes its own leases) and seal-wrapped.
+const revocationPrefix = "revocations/"
+
+// Backoff between background revocation attempts: short enough that a
+// revocation completes within about a minute of Beyond Identity's recovery.
+const (
+	revocationRetryBase = 10 * time.Second
+	revocationRetryMax  = time.Minute
+	// revocationWorkers bounds the background revocations run at once; the
+	// mount's revoke limiter bounds the calls.
+	revocationWorkers = 4
+)
+
+// revocationRecord is a token the plugin owes a revocation, or, once
+// revoked (Token empty), proof of it.
+type revocationRecord struct {
+	issuedToken
+	Token     string `json:"access_token,omitempty"`
+	Attempts  int    `json:"attempts"`
+	LastError string `json:"last_error,omitempty"`
+	// Next is when to try again; for a revoked record, when to forget it.
+	Next      time.Time `json:"next"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+}
+
+func (r *revocationRecord) revoked() bool { return !r.RevokedAt.IsZero() }
+
+// revocationKey names a token's record without revealing the token.
+func revocationKey(token biclient.Secret) string {
+	sum := sha256.Sum256([]byte(token.Reveal()))
+	return hex.EncodeToString(sum[:])
+}
+
+// revocationError is a revocation that failed now; queued says whether the
+// plugin recorded the token to keep trying in the background.
+type revocationError struct {
+	err    error
+	queued bool
+	endsBy time.Time
+}
+
+func (e *revocationError) Error() string {
+	if e.queued {
+		return fmt.Sprintf("%v; the plugin keeps retrying the revocation in the background until it succeeds "+
+			"or the token ends at %s", e.err, e.endsBy.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("%v; the token stays valid until it ends, at the latest %s", e.err, e.endsBy.Format(time.RFC3339))
+}
+
+func (e *revocationError) Unwrap() error { return e.err }
+
+// revokeToken revokes a token at Beyond Identity. Its nil error is a promise
+// that the token no longer works. When the revocation fails, the token is
+// recorded and the plugin keeps revoking it in the background, and the error
+// still goes back to the caller, so that Vault, too, keeps the lease and
+// retries.
+func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedToken) error {
+	key := revocationKey(t.AccessToken)
+	lock := locksutil.LockForKey(b.revocationLocks, key)
+	lock.Lock()
+	defer lock.Unlock()
+
+	record, readErr := readRevocation(ctx, s, key)
+	if readErr != nil {
+		b.Logger().Warn("reading a revocation record failed; revoking anyway", "token_id", t.TokenID, "error", readErr)
+	}
+	if record != nil && record.revoked() {
+		// The plugin revoked it in the background: Vault's attempt on the
+		// lease is done at once, and the record has served its purpose.
+		b.forgetRevocation(ctx, s, key)
+		return nil
+	}
+	err := b.revokeUpstream(ctx, s, t)
+	switch {
+	case err == nil:
+		if record != nil {
+			b.forgetRevocation(ctx, s, key)
+		}
+		return nil
+	case t.surelyExpired(b.clock.Now()):
+		b.Logger().Info("token already ended; nothing to revoke", "role", t.Role, "token_id", t.TokenID, "reason", err)
+		if record != nil {
+			b.forgetRevocation(ctx, s, key)
+		}
+		return nil
+	}
+	failure := &revocationError{err: err, endsBy: t.endsBy()}
+	var noCredentials *noCredentialsError
+	if !errors.As(err, &noCredentials) {
+		failure.queued = b.queueRevocation(ctx, s, key, t, record, err) == nil
+	}
+	b.Logger().Warn("revocation failed", "role", t.Role, "token_id", t.TokenID, "error", err, "retried_in_background", failure.queued)
+	return failure
+}
+
+// revokeUpstream revokes a token with the credentials of the application
+// that issued it. Beyond Identity answers 200 to a revocation by another
+// application and leaves the token alone, so only those credentials will do.
+func (b *backend) revokeUpstream(ctx context.Context, s logical.Storage, t issuedToken) error {
+	client, err := b.clientFor(ctx, s, t.Issuer, t.ClientID)
+	if err != nil {
+		return fmt.Errorf("revoking %s: %w", t.describe(), err)
+	}
+	if err := client.Revoke(ctx, t.AccessToken); err != nil {
+		return fmt.Errorf("revoking %s: %w", t.describe(), err)
+	}
+	return nil
+}
+
+// queueRevocation records a failed revocation durably and schedules the
+// next attempt. The caller holds the token's lock.
+func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key string, t issuedToken,
+	record *revocationRecord, cause error) error {
+	if record == nil {
+		record = &revocationRecord{issuedToken: t, Token: t.AccessToken.Reveal()}
+	}
+	record.Attempts++
+	record.LastError = truncate(cause.Error(), 512)
+	record.Next = b.clock.Now().Add(revocationBackoff(record.Attempts))
+	if err := writeRevocation(ctx, s, key, record); err != nil {
+		b.Logger().Error("recording a failed revocation failed", "token_id", t.TokenID, "error", err)
+		return err
+	}
+	b.revocations.set(key, record.Next)
+	return nil
+}
+
+// forgetRevocation deletes a record that is no longer needed. A failure
+// leaves it for the background worker, which finds nothing to do.
+func (b *backend) forgetRevocation(ctx context.Context, s logical.Storage, key string) {
+	if err := s.Delete(ctx, revocationPrefix+key); err != nil {
+		b.Logger().Warn("deleting a revocation record failed", "error", err)
+		return
+	}
+	b.revocations.remove(key)
+}
+
+// revocationBackoff is the wait before attempt n+1: doubling from
+// revocationRetryBase up to revocationRetryMax, less up to a fifth at
+// random so that records that failed together do not retry together.
+func revocationBackoff(attempts int) time.Duration {
+	delay := min(revocationRetryBase<<min(attempts-1, 8), revocationRetryMax)
+	return delay - rand.N(delay/5+1)
+}
+
+// retryRevocation is the background worker's attempt on one record.
+func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key string) {
+	lock := locksutil.LockForKey(b.revocationLocks, key)
+	lock.Lock()
+	defer lock.Unlock()
+
+	now := b.clock.Now()
+	record, err := readRevocation(ctx, s, key)
+	switch {
+	case err != nil:
+		b.Logger().Warn("reading a revocation record failed; trying again later", "error", err)
+		b.revocations.set(key, now.Add(revocationRetryMax))
+		return
+	case record == nil:
+		b.revocations.remove(key)
+		return
+	case record.revoked():
+		if now.Before(record.Next) {
+			b.revocations.set(key, record.Next)
+			return
+		}
+		b.forgetRevocation(ctx, s, key)
+		return
+	}
+	t := record.issuedToken
+	t.AccessToken = biclient.NewSecret(record.Token)
+	revokeErr := b.revokeUpstream(ctx, s, t)
+	switch {
+	case revokeErr == nil:
+		b.Logger().Info("revoked a token in the background", "role", t.Role, "token_id", t.TokenID, "attempts", record.Attempts+1)
+		record.Token, record.RevokedAt, record.LastError = "", now, ""
+		record.Next = t.endsBy().Add(expiredMargin)
+		if err := writeRevocation(ctx, s, key, record); err != nil {
+			// Without the proof, Vault's next attempt revokes again: harmless.
+			b.forgetRevocation(ctx, s, key)
+			return
+		}
+		b.revocations.set(key, record.Next)
+	case t.surelyExpired(now):
+		b.Logger().Info("token ended before its revocation could be done", "role", t.Role, "token_id", t.TokenID)
+		b.forgetRevocation(ctx, s, key)
+	default:
+		b.Logger().Warn("background revocation failed; will retry", "role", t.Role, "token_id", t.TokenID,
+			"attempts", record.Attempts+1, "error", revokeErr)
+		if err := b.queueRevocation(ctx, s, key, t, record, revokeErr); err != nil {
+			b.revocations.set(key, now.Add(revocationRetryMax))
+		}
+	}
+}
+
+func readRevocation(ctx context.Context, s logical.Storage, key string) (*revocationRecord, error) {
+	entry, err := s.Get(ctx, revocationPrefix+key)
+	if err != nil || entry == nil {
+		return nil, err
+	}
+	record := &revocationRecord{}
+	if err := entry.DecodeJSON(record); err != nil {
+		return nil, fmt.Errorf("decoding revocation record: %w", err)
+	}
+	return record, nil
+}
+
+func writeRevocation(ctx context.Context, s logical.Storage, key string, record *revocationRecord) error {
+	entry, err := logical.StorageEntryJSON(revocationPrefix+key, record)
+	if err != nil {
+		return err
+	}
+	return s.Put(ctx, entry)
+}
+
+// revocationSchedule is the in-memory index of when each record is next
+// due, loaded from storage when the worker starts and kept up to date by
+// every change to a record.
+type revocationSchedule struct {
+	mu  sync.Mutex
+	due map[string]time.Time
+	// wake tells the worker the earliest due time may have changed.
+	wake chan struct{}
+}
+
+func newRevocationSchedule() *revocationSchedule {
+	return &revocationSchedule{due: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+func (q *revocationSchedule) set(key string, at time.Time) {
+	q.mu.Lock()
+	q.due[key] = at
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *revocationSchedule) remove(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.due, key)
+}
+
+// next is the earliest due time.
+func (q *revocationSchedule) next() (time.Time, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var earliest time.Time
+	for _, at := range q.due {
+		if earliest.IsZero() || at.Before(earliest) {
+			earliest = at
+		}
+	}
+	return earliest, !earliest.IsZero()
+}
+
+// takeDue returns the keys due by now and removes them from the schedule;
+// each attempt schedules its record again as needed.
+func (q *revocationSchedule) takeDue(now time.Time) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var keys []string
+	for key, at := range q.due {
+		if !at.After(now) {
+			keys = append(keys, key)
+			delete(q.due, key)
+		}
+	}
+	return keys
+}
+
+// pending counts the records in the schedule.
+func (q *revocationSchedule) pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.due)
+}
+
+// loadRevocations fills the schedule from storage: the records a previous
+// process or another node left.
+func (b *backend) loadRevocations(ctx context.Context, s logical.Storage) error {
+	keys, err := s.List(ctx, revocationPrefix)
+	if err != nil {
+		return fmt.Errorf("listing revocation records: %w", err)
+	}
+	for _, key := range keys {
+		record, err := readRevocation(ctx, s, key)
+		if err != nil {
+			return err
+		}
+		if record != nil {
+			b.revocations.set(key, record.Next)
+		}
+	}
+	return nil
+}
+
+// runDueRevocations attempts every record due by now, a few at a time.
+func (b *backend) runDueRevocations(ctx context.Context, s logical.Storage) {
+	keys := b.revocations.takeDue(b.clock.Now())
+	slots := make(chan struct{}, revocationWorkers)
+	var wg sync.WaitGroup
+	for _, key := range keys {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			b.retryRevocation(ctx, s, key)
+		}()
+	}
+	wg.Wait()
+}
+
+// revocationWorker runs due revocations until ctx ends, sleeping on the
+// injected clock until the earliest record is due or the schedule changes.
+func (b *backend) revocationWorker(ctx context.Context, s logical.Storage) {
+	for {
+		var fire <-chan time.Time
+		var stop func() bool
+		if at, ok := b.revocations.next(); ok {
+			timer := b.clock.NewTimer(at.Sub(b.clock.Now()))
+			fire, stop = timer.C(), timer.Stop
+		}
+		select {
+		case <-ctx.Done():
+		case <-b.revocations.wake:
+		case <-fire:
+			b.runDueRevocations(ctx, s)
+		}
+		if stop != nil {
+			stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package beyondidentity
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+)
+
+// useFakeClock gives the backend a clock that moves only when the test says
+// so, starting now.
+func (e *testEnv) useFakeClock() *clock.Fake {
+	fake := clock.NewFake(time.Now())
+	e.b.clock = fake
+	return fake
+}
+
+// revocationRecords reads every revocation record in storage.
+func (e *testEnv) revocationRecords() []*revocationRecord {
+	e.t.Helper()
+	keys, err := e.storage.List(context.Background(), revocationPrefix)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var records []*revocationRecord
+	for _, key := range keys {
+		record, err := readRevocation(context.Background(), e.storage, key)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		records = append(records, record)
+	}
+	return records
+}
+
+func (e *testEnv) assertNoRevocationRecords() {
+	e.t.Helper()
+	if records := e.revocationRecords(); len(records) != 0 {
+		e.t.Fatalf("%d revocation records left", len(records))
+	}
+}
+
+// failRevocationsNow issues a credential and fails its revocation while
+// Beyond Identity answers 503, so that it is left to the background.
+func failRevocationsNow(t *testing.T) (*testEnv, *logical.Response, *clock.Fake) {
+	t.Helper()
+	e, resp := newIssuedCredential(t)
+	fake := e.useFakeClock()
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable"}`})
+	if _, err := e.revoke(resp.Secret); err == nil {
+		t.Fatal("the revocation should fail while Beyond Identity answers 503")
+	}
+	return e, resp, fake
+}
+
+// TestFailedRevocationIsRetriedInTheBackground walks a failed revocation
+// through Beyond Identity's outage and recovery on the injected clock.
+func TestFailedRevocationIsRetriedInTheBackground(t *testing.T) {
+	e, resp, fake := failRevocationsNow(t)
+	token := resp.Data["access_token"].(string)
+	ctx := context.Background()
+
+	// Nothing is due before the backoff has passed.
+	e.fake.ResetCalls()
+	e.b.runDueRevocations(ctx, e.storage)
+	if calls := len(e.fake.CallsTo(fakebi.OpRevoke)); calls != 0 {
+		t.Fatalf("%d revoke calls before the record was due", calls)
+	}
+	// Still down: the attempt fails, and the next one backs off further.
+	fake.Advance(revocationRetryBase)
+	e.b.runDueRevocations(ctx, e.storage)
+	records := e.revocationRecords()
+	if len(records) != 1 || records[0].Attempts != 2 || !strings.Contains(records[0].LastError, "HTTP 503") ||
+		!records[0].Next.After(fake.Now().Add(revocationRetryBase)) {
+		t.Fatalf("after a second failure: %+v", records)
+	}
+	// Beyond Identity recovers: within the longest backoff the token is revoked.
+	e.fake.ClearFaults()
+	fake.Advance(revocationRetryMax)
+	e.b.runDueRevocations(ctx, e.storage)
+	if e.fake.IsActive(token) {
+		t.Fatal("the background worker did not revoke the token after recovery")
+	}
+	records = e.revocationRecords()
+	if len(records) != 1 || !records[0].revoked() || records[0].Token != "" {
+		t.Fatal("the revoked record must stay, without its token, as proof for Vault's next attempt")
+	}
+	// Vault's next attempt on the lease succeeds at once, without a call.
+	e.fake.ResetCalls()
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{}`})
+	if _, err := e.revoke(resp.Secret); err != nil {
+		t.Fatalf("Vault's attempt after the background revocation: %v", err)
+	}
+	if calls := len(e.fake.CallsTo(fakebi.OpRevoke)); calls != 0 {
+		t.Fatalf("%d revoke calls for a token already revoked", calls)
+	}
+	e.assertNoRevocationRecords()
+	e.assertNoSecretsLogged()
+}
+
+// The proof of a background revocation is forgotten once the token would
+// have ended anyway.
+func TestRevokedRecordsAreForgottenAfterTheTokenEnds(t *testing.T) {
+	e, _, fake := failRevocationsNow(t)
+	e.fake.ClearFaults()
+	fake.Advance(revocationRetryMax)
+	e.b.runDueRevocations(context.Background(), e.storage)
+	if records := e.revocationRecords(); len(records) != 1 || !records[0].revoked() {
+		t.Fatal("want the proof of revocation")
+	}
+	fake.Advance(time.Hour + expiredMargin)
+	e.b.runDueRevocations(context.Background(), e.storage)
+	e.assertNoRevocationRecords()
+}
+
+// A token that ends during the outage is not revoked: it needs not be.
+func TestBackgroundRevocationGivesUpWhenTheTokenEnds(t *testing.T) {
+	e, _, fake := failRevocationsNow(t)
+	fake.Advance(time.Hour + 2*expiredMargin)
+	e.fake.ResetCalls()
+	e.b.runDueRevocations(context.Background(), e.storage)
+	e.assertNoRevocationRecords()
+}
+
+// Records outlive the process: a new backend on the same storage (a plugin
+// restart, a new active node) finds them when Vault initializes it, and
+// its worker completes them on its own.
+func TestBackgroundRevocationsSurviveARestart(t *testing.T) {
+	e, resp, _ := failRevocationsNow(t)
+	e.fake.ClearFaults()
+
+	conf := logical.TestBackendConfig()
+	conf.System = e.sys
+	conf.Logger = e.b.Logger()
+	conf.StorageView = e.storage
+	raw, err := Factory(context.Background(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := raw.(*backend)
+	fake := clock.NewFake(time.Now())
+	restarted.clock = fake
+	t.Cleanup(func() { restarted.Cleanup(context.Background()) })
+	timerCreated := fake.TimerCreated()
+	if err := restarted.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	<-timerCreated // the worker is waiting for the record to be due
+	fake.Advance(revocationRetryMax)
+	eventuallyTrue(t, func() bool { return !e.fake.IsActive(resp.Data["access_token"].(string)) })
+}
+
+// A revocation needs no free issuing slot: a flood of slow mints holding
+// every slot does not delay it.
+func TestRevocationsHaveTheirOwnCallSlots(t *testing.T) {
+	e, resp := newIssuedCredential(t)
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{"max_concurrent_requests": 1, "verify_connection": false})
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: time.Minute})
+	mintCtx, stopMint := context.WithCancel(context.Background())
+	defer stopMint()
+	go func() { _, _ = e.requestCtx(mintCtx, logical.ReadOperation, "creds/sync", nil) }()
+	eventuallyTrue(t, func() bool { return e.upstream.inFlight.Load() == 1 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := e.b.HandleRequest(ctx, &logical.Request{Operation: logical.RevokeOperation, Secret: resp.Secret, Storage: e.storage})
+	if err != nil || e.fake.IsActive(resp.Data["access_token"].(string)) {
+		t.Fatalf("a revocation waited for the slot a mint holds: %v", err)
+	}
+}
+
+func TestTokenIsNotExpiredBeforeItsLatestEnd(t *testing.T) {
+	now := time.Now()
+	token := issuedToken{ExpiresAt: now.Add(-time.Hour).Unix(), EndsBy: now.Add(time.Hour).Unix()}
+	if token.surelyExpired(now) {
+		t.Fatal("a token whose latest end is an hour away was counted expired")
+	}
+	if !token.surelyExpired(now.Add(time.Hour + expiredMargin + time.Second)) {
+		t.Fatal("a token past its latest end and the margin is not counted expired")
+	}
+	if token.surelyExpired(now.Add(time.Hour + expiredMargin - time.Second)) {
+		t.Fatal("the margin for clock skew is not applied")
+	}
+}
+
+// Unmounting ends the background worker and closes pooled connections.
+func TestCleanStopsTheWorkerAndClosesConnections(t *testing.T) {
+	e := newTestBackend(t)
+	var closed atomic.Int32
+	server := httptest.NewUnstartedServer(e.upstream)
+	server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	server.Start()
+	t.Cleanup(server.Close)
+	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"auth_url": server.URL}))
+	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
+		t.Fatal(err)
+	}
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e.issue("sync", nil)
+	closedBefore := closed.Load()
+	e.b.Cleanup(context.Background())
+	if e.b.workerDone != nil {
+		t.Fatal("the worker is still running")
+	}
+	eventuallyTrue(t, func() bool { return closed.Load() > closedBefore })
+}
