@@ -175,37 +175,21 @@ func (b *backend) clean(context.Context) {
 }
 
 // HandleRequest and HandleExistenceCheck let custom_claims arrive as a JSON
-// string as well as an object: the vault CLI sends every key=value pair as a
-// string, and a framework.TypeMap field would refuse it. Vault runs the
+// string as well as an object (see decodeClaimsField). Vault runs the
 // existence check first, so both must convert it.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if errResp := decodeClaimsField(req); errResp != nil {
-		return errResp, nil
+	if err := decodeClaimsField(req); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	return b.Backend.HandleRequest(ctx, req)
 }
 
 // HandleExistenceCheck implements logical.Backend; see HandleRequest.
 func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
-	if errResp := decodeClaimsField(req); errResp != nil {
-		return false, false, errutil.UserError{Err: errResp.Error().Error()}
+	if err := decodeClaimsField(req); err != nil {
+		return false, false, errutil.UserError{Err: err.Error()}
 	}
 	return b.Backend.HandleExistenceCheck(ctx, req)
-}
-
-// decodeClaimsField replaces a role write's custom_claims string with the
-// object it holds.
-func decodeClaimsField(req *logical.Request) *logical.Response {
-	raw, isString := req.Data["custom_claims"].(string)
-	if !isString || !strings.HasPrefix(req.Path, rolePrefix) {
-		return nil
-	}
-	claims, errResp := decodeClaimsString(raw)
-	if errResp != nil {
-		return errResp
-	}
-	req.Data["custom_claims"] = claims
-	return nil
 }
 
 // forwarded is an operation that writes storage or changes state at Beyond

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/framework"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // FuzzScopes feeds scopes parsing what an operator may type: a
@@ -27,23 +29,23 @@ func FuzzScopes(f *testing.F) {
 		if err != nil || !ok {
 			return
 		}
-		scopes, problem := normalizeScopes(raw.([]string))
-		if problem != "" {
-			if scopes != nil {
-				t.Fatal("scopes returned with a problem")
+		scopes, err := parseScopes(raw.([]string))
+		if err != nil {
+			if scopes != nil || !strings.Contains(err.Error(), "'scopes'") {
+				t.Fatalf("scopes returned with an error, or an error not naming the field: %v", err)
 			}
 			return
 		}
 		if !sort.StringsAreSorted(scopes) || len(scopes) > maxScopes {
 			t.Fatalf("scopes %q not sorted or too many", scopes)
 		}
-		for i, scope := range scopes {
-			if !scopePattern.MatchString(scope) || (i > 0 && scopes[i-1] == scope) {
-				t.Fatalf("scope %q invalid or repeated", scope)
+		for i, s := range scopes {
+			if !scope.Valid(s) || len(s) > maxScopeLen || (i > 0 && scopes[i-1] == s) {
+				t.Fatalf("scope %q invalid, too long or repeated", s)
 			}
 		}
-		again, problem := normalizeScopes(scopes)
-		if problem != "" || strings.Join(again, ",") != strings.Join(scopes, ",") {
+		again, err := parseScopes(scopes)
+		if err != nil || strings.Join(again, ",") != strings.Join(scopes, ",") {
 			t.Fatal("normalizing is not idempotent")
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 const credsPrefix = "creds/"
@@ -116,14 +117,14 @@ func planCredential(name string, r *role, d *framework.FieldData, mountMax time.
 		plan.lifetime, plan.leaseTTL = ttl, ttl
 	}
 	if raw, ok := d.GetOk("scopes"); ok {
-		scopes, problem := normalizeScopes(raw.([]string))
-		if problem != "" {
-			return nil, logical.ErrorResponse("'scopes' %s", problem)
+		scopes, err := parseScopes(raw.([]string))
+		if err != nil {
+			return nil, logical.ErrorResponse(err.Error())
 		}
 		if len(scopes) == 0 {
 			return nil, logical.ErrorResponse("'scopes' must list at least one of the role's scopes when given")
 		}
-		if outside := difference(scopes, r.Scopes); len(outside) > 0 {
+		if outside := scope.Missing(scopes, r.Scopes); len(outside) > 0 {
 			return nil, logical.ErrorResponse("'scopes' must be a subset of the scopes of role %q: it does not grant %s",
 				name, strings.Join(outside, ", "))
 		}
@@ -285,7 +286,7 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 	}
 	// The granted scopes must equal the requested ones, both ways.
 	// Defended by TestCredsScopeMismatchRevokesAndNamesTheDifference.
-	missing, extra := difference(plan.scopes, facts.scopes), difference(facts.scopes, plan.scopes)
+	missing, extra := scope.Missing(plan.scopes, facts.scopes), scope.Missing(facts.scopes, plan.scopes)
 	if len(missing) > 0 || len(extra) > 0 {
 		return logical.ErrorResponse("Beyond Identity granted other scopes than role %q requested (missing: %s; extra: %s)",
 			plan.role, listOrNone(missing), listOrNone(extra)), nil
@@ -352,21 +353,6 @@ func upstreamStatus(err error) int {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusBadGateway
-}
-
-// difference returns the elements of a that are not in b.
-func difference(a, b []string) []string {
-	in := make(map[string]bool, len(b))
-	for _, s := range b {
-		in[s] = true
-	}
-	var out []string
-	for _, s := range a {
-		if !in[s] {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func listOrNone(items []string) string {

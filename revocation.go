@@ -137,7 +137,7 @@ func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key st
 		record = &revocationRecord{issuedToken: t, Token: t.AccessToken.Reveal()}
 	}
 	record.Attempts++
-	record.LastError = truncate(cause.Error(), 512)
+	record.LastError = biclient.CleanText(cause.Error(), 512)
 	record.Next = b.clock.Now().Add(revocationBackoff(record.Attempts))
 	if err := writeRevocation(ctx, s, key, record); err != nil {
 		b.Logger().Error("recording a failed revocation failed", "token_id", t.TokenID, "error", err)

@@ -35,14 +35,6 @@ func seconds(d time.Duration) string {
 	return fmt.Sprintf("%ds", int64(d/time.Second))
 }
 
-// truncate bounds user input quoted back in an error message.
-func truncate(s string, limit int) string {
-	if len(s) <= limit {
-		return s
-	}
-	return strings.ToValidUTF8(s[:limit], "") + "..."
-}
-
 // ceilSeconds rounds a duration up to whole seconds, as Vault counts
 // leases: a lease that ends within the second after its token does no
 // harm, while one shortened by rounding would surprise every reader.

@@ -222,8 +222,8 @@ func ParseErrorBody(call string, status int, header http.Header, body []byte, se
 	if err := json.Unmarshal(body, &parsed); err != nil {
 		return apiErr
 	}
-	apiErr.Code = cleanText(scrub(firstNonEmpty(parsed.Error, parsed.Code), secrets...), 64)
-	apiErr.Description = cleanText(scrub(firstNonEmpty(parsed.ErrorDescription, parsed.Message), secrets...), maxDescriptionLen)
+	apiErr.Code = CleanText(scrub(firstNonEmpty(parsed.Error, parsed.Code), secrets...), 64)
+	apiErr.Description = CleanText(scrub(firstNonEmpty(parsed.ErrorDescription, parsed.Message), secrets...), maxDescriptionLen)
 	return apiErr
 }
 
@@ -260,9 +260,10 @@ func firstNonEmpty(values ...string) string {
 	return ""
 }
 
-// cleanText makes upstream text safe to put into an error message: one line,
-// printable, bounded.
-func cleanText(text string, limit int) string {
+// CleanText makes text from elsewhere (an upstream answer, an operator's
+// input) safe to quote in a message: one line, printable, and cut at limit
+// bytes, on a character boundary, with "..." to show the cut.
+func CleanText(text string, limit int) string {
 	text = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/url"
 	"time"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // Revoke revokes an access token at the RFC 7009 endpoint of the configured
@@ -72,7 +74,7 @@ func (c *Client) Introspect(ctx context.Context, token Secret) (*Introspection, 
 	if !isJSONObject(a.body) || json.Unmarshal(a.body, &resp) != nil || resp.Active == nil {
 		return nil, &ResponseError{Call: CallIntrospect, StatusCode: a.status, Reason: "body is not an RFC 7662 introspection answer"}
 	}
-	result := &Introspection{Active: *resp.Active, ID: resp.JTI, Scopes: ParseScopes(resp.Scope)}
+	result := &Introspection{Active: *resp.Active, ID: resp.JTI, Scopes: scope.Parse(resp.Scope)}
 	if resp.Exp != nil && *resp.Exp > 0 {
 		result.ExpiresAt = time.Unix(int64(*resp.Exp), 0).UTC()
 	}

@@ -8,10 +8,11 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // TokenFormat says whether a token's claims can be read locally.
@@ -142,7 +143,7 @@ func mayHaveIssued(err error) bool {
 func mintForm(mint MintRequest) (url.Values, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if len(mint.Scopes) > 0 {
-		form.Set("scope", strings.Join(mint.Scopes, " "))
+		form.Set("scope", scope.Format(mint.Scopes))
 	}
 	if mint.Lifetime > 0 {
 		seconds := int64(mint.Lifetime / time.Second)
@@ -197,7 +198,7 @@ func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []s
 		token.Format, token.ID = FormatJWT, claims.ID
 	}
 	if !strings.EqualFold(resp.TokenType, "Bearer") {
-		return token, fmt.Errorf("token_type is %q, not Bearer", cleanText(resp.TokenType, 32))
+		return token, fmt.Errorf("token_type is %q, not Bearer", CleanText(resp.TokenType, 32))
 	}
 	token.TokenType = "Bearer"
 	lifetime, err := parseExpiresIn(resp.ExpiresIn)
@@ -219,11 +220,11 @@ func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []s
 	}
 	switch {
 	case resp.Scope != nil:
-		token.Scopes = ParseScopes(*resp.Scope)
+		token.Scopes = scope.Parse(*resp.Scope)
 	case isJWT && claims.Scope != nil:
-		token.Scopes = ParseScopes(*claims.Scope)
+		token.Scopes = scope.Parse(*claims.Scope)
 	default:
-		token.Scopes = normalizeScopes(requested)
+		token.Scopes = scope.Normalize(requested)
 	}
 	return token, nil
 }
@@ -239,29 +240,10 @@ func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
 		return 0, errors.New("expires_in is not a number")
 	}
 	if seconds < 1 {
-		return 0, fmt.Errorf("expires_in is %s, not a positive number of seconds", cleanText(text, 24))
+		return 0, fmt.Errorf("expires_in is %s, not a positive number of seconds", CleanText(text, 24))
 	}
 	if seconds > maxPlausibleExpiresIn.Seconds() {
-		return 0, fmt.Errorf("expires_in of %s seconds is beyond any Beyond Identity token lifetime", cleanText(text, 24))
+		return 0, fmt.Errorf("expires_in of %s seconds is beyond any Beyond Identity token lifetime", CleanText(text, 24))
 	}
 	return time.Duration(seconds) * time.Second, nil
-}
-
-// ParseScopes splits a space-separated scope string into sorted, distinct
-// scopes.
-func ParseScopes(scope string) []string {
-	return normalizeScopes(strings.Fields(scope))
-}
-
-func normalizeScopes(scopes []string) []string {
-	seen := make(map[string]bool, len(scopes))
-	out := make([]string, 0, len(scopes))
-	for _, s := range scopes {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

@@ -1,0 +1,226 @@
+package beyondidentity
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
+)
+
+// rolePrefix is the storage prefix (and path) of roles.
+const rolePrefix = "roles/"
+
+// Bounds on a role's input (design.md, "Bounds on input").
+const (
+	defaultRoleTTL    = biclient.MaxTokenLifetime
+	maxCustomClaims   = 8 << 10
+	maxScopes         = 64
+	maxScopeLen       = 128
+	maxDescriptionLen = 1024
+	maxRoleNameLen    = 128
+)
+
+// role maps a name to the scopes and lifetimes of the tokens it issues.
+// TTL and MaxTTL hold what the operator set, zero meaning the default, so
+// that a max_ttl that only follows ttl keeps following it when ttl changes.
+type role struct {
+	Scopes       []string       `json:"scopes"`
+	TTL          time.Duration  `json:"ttl"`
+	MaxTTL       time.Duration  `json:"max_ttl"`
+	CustomClaims map[string]any `json:"custom_claims,omitempty"`
+	Description  string         `json:"description"`
+}
+
+// ttl is the lease duration: as set, else 90 days, but never above an
+// explicitly set max_ttl.
+func (r *role) ttl() time.Duration {
+	switch {
+	case r.TTL > 0:
+		return r.TTL
+	case r.MaxTTL > 0:
+		return min(defaultRoleTTL, r.MaxTTL)
+	}
+	return defaultRoleTTL
+}
+
+// maxTTL is the token lifetime and lease hard end: as set, else ttl.
+func (r *role) maxTTL() time.Duration {
+	if r.MaxTTL > 0 {
+		return r.MaxTTL
+	}
+	return r.ttl()
+}
+
+// roleFromRequest merges the request into a copy of the existing role (or
+// the defaults) and validates it. Its error is the operator's mistake,
+// naming the field and the rule.
+func roleFromRequest(existing *role, d *framework.FieldData) (*role, error) {
+	r := &role{}
+	if existing != nil {
+		copied := *existing
+		r = &copied
+	}
+	if raw, ok := d.GetOk("scopes"); ok {
+		scopes, err := parseScopes(raw.([]string))
+		if err != nil {
+			return nil, err
+		}
+		r.Scopes = scopes
+	}
+	if len(r.Scopes) == 0 {
+		return nil, errors.New("'scopes' is required: list at least one scope, e.g. identities:read")
+	}
+	for _, f := range []struct {
+		field  string
+		target *time.Duration
+	}{{"ttl", &r.TTL}, {"max_ttl", &r.MaxTTL}} {
+		if raw, ok := d.GetOk(f.field); ok {
+			value := time.Duration(raw.(int)) * time.Second
+			if value > biclient.MaxTokenLifetime {
+				return nil, fmt.Errorf("'%s' must be at most 7776000s (90 days), the longest life of a Beyond Identity token", f.field)
+			}
+			*f.target = value
+		}
+	}
+	if r.ttl() > r.maxTTL() {
+		return nil, fmt.Errorf("'ttl' (%s) must not exceed 'max_ttl' (%s)", seconds(r.ttl()), seconds(r.maxTTL()))
+	}
+	if raw, ok := d.GetOk("custom_claims"); ok {
+		claims, err := parseCustomClaims(raw.(map[string]any))
+		if err != nil {
+			return nil, err
+		}
+		r.CustomClaims = claims
+	}
+	if raw, ok := d.GetOk("description"); ok {
+		description, err := parseDescription(raw.(string))
+		if err != nil {
+			return nil, err
+		}
+		r.Description = description
+	}
+	return r, nil
+}
+
+// parseScopes validates the scopes of a role (or of a narrowing request)
+// and returns them in their normal form.
+func parseScopes(raw []string) ([]string, error) {
+	trimmed := make([]string, 0, len(raw))
+	for _, s := range raw {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+			continue
+		case len(s) > maxScopeLen:
+			return nil, fmt.Errorf("'scopes' holds a scope of %d characters: each must be at most %d", len(s), maxScopeLen)
+		case !scope.Valid(s):
+			return nil, fmt.Errorf("'scopes' holds %q, which is not a scope: each must be %s", biclient.CleanText(s, 64), scope.Syntax)
+		}
+		trimmed = append(trimmed, s)
+	}
+	scopes := scope.Normalize(trimmed)
+	if len(scopes) > maxScopes {
+		return nil, fmt.Errorf("'scopes' must hold at most %d scopes, got %d", maxScopes, len(scopes))
+	}
+	return scopes, nil
+}
+
+// parseCustomClaims validates custom_claims; an empty object clears them.
+func parseCustomClaims(claims map[string]any) (map[string]any, error) {
+	for key := range claims {
+		if strings.TrimSpace(key) == "" {
+			return nil, errors.New("'custom_claims' must not have an empty key")
+		}
+	}
+	encoded, err := json.Marshal(claims)
+	if err != nil {
+		return nil, errors.New("'custom_claims' must be a JSON object")
+	}
+	if len(encoded) > maxCustomClaims {
+		return nil, fmt.Errorf("'custom_claims' must be at most %d bytes of JSON, got %d", maxCustomClaims, len(encoded))
+	}
+	if len(claims) == 0 {
+		return nil, nil
+	}
+	return claims, nil
+}
+
+func parseDescription(description string) (string, error) {
+	if len(description) > maxDescriptionLen {
+		return "", fmt.Errorf("'description' must be at most %d characters, got %d", maxDescriptionLen, len(description))
+	}
+	return description, nil
+}
+
+// decodeClaimsField replaces custom_claims given as a JSON string with the
+// object it holds: the vault CLI sends every key=value pair as a string,
+// and a framework.TypeMap field would refuse it. An empty string clears
+// them.
+func decodeClaimsField(req *logical.Request) error {
+	raw, isString := req.Data["custom_claims"].(string)
+	if !isString || !strings.HasPrefix(req.Path, rolePrefix) {
+		return nil
+	}
+	claims := map[string]any{}
+	if strings.TrimSpace(raw) != "" {
+		// UseNumber keeps large integers exact, as a JSON request body would.
+		decoder := json.NewDecoder(strings.NewReader(raw))
+		decoder.UseNumber()
+		if err := decoder.Decode(&claims); err != nil || claims == nil || decoder.More() {
+			return errors.New(`'custom_claims' must be a JSON object, such as {"team":"sre"}`)
+		}
+	}
+	req.Data["custom_claims"] = claims
+	return nil
+}
+
+// mountCeilingWarnings explains, with the command that lifts it, when the
+// mount's max lease TTL will cap the role's credentials.
+func mountCeilingWarnings(r *role, mountMax time.Duration, mount string) []string {
+	ttl, maxTTL := r.ttl(), r.maxTTL()
+	if mountMax <= 0 || maxTTL <= mountMax {
+		return nil
+	}
+	field, value := "max_ttl", maxTTL
+	if ttl > mountMax {
+		field, value = "ttl", ttl
+	}
+	return []string{fmt.Sprintf(
+		"%s of %s exceeds this mount's max lease TTL of %s: credentials of this role will be capped to %s "+
+			"(token lifetime and lease). To lift the ceiling, run: vault secrets tune -max-lease-ttl=%s %s",
+		field, humanDuration(value), humanDuration(mountMax), humanDuration(mountMax), humanDuration(maxTTL), mount)}
+}
+
+func readRole(ctx context.Context, s logical.Storage, name string) (*role, error) {
+	entry, err := s.Get(ctx, rolePrefix+name)
+	if err != nil {
+		return nil, fmt.Errorf("reading role %q: %w", name, err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	r := &role{}
+	if err := entry.DecodeJSON(r); err != nil {
+		return nil, fmt.Errorf("decoding role %q: %w", name, err)
+	}
+	return r, nil
+}
+
+func writeRole(ctx context.Context, s logical.Storage, name string, r *role) error {
+	entry, err := logical.StorageEntryJSON(rolePrefix+name, r)
+	if err != nil {
+		return fmt.Errorf("encoding role %q: %w", name, err)
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("writing role %q: %w", name, err)
+	}
+	return nil
+}
