@@ -41,8 +41,11 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 type backend struct {
 	*framework.Backend
 
-	// clock is the time everything but Vault's own TTL arithmetic uses.
-	clock clock.Clock
+	// clock is the time the backend decides by (everything but Vault's own
+	// TTL arithmetic); clientClock times the clients' waits between
+	// attempts. Both are the system clock but in tests, which skip the
+	// waits.
+	clock, clientClock clock.Clock
 
 	// lock guards biClient and retainedClients. Requests read them under
 	// the read lock; only building them from storage and reset() take the
@@ -83,6 +86,7 @@ func (l callLimits) setCapacity(n int) {
 func newBackend() *backend {
 	b := &backend{
 		clock:           clock.Real{},
+		clientClock:     clock.Real{},
 		retainedClients: map[string]*biclient.Client{},
 		limits: callLimits{
 			issue:  biclient.NewLimiter(defaultMaxConcurrent),
@@ -227,6 +231,11 @@ func (b *backend) reset() {
 	}
 }
 
+// newClient builds a client for cfg that shares the mount's call limits.
+func (b *backend) newClient(cfg *config) (*biclient.Client, error) {
+	return cfg.newClient(b.limits, b.clientClock)
+}
+
 // client returns the Beyond Identity client for the stored config, building
 // it on first use. It returns errNotConfigured before config is written.
 func (b *backend) client(ctx context.Context, s logical.Storage) (*biclient.Client, error) {
@@ -251,7 +260,7 @@ func (b *backend) client(ctx context.Context, s logical.Storage) (*biclient.Clie
 		return nil, errNotConfigured
 	}
 	b.limits.setCapacity(cfg.MaxConcurrent)
-	c, err = cfg.newClient(b.limits)
+	c, err = b.newClient(cfg)
 	if err != nil {
 		return nil, err
 	}

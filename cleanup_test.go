@@ -3,9 +3,7 @@ package beyondidentity
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,56 +13,8 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
-// failingStorage fails writes or deletes of chosen keys, to inject storage
-// errors.
-type failingStorage struct {
-	logical.Storage
-	failPut, failDelete atomic.Pointer[string] // key prefix to fail
-}
-
-var errInjected = errors.New("injected storage failure")
-
-func (s *failingStorage) Put(ctx context.Context, entry *logical.StorageEntry) error {
-	if prefix := s.failPut.Load(); prefix != nil && strings.HasPrefix(entry.Key, *prefix) {
-		return errInjected
-	}
-	return s.Storage.Put(ctx, entry)
-}
-
-func (s *failingStorage) Delete(ctx context.Context, key string) error {
-	if prefix := s.failDelete.Load(); prefix != nil && strings.HasPrefix(key, *prefix) {
-		return errInjected
-	}
-	return s.Storage.Delete(ctx, key)
-}
-
-// withFailingStorage puts a failingStorage in front of the backend's.
-func (e *testEnv) withFailingStorage() *failingStorage {
-	failing := &failingStorage{Storage: e.storage}
-	e.storage = failing
-	return failing
-}
-
-// assertNothingLeft checks that every token minted since configure is dead
-// at the fake, and that no write-ahead entry or pending revocation remains.
-func (e *testEnv) assertNothingLeft() {
-	e.t.Helper()
-	for _, token := range e.fake.Tokens() {
-		if e.fake.IsActive(token.Value) {
-			e.t.Errorf("token %s was left valid", token.ID)
-		}
-	}
-	if keys, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(keys) != 0 {
-		e.t.Errorf("write-ahead entries left: %v %v", keys, err)
-	}
-	for _, record := range e.revocationRecords() {
-		if !record.revoked() {
-			e.t.Errorf("a revocation of token %s is still pending", record.TokenID)
-		}
-	}
-}
-
 func TestNothingLeftWhenRecordingTheTokenFails(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
@@ -81,6 +31,7 @@ func TestNothingLeftWhenRecordingTheTokenFails(t *testing.T) {
 }
 
 func TestNothingLeftWhenClearingTheRecordFails(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
@@ -99,6 +50,7 @@ func TestNothingLeftWhenClearingTheRecordFails(t *testing.T) {
 }
 
 func TestNothingLeftWhenTheRequestIsCancelledAfterTheMint(t *testing.T) {
+	t.Parallel()
 	e := newConfiguredBackend(t, referentialTokens)
 	// The token exists; the request ends while its id is being learned.
 	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Delay: 2 * time.Second})
@@ -112,6 +64,7 @@ func TestNothingLeftWhenTheRequestIsCancelledAfterTheMint(t *testing.T) {
 }
 
 func TestNothingLeftWhenTheTokenHasAlreadyExpired(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
@@ -132,6 +85,7 @@ func TestNothingLeftWhenTheTokenHasAlreadyExpired(t *testing.T) {
 // When revoking the token of a failed request fails too, the token is
 // recorded, and the plugin revokes it once Beyond Identity recovers.
 func TestFailedRequestsTokenIsRevokedInTheBackground(t *testing.T) {
+	t.Parallel()
 	e := newConfiguredBackend(t, narrowingScopes)
 	fake := e.useFakeClock()
 	e.writeRole("too-wide", map[string]any{"scopes": "identities:read,roles:read"})
@@ -158,6 +112,7 @@ func TestFailedRequestsTokenIsRevokedInTheBackground(t *testing.T) {
 // stays, and Vault's rollback takes over: it revokes the token, or records
 // it for the background worker once storage works again.
 func TestRollbackRevokesWhatCouldNotBeRecorded(t *testing.T) {
+	t.Parallel()
 	e := newConfiguredBackend(t, narrowingScopes)
 	fake := e.useFakeClock()
 	e.writeRole("too-wide", map[string]any{"scopes": "identities:read,roles:read"})
@@ -188,17 +143,10 @@ func TestRollbackRevokesWhatCouldNotBeRecorded(t *testing.T) {
 	e.assertNoSecretsLogged()
 }
 
-// rollback runs Vault's periodic rollback now, whatever the entries' age.
-func (e *testEnv) rollback() {
-	e.t.Helper()
-	_, _ = e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
-	})
-}
-
 // An unusable answer that does not say when its token ends is recorded with
 // the latest end it can have, so that nothing takes it for expired.
 func TestUnusableAnswerIsRecordedWithItsLatestEnd(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	fake := e.useFakeClock()
@@ -223,6 +171,7 @@ func TestUnusableAnswerIsRecordedWithItsLatestEnd(t *testing.T) {
 }
 
 func TestAnInactiveNewOpaqueTokenIsNotIssued(t *testing.T) {
+	t.Parallel()
 	e := newConfiguredBackend(t, referentialTokens)
 	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Status: 200, Body: `{"active":false}`})
 	resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
@@ -238,6 +187,7 @@ func TestAnInactiveNewOpaqueTokenIsNotIssued(t *testing.T) {
 // A config write that is refused leaves the mount's bound on concurrent
 // calls as it was.
 func TestRefusedConfigKeepsTheConcurrencyBound(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	resp, _ := e.request(logical.UpdateOperation, "config", map[string]any{"client_secret": "wrong", "max_concurrent_requests": 50})
@@ -252,23 +202,10 @@ func TestRefusedConfigKeepsTheConcurrencyBound(t *testing.T) {
 	}
 }
 
-// recordingStorage counts the writes under a prefix.
-type recordingStorage struct {
-	logical.Storage
-	prefix string
-	puts   atomic.Int32
-}
-
-func (s *recordingStorage) Put(ctx context.Context, entry *logical.StorageEntry) error {
-	if strings.HasPrefix(entry.Key, s.prefix) {
-		s.puts.Add(1)
-	}
-	return s.Storage.Put(ctx, entry)
-}
-
 // A token that ends before Vault's rollback could act needs no write-ahead
 // entry; a longer one always gets one.
 func TestWriteAheadEntryOnlyWhereTheRollbackCouldAct(t *testing.T) {
+	t.Parallel()
 	for ttl, wantEntries := range map[string]int32{"5m": 0, "14m": 0, "16m": 1, "1h": 1} {
 		t.Run(ttl, func(t *testing.T) {
 			t.Parallel()

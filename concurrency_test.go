@@ -18,6 +18,7 @@ import (
 // either leased or revoked, and every revoked lease was revoked upstream
 // exactly once.
 func TestConcurrentIssueAndRevoke(t *testing.T) {
+	t.Parallel()
 	const (
 		workers   = 16
 		perWorker = 20 // 320 credentials

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 )
 
 // configPath is the storage key and the path of the mount's configuration.
@@ -103,9 +104,10 @@ func (c *config) sameApplication(other *config) bool {
 }
 
 // newClient builds the client for this config; its calls wait for slots of
-// the mount's limits.
-func (c *config) newClient(limits callLimits) (*biclient.Client, error) {
+// the mount's limits, and between attempts on clk.
+func (c *config) newClient(limits callLimits, clk clock.Clock) (*biclient.Client, error) {
 	return biclient.New(biclient.Config{
+		Clock:         clk,
 		AuthURL:       c.authURL(),
 		TenantID:      c.TenantID,
 		RealmID:       c.RealmID,

@@ -2,11 +2,7 @@ package beyondidentity
 
 import (
 	"context"
-	"encoding/pem"
-	"errors"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +203,7 @@ func faultTable() map[string]faultCase {
 // carries no secret, the calls made, and nothing left behind (no lease, no
 // live token).
 func TestFaultTable(t *testing.T) {
+	t.Parallel()
 	for name, tc := range faultTable() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -255,67 +252,11 @@ func TestFaultTable(t *testing.T) {
 	}
 }
 
-// statusOf is the HTTP status and message Vault would answer with.
-func statusOf(resp *logical.Response, err error) (int, string) {
-	var coded logical.HTTPCodedError
-	switch {
-	case errors.As(err, &coded):
-		return coded.Code(), err.Error()
-	case err != nil:
-		return http.StatusInternalServerError, err.Error()
-	case resp != nil && resp.IsError():
-		return http.StatusBadRequest, resp.Error().Error()
-	}
-	return http.StatusOK, ""
-}
-
-// assertNoSecretIn fails when text carries the client secret or a token.
-func assertNoSecretIn(t *testing.T, e *testEnv, text string) {
-	t.Helper()
-	if strings.Contains(text, testClientSecret) {
-		t.Error("the message carries the client secret")
-	}
-	for _, token := range e.fake.Tokens() {
-		if strings.Contains(text, token.Value) {
-			t.Errorf("the message carries token %s", token.ID)
-		}
-	}
-}
-
-// closedPortURL is a loopback URL where nothing listens.
-func closedPortURL(t testing.TB) string {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + listener.Addr().String()
-	listener.Close()
-	return url
-}
-
-// tlsFakeURL serves the same fake over TLS with a certificate no system
-// root trusts.
-func (e *testEnv) tlsFakeURL() string {
-	if e.tlsServer == nil {
-		e.tlsServer = httptest.NewUnstartedServer(e.upstream)
-		e.tlsServer.Config.ErrorLog = discardLogger()
-		e.tlsServer.StartTLS()
-		e.t.Cleanup(e.tlsServer.Close)
-	}
-	return e.tlsServer.URL
-}
-
-// tlsFakeCA is the PEM certificate of tlsFakeURL's server.
-func (e *testEnv) tlsFakeCA() string {
-	e.tlsFakeURL()
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.tlsServer.Certificate().Raw}))
-}
-
 // TestConcurrentCallsAreBounded checks max_concurrent_requests: a burst of
 // requests never has more calls in flight than the bound, and a request
 // waiting for a slot gives up with its own context.
 func TestConcurrentCallsAreBounded(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"max_concurrent_requests": 2}))
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
@@ -356,16 +297,5 @@ func TestConcurrentCallsAreBounded(t *testing.T) {
 	}
 	if calls := len(e.fake.CallsTo(fakebi.OpToken)); calls != 1 {
 		t.Fatalf("%d token calls, want only the one holding the slot", calls)
-	}
-}
-
-func eventuallyTrue(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -18,6 +18,7 @@ import (
 // a log line, or in any response but the one creds response that carries
 // its token.
 func TestLifecycleNeverLogsSecrets(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	var responses []*logical.Response
 	record := func(resp *logical.Response, err error) *logical.Response {
@@ -91,6 +92,7 @@ func TestLifecycleNeverLogsSecrets(t *testing.T) {
 // The structs that hold the client secret or a token print neither, with
 // any verb, so a careless log line or error cannot leak them.
 func TestSecretHoldersNeverPrintTheirSecrets(t *testing.T) {
+	t.Parallel()
 	cfg := defaultConfig()
 	cfg.ClientSecret = biclient.NewSecret(testClientSecret)
 	lease := leaseData{issuedToken: issuedToken{AccessToken: biclient.NewSecret("the-access-token-value"), TokenID: "id"}}

@@ -213,7 +213,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	}
 	// The check shares the mount's bounds as they stand; a new
 	// max_concurrent_requests applies once the config is saved.
-	client, err := cfg.newClient(b.limits)
+	client, err := b.newClient(cfg)
 	if err != nil {
 		return logical.ErrorResponse("invalid configuration: %s", err), nil
 	}

@@ -1,7 +1,6 @@
 package beyondidentity
 
 import (
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 )
 
 func TestConfigWriteVerifiesWithOneMintAndOneRevoke(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	resp := e.mustOK(logical.CreateOperation, "config", e.configData(nil))
 	if resp != nil && len(resp.Warnings) > 0 {
@@ -45,6 +45,7 @@ func TestConfigWriteVerifiesWithOneMintAndOneRevoke(t *testing.T) {
 }
 
 func TestConfigReadOmitsSecretAndShowsDefaults(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	resp := e.mustOK(logical.ReadOperation, "config", nil)
@@ -80,6 +81,7 @@ func TestConfigReadOmitsSecretAndShowsDefaults(t *testing.T) {
 }
 
 func TestConfigReadBeforeWriteIsEmpty(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	resp, err := e.request(logical.ReadOperation, "config", nil)
 	if err != nil || resp != nil {
@@ -88,12 +90,14 @@ func TestConfigReadBeforeWriteIsEmpty(t *testing.T) {
 }
 
 func TestConfigRegionsPickHosts(t *testing.T) {
+	t.Parallel()
 	for region, host := range map[string]string{
 		"us":         "https://auth-us.beyondidentity.com",
 		"eu":         "https://auth-eu.beyondidentity.com",
 		"us-fedramp": "https://auth.us1.beyondidentity-gov.com",
 	} {
 		t.Run(region, func(t *testing.T) {
+			t.Parallel()
 			e := newTestBackend(t)
 			e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{
 				"auth_url": nil, "region": region, "verify_connection": false,
@@ -108,6 +112,7 @@ func TestConfigRegionsPickHosts(t *testing.T) {
 }
 
 func TestConfigVerifyConnectionFalseMakesNoCall(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"verify_connection": false, "client_secret": "wrong-but-unchecked"}))
 	if calls := e.fake.Calls(); len(calls) != 0 {
@@ -116,6 +121,7 @@ func TestConfigVerifyConnectionFalseMakesNoCall(t *testing.T) {
 }
 
 func TestConfigRefusesCredentialsThatDoNotWork(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	resp, err := e.request(logical.CreateOperation, "config", e.configData(map[string]any{"client_secret": "wrong-secret-value"}))
 	if err != nil || resp == nil || !resp.IsError() {
@@ -137,6 +143,7 @@ func TestConfigRefusesCredentialsThatDoNotWork(t *testing.T) {
 }
 
 func TestConfigRefusesUnknownApplication(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	resp, err := e.request(logical.CreateOperation, "config", e.configData(map[string]any{"application_id": "no-such-app"}))
 	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "404") {
@@ -145,6 +152,7 @@ func TestConfigRefusesUnknownApplication(t *testing.T) {
 }
 
 func TestConfigSecretRequiredWhenDestinationChanges(t *testing.T) {
+	t.Parallel()
 	caPEM := testCAPEM(t)
 	changes := map[string]any{
 		"tenant_id":      "tenant-2",
@@ -157,6 +165,7 @@ func TestConfigSecretRequiredWhenDestinationChanges(t *testing.T) {
 	}
 	for field, value := range changes {
 		t.Run(field, func(t *testing.T) {
+			t.Parallel()
 			e := newTestBackend(t)
 			e.configure()
 			resp, err := e.request(logical.UpdateOperation, "config", map[string]any{field: value, "verify_connection": false})
@@ -175,6 +184,7 @@ func TestConfigSecretRequiredWhenDestinationChanges(t *testing.T) {
 }
 
 func TestConfigUpdateKeepsSecretForOtherFields(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{"request_timeout": "10s", "tenant_id": testTenant})
@@ -189,6 +199,7 @@ func TestConfigUpdateKeepsSecretForOtherFields(t *testing.T) {
 }
 
 func TestConfigChangingApplicationKeepsThePreviousCredentials(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	resp := e.switchToSecondApplication()
@@ -223,6 +234,7 @@ func TestConfigChangingApplicationKeepsThePreviousCredentials(t *testing.T) {
 }
 
 func TestConfigDelete(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
@@ -240,6 +252,7 @@ func TestConfigDelete(t *testing.T) {
 }
 
 func TestConfigTLS(t *testing.T) {
+	t.Parallel()
 	fake := fakebi.New()
 	fake.AddApplication(testApp())
 	tlsServer := httptest.NewUnstartedServer(fake)
@@ -259,40 +272,8 @@ func TestConfigTLS(t *testing.T) {
 	}
 }
 
-func testCAPEM(t *testing.T) string {
-	t.Helper()
-	server := httptest.NewTLSServer(nil)
-	defer server.Close()
-	if _, err := x509.ParseCertificate(server.Certificate().Raw); err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Certificate().Raw}))
-}
-
-func assertBasicAuth(t *testing.T, call fakebi.Call) {
-	t.Helper()
-	if !call.BasicAuth || call.BasicUser != testClientID || call.BasicPassword != testClientSecret {
-		t.Fatalf("%s call did not authenticate with HTTP Basic client_id:client_secret", call.Op)
-	}
-}
-
-func opsOf(calls []fakebi.Call) []string {
-	ops := make([]string, len(calls))
-	for i, c := range calls {
-		ops[i] = string(c.Op)
-	}
-	return ops
-}
-
-func keysOf(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
-}
-
 func TestConfigVerifyRevocationRefusedIsA400(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 401, Body: `{"error":"unauthorized_client","error_description":"not an OAuth2 app"}`})
 	resp, err := e.request(logical.CreateOperation, "config", e.configData(nil))
@@ -307,6 +288,7 @@ func TestConfigVerifyRevocationRefusedIsA400(t *testing.T) {
 // Every config write names where the secret went, so that a secret-only
 // write after someone re-pointed auth_url shows the new destination.
 func TestConfigWriteNamesTheTokenURL(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	tokenURL := e.server.URL + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1/token"

@@ -1,117 +1,19 @@
 package beyondidentity
 
 import (
-	"context"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
-// issue reads creds for a role and returns the response, failing on error.
-func (e *testEnv) issue(role string, data map[string]any) *logical.Response {
-	e.t.Helper()
-	var op logical.Operation = logical.ReadOperation
-	if data != nil {
-		op = logical.UpdateOperation
-	}
-	resp := e.mustOK(op, "creds/"+role, data)
-	if resp == nil || resp.Secret == nil {
-		e.t.Fatalf("creds/%s returned no lease", role)
-	}
-	return resp
-}
-
-// newConfiguredBackend returns a backend configured against a fake
-// application changed by adjust, with role "sync" (ttl 1h).
-func newConfiguredBackend(t testing.TB, adjust func(*fakebi.Application)) *testEnv {
-	t.Helper()
-	e := newTestBackend(t)
-	app := testApp()
-	adjust(&app)
-	e.fake.AddApplication(app)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	return e
-}
-
-// referentialTokens makes the fake application issue opaque tokens.
-func referentialTokens(app *fakebi.Application) { app.TokenFormat = fakebi.Referential }
-
-// narrowingScopes makes the fake application drop the scopes it does not
-// allow instead of refusing them.
-func narrowingScopes(app *fakebi.Application) { app.NarrowScopes = true }
-
-// newIssuedCredential returns a configured backend with role "sync"
-// (ttl 1h) and one credential issued from it.
-func newIssuedCredential(t *testing.T) (*testEnv, *logical.Response) {
-	t.Helper()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	return e, e.issue("sync", nil)
-}
-
-// switchToSecondApplication adds another application to the fake and
-// points the mount at it.
-func (e *testEnv) switchToSecondApplication() *logical.Response {
-	e.t.Helper()
-	other := testApp()
-	other.ID, other.ClientID, other.ClientSecret = "app-2", "client-2", "secret-two"
-	e.fake.AddApplication(other)
-	return e.mustOK(logical.UpdateOperation, "config", map[string]any{
-		"application_id": "app-2", "client_id": "client-2", "client_secret": "secret-two",
-	})
-}
-
-// expiresAtMatches reports whether a response's expires_at is the token's
-// end, or up to a second before it: the plugin counts a token's life from
-// when it sent the request, in whole seconds, and keeps the earlier end.
-func expiresAtMatches(expiresAt any, end time.Time) bool {
-	got, err := time.Parse(time.RFC3339, fmt.Sprint(expiresAt))
-	return err == nil && !got.After(end) && end.Sub(got) <= time.Second
-}
-
-// lastToken is the token the fake minted last.
-func (e *testEnv) lastToken() fakebi.Token {
-	e.t.Helper()
-	tokens := e.fake.Tokens()
-	if len(tokens) == 0 {
-		e.t.Fatal("the fake minted no token")
-	}
-	return tokens[len(tokens)-1]
-}
-
-// mintedSinceConfigure counts the tokens minted after configure().
-func (e *testEnv) mintedSinceConfigure() int {
-	return len(e.fake.Tokens()) - 1
-}
-
-// revoke and renew run the lease operations Vault's expiration manager runs.
-func (e *testEnv) revoke(secret *logical.Secret) (*logical.Response, error) {
-	return e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RevokeOperation, Secret: secret, Storage: e.storage,
-	})
-}
-
-func (e *testEnv) renew(secret *logical.Secret, increment time.Duration, issued time.Time) (*logical.Response, error) {
-	renewal := *secret
-	renewal.Increment = increment
-	renewal.IssueTime = issued
-	return e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RenewOperation, Secret: &renewal, Storage: e.storage,
-	})
-}
-
 func TestCredsIssueExactlyOneMint(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read,groups:read", "ttl": "1h", "max_ttl": "24h"})
@@ -155,6 +57,7 @@ func TestCredsIssueExactlyOneMint(t *testing.T) {
 }
 
 func TestCredsDefaultRoleIsNinetyDaysAndNotRenewable(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("full", map[string]any{"scopes": "identities:read"})
@@ -169,6 +72,7 @@ func TestCredsDefaultRoleIsNinetyDaysAndNotRenewable(t *testing.T) {
 }
 
 func TestCredsCappedByMountCeiling(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("full", map[string]any{"scopes": "identities:read"})
@@ -186,6 +90,7 @@ func TestCredsCappedByMountCeiling(t *testing.T) {
 }
 
 func TestCredsWriteNarrowsTTLAndScopes(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read,groups:read", "ttl": "2h", "max_ttl": "24h"})
@@ -208,6 +113,7 @@ func TestCredsWriteNarrowsTTLAndScopes(t *testing.T) {
 }
 
 func TestCredsSendsCustomClaims(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	claims := map[string]any{"team": "sre", "ticket": float64(42)}
@@ -224,6 +130,7 @@ func TestCredsSendsCustomClaims(t *testing.T) {
 }
 
 func TestCredsScopeMismatchRevokesAndNamesTheDifference(t *testing.T) {
+	t.Parallel()
 	e := newConfiguredBackend(t, narrowingScopes)
 	e.writeRole("too-wide", map[string]any{"scopes": "identities:read,roles:read"})
 	resp, err := e.request(logical.ReadOperation, "creds/too-wide", nil)
@@ -244,6 +151,7 @@ func TestCredsScopeMismatchRevokesAndNamesTheDifference(t *testing.T) {
 }
 
 func TestCredsInvalidScopeIsA400WithoutToken(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("unknown-scope", map[string]any{"scopes": "roles:read"})
@@ -257,6 +165,7 @@ func TestCredsInvalidScopeIsA400WithoutToken(t *testing.T) {
 }
 
 func TestCredsReferentialTokenIntrospectedForID(t *testing.T) {
+	t.Parallel()
 	e := newConfiguredBackend(t, referentialTokens)
 	resp := e.issue("sync", nil)
 	minted := e.lastToken()
@@ -277,6 +186,7 @@ func TestCredsReferentialTokenIntrospectedForID(t *testing.T) {
 }
 
 func TestCredsReferentialIntrospectionFailureStillIssues(t *testing.T) {
+	t.Parallel()
 	e := newConfiguredBackend(t, referentialTokens)
 	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable","message":"down"}`})
 	resp := e.issue("sync", nil)
@@ -289,6 +199,7 @@ func TestCredsReferentialIntrospectionFailureStillIssues(t *testing.T) {
 }
 
 func TestCredsShorterTokenCapsTheLease(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})
@@ -303,25 +214,11 @@ func TestCredsShorterTokenCapsTheLease(t *testing.T) {
 	}
 }
 
-// vaultRenew renews a lease as Vault's expiration manager does: the
-// plugin's answer, then framework.CalculateTTL with the increment and the
-// answer's TTL and MaxTTL, counted from the lease's issue time.
-func (e *testEnv) vaultRenew(secret *logical.Secret, increment time.Duration, issued time.Time) (time.Duration, error) {
-	resp, err := e.renew(secret, increment, issued)
-	if err != nil {
-		return 0, err
-	}
-	if resp.IsError() {
-		return 0, resp.Error()
-	}
-	ttl, _, err := framework.CalculateTTL(e.sys, increment, resp.Secret.TTL, 0, resp.Secret.MaxTTL, 0, issued)
-	return ttl, err
-}
-
 // TestRenewalAcrossTheLeaseLife renews at 10%, 50%, 75% and 95% of a
 // lease's life: each renewal is granted min(increment or ttl, time left to
 // the hard end), which counts from the lease's issue.
 func TestRenewalAcrossTheLeaseLife(t *testing.T) {
+	t.Parallel()
 	tests := map[string]struct {
 		ttl, maxTTL, increment time.Duration
 	}{
@@ -366,6 +263,7 @@ func TestRenewalAcrossTheLeaseLife(t *testing.T) {
 // A renewal never passes the token's end, even when that comes before the
 // lease's planned hard end; past it, renewal refuses.
 func TestRenewalNeverPassesTheTokenEnd(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "3h"})
@@ -395,6 +293,7 @@ func TestRenewalNeverPassesTheTokenEnd(t *testing.T) {
 // the second, falls a little before or after the plan: a mint that crosses
 // a second boundary must not make a one-hour role issue a 59m59s lease.
 func TestCredsLeaseIsExactlyAsAsked(t *testing.T) {
+	t.Parallel()
 	for _, skew := range []time.Duration{-1900 * time.Millisecond, -900 * time.Millisecond, 0, 900 * time.Millisecond} {
 		t.Run(skew.String(), func(t *testing.T) {
 			t.Parallel()
@@ -412,6 +311,7 @@ func TestCredsLeaseIsExactlyAsAsked(t *testing.T) {
 }
 
 func TestCredsRevokeExactlyOnceUpstream(t *testing.T) {
+	t.Parallel()
 	e, resp := newIssuedCredential(t)
 	token := resp.Data["access_token"].(string)
 	e.fake.ResetCalls()
@@ -435,6 +335,7 @@ func TestCredsRevokeExactlyOnceUpstream(t *testing.T) {
 }
 
 func TestCredsSurviveRoleDeletion(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})
@@ -453,6 +354,7 @@ func TestCredsSurviveRoleDeletion(t *testing.T) {
 }
 
 func TestCredsRevokeRetriesWhatMayPass(t *testing.T) {
+	t.Parallel()
 	tests := map[string]struct {
 		fault fakebi.Fault
 		calls int  // revoke calls the one revocation makes
@@ -470,6 +372,7 @@ func TestCredsRevokeRetriesWhatMayPass(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			e, resp := newIssuedCredential(t)
 			token := resp.Data["access_token"].(string)
 			e.fake.ResetCalls()
@@ -507,6 +410,7 @@ func TestCredsRevokeRetriesWhatMayPass(t *testing.T) {
 }
 
 func TestCredsRevokeOfExpiredTokenSucceedsWhateverHappens(t *testing.T) {
+	t.Parallel()
 	e, resp := newIssuedCredential(t)
 	expired := *resp.Secret
 	expired.InternalData = withExpiry(t, resp.Secret.InternalData, time.Now().Add(-2*expiredMargin))
@@ -524,6 +428,7 @@ func TestCredsRevokeOfExpiredTokenSucceedsWhateverHappens(t *testing.T) {
 // ignores it: an old lease must be revoked with its own application's
 // credentials, kept after the config moved.
 func TestCredsOldLeaseIsRevokedWithItsOwnApplication(t *testing.T) {
+	t.Parallel()
 	e, resp := newIssuedCredential(t)
 	token := resp.Data["access_token"].(string)
 	e.switchToSecondApplication()
@@ -542,6 +447,7 @@ func TestCredsOldLeaseIsRevokedWithItsOwnApplication(t *testing.T) {
 }
 
 func TestCredsDroppedCredentialsCannotRevoke(t *testing.T) {
+	t.Parallel()
 	e, resp := newIssuedCredential(t)
 	token := resp.Data["access_token"].(string)
 	e.switchToSecondApplication()
@@ -569,6 +475,7 @@ func TestCredsDroppedCredentialsCannotRevoke(t *testing.T) {
 }
 
 func TestCredsRevokeAfterConfigDelete(t *testing.T) {
+	t.Parallel()
 	e, resp := newIssuedCredential(t)
 	e.mustOK(logical.DeleteOperation, "config", nil)
 	if _, err := e.revoke(resp.Secret); err != nil {
@@ -579,27 +486,8 @@ func TestCredsRevokeAfterConfigDelete(t *testing.T) {
 	}
 }
 
-// jwtLike is a token shaped like a JWT that ends after life, for answers
-// the fake is made to give (the plugin never checks signatures).
-func jwtLike(life time.Duration) string {
-	claims := fmt.Sprintf(`{"jti":"made-up-%d","exp":%d,"scope":"identities:read"}`, life, time.Now().Add(life).Unix())
-	return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".c2ln"
-}
-
-// withExpiry returns a copy of lease internal data with another token end.
-func withExpiry(t *testing.T, internal map[string]any, end time.Time) map[string]any {
-	t.Helper()
-	lease, err := leaseFromInternal(internal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease.ExpiresAt, lease.EndsBy = end.Unix(), end.Unix()
-	data := lease.internalData()
-	data["secret_type"] = secretTypeToken
-	return data
-}
-
 func TestCredsLongerTokenKeepsThePlannedLease(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
@@ -621,6 +509,7 @@ func TestCredsLongerTokenKeepsThePlannedLease(t *testing.T) {
 }
 
 func TestCredsTTLZeroMeansTheRoleDefault(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})

@@ -12,6 +12,7 @@ import (
 )
 
 func TestRoleDefaultsAndNormalization(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	resp := e.writeRole("sync", map[string]any{"scopes": " identities:read,groups:read,identities:read "})
 	if resp != nil {
@@ -30,6 +31,7 @@ func TestRoleDefaultsAndNormalization(t *testing.T) {
 }
 
 func TestRoleTTLDefaults(t *testing.T) {
+	t.Parallel()
 	tests := map[string]struct {
 		data        map[string]any
 		ttl, maxTTL int64
@@ -45,6 +47,7 @@ func TestRoleTTLDefaults(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestBackend(t)
 			tc.data["scopes"] = "identities:read"
 			e.writeRole("r", tc.data)
@@ -57,6 +60,7 @@ func TestRoleTTLDefaults(t *testing.T) {
 }
 
 func TestRoleMaxTTLFollowsTTLUntilSet(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.writeRole("r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"ttl": "2h"})
@@ -77,6 +81,7 @@ func TestRoleMaxTTLFollowsTTLUntilSet(t *testing.T) {
 }
 
 func TestRoleUpdateKeepsUnsetFields(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.writeRole("r", map[string]any{
 		"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h",
@@ -95,6 +100,7 @@ func TestRoleUpdateKeepsUnsetFields(t *testing.T) {
 }
 
 func TestRoleListAndDelete(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	for _, name := range []string{"b", "a", "c"} {
 		e.writeRole(name, map[string]any{"scopes": "identities:read"})
@@ -114,6 +120,7 @@ func TestRoleListAndDelete(t *testing.T) {
 }
 
 func TestRoleWarnsWhenTheMountCeilingCaps(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.sys.MaxLeaseTTLVal = 768 * time.Hour
 	resp := e.writeRole("long", map[string]any{"scopes": "identities:read"})
@@ -138,6 +145,7 @@ func TestRoleWarnsWhenTheMountCeilingCaps(t *testing.T) {
 // Role names are case-sensitive, like the paths Vault's policies match: a
 // policy denying creds/admin must not be bypassed through creds/ADMIN.
 func TestRoleNamesAreCaseSensitive(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("admin", map[string]any{"scopes": "identities:update"})
@@ -155,6 +163,7 @@ func TestRoleNamesAreCaseSensitive(t *testing.T) {
 }
 
 func TestRoleCustomClaimsAsJSONString(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.writeRole("r", map[string]any{"scopes": "identities:read", "custom_claims": `{"team":"sre","level":2,"id":12345678901234567891}`})
 	got, _ := json.Marshal(e.mustOK(logical.ReadOperation, "roles/r", nil).Data["custom_claims"])
@@ -170,6 +179,7 @@ func TestRoleCustomClaimsAsJSONString(t *testing.T) {
 // Vault runs the existence check before the request, with the same data:
 // it must accept custom_claims as a string too.
 func TestRoleExistenceCheckAcceptsClaimsString(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	req := &logical.Request{Operation: logical.CreateOperation, Path: "roles/r", Storage: e.storage,
 		Data: map[string]any{"scopes": "a:b", "custom_claims": `{"team":"sre"}`}}

@@ -105,7 +105,7 @@ func (b *backend) retainedClient(ctx context.Context, s logical.Storage, id stri
 	if err != nil || app == nil {
 		return nil, err
 	}
-	c, err = app.newClient(b.limits)
+	c, err = b.newClient(app.config)
 	if err != nil {
 		return nil, fmt.Errorf("retained credentials %s: %w", id, err)
 	}

@@ -16,55 +16,10 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
-// useFakeClock gives the backend a clock that moves only when the test says
-// so, starting now.
-func (e *testEnv) useFakeClock() *clock.Fake {
-	fake := clock.NewFake(time.Now())
-	e.b.clock = fake
-	return fake
-}
-
-// revocationRecords reads every revocation record in storage.
-func (e *testEnv) revocationRecords() []*revocationRecord {
-	e.t.Helper()
-	keys, err := e.storage.List(context.Background(), revocationPrefix)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var records []*revocationRecord
-	for _, key := range keys {
-		record, err := readRevocation(context.Background(), e.storage, key)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		records = append(records, record)
-	}
-	return records
-}
-
-func (e *testEnv) assertNoRevocationRecords() {
-	e.t.Helper()
-	if records := e.revocationRecords(); len(records) != 0 {
-		e.t.Fatalf("%d revocation records left", len(records))
-	}
-}
-
-// failRevocationsNow issues a credential and fails its revocation while
-// Beyond Identity answers 503, so that it is left to the background.
-func failRevocationsNow(t *testing.T) (*testEnv, *logical.Response, *clock.Fake) {
-	t.Helper()
-	e, resp := newIssuedCredential(t)
-	fake := e.useFakeClock()
-	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable"}`})
-	if _, err := e.revoke(resp.Secret); err == nil {
-		t.Fatal("the revocation should fail while Beyond Identity answers 503")
-	}
-	return e, resp, fake
-}
-
 // TestFailedRevocationIsRetriedInTheBackground walks a failed revocation
 // through Beyond Identity's outage and recovery on the injected clock.
 func TestFailedRevocationIsRetriedInTheBackground(t *testing.T) {
+	t.Parallel()
 	e, resp, fake := failRevocationsNow(t)
 	token := resp.Data["access_token"].(string)
 	ctx := context.Background()
@@ -110,6 +65,7 @@ func TestFailedRevocationIsRetriedInTheBackground(t *testing.T) {
 // The proof of a background revocation is forgotten once the token would
 // have ended anyway.
 func TestRevokedRecordsAreForgottenAfterTheTokenEnds(t *testing.T) {
+	t.Parallel()
 	e, _, fake := failRevocationsNow(t)
 	e.fake.ClearFaults()
 	fake.Advance(revocationRetryMax)
@@ -124,6 +80,7 @@ func TestRevokedRecordsAreForgottenAfterTheTokenEnds(t *testing.T) {
 
 // A token that ends during the outage is not revoked: it needs not be.
 func TestBackgroundRevocationGivesUpWhenTheTokenEnds(t *testing.T) {
+	t.Parallel()
 	e, _, fake := failRevocationsNow(t)
 	fake.Advance(time.Hour + 2*expiredMargin)
 	e.fake.ResetCalls()
@@ -135,6 +92,7 @@ func TestBackgroundRevocationGivesUpWhenTheTokenEnds(t *testing.T) {
 // restart, a new active node) finds them when Vault initializes it, and
 // its worker completes them on its own.
 func TestBackgroundRevocationsSurviveARestart(t *testing.T) {
+	t.Parallel()
 	e, resp, _ := failRevocationsNow(t)
 	e.fake.ClearFaults()
 
@@ -162,6 +120,7 @@ func TestBackgroundRevocationsSurviveARestart(t *testing.T) {
 // A revocation needs no free issuing slot: a flood of slow mints holding
 // every slot does not delay it.
 func TestRevocationsHaveTheirOwnCallSlots(t *testing.T) {
+	t.Parallel()
 	e, resp := newIssuedCredential(t)
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{"max_concurrent_requests": 1, "verify_connection": false})
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: time.Minute})
@@ -179,6 +138,7 @@ func TestRevocationsHaveTheirOwnCallSlots(t *testing.T) {
 }
 
 func TestTokenIsNotExpiredBeforeItsLatestEnd(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	token := issuedToken{ExpiresAt: now.Add(-time.Hour).Unix(), EndsBy: now.Add(time.Hour).Unix()}
 	if token.surelyExpired(now) {
@@ -194,6 +154,7 @@ func TestTokenIsNotExpiredBeforeItsLatestEnd(t *testing.T) {
 
 // Unmounting ends the background worker and closes pooled connections.
 func TestCleanStopsTheWorkerAndClosesConnections(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	var closed atomic.Int32
 	server := httptest.NewUnstartedServer(e.upstream)

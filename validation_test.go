@@ -1,7 +1,6 @@
 package beyondidentity
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 // and checks for a 400 whose message names the field, with no secret in it,
 // no call to Beyond Identity and nothing saved.
 func TestBadInputIsA400NamingTheField(t *testing.T) {
+	t.Parallel()
 	longID := strings.Repeat("a", 129)
 	hugeClaims := map[string]any{"blob": strings.Repeat("x", 9000)}
 	tests := map[string]struct {
@@ -71,6 +71,7 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			e := newTestBackend(t)
 			e.configure()
 			e.writeRole("reader", map[string]any{"scopes": "identities:read", "ttl": "1h"})
@@ -110,17 +111,9 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 	}
 }
 
-// manyScopes lists n distinct well-formed scopes.
-func manyScopes(n int) []string {
-	scopes := make([]string, n)
-	for i := range scopes {
-		scopes[i] = fmt.Sprintf("resource-%d:read", i)
-	}
-	return scopes
-}
-
 // The bounds themselves are accepted.
 func TestInputAtItsBoundsIsAccepted(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.writeRole(strings.Repeat("n", 128), map[string]any{
 		"scopes": append(manyScopes(63), "a:"+strings.Repeat("b", 126)), "description": strings.Repeat("d", 1024),
@@ -128,6 +121,7 @@ func TestInputAtItsBoundsIsAccepted(t *testing.T) {
 }
 
 func TestCredsOnUnconfiguredMountIsA400(t *testing.T) {
+	t.Parallel()
 	e := newTestBackend(t)
 	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
 	resp, err := e.request(logical.ReadOperation, "creds/reader", nil)

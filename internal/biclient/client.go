@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 )
 
 // DefaultTimeout bounds each call when Config.Timeout is zero.
@@ -49,6 +51,9 @@ type Config struct {
 	MaxRetries int
 	// RetryBaseDelay is the first backoff; zero means 250ms.
 	RetryBaseDelay time.Duration
+	// Clock tells the time of sending and answering, and times the waits
+	// between attempts; nil means the system clock.
+	Clock clock.Clock
 	// Limiter, when set, bounds the token and introspect calls in flight at
 	// once.
 	Limiter *Limiter
@@ -64,13 +69,16 @@ type Client struct {
 	cfg        Config
 	issuer     string
 	httpClient *http.Client
-	now        func() time.Time
+	clock      clock.Clock
 }
 
 // New builds a Client. It fails only on a malformed configuration.
 func New(cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
 	if cfg.TenantID == "" || cfg.RealmID == "" || cfg.ApplicationID == "" || cfg.ClientID == "" || cfg.ClientSecret.IsZero() {
 		return nil, errors.New("tenant, realm, application, client id and client secret are all required")
@@ -97,7 +105,7 @@ func New(cfg Config) (*Client, error) {
 			// look like success: never follow one.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		now: time.Now,
+		clock: cfg.Clock,
 	}, nil
 }
 
@@ -187,7 +195,7 @@ func (c *Client) errorFor(call string, a *answer, secrets ...Secret) error {
 	if a.status >= 400 {
 		// The Basic credentials as sent, should an error page echo the header.
 		basic := NewSecret(base64.StdEncoding.EncodeToString([]byte(c.cfg.ClientID + ":" + c.cfg.ClientSecret.Reveal())))
-		apiErr := ParseErrorBody(call, a.status, a.header, a.body, append(secrets, c.cfg.ClientSecret, basic)...)
+		apiErr := ParseErrorBody(call, a.status, a.header, a.body, c.clock.Now(), append(secrets, c.cfg.ClientSecret, basic)...)
 		apiErr.Attempts = a.attempts
 		return apiErr
 	}

@@ -216,8 +216,8 @@ type errorBody struct {
 // ParseErrorBody builds the APIError for an error status. It never fails: a
 // body in neither documented shape leaves Code and Description empty, and
 // the status alone speaks. Any of secrets that the text echoes is replaced.
-func ParseErrorBody(call string, status int, header http.Header, body []byte, secrets ...Secret) *APIError {
-	apiErr := &APIError{Call: call, StatusCode: status, RetryAfter: retryAfter(header)}
+func ParseErrorBody(call string, status int, header http.Header, body []byte, now time.Time, secrets ...Secret) *APIError {
+	apiErr := &APIError{Call: call, StatusCode: status, RetryAfter: retryAfter(header, now)}
 	var parsed errorBody
 	if err := json.Unmarshal(body, &parsed); err != nil {
 		return apiErr
@@ -227,9 +227,9 @@ func ParseErrorBody(call string, status int, header http.Header, body []byte, se
 	return apiErr
 }
 
-// retryAfter reads Retry-After (seconds or an HTTP date) and, failing that,
-// RateLimit-Reset (seconds until the window resets).
-func retryAfter(header http.Header) time.Duration {
+// retryAfter reads Retry-After (seconds, or an HTTP date counted from now)
+// and, failing that, RateLimit-Reset (seconds until the window resets).
+func retryAfter(header http.Header, now time.Time) time.Duration {
 	if header == nil {
 		return 0
 	}
@@ -238,7 +238,7 @@ func retryAfter(header http.Header) time.Duration {
 			return time.Duration(seconds) * time.Second
 		}
 		if at, err := http.ParseTime(value); err == nil {
-			if wait := time.Until(at); wait > 0 {
+			if wait := at.Sub(now); wait > 0 {
 				return wait.Round(time.Second)
 			}
 		}

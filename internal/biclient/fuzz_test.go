@@ -85,7 +85,7 @@ func FuzzParseErrorBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, retryAfterHeader string, body []byte) {
 		header := http.Header{}
 		header.Set("Retry-After", retryAfterHeader)
-		err := ParseErrorBody(CallToken, status, header, body, NewSecret(secret))
+		err := ParseErrorBody(CallToken, status, header, body, time.Now(), NewSecret(secret))
 		msg := err.Error()
 		if strings.Contains(msg, secret) {
 			t.Fatal("the message carries the secret")

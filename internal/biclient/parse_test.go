@@ -143,7 +143,7 @@ func TestParseErrorBody(t *testing.T) {
 			if tc.secret != "" {
 				secrets = append(secrets, NewSecret(tc.secret))
 			}
-			err := ParseErrorBody(CallToken, tc.status, tc.header, []byte(tc.body), secrets...)
+			err := ParseErrorBody(CallToken, tc.status, tc.header, []byte(tc.body), time.Now(), secrets...)
 			if err.Code != tc.code || err.Description != tc.desc || err.RetryAfter != tc.retryAfter {
 				t.Fatalf("got code %q desc %q retry %v", err.Code, err.Description, err.RetryAfter)
 			}

@@ -105,16 +105,24 @@ type callResult struct {
 // the Timeout budget and ctx, each attempt holding a slot of limiter. What
 // is retried depends on the call (see retryable). A nil err means an answer
 // arrived, of any status.
+//
+// This loop is written out rather than built on go-retryablehttp: the rule
+// depends on whether a request left at all and on the call's whole budget
+// (a wait that cannot fit is skipped, and the last real failure reported),
+// each attempt holds a call slot, and the waits run on the injected clock.
+// With retryablehttp those would be spread over a RoundTripper, CheckRetry,
+// Backoff and an ErrorHandler, and its timers cannot be injected.
 func (c *Client) send(ctx context.Context, call, endpoint string, form url.Values, limiter *Limiter) callResult {
+	budgetEnd := c.clock.Now().Add(c.cfg.Timeout)
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.Timeout, errCallBudget)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		result := c.attempt(ctx, call, endpoint, form, limiter)
-		wait, again := c.retryWait(ctx, call, attempt, result.answer, result.err)
+		wait, again := c.retryWait(ctx, budgetEnd, call, attempt, result.answer, result.err)
 		if again {
-			timer := time.NewTimer(wait)
+			timer := c.clock.NewTimer(wait)
 			select {
-			case <-timer.C:
+			case <-timer.C():
 				continue
 			case <-ctx.Done():
 				// Report the last real failure, not the end of the budget.
@@ -137,13 +145,13 @@ func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Va
 	if ctx.Err() != nil {
 		return callResult{err: &TransportError{Call: call, Err: context.Cause(ctx), notSent: true, budgetSpent: context.Cause(ctx) == errCallBudget}}
 	}
-	sentAt := c.now()
+	sentAt := c.clock.Now()
 	a, err := c.postForm(ctx, call, endpoint, form)
 	var transportErr *TransportError
 	if errors.As(err, &transportErr) {
 		transportErr.budgetSpent = context.Cause(ctx) == errCallBudget
 	}
-	return callResult{answer: a, err: err, sentAt: sentAt, receivedAt: c.now()}
+	return callResult{answer: a, err: err, sentAt: sentAt, receivedAt: c.clock.Now()}
 }
 
 // withAttempts records how many requests a call made in its outcome.
@@ -159,14 +167,18 @@ func withAttempts(result callResult, attempts int) callResult {
 }
 
 // retryWait decides whether a failed attempt is retried, and after how
-// long.
-func (c *Client) retryWait(ctx context.Context, call string, attempt int, a *answer, err error) (time.Duration, bool) {
+// long: never when the wait would not fit in the call's budget, which ends
+// at budgetEnd, or in the caller's deadline.
+func (c *Client) retryWait(ctx context.Context, budgetEnd time.Time, call string, attempt int, a *answer, err error) (time.Duration, bool) {
 	if attempt > c.maxRetries() || !retryable(call, a, err) {
 		return 0, false
 	}
 	wait := c.backoff(attempt)
 	if err == nil {
-		wait = max(wait, retryAfter(a.header))
+		wait = max(wait, retryAfter(a.header, c.clock.Now()))
+	}
+	if budgetEnd.Sub(c.clock.Now()) < wait {
+		return 0, false
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
 		return 0, false

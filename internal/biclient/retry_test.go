@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 )
 
 // countingServer answers every request with status and header, counting
@@ -32,7 +34,7 @@ func countingServer(t *testing.T, status int, header map[string]string) (*httpte
 func clientFor(t *testing.T, url string, timeout time.Duration, retries int) *Client {
 	t.Helper()
 	c, err := New(Config{AuthURL: url, TenantID: "t", RealmID: "r", ApplicationID: "a", ClientID: "c",
-		ClientSecret: NewSecret("s"), Timeout: timeout, MaxRetries: retries, RetryBaseDelay: time.Millisecond})
+		ClientSecret: NewSecret("s"), Timeout: timeout, MaxRetries: retries, Clock: clock.NoWait{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,7 @@ func TestTokenSentAtIsTheLastAttempt(t *testing.T) {
 	}))
 	t.Cleanup(server.Close)
 	c := clientFor(t, server.URL, 10*time.Second, 1)
-	c.cfg.RetryBaseDelay = 200 * time.Millisecond
+	c.clock, c.cfg.RetryBaseDelay = clock.Real{}, 200*time.Millisecond
 	start := time.Now()
 	token, err := c.MintToken(context.Background(), MintRequest{Lifetime: time.Minute})
 	if err != nil || calls.Load() != 2 {

@@ -135,3 +135,23 @@ func (t *fakeTimer) Stop() bool {
 	t.fired = true
 	return true
 }
+
+// NoWait tells the real time but fires every timer at once: for tests of
+// code that waits between attempts, which then runs through its backoff and
+// Retry-After waits without sleeping.
+type NoWait struct{}
+
+// Now implements Clock.
+func (NoWait) Now() time.Time { return time.Now() }
+
+// NewTimer implements Clock: the timer has already fired.
+func (NoWait) NewTimer(time.Duration) Timer {
+	c := make(chan time.Time, 1)
+	c <- time.Now()
+	return firedTimer{c}
+}
+
+type firedTimer struct{ c chan time.Time }
+
+func (f firedTimer) C() <-chan time.Time { return f.c }
+func (f firedTimer) Stop() bool          { return false }
