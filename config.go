@@ -124,30 +124,16 @@ func (c *config) newClient(limits callLimits, clk clock.Clock) (*biclient.Client
 }
 
 func readConfig(ctx context.Context, s logical.Storage) (*config, error) {
-	entry, err := s.Get(ctx, configPath)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
 	stored := storageConfig{config: defaultConfig()}
-	if err := entry.DecodeJSON(&stored); err != nil {
-		return nil, fmt.Errorf("decoding config: %w", err)
+	if found, err := getJSON(ctx, s, configPath, "config", &stored); !found || err != nil {
+		return nil, err
 	}
 	stored.config.ClientSecret = biclient.NewSecret(stored.ClientSecret)
 	return stored.config, nil
 }
 
 func writeConfig(ctx context.Context, s logical.Storage, cfg *config) error {
-	entry, err := logical.StorageEntryJSON(configPath, storageConfig{config: cfg, ClientSecret: cfg.ClientSecret.Reveal()})
-	if err != nil {
-		return fmt.Errorf("encoding config: %w", err)
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("writing config: %w", err)
-	}
-	return nil
+	return putJSON(ctx, s, configPath, "config", storageConfig{config: cfg, ClientSecret: cfg.ClientSecret.Reveal()})
 }
 
 // destinationFields decide where the client secret is sent: changing any of
@@ -253,25 +239,22 @@ func validateID(value string) error {
 }
 
 func validateClientID(value string) error {
-	switch {
-	case value == "":
-		return errors.New("must not be empty")
-	case len(value) > maxClientIDLen:
-		return fmt.Errorf("must be at most %d characters", maxClientIDLen)
-	case strings.ContainsRune(value, ':'):
+	if strings.ContainsRune(value, ':') {
 		return errors.New("must not contain ':', which HTTP Basic authentication cannot carry in a user id")
-	case !printableASCII(value):
-		return errors.New("must hold only printable ASCII characters without spaces")
 	}
-	return nil
+	return validateCredential(value, maxClientIDLen)
 }
 
-func validateClientSecret(value string) error {
+func validateClientSecret(value string) error { return validateCredential(value, maxClientSecretLen) }
+
+// validateCredential checks a value sent in the Basic authentication
+// header: not empty, at most limit characters, printable ASCII.
+func validateCredential(value string, limit int) error {
 	switch {
 	case value == "":
 		return errors.New("must not be empty")
-	case len(value) > maxClientSecretLen:
-		return fmt.Errorf("must be at most %d characters", maxClientSecretLen)
+	case len(value) > limit:
+		return fmt.Errorf("must be at most %d characters", limit)
 	case !printableASCII(value):
 		return errors.New("must hold only printable ASCII characters without spaces")
 	}

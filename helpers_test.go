@@ -75,7 +75,8 @@ func newTestBackend(t testing.TB) *testEnv {
 	t.Cleanup(server.Close)
 
 	logs := &testutil.SyncBuffer{}
-	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: 768 * time.Hour, MaxLeaseTTLVal: 2160 * time.Hour}
+	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: 768 * time.Hour, MaxLeaseTTLVal: 2160 * time.Hour,
+		PluginEnvironment: &logical.PluginEnvironment{VaultVersion: "1.21.0"}}
 	conf := logical.TestBackendConfig()
 	conf.System = sys
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})

@@ -2,7 +2,6 @@ package beyondidentity
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -260,36 +259,6 @@ func retainedWarning(what string, cfg *config, keptUntil time.Time, mount string
 		"vault delete %sconfig/retained/%s (the leases they issued then fail to revoke until their tokens expire)",
 		what, cfg.ClientID, biclient.TokenURL(cfg.issuer()), keptUntil.UTC().Format(time.RFC3339), mount,
 		retainedID(cfg.issuer(), cfg.ClientID))
-}
-
-// verifyConnection mints a short token with the new credentials and revokes
-// it, so credentials that do not work are never saved.
-func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client) (*logical.Response, error) {
-	token, err := client.MintToken(ctx, biclient.MintRequest{Lifetime: verifyTokenLifetime})
-	var unusable *biclient.UnusableTokenError
-	if errors.As(err, &unusable) {
-		revokeErr := client.Revoke(context.WithoutCancel(ctx), unusable.Token.AccessToken)
-		return upstreamFailure("verify_connection: minting a test token",
-			fmt.Errorf("%w; %s", err, revokedOutcome(revokeErr, verifyTokenLifetime)))
-	}
-	if err != nil {
-		return upstreamFailure("verify_connection: minting a test token", err)
-	}
-	// Revoke even if the request was cancelled meanwhile.
-	if err := client.Revoke(context.WithoutCancel(ctx), token.AccessToken); err != nil {
-		return upstreamFailure(fmt.Sprintf("verify_connection: a test token was minted but revoking it failed, so these "+
-			"credentials cannot revoke what they issue (the test token expires on its own in %s)", verifyTokenLifetime), err)
-	}
-	b.Logger().Debug("verified connection", "token_url", biclient.TokenURL(client.Issuer()), "token_id", token.ID)
-	return nil, nil
-}
-
-// revokedOutcome says what became of a token the plugin had to discard.
-func revokedOutcome(revokeErr error, lifetime time.Duration) string {
-	if revokeErr != nil {
-		return fmt.Sprintf("revoking the token it carried failed too (%v), so it stays valid until it expires on its own within %s", revokeErr, lifetime)
-	}
-	return "the token it carried was revoked"
 }
 
 // pathConfigDelete deletes the config but keeps its credentials, so that

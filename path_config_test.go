@@ -89,28 +89,6 @@ func TestConfigReadBeforeWriteIsEmpty(t *testing.T) {
 	}
 }
 
-func TestConfigRegionsPickHosts(t *testing.T) {
-	t.Parallel()
-	for region, host := range map[string]string{
-		"us":         "https://auth-us.beyondidentity.com",
-		"eu":         "https://auth-eu.beyondidentity.com",
-		"us-fedramp": "https://auth.us1.beyondidentity-gov.com",
-	} {
-		t.Run(region, func(t *testing.T) {
-			t.Parallel()
-			e := newTestBackend(t)
-			e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{
-				"auth_url": nil, "region": region, "verify_connection": false,
-			}))
-			resp := e.mustOK(logical.ReadOperation, "config", nil)
-			want := host + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1/token"
-			if resp.Data["token_url"] != want || resp.Data["region"] != region || resp.Data["auth_url"] != "" {
-				t.Fatalf("token_url %v region %v auth_url %v", resp.Data["token_url"], resp.Data["region"], resp.Data["auth_url"])
-			}
-		})
-	}
-}
-
 func TestConfigVerifyConnectionFalseMakesNoCall(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)

@@ -140,83 +140,6 @@ func planCredential(name string, r *role, d *framework.FieldData, mountMax time.
 	return plan, nil
 }
 
-// issue mints the planned token and builds its lease. From the moment the
-// token exists, any failure revokes it before returning, so a failed request
-// leaves nothing valid at Beyond Identity; a write-ahead entry covers the
-// request dying before it can do so.
-func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
-	token, err := client.MintToken(ctx, biclient.MintRequest{Scopes: plan.scopes, Lifetime: plan.lifetime, CustomClaims: plan.claims})
-	var unusable *biclient.UnusableTokenError
-	switch {
-	case errors.As(err, &unusable):
-		token = unusable.Token
-	case err != nil:
-		return upstreamFailure(fmt.Sprintf("minting a token for role %q", plan.role), err)
-	}
-	minted := issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
-		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
-	walID, err := b.coverToken(ctx, s, minted)
-	if err != nil {
-		return b.abandon(ctx, s, minted, "", nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, err))
-	}
-	if unusable != nil {
-		return b.abandon(ctx, s, minted, walID, nil,
-			logical.CodedError(http.StatusBadGateway, fmt.Sprintf("minting a token for role %q: %v", plan.role, unusable)))
-	}
-	resp, err := b.credentialResponse(ctx, client, plan, token)
-	if err == nil && !resp.IsError() && ctx.Err() != nil {
-		err = fmt.Errorf("the request for role %q ended before its credential was returned: %w", plan.role, ctx.Err())
-	}
-	if err == nil && !resp.IsError() {
-		if err = uncoverToken(ctx, s, walID); err != nil {
-			err = fmt.Errorf("clearing the write-ahead entry of a token for role %q: %w", plan.role, err)
-		}
-	}
-	if err != nil || resp.IsError() {
-		return b.abandon(ctx, s, minted, walID, resp, err)
-	}
-	b.Logger().Info("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
-		"lease_ttl", resp.Secret.TTL)
-	return resp, nil
-}
-
-// abandon revokes the token of a failed request and returns the failure
-// (errResp or err) with what became of the token. Its write-ahead entry goes
-// once the token is revoked, or recorded for the plugin to keep revoking;
-// while neither could be done, the entry stays so that Vault's rollback
-// retries. It runs even when the request was cancelled, bounded by the
-// client's own timeout.
-func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedToken, walID string,
-	errResp *logical.Response, err error) (*logical.Response, error) {
-	ctx = context.WithoutCancel(ctx)
-	outcome := "the token was revoked"
-	revokeErr := b.revokeToken(ctx, s, minted)
-	var pending *revocationError
-	queued := errors.As(revokeErr, &pending) && pending.queued
-	if revokeErr != nil {
-		outcome = fmt.Sprintf("revoking the token failed: %v", revokeErr)
-		if !queued && walID != "" {
-			outcome += "; Vault's rollback retries it"
-		}
-	}
-	if revokeErr == nil || queued {
-		if deleteErr := uncoverToken(ctx, s, walID); deleteErr != nil {
-			// Harmless: the rollback revokes the token again, and
-			// Beyond Identity answers 200.
-			b.Logger().Warn("clearing the write-ahead entry of a discarded token failed", "token_id", minted.TokenID, "error", deleteErr)
-		}
-	}
-	var coded logical.HTTPCodedError
-	switch {
-	case errors.As(err, &coded):
-		return nil, logical.CodedError(coded.Code(), fmt.Sprintf("%v; %s", err, outcome))
-	case err != nil:
-		return nil, fmt.Errorf("%w; %s", err, outcome)
-	}
-	errResp.Data["error"] = fmt.Sprintf("%s; %s", errResp.Data["error"], outcome)
-	return errResp, nil
-}
-
 // tokenFacts is what the plugin knows of a fresh token.
 type tokenFacts struct {
 	id        string
@@ -325,34 +248,6 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 	resp.Secret.Renewable = leaseTTL < lifetime
 	resp.Warnings = slices.Concat(plan.warnings, learnWarnings, endWarnings)
 	return resp, nil
-}
-
-// upstreamFailure turns a client error into the plugin's answer. Beyond
-// Identity refusing the request is the operator's to fix: 400. Anything else
-// carries the status that says what went wrong upstream: 503 when Beyond
-// Identity throttled or was unavailable past the retries, or every call slot
-// stayed busy (try later); 504 on a timeout; 502 for a failed connection, a
-// server or gateway error, or an answer that made no sense.
-func upstreamFailure(action string, err error) (*logical.Response, error) {
-	var apiErr *biclient.APIError
-	if errors.As(err, &apiErr) && apiErr.Refused() {
-		return logical.ErrorResponse("%s: %s", action, err), nil
-	}
-	return nil, logical.CodedError(upstreamStatus(err), fmt.Sprintf("%s: %v", action, err))
-}
-
-func upstreamStatus(err error) int {
-	var apiErr *biclient.APIError
-	var transportErr *biclient.TransportError
-	switch {
-	case errors.As(err, &apiErr) && apiErr.Unavailable():
-		return http.StatusServiceUnavailable
-	case errors.As(err, &transportErr) && transportErr.NoSlot():
-		return http.StatusServiceUnavailable
-	case errors.As(err, &transportErr) && transportErr.Timeout():
-		return http.StatusGatewayTimeout
-	}
-	return http.StatusBadGateway
 }
 
 func listOrNone(items []string) string {

@@ -120,27 +120,13 @@ func retain(ctx context.Context, s logical.Storage, cfg *config, now time.Time) 
 		RetiredAt:     now,
 		KeptUntil:     now.Add(retention),
 	}
-	entry, err := logical.StorageEntryJSON(retainedPrefix+retainedID(cfg.issuer(), cfg.ClientID), app)
-	if err != nil {
-		return fmt.Errorf("encoding retained credentials: %w", err)
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("keeping the previous application's credentials: %w", err)
-	}
-	return nil
+	return putJSON(ctx, s, retainedPrefix+retainedID(cfg.issuer(), cfg.ClientID), "the previous application's credentials", app)
 }
 
 func readRetained(ctx context.Context, s logical.Storage, id string) (*retainedApp, error) {
-	entry, err := s.Get(ctx, retainedPrefix+id)
-	if err != nil {
-		return nil, fmt.Errorf("reading retained credentials %s: %w", id, err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
 	app := &retainedApp{storageConfig: storageConfig{config: defaultConfig()}}
-	if err := entry.DecodeJSON(app); err != nil {
-		return nil, fmt.Errorf("decoding retained credentials %s: %w", id, err)
+	if found, err := getJSON(ctx, s, retainedPrefix+id, "retained credentials "+id, app); !found || err != nil {
+		return nil, err
 	}
 	app.config.ClientSecret = biclient.NewSecret(app.storageConfig.ClientSecret)
 	return app, nil

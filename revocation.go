@@ -216,23 +216,15 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 }
 
 func readRevocation(ctx context.Context, s logical.Storage, key string) (*revocationRecord, error) {
-	entry, err := s.Get(ctx, revocationPrefix+key)
-	if err != nil || entry == nil {
-		return nil, err
-	}
 	record := &revocationRecord{}
-	if err := entry.DecodeJSON(record); err != nil {
-		return nil, fmt.Errorf("decoding revocation record: %w", err)
+	if found, err := getJSON(ctx, s, revocationPrefix+key, "revocation record", record); !found || err != nil {
+		return nil, err
 	}
 	return record, nil
 }
 
 func writeRevocation(ctx context.Context, s logical.Storage, key string, record *revocationRecord) error {
-	entry, err := logical.StorageEntryJSON(revocationPrefix+key, record)
-	if err != nil {
-		return err
-	}
-	return s.Put(ctx, entry)
+	return putJSON(ctx, s, revocationPrefix+key, "revocation record", record)
 }
 
 // revocationSchedule is the in-memory index of when each record is next

@@ -200,27 +200,13 @@ func mountCeilingWarnings(r *role, mountMax time.Duration, mount string) []strin
 }
 
 func readRole(ctx context.Context, s logical.Storage, name string) (*role, error) {
-	entry, err := s.Get(ctx, rolePrefix+name)
-	if err != nil {
-		return nil, fmt.Errorf("reading role %q: %w", name, err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
 	r := &role{}
-	if err := entry.DecodeJSON(r); err != nil {
-		return nil, fmt.Errorf("decoding role %q: %w", name, err)
+	if found, err := getJSON(ctx, s, rolePrefix+name, fmt.Sprintf("role %q", name), r); !found || err != nil {
+		return nil, err
 	}
 	return r, nil
 }
 
 func writeRole(ctx context.Context, s logical.Storage, name string, r *role) error {
-	entry, err := logical.StorageEntryJSON(rolePrefix+name, r)
-	if err != nil {
-		return fmt.Errorf("encoding role %q: %w", name, err)
-	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("writing role %q: %w", name, err)
-	}
-	return nil
+	return putJSON(ctx, s, rolePrefix+name, fmt.Sprintf("role %q", name), r)
 }

@@ -1,6 +1,7 @@
 package beyondidentity
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -43,4 +44,32 @@ func ceilSeconds(d time.Duration) time.Duration {
 		return 0
 	}
 	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+// getJSON decodes the JSON entry at key into v, and reports whether there
+// was one. what names the entry in errors.
+func getJSON(ctx context.Context, s logical.Storage, key, what string, v any) (bool, error) {
+	entry, err := s.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", what, err)
+	}
+	if entry == nil {
+		return false, nil
+	}
+	if err := entry.DecodeJSON(v); err != nil {
+		return false, fmt.Errorf("decoding %s: %w", what, err)
+	}
+	return true, nil
+}
+
+// putJSON stores v as JSON at key. what names the entry in errors.
+func putJSON(ctx context.Context, s logical.Storage, key, what string, v any) error {
+	entry, err := logical.StorageEntryJSON(key, v)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", what, err)
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("writing %s: %w", what, err)
+	}
+	return nil
 }

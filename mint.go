@@ -1,0 +1,164 @@
+package beyondidentity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+)
+
+// The two flows that mint a token live here: issuing a credential keeps the
+// token unless a check fails, and verifying a config discards it at once.
+// Both mint the same way, discard a token they cannot keep, and say in the
+// same words what became of it.
+
+// mint runs the client-credentials grant. A token that comes back with an
+// error is one Beyond Identity issued but the plugin cannot use: the
+// caller must discard it. Without a token, nothing is known to discard.
+func mint(ctx context.Context, client *biclient.Client, req biclient.MintRequest) (*biclient.Token, error) {
+	token, err := client.MintToken(ctx, req)
+	var unusable *biclient.UnusableTokenError
+	if errors.As(err, &unusable) {
+		return unusable.Token, logical.CodedError(http.StatusBadGateway, unusable.Error())
+	}
+	return token, err
+}
+
+// discarded says what became of a token the plugin had to discard.
+func discarded(revokeErr error) string {
+	if revokeErr == nil {
+		return "the token was revoked"
+	}
+	return "revoking the token failed: " + revokeErr.Error()
+}
+
+// issue mints the planned token and builds its lease. From the moment the
+// token exists, any failure revokes it before returning, so a failed request
+// leaves nothing valid at Beyond Identity; a write-ahead entry covers the
+// request dying before it can do so.
+func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
+	action := fmt.Sprintf("minting a token for role %q", plan.role)
+	token, err := mint(ctx, client, biclient.MintRequest{Scopes: plan.scopes, Lifetime: plan.lifetime, CustomClaims: plan.claims})
+	if token == nil {
+		return upstreamFailure(action, err)
+	}
+	minted := issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
+		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
+	walID, coverErr := b.coverToken(ctx, s, minted)
+	switch {
+	case coverErr != nil:
+		return b.abandon(ctx, s, minted, "", nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, coverErr))
+	case err != nil:
+		return b.abandon(ctx, s, minted, walID, nil, fmt.Errorf("%s: %w", action, err))
+	}
+	resp, err := b.credentialResponse(ctx, client, plan, token)
+	if err == nil && !resp.IsError() && ctx.Err() != nil {
+		err = fmt.Errorf("the request for role %q ended before its credential was returned: %w", plan.role, ctx.Err())
+	}
+	if err == nil && !resp.IsError() {
+		if err = uncoverToken(ctx, s, walID); err != nil {
+			err = fmt.Errorf("clearing the write-ahead entry of a token for role %q: %w", plan.role, err)
+		}
+	}
+	if err != nil || resp.IsError() {
+		return b.abandon(ctx, s, minted, walID, resp, err)
+	}
+	b.Logger().Info("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
+		"lease_ttl", resp.Secret.TTL)
+	return resp, nil
+}
+
+// abandon revokes the token of a failed request and returns the failure
+// (errResp or err) with what became of the token. Its write-ahead entry goes
+// once the token is revoked, or recorded for the plugin to keep revoking;
+// while neither could be done, the entry stays so that Vault's rollback
+// retries. It runs even when the request was cancelled, bounded by the
+// client's own timeout.
+func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedToken, walID string,
+	errResp *logical.Response, err error) (*logical.Response, error) {
+	ctx = context.WithoutCancel(ctx)
+	revokeErr := b.revokeToken(ctx, s, minted)
+	var pending *revocationError
+	queued := errors.As(revokeErr, &pending) && pending.queued
+	outcome := discarded(revokeErr)
+	if revokeErr != nil && !queued && walID != "" {
+		outcome += "; Vault's rollback retries it"
+	}
+	if revokeErr == nil || queued {
+		if deleteErr := uncoverToken(ctx, s, walID); deleteErr != nil {
+			// Harmless: the rollback revokes the token again, and
+			// Beyond Identity answers 200.
+			b.Logger().Warn("clearing the write-ahead entry of a discarded token failed", "token_id", minted.TokenID, "error", deleteErr)
+		}
+	}
+	var coded logical.HTTPCodedError
+	switch {
+	case errors.As(err, &coded):
+		return nil, logical.CodedError(coded.Code(), fmt.Sprintf("%v; %s", err, outcome))
+	case err != nil:
+		return nil, fmt.Errorf("%w; %s", err, outcome)
+	}
+	errResp.Data["error"] = fmt.Sprintf("%s; %s", errResp.Data["error"], outcome)
+	return errResp, nil
+}
+
+// verifyConnection mints a short token with new credentials and revokes it
+// at once, so credentials that do not work, or cannot revoke what they
+// issue, are never saved. Its token is never recorded: the config is not
+// saved yet, and the token ends on its own within verifyTokenLifetime.
+func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client) (*logical.Response, error) {
+	const action = "verify_connection: minting a test token"
+	token, err := mint(ctx, client, biclient.MintRequest{Lifetime: verifyTokenLifetime})
+	if token == nil {
+		return upstreamFailure(action, err)
+	}
+	// Revoke even if the request was cancelled meanwhile.
+	revokeErr := client.Revoke(context.WithoutCancel(ctx), token.AccessToken)
+	if revokeErr != nil {
+		revokeErr = fmt.Errorf("%w; the test token expires on its own within %s", revokeErr, verifyTokenLifetime)
+	}
+	switch {
+	case err != nil:
+		return upstreamFailure(action, fmt.Errorf("%w; %s", err, discarded(revokeErr)))
+	case revokeErr != nil:
+		return upstreamFailure("verify_connection: a test token was minted but revoking it failed, so these "+
+			"credentials cannot revoke what they issue", revokeErr)
+	}
+	b.Logger().Debug("verified connection", "token_url", biclient.TokenURL(client.Issuer()), "token_id", token.ID)
+	return nil, nil
+}
+
+// upstreamFailure turns a client error into the plugin's answer. Beyond
+// Identity refusing the request is the operator's to fix: 400. Anything else
+// carries the status that says what went wrong upstream: 503 when Beyond
+// Identity throttled or was unavailable past the retries, or every call slot
+// stayed busy (try later); 504 on a timeout; 502 for a failed connection, a
+// server or gateway error, or an answer that made no sense.
+func upstreamFailure(action string, err error) (*logical.Response, error) {
+	var apiErr *biclient.APIError
+	if errors.As(err, &apiErr) && apiErr.Refused() {
+		return logical.ErrorResponse("%s: %s", action, err), nil
+	}
+	return nil, logical.CodedError(upstreamStatus(err), fmt.Sprintf("%s: %v", action, err))
+}
+
+func upstreamStatus(err error) int {
+	var apiErr *biclient.APIError
+	var transportErr *biclient.TransportError
+	var coded logical.HTTPCodedError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Unavailable():
+		return http.StatusServiceUnavailable
+	case errors.As(err, &transportErr) && transportErr.NoSlot():
+		return http.StatusServiceUnavailable
+	case errors.As(err, &transportErr) && transportErr.Timeout():
+		return http.StatusGatewayTimeout
+	case errors.As(err, &coded):
+		return coded.Code()
+	}
+	return http.StatusBadGateway
+}
