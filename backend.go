@@ -99,7 +99,8 @@ func newBackend() *backend {
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
-			SealWrapStorage: []string{configPath, rolePrefix, retainedPrefix, revocationPrefix},
+			// Everything that holds the client secret or a token.
+			SealWrapStorage: []string{configPath, rolePrefix, retainedPrefix, revocationPrefix, framework.WALPrefix},
 			// A write-ahead entry or a failed revocation belongs to the
 			// cluster that minted its token: performance secondaries
 			// mint, lease and revoke their own.

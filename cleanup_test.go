@@ -53,9 +53,17 @@ func TestNothingLeftWhenTheRequestIsCancelledAfterTheMint(t *testing.T) {
 	t.Parallel()
 	e := newConfiguredBackend(t, referentialTokens)
 	// The token exists; the request ends while its id is being learned.
-	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Delay: 2 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Delay: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		defer cancel()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if len(e.fake.CallsTo(fakebi.OpIntrospect)) == 1 {
+				return
+			}
+		}
+	}()
 	resp, err := e.requestCtx(ctx, logical.ReadOperation, "creds/sync", nil)
 	if err == nil || !strings.Contains(err.Error(), "ended before its credential was returned") || resp != nil {
 		t.Fatalf("resp %s err %v", errorText(resp), err)
