@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -457,16 +456,9 @@ func assertNoSecretIn(t *testing.T, e *testEnv, text string) {
 	}
 }
 
-// closedPortURL is a loopback URL where nothing listens.
+// closedPortURL is a loopback URL where connections are refused.
 func closedPortURL(t testing.TB) string {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + listener.Addr().String()
-	listener.Close()
-	return url
+	return "http://" + testutil.RefusingAddr(t)
 }
 
 // tlsFakeURL serves the same fake over TLS with a certificate no system

@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -139,26 +141,58 @@ func (e *env) countOps(op fakebi.Op) int {
 	return len(e.fake.CallsTo(op))
 }
 
-// assertVaultLogClean fails when Vault's log (which holds the plugin's
-// trace-level log) shows the client secret, a token, or a data race in the
-// race-enabled plugin.
-func (e *env) assertVaultLogClean() {
-	if e.vault == nil {
-		return
-	}
-	log := e.vault.logText()
-	if strings.Contains(log, clientSecret) {
-		e.t.Error("the client secret appears in Vault's log")
-	}
-	for _, token := range e.fake.Tokens() {
-		if strings.Contains(log, token.Value) {
-			e.t.Errorf("token %s appears in Vault's log", token.ID)
+// assertRevokes checks that the fake saw exactly n revoke calls and
+// answered each with 200: a call that failed revoked nothing.
+func (e *env) assertRevokes(n int) {
+	e.t.Helper()
+	calls := e.fake.CallsTo(fakebi.OpRevoke)
+	answered := 0
+	for _, call := range calls {
+		if call.Status == http.StatusOK {
+			answered++
 		}
 	}
-	if strings.Contains(log, "DATA RACE") {
-		e.t.Error("the race detector found a data race in the plugin; see Vault's log")
+	if len(calls) != n || answered != n {
+		e.t.Fatalf("%d revoke calls, %d answered 200; want exactly %d, each answered 200 (calls %v)", len(calls), answered, n, e.ops())
 	}
-	if !strings.Contains(log, "vault-plugin-secrets-beyondidentity") {
-		e.t.Error("Vault's log holds nothing of the plugin: the hygiene check would prove nothing")
+}
+
+// assertVaultLogClean checks the log of the test's Vault.
+func (e *env) assertVaultLogClean() {
+	if e.vault != nil {
+		checkVaultLog(e.t, e.vault.logText(), []string{clientSecret}, e.fake.Tokens())
+	}
+}
+
+// pluginLogLine is a line the plugin itself logged, as Vault relays it: a
+// log that has none proves nothing about what the plugin logs.
+var pluginLogLine = regexp.MustCompile(`secrets\.vault-plugin-secrets-beyondidentity\S*: configuration saved`)
+
+// jwtShaped is any JWT, such as a token of a fake run in another process.
+var jwtShaped = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}`)
+
+// checkVaultLog fails when a Vault log (which holds the plugin's log) shows
+// a secret, a token or anything shaped like one, or a data race found by the
+// race-enabled plugin; or when it holds no line of the plugin's own.
+func checkVaultLog(t *testing.T, log string, secrets []string, tokens []fakebi.Token) {
+	t.Helper()
+	if !pluginLogLine.MatchString(log) {
+		t.Error("Vault's log holds no line the plugin logged: the hygiene check would prove nothing")
+	}
+	for _, secret := range secrets {
+		if strings.Contains(log, secret) {
+			t.Error("a client secret appears in Vault's log")
+		}
+	}
+	for _, token := range tokens {
+		if strings.Contains(log, token.Value) {
+			t.Errorf("token %s appears in Vault's log", token.ID)
+		}
+	}
+	if jwtShaped.MatchString(log) {
+		t.Error("something shaped like a token appears in Vault's log")
+	}
+	if strings.Contains(log, "DATA RACE") {
+		t.Error("the race detector found a data race in the plugin; see Vault's log")
 	}
 }

@@ -60,6 +60,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	server := newLoopbackServer(t, fake)
 	dir := t.TempDir()
 	vault := startVault(t, dir)
+	t.Cleanup(func() { checkVaultLog(t, vault.logText(), []string{clientSecret}, fake.Tokens()) })
 
 	script := strings.Join(readmeShellBlocks(t), "\n")
 	const region = "client_secret=- region=us"
@@ -78,6 +79,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"BEYOND_IDENTITY_TENANT_ID="+tenantID, "BEYOND_IDENTITY_REALM_ID="+realmID,
 		"BEYOND_IDENTITY_APPLICATION_ID="+applicationID, "BEYOND_IDENTITY_CLIENT_ID="+clientID,
 		"BEYOND_IDENTITY_CLIENT_SECRET="+clientSecret,
+		// make build then builds the plugin with the race detector.
+		"GOFLAGS=-race",
 	)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -98,11 +101,15 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if len(tokens) != 3 || tokens[2].Scopes[0] != "scim:users:read" || len(tokens[2].Scopes) != 1 {
 		t.Fatalf("the fake minted %d tokens", len(tokens))
 	}
-	for _, token := range tokens {
-		if fake.IsActive(token.Value) {
-			t.Errorf("token %s is still active after the walkthrough", token.ID)
+	// lease revoke -prefix is asynchronous: the revocations follow.
+	eventually(t, 30*time.Second, "every token revoked after the walkthrough", func() bool {
+		for _, token := range tokens {
+			if fake.IsActive(token.Value) {
+				return false
+			}
 		}
-	}
+		return true
+	})
 }
 
 // vaultOnPath returns a folder holding the suite's Vault as "vault".
@@ -121,12 +128,14 @@ func TestMakeDemo(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "make", "demo")
 	cmd.Dir = repoRoot
-	cmd.Env = withoutTenant(environWithoutVault("VAULT_BIN=" + vaultBin))
+	logs := t.TempDir()
+	cmd.Env = withoutTenant(environWithoutVault("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
 	out, err := cmd.CombinedOutput()
 	text := string(out)
 	if err != nil {
 		t.Fatalf("make demo failed: %v\n%s", err, text)
 	}
+	checkVaultLog(t, readLog(t, filepath.Join(logs, "vault.log")), []string{demoSecret}, nil)
 	revoked := text[strings.Index(text, "vault lease revoke"):]
 	if strings.Count(revoked, "active=false") != 2 {
 		t.Fatalf("after the revocation both tokens should be inactive:\n%s", text)
@@ -150,7 +159,8 @@ func TestMakeDevAndRegister(t *testing.T) {
 	output := &testutil.SyncBuffer{}
 	cmd := exec.Command("make", "dev")
 	cmd.Dir = repoRoot
-	cmd.Env = withoutTenant(environWithoutVault("VAULT_BIN=" + vaultBin))
+	logs := t.TempDir()
+	cmd.Env = withoutTenant(environWithoutVault("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
 	cmd.Stdout, cmd.Stderr = output, output
 	// Its own process group, so that the interrupt reaches make and the
 	// script as a terminal's Ctrl-C would.
@@ -209,12 +219,27 @@ func TestMakeDevAndRegister(t *testing.T) {
 	if !strings.Contains(output.String(), "stopped.") {
 		t.Fatal("make dev did not clean up")
 	}
+	checkVaultLog(t, readLog(t, filepath.Join(logs, "vault.log")), []string{demoSecret}, nil)
 	if _, err := os.Stat(filepath.Join(repoRoot, ".dev", "env")); err == nil {
 		t.Fatal("make dev left .dev/env behind")
 	}
 	if _, err := exec.Command(vaultBin, "status", "-address="+addr[1]).CombinedOutput(); err == nil {
 		t.Fatal("the make dev Vault still answers after Ctrl-C")
 	}
+}
+
+// demoSecret is the client secret of the fake make demo and make dev run:
+// not a secret, but the log must not show it any more than a real one.
+const demoSecret = "fake-bi-demo-secret-not-a-secret"
+
+// readLog reads a log a script left in LOG_DIR.
+func readLog(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the script left no log: %v", err)
+	}
+	return string(data)
 }
 
 // withoutTenant drops BEYOND_IDENTITY_* so the demo uses the fake.

@@ -135,9 +135,7 @@ func TestDeleteConfigThenDisableRevokesEveryToken(t *testing.T) {
 			t.Fatal("a token outlived the mount")
 		}
 	}
-	if revokes := e.countOps(fakebi.OpRevoke); revokes != len(tokens) {
-		t.Fatalf("%d revokes, want %d", revokes, len(tokens))
-	}
+	e.assertRevokes(len(tokens))
 }
 
 // TestRevocationIsNotStarvedByAFloodOfReads revokes a lease while 200

@@ -115,8 +115,9 @@ func TestRevokePrefixRevokesEveryToken(t *testing.T) {
 		}
 		return true
 	})
-	if e.countOps(fakebi.OpRevoke) != 3 || !e.fake.IsActive(kept) {
-		t.Fatalf("want exactly 3 revokes and the other role's token alive; calls %v", e.ops())
+	e.assertRevokes(3)
+	if !e.fake.IsActive(kept) {
+		t.Fatal("the other role's token was revoked")
 	}
 }
 
@@ -130,9 +131,7 @@ func TestSecretsDisableRevokesOutstandingTokens(t *testing.T) {
 			t.Fatal("a token outlived the mount")
 		}
 	}
-	if e.countOps(fakebi.OpRevoke) != 2 {
-		t.Fatalf("calls %v, want exactly two revokes", e.ops())
-	}
+	e.assertRevokes(2)
 }
 
 func TestRevokingTheParentTokenRevokesItsCredentials(t *testing.T) {
@@ -158,9 +157,7 @@ func TestRevokingTheParentTokenRevokesItsCredentials(t *testing.T) {
 
 	e.vault.mustCLI("token", "revoke", childToken)
 	eventually(t, 30*time.Second, "the child's credential revoked upstream", func() bool { return !e.fake.IsActive(token) })
-	if e.countOps(fakebi.OpRevoke) != 1 {
-		t.Fatalf("calls %v, want exactly one revoke", e.ops())
-	}
+	e.assertRevokes(1)
 }
 
 func TestPluginReloadKeepsLeasesRevocable(t *testing.T) {
@@ -176,9 +173,7 @@ func TestPluginReloadKeepsLeasesRevocable(t *testing.T) {
 		t.Fatalf("revoke after reload: %v", err)
 	}
 	eventually(t, 30*time.Second, "the upstream revocation", func() bool { return !e.fake.IsActive(accessToken(creds)) })
-	if e.countOps(fakebi.OpRevoke) != 1 {
-		t.Fatalf("calls %v", e.ops())
-	}
+	e.assertRevokes(1)
 }
 
 func TestRestartKeepsLeasesConfigAndRoles(t *testing.T) {
@@ -202,7 +197,8 @@ func TestRestartKeepsLeasesConfigAndRoles(t *testing.T) {
 	eventually(t, 30*time.Second, "the upstream revocation", func() bool { return !e.fake.IsActive(accessToken(creds)) })
 	// A new credential after the restart works too.
 	e.issue("r")
-	if e.countOps(fakebi.OpToken) != 2 || e.countOps(fakebi.OpRevoke) != 1 {
+	e.assertRevokes(1)
+	if e.countOps(fakebi.OpToken) != 2 {
 		t.Fatalf("calls %v", e.ops())
 	}
 }
@@ -248,5 +244,24 @@ func TestTuneCommandFromTheWarningLiftsTheCeiling(t *testing.T) {
 	}
 	if got := e.fake.CallsTo(fakebi.OpToken)[1].Form.Get("expiration_time"); got != "7776000" {
 		t.Fatalf("the second token was minted for %s seconds", got)
+	}
+}
+
+// TestCustomClaimsFromTheCLIReachBeyondIdentity writes custom_claims as the
+// vault CLI sends them, a JSON string, and checks what the mint carried.
+func TestCustomClaimsFromTheCLIReachBeyondIdentity(t *testing.T) {
+	e := newEnv(t)
+	e.vault.mustCLI("write", "beyondidentity/roles/claims", "scopes=identities:read", "ttl=1h", `custom_claims={"team":"sre","ticket":42}`)
+	role := e.read("beyondidentity/roles/claims")
+	if claims, _ := json.Marshal(role.Data["custom_claims"]); string(claims) != `{"team":"sre","ticket":42}` {
+		t.Fatalf("the role holds custom_claims %s", claims)
+	}
+	creds := e.issue("claims")
+	if sent := e.fake.CallsTo(fakebi.OpToken)[0].Form.Get("custom_claims"); sent != `{"team":"sre","ticket":42}` {
+		t.Fatalf("the mint sent custom_claims %q", sent)
+	}
+	token, _ := e.fake.TokenByValue(accessToken(creds))
+	if carried, _ := json.Marshal(token.CustomClaims); string(carried) != `{"team":"sre","ticket":42}` {
+		t.Fatalf("the token carries bi_custom %s", carried)
 	}
 }

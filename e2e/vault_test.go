@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
 // readyTimeout bounds every wait for a server to come up or go down.
@@ -48,7 +49,7 @@ func startVault(t *testing.T, dir string) *vaultServer {
 		}
 	}
 	copyFile(t, pluginBin, filepath.Join(dir, "plugins", pluginName), 0o755)
-	v := &vaultServer{t: t, dir: dir, addr: "127.0.0.1:" + freePort(t)}
+	v := &vaultServer{t: t, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
 	v.writeConfig()
 	t.Cleanup(v.stop)
 	t.Cleanup(v.reportOnFailure)
@@ -240,17 +241,6 @@ func (v *vaultServer) registerAndMount() {
 	v.mustCLI("plugin", "register", "-sha256="+fileSHA256(v.t, filepath.Join(v.dir, "plugins", pluginName)),
 		"-version="+pluginVersion, "secret", pluginName)
 	v.mustCLI("secrets", "enable", "-path=beyondidentity", "-max-lease-ttl=2160h", pluginName)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
-	_, port, _ := net.SplitHostPort(listener.Addr().String())
-	return port
 }
 
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {

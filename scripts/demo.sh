@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/beyondidentity-demo.XXXXXX")"
 cleanup() {
-    stop_all
+    stop_all "$work"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 work="$(mktemp -d "${TMPDIR:-/tmp}/beyondidentity-dev.XXXXXX")"
 state="$ROOT/.dev/env"
 cleanup() {
-    stop_all
+    stop_all "$work"
     rm -rf "$work"
     rm -f "$state"
     echo "stopped."

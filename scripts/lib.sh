@@ -149,9 +149,14 @@ configure() {
         "$VAULT" write beyondidentity/roles/demo scopes="$BI_SCOPES" ttl=1h
 }
 
-# stop_all stops what start_fake and start_vault started.
+# stop_all WORKDIR stops what start_fake and start_vault started, and
+# copies their logs into LOG_DIR when it is set (WORKDIR goes away next).
 stop_all() {
+    local work="$1"
     [[ -z "${VAULT_PID:-}" ]] || { kill "$VAULT_PID" 2>/dev/null || true; wait "$VAULT_PID" 2>/dev/null || true; }
     [[ -z "${FAKE_PID:-}" ]] || { kill "$FAKE_PID" 2>/dev/null || true; wait "$FAKE_PID" 2>/dev/null || true; }
     VAULT_PID="" FAKE_PID=""
+    if [[ -n "${LOG_DIR:-}" ]]; then
+        cp "$work"/*.log "$LOG_DIR"/ 2>/dev/null || true
+    fi
 }

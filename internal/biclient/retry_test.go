@@ -3,7 +3,6 @@ package biclient
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
 // countingServer answers every request with status and header, counting
@@ -103,7 +103,7 @@ func TestRetryRule(t *testing.T) {
 }
 
 func TestRetryRuleOnConnectionFailures(t *testing.T) {
-	refused := clientFor(t, closedURL(t), 10*time.Second, 2)
+	refused := clientFor(t, "http://"+testutil.RefusingAddr(t), 10*time.Second, 2)
 	if _, err := refused.MintToken(context.Background(), MintRequest{}); err == nil || !strings.Contains(err.Error(), "gave up after 3 attempts") {
 		t.Fatalf("a refused token call is retried: %v", err)
 	}
@@ -121,18 +121,6 @@ func TestRetryRuleOnConnectionFailures(t *testing.T) {
 	if err := reset.Revoke(context.Background(), NewSecret("tok")); err == nil || resets.Load() != 4 {
 		t.Fatalf("a revoke whose connection dropped is repeated: %d requests in all (%v)", resets.Load(), err)
 	}
-}
-
-// closedURL is a loopback URL where nothing listens.
-func closedURL(t *testing.T) string {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + listener.Addr().String()
-	listener.Close()
-	return url
 }
 
 func TestRetryWaitsForTheCallersContext(t *testing.T) {
