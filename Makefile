@@ -34,7 +34,7 @@ bench: ## Run the benchmarks: the plugin's cost over a bare upstream call, as ra
 	go test -run '^$$' -bench . -benchtime 200x .
 
 .PHONY: vault
-vault: ## Build the pinned Vault (v1.21.0) once into the user cache, or use VAULT_BIN; print its path
+vault: ## Find a Vault (VAULT_BIN, PATH, cache), else download or build the pinned v1.21.0; print its path
 	@scripts/vault.sh
 
 .PHONY: e2e
