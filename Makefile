@@ -11,7 +11,7 @@ LDFLAGS := -s -w -X $(MODULE).Version=$(VERSION)
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build the plugin, the fake Beyond Identity server and bi-introspect into bin/
@@ -34,7 +34,7 @@ bench: ## Run the benchmarks: the plugin's cost over a bare upstream call, as ra
 	go test -run '^$$' -bench . -benchtime 200x .
 
 .PHONY: vault
-vault: ## Build the pinned Vault (v1.21.0) once into the user cache, or use VAULT_BIN; print its path
+vault: ## Find a Vault (VAULT_BIN, PATH, cache), else download or build the pinned v1.21.0; print its path
 	@scripts/vault.sh
 
 .PHONY: e2e
@@ -43,7 +43,15 @@ e2e: ## Run the end-to-end suite: the plugin in a real Vault server and Vault Ag
 		VAULT_BIN="$$vault_bin" go test -tags e2e -count=1 -timeout 30m ./e2e/...
 
 .PHONY: test
-test: vet unit e2e ## Run everything CI runs: vet, the race-enabled unit tests and the end-to-end suite
+test: vet unit release-check e2e ## Run everything CI runs: vet, unit tests, the reproducible-release check, end-to-end suite
+
+.PHONY: release
+release: ## Build release archives and SHA256SUMS for linux and darwin (amd64, arm64) into dist/: VERSION=vX.Y.Z
+	@VERSION=$(VERSION) scripts/release.sh
+
+.PHONY: release-check
+release-check: ## Build the release twice into temporary folders and check both give the same SHA256SUMS
+	@scripts/release-check.sh
 
 .PHONY: demo
 demo: ## The main job end to end: Vault, the plugin, a token, Vault Agent, revocation (fake or real tenant)
@@ -58,5 +66,5 @@ register: ## Rebuild the plugin and re-register and reload it in the running mak
 	@scripts/register.sh
 
 .PHONY: clean
-clean: ## Remove build output (the cached Vault binary stays; see make vault)
-	rm -rf $(BIN) .dev
+clean: ## Remove build output (the cached Vault and GoReleaser binaries stay; see make vault)
+	rm -rf $(BIN) .dev dist
