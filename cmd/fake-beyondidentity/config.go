@@ -39,10 +39,9 @@ var errReported = errors.New("invalid command line")
 
 // config is what the command serves, read from flags and the environment.
 type config struct {
-	listen          string
-	app             fakebi.Application
-	tlsCert, tlsKey string
-	readyFile       string
+	listen    string
+	app       fakebi.Application
+	readyFile string
 }
 
 // parseConfig reads the flags and the environment. Every error it returns
@@ -60,8 +59,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&scopes, "scopes", strings.Join(defaultScopes, ","), "comma-separated scopes the application allows")
 	fs.DurationVar(&cfg.app.ExpiresAfter, "expires-after", 2160*time.Hour, "token lifetime and upper bound of expiration_time (token_configuration.expires_after)")
 	fs.StringVar(&format, "token-format", string(fakebi.SelfContained), "token format: self_contained or referential")
-	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate file; with -tls-key, serve HTTPS")
-	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file; with -tls-cert, serve HTTPS")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "once listening, write the base URL to this file (atomically)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -109,8 +106,6 @@ func (c config) validate() error {
 		return errors.New("-token-format must be self_contained or referential")
 	case c.app.ExpiresAfter < time.Second:
 		return errors.New("-expires-after must be at least 1s")
-	case (c.tlsCert == "") != (c.tlsKey == ""):
-		return errors.New("-tls-cert and -tls-key go together")
 	}
 	return nil
 }
