@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // secretEnv names the environment variable holding the client secret, kept
@@ -20,18 +20,13 @@ const secretEnv = "FAKE_BI_CLIENT_SECRET"
 // here on purpose: it is not a secret and protects nothing.
 const demoSecret = "fake-bi-demo-secret-not-a-secret"
 
-// defaultScopes is a realistic Management API application: read access to
-// the directory plus the token scopes the plugin's revoke, list and
-// introspect calls need.
+// defaultScopes is a realistic Management API application with read access
+// to the directory. The plugin needs no token scope of its own: it revokes
+// and introspects with the application's client credentials.
 var defaultScopes = []string{
 	"applications:read", "groups:read", "identities:read", "realms:read",
 	"scim:groups:read", "scim:users:read", "tenants:read",
-	"tokens:delete", "tokens:introspect", "tokens:read",
 }
-
-// scopeSyntax is the documented scope format: colon-separated segments of
-// lower-case letters, digits and '-'.
-var scopeSyntax = regexp.MustCompile(`^[a-z0-9-]+(:[a-z0-9-]+)+$`)
 
 // errReported is a command-line mistake the flag package has already
 // explained to the user.
@@ -89,8 +84,8 @@ func parseScopes(list string) ([]string, error) {
 		if s == "" {
 			continue
 		}
-		if !scopeSyntax.MatchString(s) {
-			return nil, fmt.Errorf("-scopes: %q is not of the form resource:action", s)
+		if !scope.Valid(s) {
+			return nil, fmt.Errorf("-scopes: %q is not a scope (%s)", s, scope.Syntax)
 		}
 		scopes = append(scopes, s)
 	}

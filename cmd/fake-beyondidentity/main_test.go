@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
@@ -138,6 +139,14 @@ func TestRunDefaultSecret(t *testing.T) {
 	status, body := mint(t, cmd.base, "client-demo", demoSecret)
 	if token, _ := body["access_token"].(string); status != http.StatusOK || strings.Count(token, ".") == 2 {
 		t.Fatalf("mint with the demo secret: %d, a referential token expected", status)
+	}
+}
+
+func TestDefaultScopesAreRealScopes(t *testing.T) {
+	for _, s := range defaultScopes {
+		if !scope.Valid(s) || strings.HasPrefix(s, "tokens:") {
+			t.Errorf("default scope %q: malformed, or a token scope the plugin does not need", s)
+		}
 	}
 }
 
