@@ -96,11 +96,6 @@ func introspectPath(app Application) string {
 	return "/v1/tenants/" + app.TenantID + "/realms/" + app.RealmID + "/introspect"
 }
 
-// tokensPath returns the Management API tokens path of app.
-func tokensPath(app Application) string {
-	return issuerPath(app) + "/tokens"
-}
-
 // request describes one HTTP request of a test.
 type request struct {
 	method      string
