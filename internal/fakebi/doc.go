@@ -19,9 +19,11 @@
 //
 //   - JWTs have the documented header and claims but a random signature:
 //     the plugin reads claims without verifying them.
-//   - HTTP Basic credentials are accepted both raw and form-encoded
-//     (RFC 6749 §2.3.1). Form fields client_id and client_secret work too,
-//     but not beside an Authorization header (400 invalid_request).
+//   - HTTP Basic credentials are compared byte for byte, raw as `curl -u`
+//     sends them: a client that form-encodes them first (RFC 6749 §2.3.1)
+//     fails when they hold characters such as + / = %. Form fields
+//     client_id and client_secret work too, but not beside an Authorization
+//     header (400 invalid_request).
 //   - A repeated OAuth parameter (RFC 6749 §3.2), an empty expiration_time
 //     or custom_claims are 400 invalid_request; an empty scope means every
 //     allowed scope; with NarrowScopes, a request none of whose scopes is

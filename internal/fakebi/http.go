@@ -101,8 +101,9 @@ func readIncoming(r *http.Request) *incoming {
 
 // authenticate checks that an OAuth request carries a usable form body and
 // returns the application among apps whose credentials it carries: HTTP
-// Basic, raw or form-encoded (RFC 6749 §2.3.1), or the form fields
-// client_id and client_secret.
+// Basic, compared byte for byte as sent (the raw client_id:client_secret
+// that `curl -u` sends, never form-decoded), or the form fields client_id
+// and client_secret.
 func authenticate(in *incoming, apps []Application) (Application, *oauthError) {
 	if in.formErr != "" {
 		return Application{}, &oauthError{"invalid_request", in.formErr}
@@ -126,12 +127,8 @@ func authenticate(in *incoming, apps []Application) (Application, *oauthError) {
 	case !hasID && !hasSecret:
 		return Application{}, &oauthError{"invalid_client", "client authentication is required"}
 	}
-	decodedID, errID := url.QueryUnescape(id)
-	decodedSecret, errSecret := url.QueryUnescape(secret)
-	formEncoded := in.basic && errID == nil && errSecret == nil
 	for _, app := range apps {
-		if app.ClientSecret != "" && (id == app.ClientID && secret == app.ClientSecret ||
-			formEncoded && decodedID == app.ClientID && decodedSecret == app.ClientSecret) {
+		if app.ClientSecret != "" && id == app.ClientID && secret == app.ClientSecret {
 			return app, nil
 		}
 	}

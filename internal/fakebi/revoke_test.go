@@ -166,6 +166,12 @@ func TestRevokeErrors(t *testing.T) {
 			},
 			status: http.StatusUnauthorized, code: "invalid_client",
 		},
+		"form-encoded basic secret": {
+			req: func(t *testing.T, f *fixture, victim string) request {
+				return request{form: url.Values{"token": {victim}}, basic: []string{appA.ClientID, url.QueryEscape(appA.ClientSecret)}}
+			},
+			status: http.StatusUnauthorized, code: "invalid_client",
+		},
 		"missing token": {
 			req: func(t *testing.T, f *fixture, victim string) request {
 				return request{form: url.Values{}, basic: basicOf(appA)}

@@ -23,7 +23,7 @@ func TestTokenClientAuthentication(t *testing.T) {
 		"basic with form-encoded values (RFC 6749 2.3.1)": {
 			req: request{form: mintForm(), basic: []string{
 				url.QueryEscape(appA.ClientID), url.QueryEscape(appA.ClientSecret)}},
-			status: http.StatusOK,
+			status: http.StatusUnauthorized, code: "invalid_client",
 		},
 		"form fields": {
 			req:    request{form: mintForm("client_id", appA.ClientID, "client_secret", appA.ClientSecret)},
@@ -278,6 +278,46 @@ func TestTokenScopes(t *testing.T) {
 			tok := f.s.Tokens()[0]
 			if got := strings.Join(tok.Scopes, " "); got != tc.want {
 				t.Errorf("recorded scopes = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBasicCredentialsAreComparedRaw checks the documented Basic
+// credentials, base64 of client_id:client_secret exactly as `curl -u` sends
+// them: a client that form-encodes a secret holding + / = % first, as RFC
+// 6749 §2.3.1 says, is refused, while the same secret in form fields works.
+func TestBasicCredentialsAreComparedRaw(t *testing.T) {
+	const secret = "a+b/c=d%e"
+	app := appB
+	app.ID, app.ClientID, app.ClientSecret = "app-special", "client/special+1", secret
+	encoded := []string{url.QueryEscape(app.ClientID), url.QueryEscape(secret)}
+	tests := map[string]struct {
+		req    request
+		status int
+	}{
+		"raw basic":          {request{form: mintForm(), basic: []string{app.ClientID, secret}}, http.StatusOK},
+		"form-encoded basic": {request{form: mintForm(), basic: encoded}, http.StatusUnauthorized},
+		"only the secret form-encoded": {
+			request{form: mintForm(), basic: []string{app.ClientID, encoded[1]}}, http.StatusUnauthorized,
+		},
+		"form fields": {request{form: mintForm("client_id", app.ClientID, "client_secret", secret)}, http.StatusOK},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			f.s.AddApplication(app)
+			tc.req.path = issuerPath(app) + "/token"
+			resp := f.do(t, tc.req)
+			if tc.status != http.StatusOK {
+				wantOAuthError(t, resp, tc.status, "invalid_client")
+				return
+			}
+			if resp.status != http.StatusOK {
+				t.Fatalf("status %d, body %s", resp.status, resp.body)
+			}
+			if c := f.s.CallsTo(OpToken)[0]; c.BasicAuth && c.BasicPassword != secret {
+				t.Errorf("recorded Basic password %q, want %q", c.BasicPassword, secret)
 			}
 		})
 	}
