@@ -12,8 +12,8 @@
 // A Server is an http.Handler. Tests serve it with net/http/httptest, add
 // applications, then inspect what the client sent (Calls) and what the fake
 // minted (Tokens). Faults make it misbehave
-// as real servers and gateways do; Application.NarrowScopes grants less
-// than asked; SetClock gives it a clock of its own.
+// as real servers and gateways do; Application.NarrowScopes and WidenScopes
+// grant less or more than asked; SetClock gives it a clock of its own.
 //
 // Where the documentation is silent or loose:
 //

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
@@ -144,5 +145,37 @@ func TestReferentialToken(t *testing.T) {
 	}
 	if !f.s.IsActive(value) {
 		t.Error("fresh referential token is not active")
+	}
+}
+
+// TestWidenedGrantShowsEverywhere checks that WidenScopes reaches every
+// place a client can read scopes from, so that a client that checks only
+// one of them is caught.
+func TestWidenedGrantShowsEverywhere(t *testing.T) {
+	for name, base := range map[string]Application{"self-contained": appA, "referential": appRef} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			app := base
+			app.WidenScopes = []string{"tenants:update"}
+			f.s.AddApplication(app)
+			const want = "identities:read tenants:update"
+			answer := f.mint(t, app, "scope", "identities:read")
+			value := answer["access_token"].(string)
+			if answer["scope"] != want {
+				t.Errorf("answer scope = %v, want %q", answer["scope"], want)
+			}
+			if app.TokenFormat != Referential {
+				if _, claims := parseJWT(t, value); claims["scope"] != want {
+					t.Errorf("JWT scope = %v, want %q", claims["scope"], want)
+				}
+			}
+			resp := f.do(t, request{path: introspectPath(app), form: url.Values{"token": {value}}, basic: basicOf(app)})
+			if got := resp.json(t)["scope"]; got != want {
+				t.Errorf("introspected scope = %v, want %q", got, want)
+			}
+			if tok, _ := f.s.TokenByValue(value); strings.Join(tok.Scopes, " ") != want {
+				t.Errorf("Token.Scopes = %v, want %q", tok.Scopes, want)
+			}
+		})
 	}
 }

@@ -42,6 +42,7 @@ func New() *Server {
 // realm and id. Tokens already minted are kept.
 func (s *Server) AddApplication(app Application) {
 	app.AllowedScopes = slices.Clone(app.AllowedScopes)
+	app.WidenScopes = slices.Clone(app.WidenScopes)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.apps[appKey{app.TenantID, app.RealmID, app.ID}] = app

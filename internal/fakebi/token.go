@@ -74,7 +74,8 @@ func checkMint(in *incoming, apps []Application) (mintRequest, *oauthError) {
 
 // grantScopes decides the scopes of a token: every allowed scope when none
 // is asked for, else the requested ones, which must all be allowed unless
-// the application narrows grants.
+// the application narrows grants; plus any scopes the application widens
+// grants with.
 func grantScopes(requested string, app Application) ([]string, *oauthError) {
 	granted := scope.Parse(requested)
 	if len(granted) == 0 {
@@ -88,7 +89,7 @@ func grantScopes(requested string, app Application) ([]string, *oauthError) {
 			return nil, &oauthError{"invalid_scope", "none of the requested scopes is allowed for this application"}
 		}
 	}
-	return scope.Normalize(granted), nil
+	return scope.Normalize(append(append([]string{}, granted...), app.WidenScopes...)), nil
 }
 
 // parseLifetime reads expiration_time: whole seconds, at least one and at

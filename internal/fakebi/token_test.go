@@ -238,6 +238,8 @@ func TestTokenMethodNotAllowedSaysAllow(t *testing.T) {
 func TestTokenScopes(t *testing.T) {
 	narrow := appB
 	narrow.ID, narrow.ClientID, narrow.NarrowScopes = "app-narrow", "client-narrow", true
+	wide := appB
+	wide.ID, wide.ClientID, wide.WidenScopes = "app-wide", "client-wide", []string{"tokens:delete", "scim:users:read", "tokens:delete"}
 	tests := map[string]struct {
 		app   Application
 		scope *string // nil: parameter omitted
@@ -255,11 +257,16 @@ func TestTokenScopes(t *testing.T) {
 		"narrowed":                             {app: narrow, scope: ptr("groups:read tokens:delete"), want: "groups:read"},
 		"narrowed to nothing":                  {app: narrow, scope: ptr("tokens:delete"), code: "invalid_scope"},
 		"case matters":                         {app: appB, scope: ptr("Groups:Read"), code: "invalid_scope"},
+		"widened":                              {app: wide, scope: ptr("groups:read"), want: "groups:read scim:users:read tokens:delete"},
+		"widened, omitted":                     {app: wide, want: "groups:read identities:read scim:users:read tokens:delete"},
+		"widened with an allowed scope":        {app: wide, scope: ptr("identities:read"), want: "identities:read scim:users:read tokens:delete"},
+		"widened, refused still refused":       {app: wide, scope: ptr("tokens:delete"), code: "invalid_scope"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t)
 			f.s.AddApplication(narrow)
+			f.s.AddApplication(wide)
 			form := mintForm()
 			if tc.scope != nil {
 				form.Set("scope", *tc.scope)

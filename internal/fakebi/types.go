@@ -33,6 +33,10 @@ type Application struct {
 	// NarrowScopes makes the token endpoint silently drop requested scopes the
 	// application does not allow, instead of answering 400 invalid_scope.
 	NarrowScopes bool
+	// WidenScopes are added to every grant, allowed or not: the token
+	// answer's scope, the JWT's scope claim, introspection and Token.Scopes
+	// all carry them. It stands for a server that grants more than asked.
+	WidenScopes []string
 }
 
 // Op names the endpoint a request was addressed to.
