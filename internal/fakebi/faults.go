@@ -2,6 +2,7 @@ package fakebi
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net"
@@ -37,6 +38,11 @@ type Fault struct {
 	// (the token is minted and recorded, or revoked) and then answers with
 	// the fault. When false the operation does not happen. Other ops ignore it.
 	AfterMint bool
+	// EchoRequest replaces Body with a Management API error body, code from
+	// Status, whose message holds the raw request body (form-encoded, with a
+	// form client_secret or a revoked token) and the raw Authorization
+	// header: what some gateways send back.
+	EchoRequest bool
 	// Times is how many requests the fault affects; 0 or less means until
 	// ClearFaults.
 	Times int
@@ -44,7 +50,7 @@ type Fault struct {
 
 // delayOnly reports whether f only slows the answer down.
 func (f Fault) delayOnly() bool {
-	return f.Status == 0 && f.Body == "" && f.ContentType == "" && len(f.Header) == 0 && !f.ResetConnection
+	return f.Status == 0 && f.Body == "" && f.ContentType == "" && len(f.Header) == 0 && !f.ResetConnection && !f.EchoRequest
 }
 
 // SetFault makes requests of op fail as f says, replacing any fault of op.
@@ -99,14 +105,18 @@ func (s *Server) serveFault(w *statusRecorder, r *http.Request, in *incoming, f 
 	case f.delayOnly():
 		s.handle(w, r, in)
 	default:
-		writeFault(w, f)
+		writeFault(w, in, f)
 	}
 }
 
 // writeFault sends the fault's answer, or with ResetConnection half of it
 // before a TCP reset.
-func writeFault(w *statusRecorder, f Fault) {
+func writeFault(w *statusRecorder, in *incoming, f Fault) {
 	status, body := cmp.Or(f.Status, http.StatusOK), f.Body
+	if f.EchoRequest {
+		echo, _ := json.Marshal(apiError(status, "cannot handle the request "+in.body+" with Authorization: "+in.authorization))
+		body = string(echo)
+	}
 	if f.ResetConnection && body == "" {
 		// Something to cut short, so that the client always sees a truncated answer.
 		body = `{"code":"internal_server_error","message":"the connection was reset"}`

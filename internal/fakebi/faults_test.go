@@ -2,10 +2,12 @@ package fakebi
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -361,5 +363,48 @@ func TestFaultHeaderOverridesContentType(t *testing.T) {
 	f.s.SetFault(OpToken, Fault{Status: 502, Body: "x", Header: map[string]string{"Content-Type": "text/plain"}})
 	if got := f.do(t, mintRequestOf(appA)).header.Get("Content-Type"); got != "text/plain" {
 		t.Errorf("Content-Type = %q, want the extra header's", got)
+	}
+}
+
+func TestFaultEchoRequest(t *testing.T) {
+	tests := map[string]struct {
+		op    Op
+		req   func(t *testing.T, f *fixture) request
+		echos []string // what the message must repeat, raw
+	}{
+		"token with Basic credentials": {
+			op:    OpToken,
+			req:   func(t *testing.T, f *fixture) request { return mintRequestOf(appA) },
+			echos: []string{"grant_type=client_credentials", "Basic " + base64.StdEncoding.EncodeToString([]byte(appA.ClientID+":"+appA.ClientSecret))},
+		},
+		"token with form credentials": {
+			op: OpToken,
+			req: func(t *testing.T, f *fixture) request {
+				return request{path: issuerPath(appA) + "/token", form: mintForm("client_id", appA.ClientID, "client_secret", appA.ClientSecret)}
+			},
+			echos: []string{"client_secret=" + url.QueryEscape(appA.ClientSecret)},
+		},
+		"revoke": {
+			op:    OpRevoke,
+			req:   func(t *testing.T, f *fixture) request { return revokeRequestOf(appA, "the-revoked-token") },
+			echos: []string{"token=the-revoked-token", "Basic "},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			f.s.SetFault(tc.op, Fault{Status: http.StatusBadGateway, EchoRequest: true, Body: "ignored"})
+			resp := f.do(t, tc.req(t, f))
+			wantAPIError(t, resp, http.StatusBadGateway, "bad_gateway")
+			message := resp.json(t)["message"].(string)
+			for _, echo := range tc.echos {
+				if !strings.Contains(message, echo) {
+					t.Errorf("message %q does not echo %q", message, echo)
+				}
+			}
+			if n := len(f.s.Tokens()); n != 0 {
+				t.Errorf("%d tokens minted without AfterMint", n)
+			}
+		})
 	}
 }

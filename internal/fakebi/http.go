@@ -62,6 +62,7 @@ func issuerURL(r *http.Request, rt route) string {
 // incoming is what the fake reads from every request before answering it.
 type incoming struct {
 	route         route
+	body          string // raw, as far as read
 	authorization string // the Authorization header, raw
 	form          url.Values
 	formErr       string // why the body is not a usable form; empty when it is
@@ -86,13 +87,14 @@ func readIncoming(r *http.Request) *incoming {
 		in.bearer = strings.TrimSpace(value)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	in.body = string(body)
 	switch mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); {
 	case mediaType != formContentType:
 		in.formErr = "the request body must be " + formContentType
 	case err != nil || len(body) > maxBodyBytes:
 		in.formErr = "the request body could not be read in full"
 	default:
-		if in.form, err = url.ParseQuery(string(body)); err != nil {
+		if in.form, err = url.ParseQuery(in.body); err != nil {
 			in.formErr = "the request body is not a valid form"
 		}
 	}
