@@ -15,8 +15,14 @@ import (
 // Fault changes the answer to requests of one Op.
 //
 // A fault that sets only Delay (and perhaps AfterMint and Times) slows the
-// endpoint down but keeps its normal answer. Any other fault replaces the
-// answer: Status 0 then means 200.
+// endpoint down but keeps its normal answer. A fault with Rewrite edits the
+// normal answer. Any other fault replaces the answer: Status 0 then means 200.
+//
+// An introspection that is active but has no jti, say, is
+//
+//	Fault{Rewrite: func(a map[string]any) { delete(a, "jti") }}
+//
+// set on OpIntrospect.
 type Fault struct {
 	// Status is the HTTP status to answer with (0 means 200).
 	Status int
@@ -43,6 +49,12 @@ type Fault struct {
 	// form client_secret or a revoked token) and the raw Authorization
 	// header: what some gateways send back.
 	EchoRequest bool
+	// Rewrite performs the real operation (for OpToken: the token is minted
+	// and recorded) and passes the JSON object of a 200 answer through
+	// Rewrite before sending it re-encoded; other answers are sent as they
+	// are. Status, Body, ContentType, Header, ResetConnection, EchoRequest
+	// and AfterMint are then ignored; Delay and Times are not.
+	Rewrite func(answer map[string]any)
 	// Times is how many requests the fault affects; 0 or less means until
 	// ClearFaults.
 	Times int
@@ -88,7 +100,7 @@ func (s *Server) takeFault(op Op) (Fault, bool) {
 // the orphaned token a real network failure can cause.
 func (s *Server) serveFault(w *statusRecorder, r *http.Request, in *incoming, f Fault) {
 	var kept *httptest.ResponseRecorder
-	if f.AfterMint && (in.route.op == OpToken || in.route.op == OpRevoke) {
+	if f.Rewrite != nil || f.AfterMint && (in.route.op == OpToken || in.route.op == OpRevoke) {
 		kept = httptest.NewRecorder()
 		s.handle(kept, r, in)
 	}
@@ -98,8 +110,14 @@ func (s *Server) serveFault(w *statusRecorder, r *http.Request, in *incoming, f 
 		return
 	}
 	switch {
-	case kept != nil && f.delayOnly():
+	case kept != nil && (f.Rewrite != nil || f.delayOnly()):
 		maps.Copy(w.Header(), kept.Header())
+		var answer map[string]any
+		if f.Rewrite != nil && kept.Code == http.StatusOK && json.Unmarshal(kept.Body.Bytes(), &answer) == nil {
+			f.Rewrite(answer)
+			writeJSON(w, kept.Code, answer)
+			return
+		}
 		w.WriteHeader(kept.Code)
 		_, _ = w.Write(kept.Body.Bytes())
 	case f.delayOnly():

@@ -408,3 +408,37 @@ func TestFaultEchoRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestFaultRewrite(t *testing.T) {
+	f := newFixture(t)
+	f.s.SetFault(OpToken, Fault{Times: 1, Rewrite: func(a map[string]any) {
+		a["token_type"] = "DPoP"
+		delete(a, "expires_in")
+	}})
+	answer := f.mint(t, appA, "expiration_time", "60")
+	if answer["token_type"] != "DPoP" || answer["expires_in"] != nil || answer["scope"] == nil {
+		t.Errorf("rewritten answer = %v", answer)
+	}
+	if !f.s.IsActive(answer["access_token"].(string)) {
+		t.Error("the token of a rewritten answer does not exist")
+	}
+	if got := f.mint(t, appA); got["token_type"] != "Bearer" {
+		t.Errorf("the rewrite outlived its Times: %v", got)
+	}
+
+	// A refusal passes unchanged: there is no token answer to rewrite.
+	f.s.SetFault(OpToken, Fault{Rewrite: func(a map[string]any) { a["error"] = "rewritten" }})
+	wantOAuthError(t, f.do(t, request{path: issuerPath(appA) + "/token", form: mintForm(), basic: []string{appA.ClientID, "wrong"}}),
+		http.StatusUnauthorized, "invalid_client")
+
+	// An introspection that is active but has no jti.
+	value := f.mintValue(t, appRef)
+	f.s.SetFault(OpIntrospect, Fault{Rewrite: func(a map[string]any) { delete(a, "jti") }})
+	got := f.do(t, request{path: introspectPath(appRef), form: url.Values{"token": {value}}, basic: basicOf(appRef)}).json(t)
+	if got["active"] != true || got["exp"] == nil || got["jti"] != nil {
+		t.Errorf("introspection = %v, want active without a jti", got)
+	}
+	if calls := f.s.CallsTo(OpIntrospect); calls[len(calls)-1].Status != http.StatusOK {
+		t.Errorf("recorded status %d", calls[len(calls)-1].Status)
+	}
+}
