@@ -99,6 +99,8 @@ func churnState(f *fixture, stop <-chan struct{}) {
 		}
 		f.s.SetFault(OpUnknown, Fault{Status: 500, Times: 1})
 		f.s.ClearFaults()
+		f.s.ResetMaxInFlight()
+		_ = f.s.InFlight()
 		f.s.SetClock(f.clock.Now)
 		f.s.AddApplication(appOtherRealm)
 		_ = f.s.Calls()

@@ -10,8 +10,8 @@
 // the JWKS and the Management API token list and delete are not served.
 //
 // A Server is an http.Handler. Tests serve it with net/http/httptest, add
-// applications, then inspect what the client sent (Calls) and what the fake
-// minted (Tokens). Faults make it misbehave
+// applications, then inspect what the client sent (Calls, InFlight,
+// MaxInFlight) and what the fake minted (Tokens). Faults make it misbehave
 // as real servers and gateways do; Application.NarrowScopes and WidenScopes
 // grant less or more than asked; SetClock gives it a clock of its own.
 //

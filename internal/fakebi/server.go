@@ -14,7 +14,8 @@ type appKey struct{ tenant, realm, app string }
 // Server is a fake Beyond Identity deployment. It is an http.Handler and is
 // safe for concurrent use. The zero value is not usable; call New.
 type Server struct {
-	clock atomic.Pointer[func() time.Time]
+	clock                 atomic.Pointer[func() time.Time]
+	inFlight, maxInFlight atomic.Int64
 
 	// mu guards every field below. It is never held while sleeping or
 	// calling the observer.
@@ -119,6 +120,16 @@ func (s *Server) ResetCalls() {
 	s.calls = nil
 }
 
+// InFlight is the number of requests being served right now, from arrival
+// until the answer was written (a fault's Delay included).
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+// MaxInFlight is the largest InFlight seen since New or ResetMaxInFlight.
+func (s *Server) MaxInFlight() int64 { return s.maxInFlight.Load() }
+
+// ResetMaxInFlight restarts MaxInFlight from the requests in flight now.
+func (s *Server) ResetMaxInFlight() { s.maxInFlight.Store(s.inFlight.Load()) }
+
 // Tokens returns copies of every token minted, in mint order.
 func (s *Server) Tokens() []Token {
 	s.mu.Lock()
@@ -153,6 +164,11 @@ func (s *Server) IsActive(value string) bool {
 // ServeHTTP records the request, applies any fault, and then answers as
 // Beyond Identity would.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for peak := s.maxInFlight.Load(); n > peak && !s.maxInFlight.CompareAndSwap(peak, n); {
+		peak = s.maxInFlight.Load()
+	}
 	in := readIncoming(r)
 	call := &Call{
 		Op: in.route.op, Method: r.Method, Path: r.URL.Path, ContentType: r.Header.Get("Content-Type"),

@@ -1,6 +1,7 @@
 package fakebi
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"sync"
@@ -169,5 +170,37 @@ func TestDefaultClockIsRealTime(t *testing.T) {
 	s := New()
 	if d := time.Since(s.now()); d < 0 || d > time.Minute {
 		t.Errorf("default clock is %v off", d)
+	}
+}
+
+func TestInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.s.SetFault(OpToken, Fault{Delay: time.Minute})
+	const n = 3
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	for range n {
+		wg.Go(func() { _, _ = f.sendContext(ctx, mintRequestOf(appA)) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.s.InFlight() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := f.s.InFlight(); got != n {
+		t.Fatalf("InFlight = %d, want %d", got, n)
+	}
+	f.s.ResetMaxInFlight()
+	if got := f.s.MaxInFlight(); got != n {
+		t.Errorf("MaxInFlight after a reset = %d, want the %d still in flight", got, n)
+	}
+	cancel()
+	wg.Wait()
+	f.ts.Close() // waits for the handlers
+	if in, peak := f.s.InFlight(), f.s.MaxInFlight(); in != 0 || peak != n {
+		t.Errorf("after the burst: InFlight %d, MaxInFlight %d; want 0 and %d", in, peak, n)
+	}
+	f.s.ResetMaxInFlight()
+	if got := f.s.MaxInFlight(); got != 0 {
+		t.Errorf("MaxInFlight after a reset with nothing in flight = %d", got)
 	}
 }
