@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // secretEnv names the environment variable holding the client secret, kept
@@ -20,18 +20,13 @@ const secretEnv = "FAKE_BI_CLIENT_SECRET"
 // here on purpose: it is not a secret and protects nothing.
 const demoSecret = "fake-bi-demo-secret-not-a-secret"
 
-// defaultScopes is a realistic Management API application: read access to
-// the directory plus the token scopes the plugin's revoke, list and
-// introspect calls need.
+// defaultScopes is a realistic Management API application with read access
+// to the directory. The plugin needs no token scope of its own: it revokes
+// and introspects with the application's client credentials.
 var defaultScopes = []string{
 	"applications:read", "groups:read", "identities:read", "realms:read",
 	"scim:groups:read", "scim:users:read", "tenants:read",
-	"tokens:delete", "tokens:introspect", "tokens:read",
 }
-
-// scopeSyntax is the documented scope format: colon-separated segments of
-// lower-case letters, digits and '-'.
-var scopeSyntax = regexp.MustCompile(`^[a-z0-9-]+(:[a-z0-9-]+)+$`)
 
 // errReported is a command-line mistake the flag package has already
 // explained to the user.
@@ -39,10 +34,9 @@ var errReported = errors.New("invalid command line")
 
 // config is what the command serves, read from flags and the environment.
 type config struct {
-	listen          string
-	app             fakebi.Application
-	tlsCert, tlsKey string
-	readyFile       string
+	listen    string
+	app       fakebi.Application
+	readyFile string
 }
 
 // parseConfig reads the flags and the environment. Every error it returns
@@ -60,8 +54,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&scopes, "scopes", strings.Join(defaultScopes, ","), "comma-separated scopes the application allows")
 	fs.DurationVar(&cfg.app.ExpiresAfter, "expires-after", 2160*time.Hour, "token lifetime and upper bound of expiration_time (token_configuration.expires_after)")
 	fs.StringVar(&format, "token-format", string(fakebi.SelfContained), "token format: self_contained or referential")
-	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "PEM certificate file; with -tls-key, serve HTTPS")
-	fs.StringVar(&cfg.tlsKey, "tls-key", "", "PEM private key file; with -tls-cert, serve HTTPS")
 	fs.StringVar(&cfg.readyFile, "ready-file", "", "once listening, write the base URL to this file (atomically)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -92,8 +84,8 @@ func parseScopes(list string) ([]string, error) {
 		if s == "" {
 			continue
 		}
-		if !scopeSyntax.MatchString(s) {
-			return nil, fmt.Errorf("-scopes: %q is not of the form resource:action", s)
+		if !scope.Valid(s) {
+			return nil, fmt.Errorf("-scopes: %q is not a scope (%s)", s, scope.Syntax)
 		}
 		scopes = append(scopes, s)
 	}
@@ -109,8 +101,6 @@ func (c config) validate() error {
 		return errors.New("-token-format must be self_contained or referential")
 	case c.app.ExpiresAfter < time.Second:
 		return errors.New("-expires-after must be at least 1s")
-	case (c.tlsCert == "") != (c.tlsKey == ""):
-		return errors.New("-tls-cert and -tls-key go together")
 	}
 	return nil
 }

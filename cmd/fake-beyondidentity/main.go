@@ -4,11 +4,9 @@
 //
 // It holds one application, described by flags. The client secret comes
 // from the environment variable FAKE_BI_CLIENT_SECRET; without it the fake
-// uses a fixed demo value that is printed here and is not a secret.
-//
-// Besides the Beyond Identity endpoints it serves a read-only admin API under
-// /_fake/ (GET /_fake/tokens, GET /_fake/calls) that never shows a secret or
-// a whole token.
+// uses a fixed demo value that is printed here and is not a secret. It
+// serves plain HTTP and logs each call's op, method, path and status, never
+// a secret or a token.
 package main
 
 import (

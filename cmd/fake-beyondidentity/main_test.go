@@ -2,18 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -23,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
@@ -80,16 +72,16 @@ func start(t *testing.T, env map[string]string, args ...string) started {
 const demoIssuerPath = "/v1/tenants/tenant-demo/realms/realm-demo/applications/app-demo"
 
 // mint obtains a token from the command's fake.
-func mint(t *testing.T, client *http.Client, base, user, secret string) (int, map[string]any) {
+func mint(t *testing.T, base, user, secret string) (int, map[string]any) {
 	t.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"tokens:read"}}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"groups:read"}}
 	req, err := http.NewRequest(http.MethodPost, base+demoIssuerPath+"/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(user, secret)
-	res, err := client.Do(req)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,23 +100,21 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Fatalf("base URL %q", cmd.base)
 	}
 
-	if status, _ := mint(t, http.DefaultClient, cmd.base, "client-demo", demoSecret); status != http.StatusUnauthorized {
+	if status, _ := mint(t, cmd.base, "client-demo", demoSecret); status != http.StatusUnauthorized {
 		t.Errorf("the demo secret worked although %s was set: %d", secretEnv, status)
 	}
-	status, body := mint(t, http.DefaultClient, cmd.base, "client-demo", secret)
+	status, body := mint(t, cmd.base, "client-demo", secret)
 	token, _ := body["access_token"].(string)
-	if status != http.StatusOK || token == "" || body["scope"] != "tokens:read" {
+	if status != http.StatusOK || token == "" || body["scope"] != "groups:read" {
 		t.Fatalf("mint: %d %v", status, body)
 	}
-
 	res, err := http.Get(cmd.base + "/_fake/tokens")
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK || !strings.Contains(string(admin), `"token_suffix":"`+token[len(token)-4:]+`"`) {
-		t.Errorf("admin tokens: %d %s", res.StatusCode, admin)
+	if res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /_fake/tokens: %d, want 404: there is no admin API", res.StatusCode)
 	}
 
 	if code := cmd.stop(); code != 0 {
@@ -134,7 +124,7 @@ func TestRunServesAndStops(t *testing.T) {
 		t.Errorf("stdout = %q, want %q", cmd.stdout, want)
 	}
 	logs := cmd.stderr.String()
-	if !strings.Contains(logs, "op=token method=POST") || !strings.Contains(logs, "status=200") || !strings.Contains(logs, "op=admin") {
+	if !strings.Contains(logs, "op=token method=POST") || !strings.Contains(logs, "status=200") || !strings.Contains(logs, `op=unknown method=GET path="/_fake/tokens" status=404`) {
 		t.Errorf("stderr lacks the request log lines:\n%s", logs)
 	}
 	for _, leak := range []string{secret, token, base64.StdEncoding.EncodeToString([]byte("client-demo:" + secret))} {
@@ -145,77 +135,18 @@ func TestRunServesAndStops(t *testing.T) {
 }
 
 func TestRunDefaultSecret(t *testing.T) {
-	cmd := start(t, nil, "-token-format", "referential", "-scopes", "tokens:read, groups:read")
-	status, body := mint(t, http.DefaultClient, cmd.base, "client-demo", demoSecret)
+	cmd := start(t, nil, "-token-format", "referential", "-scopes", "identities:read, groups:read")
+	status, body := mint(t, cmd.base, "client-demo", demoSecret)
 	if token, _ := body["access_token"].(string); status != http.StatusOK || strings.Count(token, ".") == 2 {
 		t.Fatalf("mint with the demo secret: %d, a referential token expected", status)
 	}
 }
 
-func TestRunTLS(t *testing.T) {
-	certFile, keyFile, pool := selfSignedCert(t)
-	cmd := start(t, nil, "-tls-cert", certFile, "-tls-key", keyFile)
-	if !strings.HasPrefix(cmd.base, "https://127.0.0.1:") {
-		t.Fatalf("base URL %q, want https", cmd.base)
-	}
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	defer client.CloseIdleConnections()
-	status, body := mint(t, client, cmd.base, "client-demo", demoSecret)
-	if status != http.StatusOK {
-		t.Fatalf("mint over TLS: %d %v", status, body)
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(body["access_token"].(string), ".")[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil || claims["iss"] != cmd.base+demoIssuerPath {
-		t.Errorf("iss = %v, want %s (%v)", claims["iss"], cmd.base+demoIssuerPath, err)
-	}
-}
-
-// selfSignedCert writes a certificate for 127.0.0.1 and its key, and
-// returns them with a pool that trusts the certificate.
-func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "fake-beyondidentity test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
-func writePEM(t *testing.T, path, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+func TestDefaultScopesAreRealScopes(t *testing.T) {
+	for _, s := range defaultScopes {
+		if !scope.Valid(s) || strings.HasPrefix(s, "tokens:") {
+			t.Errorf("default scope %q: malformed, or a token scope the plugin does not need", s)
+		}
 	}
 }
 
@@ -229,12 +160,11 @@ func TestRunRejectsBadCommandLines(t *testing.T) {
 		"unknown flag":        {args: []string{"-nope"}, code: 2, say: "-nope"},
 		"stray argument":      {args: []string{"serve"}, code: 2, say: "unexpected arguments"},
 		"bad token format":    {args: []string{"-token-format", "jwt"}, code: 2, say: "-token-format"},
-		"bad scope":           {args: []string{"-scopes", "tokens:read,Admin"}, code: 2, say: `"Admin"`},
+		"bad scope":           {args: []string{"-scopes", "groups:read,Admin"}, code: 2, say: `"Admin"`},
 		"one-segment scope":   {args: []string{"-scopes", "tokens"}, code: 2, say: `"tokens"`},
 		"short expires-after": {args: []string{"-expires-after", "500ms"}, code: 2, say: "-expires-after"},
 		"empty tenant":        {args: []string{"-tenant-id", ""}, code: 2, say: "-tenant-id"},
-		"cert without key":    {args: []string{"-tls-cert", "cert.pem"}, code: 2, say: "-tls-key"},
-		"missing cert files":  {args: []string{"-listen", "127.0.0.1:0", "-tls-cert", "/nonexistent/c", "-tls-key", "/nonexistent/k"}, code: 1, say: "TLS"},
+		"TLS is gone":         {args: []string{"-tls-cert", "cert.pem"}, code: 2, say: "-tls-cert"},
 		"bad listen address":  {args: []string{"-listen", "256.0.0.1:1"}, code: 1, say: "listening"},
 	}
 	for name, tc := range tests {
@@ -253,17 +183,16 @@ func TestRunRejectsBadCommandLines(t *testing.T) {
 
 func TestBaseURL(t *testing.T) {
 	tests := map[string]struct {
-		addr  net.Addr
-		https bool
-		want  string
+		addr net.Addr
+		want string
 	}{
-		"loopback":      {&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8300}, false, "http://127.0.0.1:8300"},
-		"any IPv4":      {&net.TCPAddr{IP: net.IPv4zero, Port: 1}, true, "https://127.0.0.1:1"},
-		"any IPv6":      {&net.TCPAddr{IP: net.IPv6unspecified, Port: 2}, false, "http://[::1]:2"},
-		"IPv6 loopback": {&net.TCPAddr{IP: net.IPv6loopback, Port: 3}, false, "http://[::1]:3"},
+		"loopback":      {&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8300}, "http://127.0.0.1:8300"},
+		"any IPv4":      {&net.TCPAddr{IP: net.IPv4zero, Port: 1}, "http://127.0.0.1:1"},
+		"any IPv6":      {&net.TCPAddr{IP: net.IPv6unspecified, Port: 2}, "http://[::1]:2"},
+		"IPv6 loopback": {&net.TCPAddr{IP: net.IPv6loopback, Port: 3}, "http://[::1]:3"},
 	}
 	for name, tc := range tests {
-		if got := baseURL(tc.addr, tc.https); got != tc.want {
+		if got := baseURL(tc.addr); got != tc.want {
 			t.Errorf("%s: baseURL = %q, want %q", name, got, tc.want)
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,10 +20,6 @@ import (
 // shutdownGrace bounds how long requests in flight (a delayed fault, say)
 // may hold up the exit.
 const shutdownGrace = 5 * time.Second
-
-// adminPrefix is where the admin API hangs, apart from every Beyond Identity
-// path.
-const adminPrefix = "/_fake/"
 
 // run serves until ctx ends and returns the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -48,19 +43,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // serve listens, announces the base URL, and serves until ctx ends.
 func serve(ctx context.Context, cfg config, stdout io.Writer, logger *log.Logger) error {
-	tlsConfig, err := loadTLS(cfg)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
 	}
-	base := baseURL(ln.Addr(), tlsConfig != nil)
-	srv := newHTTPServer(cfg.app, tlsConfig, logger)
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
-	}
+	base := baseURL(ln.Addr())
+	srv := newHTTPServer(cfg.app, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -77,49 +65,27 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, logger *log.Logger
 	return shutdown(srv, served, logger)
 }
 
-// newHTTPServer builds the server: the fake, with the admin API beside it.
-func newHTTPServer(app fakebi.Application, tlsConfig *tls.Config, logger *log.Logger) *http.Server {
+// newHTTPServer builds the server of the fake, which logs every call.
+func newHTTPServer(app fakebi.Application, logger *log.Logger) *http.Server {
 	fake := fakebi.New()
 	fake.AddApplication(app)
 	fake.SetCallObserver(func(c fakebi.Call) {
 		// Only these fields: the call also holds the secrets the client sent.
 		logger.Printf("op=%s method=%s path=%q status=%d", c.Op, c.Method, c.Path, c.Status)
 	})
-	admin := logAdmin(fake.AdminHandler(), logger)
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Dispatched by hand rather than by http.ServeMux, which would
-		// redirect unclean paths before the fake could answer them as the
-		// real service does.
-		if strings.HasPrefix(r.URL.Path, adminPrefix) {
-			admin.ServeHTTP(w, r)
-			return
-		}
-		fake.ServeHTTP(w, r)
-	})
+	// The fake is the whole handler, not behind an http.ServeMux, which
+	// would redirect unclean paths before the fake could answer them as the
+	// real service does.
 	return &http.Server{
-		Handler:           handler,
-		TLSConfig:         tlsConfig,
+		Handler:           fake,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          logger,
 	}
 }
 
-// loadTLS reads the certificate and key, when HTTPS is asked for, before
-// anything listens: a bad file should fail the start, not the first request.
-func loadTLS(cfg config) (*tls.Config, error) {
-	if cfg.tlsCert == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
-	if err != nil {
-		return nil, fmt.Errorf("loading the TLS certificate and key: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
 // baseURL is the URL clients use to reach the listener. A wildcard address
 // is reached through loopback.
-func baseURL(addr net.Addr, https bool) string {
+func baseURL(addr net.Addr) string {
 	host, port, _ := net.SplitHostPort(addr.String())
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
@@ -127,11 +93,7 @@ func baseURL(addr net.Addr, https bool) string {
 			host = "::1"
 		}
 	}
-	scheme := "http"
-	if https {
-		scheme = "https"
-	}
-	return scheme + "://" + net.JoinHostPort(host, port)
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // announce tells the world the fake is up: the ready file first, so a
@@ -188,25 +150,4 @@ func shutdown(srv *http.Server, served <-chan error, logger *log.Logger) error {
 		return fmt.Errorf("serving: %w", err)
 	}
 	return nil
-}
-
-// logAdmin logs admin API requests the way the fake's calls are logged.
-func logAdmin(next http.Handler, logger *log.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		logger.Printf("op=admin method=%s path=%q status=%d", r.Method, r.URL.Path, rec.status)
-	})
-}
-
-// statusWriter remembers the status of an admin answer.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-// WriteHeader remembers and sends the status.
-func (w *statusWriter) WriteHeader(status int) {
-	w.status = status
-	w.ResponseWriter.WriteHeader(status)
 }

@@ -1,42 +1,37 @@
 // Package fakebi is an in-process fake of the Beyond Identity endpoints the
-// plugin talks to: the client-credentials token endpoint, RFC 7009
-// revocation, RFC 7662 introspection, the JWKS and discovery documents, and
-// the Management API token list and delete calls.
-//
-// It follows docs/beyond-identity-api.md: where that page records a fact
-// about the real service the fake does the same, and where the page records
-// one of the project's own assumptions the fake implements that assumption.
+// plugin calls: the client-credentials grant POST {issuer}/token (JWT or
+// opaque tokens, scope, expiration_time, custom_claims), RFC 7009 revocation
+// POST {issuer}/revoke and RFC 7662 introspection POST
+// /v1/tenants/{t}/realms/{r}/introspect, where the issuer is
+// /v1/tenants/{t}/realms/{r}/applications/{a}. It answers as Beyond
+// Identity's public API documentation (v1) says, with errors in both shapes
+// a client must read: RFC 6749 {"error","error_description"} from the OAuth
+// checks, Management API {"code","message","details"} otherwise. Discovery,
+// the JWKS and the Management API token list and delete are not served.
 //
 // A Server is an http.Handler. Tests serve it with net/http/httptest, add
-// applications with AddApplication, and then inspect what the client sent
-// (Calls) and what the fake minted (Tokens). Faults and a rate limit let a
-// test provoke the failures a real deployment can show.
+// applications, then inspect what the client sent (Calls, InFlight,
+// MaxInFlight) and what the fake minted (Tokens). Faults make it misbehave
+// as real servers and gateways do; Application.NarrowScopes and WidenScopes
+// grant less or more than asked; SetClock gives it a clock of its own.
 //
-// # Choices where the API page is silent
+// Where the documentation is silent or loose:
 //
-//   - A wrong method answers 405 with an Allow header and the Management API
-//     error shape, code "method_not_allowed".
-//   - Every request is recorded first; then the rate limit is applied, then
-//     any fault, then the normal handling. A request refused by the rate
-//     limit therefore does not use up a fault's Times.
-//   - A fault that sets nothing but Delay (and perhaps AfterMint and Times)
-//     slows the endpoint down and keeps its normal answer.
-//   - HTTP Basic credentials are accepted both raw and form-encoded
-//     (RFC 6749 §2.3.1). A form client_id or client_secret beside an
-//     Authorization header is 400 invalid_request.
-//   - Repeating an OAuth parameter is 400 invalid_request (RFC 6749 §3.2).
-//   - An empty expiration_time or custom_claims is 400 invalid_request; an
-//     empty scope means every allowed scope.
-//   - With NarrowScopes, a request none of whose scopes is allowed is still
-//     400 invalid_scope: there would be nothing to grant.
-//   - Revocation and introspection with a Bearer token that is unknown, of
-//     another tenant or without the needed scope answer 401 invalid_client.
-//   - Introspection by a Bearer token sees the tokens of the path's realm;
-//     by an application, only that application's tokens.
-//   - The list call requires principal_type=application and principal_id
-//     equal to the path's application (400 bad_request otherwise). Its
-//     display_name is the client id, and next_page_token is omitted on the
-//     last page. Deleting a revoked or expired token is 404, like an unknown
-//     one.
-//   - Answers within a rate limit carry RateLimit-Reset as well.
+//   - JWTs have the documented header and claims but a random signature:
+//     the plugin reads claims without verifying them.
+//   - HTTP Basic credentials are compared byte for byte, raw as `curl -u`
+//     sends them: a client that form-encodes them first (RFC 6749 §2.3.1)
+//     fails when they hold characters such as + / = %. Form fields
+//     client_id and client_secret work too, but not beside an Authorization
+//     header (400 invalid_request).
+//   - A repeated OAuth parameter (RFC 6749 §3.2), an empty expiration_time
+//     or custom_claims are 400 invalid_request; an empty scope means every
+//     allowed scope; with NarrowScopes, a request none of whose scopes is
+//     allowed is still 400 invalid_scope.
+//   - Revocation and introspection accept application credentials only, not
+//     Bearer tokens. Introspection accepts any application of the realm and
+//     shows it only its own tokens; revocation revokes only tokens of the
+//     application in its path.
+//   - An unknown application or realm is 404 and a method other than POST
+//     405, in the Management API shape (codes not_found, method_not_allowed).
 package fakebi

@@ -1,13 +1,13 @@
 package fakebi
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"crypto/tls"
+	"cmp"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"time"
 )
@@ -15,8 +15,14 @@ import (
 // Fault changes the answer to requests of one Op.
 //
 // A fault that sets only Delay (and perhaps AfterMint and Times) slows the
-// endpoint down but keeps its normal answer. Any other fault replaces the
-// answer: Status 0 then means 200.
+// endpoint down but keeps its normal answer. A fault with Rewrite edits the
+// normal answer. Any other fault replaces the answer: Status 0 then means 200.
+//
+// An introspection that is active but has no jti, say, is
+//
+//	Fault{Rewrite: func(a map[string]any) { delete(a, "jti") }}
+//
+// set on OpIntrospect.
 type Fault struct {
 	// Status is the HTTP status to answer with (0 means 200).
 	Status int
@@ -24,19 +30,31 @@ type Fault struct {
 	Body string
 	// ContentType defaults to application/json.
 	ContentType string
-	// Header holds extra headers, such as Retry-After.
+	// Header holds extra headers, such as Retry-After; they may override the
+	// Content-Type too.
 	Header map[string]string
 	// Delay is waited before answering; the wait stops, without an answer,
 	// when the request's context ends.
 	Delay time.Duration
 	// ResetConnection writes the status line, the headers and part of the
-	// body, then aborts the TCP connection. Over HTTP/2, where the connection
-	// cannot be taken over, the stream is aborted instead.
+	// body, then aborts the TCP connection (over HTTP/1.1; where the
+	// connection cannot be taken over, the answer is aborted with nothing).
 	ResetConnection bool
 	// AfterMint, for OpToken and OpRevoke, performs the real operation first
 	// (the token is minted and recorded, or revoked) and then answers with
 	// the fault. When false the operation does not happen. Other ops ignore it.
 	AfterMint bool
+	// EchoRequest replaces Body with a Management API error body, code from
+	// Status, whose message holds the raw request body (form-encoded, with a
+	// form client_secret or a revoked token) and the raw Authorization
+	// header: what some gateways send back.
+	EchoRequest bool
+	// Rewrite performs the real operation (for OpToken: the token is minted
+	// and recorded) and passes the JSON object of a 200 answer through
+	// Rewrite before sending it re-encoded; other answers are sent as they
+	// are. Status, Body, ContentType, Header, ResetConnection, EchoRequest
+	// and AfterMint are then ignored; Delay and Times are not.
+	Rewrite func(answer map[string]any)
 	// Times is how many requests the fault affects; 0 or less means until
 	// ClearFaults.
 	Times int
@@ -44,20 +62,14 @@ type Fault struct {
 
 // delayOnly reports whether f only slows the answer down.
 func (f Fault) delayOnly() bool {
-	return f.Status == 0 && f.Body == "" && f.ContentType == "" && len(f.Header) == 0 && !f.ResetConnection
-}
-
-// activeFault is a fault and how many more requests it affects.
-type activeFault struct {
-	fault     Fault
-	remaining int // 0: until cleared
+	return f.Status == 0 && f.Body == "" && f.ContentType == "" && len(f.Header) == 0 && !f.ResetConnection && !f.EchoRequest
 }
 
 // SetFault makes requests of op fail as f says, replacing any fault of op.
 func (s *Server) SetFault(op Op, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults[op] = &activeFault{fault: f, remaining: max(f.Times, 0)}
+	s.faults[op] = f
 }
 
 // ClearFaults removes every fault.
@@ -72,201 +84,85 @@ func (s *Server) ClearFaults() {
 func (s *Server) takeFault(op Op) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	af, ok := s.faults[op]
-	if !ok {
-		return Fault{}, false
-	}
-	if af.remaining > 0 {
-		af.remaining--
-		if af.remaining == 0 {
+	f, ok := s.faults[op]
+	if rest := f; rest.Times > 0 {
+		rest.Times--
+		s.faults[op] = rest
+		if rest.Times == 0 {
 			delete(s.faults, op)
 		}
 	}
-	return af.fault, true
+	return f, ok
 }
 
-// serveFault answers a request that a fault affects.
+// serveFault answers a request that a fault affects. When the operation is
+// performed first, a client that gives up during the Delay leaves it done:
+// the orphaned token a real network failure can cause.
 func (s *Server) serveFault(w *statusRecorder, r *http.Request, in *incoming, f Fault) {
-	if f.AfterMint && (in.route.op == OpToken || in.route.op == OpRevoke) {
-		s.serveAfterOperation(w, r, in, f)
-		return
+	var kept *httptest.ResponseRecorder
+	if f.Rewrite != nil || f.AfterMint && (in.route.op == OpToken || in.route.op == OpRevoke) {
+		kept = httptest.NewRecorder()
+		s.handle(kept, r, in)
 	}
-	if !sleep(r.Context(), f.Delay) {
-		return
-	}
-	if f.delayOnly() {
-		s.handle(w, r, in)
-		return
-	}
-	writeFault(w, f)
-}
-
-// serveAfterOperation performs the real operation, keeps its answer aside,
-// and then sends the fault's answer, or the kept one after a delay-only
-// fault. A client that gives up meanwhile leaves the operation done: the
-// orphaned token a real network failure can cause.
-func (s *Server) serveAfterOperation(w *statusRecorder, r *http.Request, in *incoming, f Fault) {
-	kept := newHeldResponse()
-	s.handle(kept, r, in)
-	if !sleep(r.Context(), f.Delay) {
-		return
-	}
-	if f.delayOnly() {
-		kept.replay(w)
-		return
-	}
-	writeFault(w, f)
-}
-
-// sleep waits for d, or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
 	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
+	case <-time.After(f.Delay):
+	case <-r.Context().Done():
+		return
+	}
+	switch {
+	case kept != nil && (f.Rewrite != nil || f.delayOnly()):
+		maps.Copy(w.Header(), kept.Header())
+		var answer map[string]any
+		if f.Rewrite != nil && kept.Code == http.StatusOK && json.Unmarshal(kept.Body.Bytes(), &answer) == nil {
+			f.Rewrite(answer)
+			writeJSON(w, kept.Code, answer)
+			return
+		}
+		w.WriteHeader(kept.Code)
+		_, _ = w.Write(kept.Body.Bytes())
+	case f.delayOnly():
+		s.handle(w, r, in)
+	default:
+		writeFault(w, in, f)
 	}
 }
 
-// status returns the status a fault answers with.
-func (f Fault) status() int {
-	if f.Status == 0 {
-		return http.StatusOK
+// writeFault sends the fault's answer, or with ResetConnection half of it
+// before a TCP reset.
+func writeFault(w *statusRecorder, in *incoming, f Fault) {
+	status, body := cmp.Or(f.Status, http.StatusOK), f.Body
+	if f.EchoRequest {
+		echo, _ := json.Marshal(apiError(status, "cannot handle the request "+in.body+" with Authorization: "+in.authorization))
+		body = string(echo)
 	}
-	return f.Status
-}
-
-// header returns the headers a fault answers with, for a body of
-// contentLength bytes. Extra headers come last, so they can override the
-// Content-Type too.
-func (f Fault) header(contentLength int) http.Header {
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	if f.ContentType != "" {
-		h.Set("Content-Type", f.ContentType)
+	if f.ResetConnection && body == "" {
+		// Something to cut short, so that the client always sees a truncated answer.
+		body = `{"code":"internal_server_error","message":"the connection was reset"}`
 	}
+	h := http.Header{"Content-Type": {cmp.Or(f.ContentType, "application/json")}}
 	for k, v := range f.Header {
 		h.Set(k, v)
 	}
-	h.Set("Content-Length", strconv.Itoa(contentLength))
-	return h
-}
-
-// copyHeader adds the headers of src to dst, replacing values of the same
-// name.
-func copyHeader(dst, src http.Header) {
-	for k, v := range src {
-		dst[k] = v
-	}
-}
-
-// writeFault sends the fault's answer.
-func writeFault(w *statusRecorder, f Fault) {
-	if f.ResetConnection {
-		resetConnection(w, f)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if !f.ResetConnection {
+		maps.Copy(w.Header(), h)
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
 		return
 	}
-	copyHeader(w.Header(), f.header(len(f.Body)))
-	w.WriteHeader(f.status())
-	_, _ = w.Write([]byte(f.Body))
-}
-
-// resetBody is sent, cut short, when a ResetConnection fault has no body, so
-// that the client always sees a truncated answer.
-const resetBody = `{"code":"internal_server_error","message":"the connection was reset"}`
-
-// resetConnection announces the whole body, sends half of it and then
-// aborts the connection with a TCP reset.
-func resetConnection(w *statusRecorder, f Fault) {
-	body := f.Body
-	if body == "" {
-		body = resetBody
-	}
-	w.decide(f.status())
+	w.decide(status)
 	conn, buf, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
-		abortStream(w, f, body)
-		return
+		panic(http.ErrAbortHandler)
 	}
-	writeRawHead(buf.Writer, f, len(body))
-	_, _ = buf.WriteString(body[:len(body)/2])
+	h.Set("Connection", "close")
+	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	_ = h.Write(buf)
+	_, _ = buf.WriteString("\r\n" + body[:len(body)/2])
 	_ = buf.Flush()
-	if tcp, ok := underlyingTCP(conn); ok {
+	if tcp, ok := conn.(*net.TCPConn); ok {
 		// Linger 0 makes Close send RST instead of FIN: a reset, not an end.
 		_ = tcp.SetLinger(0)
 	}
 	_ = conn.Close()
-}
-
-// writeRawHead writes an HTTP/1.1 status line and headers on a taken-over
-// connection.
-func writeRawHead(w *bufio.Writer, f Fault, contentLength int) {
-	status := f.status()
-	fmt.Fprintf(w, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
-	h := f.header(contentLength)
-	h.Set("Connection", "close")
-	_ = h.Write(w)
-	_, _ = w.WriteString("\r\n")
-}
-
-// underlyingTCP finds the TCP connection below a possibly TLS connection.
-func underlyingTCP(conn net.Conn) (*net.TCPConn, bool) {
-	if tlsConn, ok := conn.(*tls.Conn); ok {
-		conn = tlsConn.NetConn()
-	}
-	tcp, ok := conn.(*net.TCPConn)
-	return tcp, ok
-}
-
-// abortStream is the fallback of resetConnection where the connection
-// cannot be taken over (HTTP/2): send part of the body, then make the server
-// abort the stream.
-func abortStream(w *statusRecorder, f Fault, body string) {
-	copyHeader(w.Header(), f.header(len(body)))
-	w.ResponseWriter.WriteHeader(f.status())
-	_, _ = w.ResponseWriter.Write([]byte(body[:len(body)/2]))
-	_ = http.NewResponseController(w.ResponseWriter).Flush()
-	panic(http.ErrAbortHandler)
-}
-
-// heldResponse keeps an answer aside so that it can be sent later.
-type heldResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-// newHeldResponse returns an empty held answer.
-func newHeldResponse() *heldResponse {
-	return &heldResponse{header: http.Header{}}
-}
-
-// Header returns the held headers.
-func (h *heldResponse) Header() http.Header { return h.header }
-
-// WriteHeader holds the status.
-func (h *heldResponse) WriteHeader(status int) {
-	if h.status == 0 {
-		h.status = status
-	}
-}
-
-// Write holds body bytes.
-func (h *heldResponse) Write(b []byte) (int, error) {
-	h.WriteHeader(http.StatusOK)
-	return h.body.Write(b)
-}
-
-// replay sends the held answer to w.
-func (h *heldResponse) replay(w http.ResponseWriter) {
-	for k, v := range h.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(max(h.status, http.StatusOK))
-	_, _ = w.Write(h.body.Bytes())
 }

@@ -2,11 +2,12 @@ package fakebi
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,11 +54,11 @@ func TestFaultReplacesAnswer(t *testing.T) {
 			},
 			wantStatus: 502, wantType: "text/plain",
 		},
-		"list 429": {
-			op:    OpListTokens,
+		"introspect 429": {
+			op:    OpIntrospect,
 			fault: Fault{Status: 429, Body: `{"code":"too_many_requests","message":"slow down"}`, Header: map[string]string{"RateLimit-Reset": "3"}},
 			req: func(t *testing.T, f *fixture) request {
-				return request{method: http.MethodGet, path: tokensPath(appA) + listQueryOf(appA), bearer: f.mintValue(t, appA)}
+				return request{path: introspectPath(appA), form: url.Values{"token": {f.mintValue(t, appA)}}, basic: basicOf(appA)}
 			},
 			wantStatus: 429, wantType: "application/json", wantHeaders: map[string]string{"RateLimit-Reset": "3"},
 		},
@@ -153,13 +154,13 @@ func TestFaultIsPerOpAndReplaced(t *testing.T) {
 
 func TestFaultTimesConcurrent(t *testing.T) {
 	f := newFixture(t)
-	f.s.SetFault(OpJWKS, Fault{Status: 500, Body: "{}", Times: 5})
+	f.s.SetFault(OpUnknown, Fault{Status: 500, Body: "{}", Times: 5})
 	var mu sync.Mutex
 	counts := map[int]int{}
 	var wg sync.WaitGroup
 	for range 40 {
 		wg.Go(func() {
-			resp, err := f.send(request{method: http.MethodGet, path: issuerPath(appA) + "/.well-known/jwks.json"})
+			resp, err := f.send(request{method: http.MethodGet, path: "/elsewhere"})
 			if err != nil {
 				t.Error(err)
 				return
@@ -170,7 +171,7 @@ func TestFaultTimesConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if counts[500] != 5 || counts[200] != 35 {
+	if counts[500] != 5 || counts[404] != 35 {
 		t.Errorf("statuses %v, want exactly 5 faulted", counts)
 	}
 }
@@ -357,32 +358,87 @@ func TestFaultAfterMintIgnoredElsewhere(t *testing.T) {
 	}
 }
 
-func TestFaultResetConnectionOverHTTP2(t *testing.T) {
-	s := New()
-	s.AddApplication(appA)
-	ts := httptest.NewUnstartedServer(s)
-	ts.EnableHTTP2 = true
-	ts.StartTLS()
-	defer ts.Close()
-	f := &fixture{s: s, ts: ts}
-	s.SetFault(OpToken, Fault{ResetConnection: true, Status: 500})
-	resp, err := f.send(mintRequestOf(appA))
-	if err == nil {
-		t.Fatalf("got a whole answer %d %q from an aborted stream", resp.status, resp.body)
-	}
-	t.Logf("client error: %v", err)
-	if n := len(s.Tokens()); n != 0 {
-		t.Errorf("%d tokens minted", n)
-	}
-	if calls := s.Calls(); len(calls) != 1 || calls[0].Status != 500 {
-		t.Errorf("calls = %+v", calls)
-	}
-}
-
 func TestFaultHeaderOverridesContentType(t *testing.T) {
 	f := newFixture(t)
 	f.s.SetFault(OpToken, Fault{Status: 502, Body: "x", Header: map[string]string{"Content-Type": "text/plain"}})
 	if got := f.do(t, mintRequestOf(appA)).header.Get("Content-Type"); got != "text/plain" {
 		t.Errorf("Content-Type = %q, want the extra header's", got)
+	}
+}
+
+func TestFaultEchoRequest(t *testing.T) {
+	tests := map[string]struct {
+		op    Op
+		req   func(t *testing.T, f *fixture) request
+		echos []string // what the message must repeat, raw
+	}{
+		"token with Basic credentials": {
+			op:    OpToken,
+			req:   func(t *testing.T, f *fixture) request { return mintRequestOf(appA) },
+			echos: []string{"grant_type=client_credentials", "Basic " + base64.StdEncoding.EncodeToString([]byte(appA.ClientID+":"+appA.ClientSecret))},
+		},
+		"token with form credentials": {
+			op: OpToken,
+			req: func(t *testing.T, f *fixture) request {
+				return request{path: issuerPath(appA) + "/token", form: mintForm("client_id", appA.ClientID, "client_secret", appA.ClientSecret)}
+			},
+			echos: []string{"client_secret=" + url.QueryEscape(appA.ClientSecret)},
+		},
+		"revoke": {
+			op:    OpRevoke,
+			req:   func(t *testing.T, f *fixture) request { return revokeRequestOf(appA, "the-revoked-token") },
+			echos: []string{"token=the-revoked-token", "Basic "},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			f.s.SetFault(tc.op, Fault{Status: http.StatusBadGateway, EchoRequest: true, Body: "ignored"})
+			resp := f.do(t, tc.req(t, f))
+			wantAPIError(t, resp, http.StatusBadGateway, "bad_gateway")
+			message := resp.json(t)["message"].(string)
+			for _, echo := range tc.echos {
+				if !strings.Contains(message, echo) {
+					t.Errorf("message %q does not echo %q", message, echo)
+				}
+			}
+			if n := len(f.s.Tokens()); n != 0 {
+				t.Errorf("%d tokens minted without AfterMint", n)
+			}
+		})
+	}
+}
+
+func TestFaultRewrite(t *testing.T) {
+	f := newFixture(t)
+	f.s.SetFault(OpToken, Fault{Times: 1, Rewrite: func(a map[string]any) {
+		a["token_type"] = "DPoP"
+		delete(a, "expires_in")
+	}})
+	answer := f.mint(t, appA, "expiration_time", "60")
+	if answer["token_type"] != "DPoP" || answer["expires_in"] != nil || answer["scope"] == nil {
+		t.Errorf("rewritten answer = %v", answer)
+	}
+	if !f.s.IsActive(answer["access_token"].(string)) {
+		t.Error("the token of a rewritten answer does not exist")
+	}
+	if got := f.mint(t, appA); got["token_type"] != "Bearer" {
+		t.Errorf("the rewrite outlived its Times: %v", got)
+	}
+
+	// A refusal passes unchanged: there is no token answer to rewrite.
+	f.s.SetFault(OpToken, Fault{Rewrite: func(a map[string]any) { a["error"] = "rewritten" }})
+	wantOAuthError(t, f.do(t, request{path: issuerPath(appA) + "/token", form: mintForm(), basic: []string{appA.ClientID, "wrong"}}),
+		http.StatusUnauthorized, "invalid_client")
+
+	// An introspection that is active but has no jti.
+	value := f.mintValue(t, appRef)
+	f.s.SetFault(OpIntrospect, Fault{Rewrite: func(a map[string]any) { delete(a, "jti") }})
+	got := f.do(t, request{path: introspectPath(appRef), form: url.Values{"token": {value}}, basic: basicOf(appRef)}).json(t)
+	if got["active"] != true || got["exp"] == nil || got["jti"] != nil {
+		t.Errorf("introspection = %v, want active without a jti", got)
+	}
+	if calls := f.s.CallsTo(OpIntrospect); calls[len(calls)-1].Status != http.StatusOK {
+		t.Errorf("recorded status %d", calls[len(calls)-1].Status)
 	}
 }

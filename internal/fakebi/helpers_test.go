@@ -34,12 +34,16 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// secretWithSpecials holds every character that form encoding changes and
+// the plugin allows in a secret.
+const secretWithSpecials = "a+b/c=d%e"
+
 // The applications every fixture holds. appA and appB share a realm,
 // appOtherRealm and appOtherTenant do not.
 var (
 	appA = Application{
 		TenantID: "tenant-1", RealmID: "realm-1", ID: "app-a",
-		ClientID: "client-a", ClientSecret: "secret-a/+=%",
+		ClientID: "client-a", ClientSecret: secretWithSpecials,
 		AllowedScopes: []string{"tokens:read", "tokens:delete", "tokens:introspect", "identities:read", "groups:read"},
 		ExpiresAfter:  24 * time.Hour,
 	}
@@ -94,11 +98,6 @@ func issuerPath(app Application) string {
 // introspectPath returns the introspection path of app's realm.
 func introspectPath(app Application) string {
 	return "/v1/tenants/" + app.TenantID + "/realms/" + app.RealmID + "/introspect"
-}
-
-// tokensPath returns the Management API tokens path of app.
-func tokensPath(app Application) string {
-	return issuerPath(app) + "/tokens"
 }
 
 // request describes one HTTP request of a test.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,39 +14,36 @@ type appKey struct{ tenant, realm, app string }
 // Server is a fake Beyond Identity deployment. It is an http.Handler and is
 // safe for concurrent use. The zero value is not usable; call New.
 type Server struct {
-	keys *keySet
+	clock                 atomic.Pointer[func() time.Time]
+	inFlight, maxInFlight atomic.Int64
 
-	// mu guards every field below. It is never held while signing, sleeping
-	// or calling the clock or the observer.
+	// mu guards every field below. It is never held while sleeping or
+	// calling the observer.
 	mu       sync.Mutex
 	apps     map[appKey]Application
-	clock    func() time.Time
 	calls    []*Call
 	tokens   []*mintedToken
 	byValue  map[string]*mintedToken
-	byID     map[string]*mintedToken
-	faults   map[Op]*activeFault
-	limiter  rateLimiter
+	faults   map[Op]Fault
 	observer func(Call)
 }
 
-// New returns a Server with no applications. All servers of a process share
-// one RSA-2048 signing key, generated on first use, so tests start fast.
+// New returns a Server with no applications.
 func New() *Server {
-	return &Server{
-		keys:    sharedKeys(),
+	s := &Server{
 		apps:    make(map[appKey]Application),
-		clock:   time.Now,
 		byValue: make(map[string]*mintedToken),
-		byID:    make(map[string]*mintedToken),
-		faults:  make(map[Op]*activeFault),
+		faults:  make(map[Op]Fault),
 	}
+	s.SetClock(nil)
+	return s
 }
 
 // AddApplication adds app, replacing any application with the same tenant,
 // realm and id. Tokens already minted are kept.
 func (s *Server) AddApplication(app Application) {
 	app.AllowedScopes = slices.Clone(app.AllowedScopes)
+	app.WidenScopes = slices.Clone(app.WidenScopes)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.apps[appKey{app.TenantID, app.RealmID, app.ID}] = app
@@ -59,46 +57,32 @@ func (s *Server) RemoveApplication(tenantID, realmID, applicationID string) {
 	delete(s.apps, appKey{tenantID, realmID, applicationID})
 }
 
-// application returns the application at the given path.
-func (s *Server) application(tenant, realm, id string) (Application, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	app, ok := s.apps[appKey{tenant, realm, id}]
-	return app, ok
-}
-
-// realmApplications returns the applications of one realm.
-func (s *Server) realmApplications(tenant, realm string) []Application {
+// applications returns the applications of a realm, or only the one named
+// app when app is not empty.
+func (s *Server) applications(tenant, realm, app string) []Application {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var apps []Application
-	for key, app := range s.apps {
-		if key.tenant == tenant && key.realm == realm {
-			apps = append(apps, app)
+	for key, a := range s.apps {
+		if key.tenant == tenant && key.realm == realm && (app == "" || key.app == app) {
+			apps = append(apps, a)
 		}
 	}
 	return apps
 }
 
-// SetClock sets the clock used for iat, exp, expiry checks, call times and
-// rate-limit windows; nil restores the default, time.Now. Delays of faults
-// always use real time.
+// SetClock sets the clock behind everything the fake dates: iat, nbf and
+// exp of new tokens, whether a token is active (IsActive, introspection,
+// revocation), RevokedAt and Call.At. Nil restores time.Now. Delays of
+// faults always use real time.
 func (s *Server) SetClock(now func() time.Time) {
 	if now == nil {
 		now = time.Now
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.clock = now
+	s.clock.Store(&now)
 }
 
-// now reads the server's clock.
-func (s *Server) now() time.Time {
-	s.mu.Lock()
-	clock := s.clock
-	s.mu.Unlock()
-	return clock()
-}
+func (s *Server) now() time.Time { return (*s.clock.Load())() }
 
 // SetCallObserver registers fn to be called once per request, after the
 // answer was written, with a copy of the recorded call. The call holds
@@ -111,22 +95,19 @@ func (s *Server) SetCallObserver(fn func(Call)) {
 }
 
 // Calls returns copies of the recorded calls, in arrival order.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	calls := make([]Call, 0, len(s.calls))
-	for _, c := range s.calls {
-		calls = append(calls, c.clone())
-	}
-	return calls
-}
+func (s *Server) Calls() []Call { return s.callsTo("") }
 
 // CallsTo returns copies of the recorded calls of one op, in arrival order.
-func (s *Server) CallsTo(op Op) []Call {
-	var calls []Call
-	for _, c := range s.Calls() {
-		if c.Op == op {
-			calls = append(calls, c)
+func (s *Server) CallsTo(op Op) []Call { return s.callsTo(op) }
+
+// callsTo returns the calls of op, or all calls when op is empty.
+func (s *Server) callsTo(op Op) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	calls := []Call{}
+	for _, c := range s.calls {
+		if op == "" || c.Op == op {
+			calls = append(calls, c.clone())
 		}
 	}
 	return calls
@@ -139,13 +120,23 @@ func (s *Server) ResetCalls() {
 	s.calls = nil
 }
 
+// InFlight is the number of requests being served right now, from arrival
+// until the answer was written (a fault's Delay included).
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+// MaxInFlight is the largest InFlight seen since New or ResetMaxInFlight.
+func (s *Server) MaxInFlight() int64 { return s.maxInFlight.Load() }
+
+// ResetMaxInFlight restarts MaxInFlight from the requests in flight now.
+func (s *Server) ResetMaxInFlight() { s.maxInFlight.Store(s.inFlight.Load()) }
+
 // Tokens returns copies of every token minted, in mint order.
 func (s *Server) Tokens() []Token {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tokens := make([]Token, 0, len(s.tokens))
 	for _, t := range s.tokens {
-		tokens = append(tokens, t.clone())
+		tokens = append(tokens, t.export())
 	}
 	return tokens
 }
@@ -154,47 +145,48 @@ func (s *Server) Tokens() []Token {
 func (s *Server) TokenByValue(value string) (Token, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.byValue[value]
-	if !ok {
-		return Token{}, false
+	if t, ok := s.byValue[value]; ok {
+		return t.export(), true
 	}
-	return t.clone(), true
+	return Token{}, false
 }
 
 // IsActive reports whether value was minted here and is neither revoked nor
 // expired according to the server's clock.
 func (s *Server) IsActive(value string) bool {
-	_, ok := s.activeToken(value)
-	return ok
-}
-
-// activeToken returns the token whose value is given when it is active.
-func (s *Server) activeToken(value string) (mintedToken, bool) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.byValue[value]
-	if !ok || !t.activeAt(now) {
-		return mintedToken{}, false
-	}
-	return mintedToken{Token: t.clone(), seq: t.seq, issuer: t.issuer}, true
+	return ok && t.activeAt(now)
 }
 
-// JWKS returns the public key set, byte for byte as served.
-func (s *Server) JWKS() []byte {
-	return slices.Clone(s.keys.jwks)
-}
-
-// ServeHTTP records the request, applies the rate limit and any fault, and
-// then answers as Beyond Identity would.
+// ServeHTTP records the request, applies any fault, and then answers as
+// Beyond Identity would.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	in := readIncoming(r)
-	call := s.record(r, in)
-	defer s.notify(call)
-	rec := &statusRecorder{ResponseWriter: w, onStatus: func(status int) { s.setStatus(call, status) }}
-	if s.refuseOverLimit(rec) {
-		return
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	for peak := s.maxInFlight.Load(); n > peak && !s.maxInFlight.CompareAndSwap(peak, n); {
+		peak = s.maxInFlight.Load()
 	}
+	in := readIncoming(r)
+	call := &Call{
+		Op: in.route.op, Method: r.Method, Path: r.URL.Path, ContentType: r.Header.Get("Content-Type"),
+		Form: in.form, BasicAuth: in.basic, BasicUser: in.basicUser, BasicPassword: in.basicPassword,
+		Bearer: in.bearer, At: s.now(),
+	}
+	s.mu.Lock()
+	s.calls = append(s.calls, call)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		observer, c := s.observer, call.clone()
+		s.mu.Unlock()
+		if observer != nil {
+			observer(c)
+		}
+	}()
+	rec := &statusRecorder{ResponseWriter: w, s: s, call: call}
 	if f, ok := s.takeFault(in.route.op); ok {
 		s.serveFault(rec, r, in, f)
 		return
@@ -202,7 +194,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handle(rec, r, in)
 }
 
-// handle answers a request without faults or rate limits.
+// handle answers a request as if there were no fault.
 func (s *Server) handle(w http.ResponseWriter, r *http.Request, in *incoming) {
 	switch in.route.op {
 	case OpToken:
@@ -211,85 +203,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, in *incoming) {
 		s.handleRevoke(w, r, in)
 	case OpIntrospect:
 		s.handleIntrospect(w, r, in)
-	case OpJWKS:
-		s.handleJWKS(w, r, in)
-	case OpDiscovery:
-		s.handleDiscovery(w, r, in)
-	case OpListTokens:
-		s.handleListTokens(w, r, in)
-	case OpDeleteToken:
-		s.handleDeleteToken(w, r, in)
 	default:
-		writeAPIError(w, http.StatusNotFound, "not_found", "no such endpoint")
-	}
-}
-
-// record stores the call for a request and returns it for later updates.
-func (s *Server) record(r *http.Request, in *incoming) *Call {
-	call := &Call{
-		Op:            in.route.op,
-		Method:        r.Method,
-		Path:          r.URL.Path,
-		ContentType:   r.Header.Get("Content-Type"),
-		Form:          in.form,
-		BasicAuth:     in.basic,
-		BasicUser:     in.basicUser,
-		BasicPassword: in.basicPassword,
-		Bearer:        in.bearer,
-		At:            s.now(),
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, call)
-	return call
-}
-
-// setStatus fills in the status of a recorded call. It runs before the
-// status line is sent, so a client that got an answer always finds the
-// status recorded.
-func (s *Server) setStatus(call *Call, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	call.Status = status
-}
-
-// notify hands a copy of the finished call to the observer, if any.
-func (s *Server) notify(call *Call) {
-	s.mu.Lock()
-	observer := s.observer
-	c := call.clone()
-	s.mu.Unlock()
-	if observer != nil {
-		observer(c)
-	}
-}
-
-// storeToken records a freshly minted token.
-func (s *Server) storeToken(t *mintedToken) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t.seq = int64(len(s.tokens)) + 1
-	s.tokens = append(s.tokens, t)
-	s.byValue[t.Value] = t
-	s.byID[t.ID] = t
-}
-
-// cloneJSON deep-copies a value decoded from JSON.
-func cloneJSON(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[k] = cloneJSON(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(v))
-		for i, e := range v {
-			s[i] = cloneJSON(e)
-		}
-		return s
-	default:
-		return v
+		writeAPIError(w, http.StatusNotFound, "no such endpoint")
 	}
 }

@@ -1,6 +1,7 @@
 package fakebi
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"sync"
@@ -21,6 +22,10 @@ func TestUnknownPaths(t *testing.T) {
 		"/v1/tenants/tenant-1/realms/realm-1/applications/app-a/authorize",
 		"/v1/tenants/tenant-1/realms/realm-1/applications/app-a/.well-known/other",
 		"/v1/tenants/tenant-1/realms/realm-1/applications/app-a/tokens/id/more",
+		// Served by Beyond Identity, but not by the fake: the plugin never calls them.
+		"/v1/tenants/tenant-1/realms/realm-1/applications/app-a/tokens",
+		"/v1/tenants/tenant-1/realms/realm-1/applications/app-a/.well-known/jwks.json",
+		"/v1/tenants/tenant-1/realms/realm-1/applications/app-a/.well-known/openid-configuration",
 		"/v1/tenants//realms/realm-1/introspect",
 		"/v2/tenants/tenant-1/realms/realm-1/introspect",
 	}
@@ -39,21 +44,20 @@ func TestUnknownPaths(t *testing.T) {
 func TestRouteOps(t *testing.T) {
 	base := issuerPath(appA)
 	tests := map[string]Op{
-		base + "/token":                            OpToken,
-		base + "/revoke":                           OpRevoke,
-		introspectPath(appA):                       OpIntrospect,
-		base + "/.well-known/jwks.json":            OpJWKS,
-		base + "/.well-known/openid-configuration": OpDiscovery,
-		base + "/tokens":                           OpListTokens,
-		base + "/tokens/abc":                       OpDeleteToken,
-		"/healthz":                                 OpUnknown,
+		base + "/token":      OpToken,
+		base + "/revoke":     OpRevoke,
+		introspectPath(appA): OpIntrospect,
+		base + "/tokens":     OpUnknown,
+		base + "/tokens/abc": OpUnknown,
+		base + "/introspect": OpUnknown,
+		"/healthz":           OpUnknown,
 	}
 	for path, want := range tests {
 		if got := parseRoute(path); got.op != want {
 			t.Errorf("parseRoute(%q).op = %q, want %q", path, got.op, want)
 		}
 	}
-	if rt := parseRoute(base + "/tokens/abc"); rt.tenant != "tenant-1" || rt.realm != "realm-1" || rt.app != "app-a" || rt.tokenID != "abc" {
+	if rt := parseRoute(base + "/revoke"); rt.tenant != "tenant-1" || rt.realm != "realm-1" || rt.app != "app-a" {
 		t.Errorf("parseRoute = %+v", rt)
 	}
 }
@@ -62,12 +66,12 @@ func TestCallsRecording(t *testing.T) {
 	f := newFixture(t)
 	value := f.mintValue(t, appA)
 	f.do(t, request{path: issuerPath(appA) + "/revoke", form: url.Values{"token": {value}, "client_id": {appA.ClientID}, "client_secret": {appA.ClientSecret}}})
-	f.do(t, request{method: http.MethodGet, path: tokensPath(appA) + "?principal_type=application&principal_id=app-a", bearer: value})
+	f.do(t, request{method: http.MethodGet, path: introspectPath(appA), bearer: value})
 	f.do(t, request{method: http.MethodGet, path: "/nowhere"})
 
 	calls := f.s.Calls()
-	wantOps := []Op{OpToken, OpRevoke, OpListTokens, OpUnknown}
-	wantStatus := []int{200, 200, 401, 404}
+	wantOps := []Op{OpToken, OpRevoke, OpIntrospect, OpUnknown}
+	wantStatus := []int{200, 200, 405, 404}
 	if len(calls) != len(wantOps) {
 		t.Fatalf("%d calls, want %d", len(calls), len(wantOps))
 	}
@@ -81,7 +85,7 @@ func TestCallsRecording(t *testing.T) {
 		t.Errorf("revoke call = %+v, want the form credentials recorded", revoke)
 	}
 	if calls[2].Bearer != value || calls[2].Form != nil {
-		t.Errorf("list call = %+v, want the bearer and no form", calls[2])
+		t.Errorf("introspect call = %+v, want the bearer and no form", calls[2])
 	}
 	if got := f.s.CallsTo(OpRevoke); len(got) != 1 || got[0].Path != issuerPath(appA)+"/revoke" {
 		t.Errorf("CallsTo(revoke) = %+v", got)
@@ -166,5 +170,37 @@ func TestDefaultClockIsRealTime(t *testing.T) {
 	s := New()
 	if d := time.Since(s.now()); d < 0 || d > time.Minute {
 		t.Errorf("default clock is %v off", d)
+	}
+}
+
+func TestInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.s.SetFault(OpToken, Fault{Delay: time.Minute})
+	const n = 3
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	for range n {
+		wg.Go(func() { _, _ = f.sendContext(ctx, mintRequestOf(appA)) })
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.s.InFlight() < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := f.s.InFlight(); got != n {
+		t.Fatalf("InFlight = %d, want %d", got, n)
+	}
+	f.s.ResetMaxInFlight()
+	if got := f.s.MaxInFlight(); got != n {
+		t.Errorf("MaxInFlight after a reset = %d, want the %d still in flight", got, n)
+	}
+	cancel()
+	wg.Wait()
+	f.ts.Close() // waits for the handlers
+	if in, peak := f.s.InFlight(), f.s.MaxInFlight(); in != 0 || peak != n {
+		t.Errorf("after the burst: InFlight %d, MaxInFlight %d; want 0 and %d", in, peak, n)
+	}
+	f.s.ResetMaxInFlight()
+	if got := f.s.MaxInFlight(); got != 0 {
+		t.Errorf("MaxInFlight after a reset with nothing in flight = %d", got)
 	}
 }

@@ -1,245 +1,162 @@
 package fakebi
 
 import (
+	"cmp"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-)
 
-// audience is the aud claim of Management API tokens.
-const audience = "beyondidentity"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
+)
 
 // mintRequest is a validated client-credentials request.
 type mintRequest struct {
-	scopes       []string
-	lifetime     int64 // seconds
-	customClaims map[string]any
+	scopes   []string
+	lifetime int64 // seconds
+	custom   json.RawMessage
 }
 
-// tokenResponse is the RFC 6749 §5.1 answer of the token endpoint.
-type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Scope       string `json:"scope"`
-}
-
-// handleToken serves POST {issuer}/token, the client-credentials grant.
+// handleToken serves POST {issuer}/token, the client-credentials grant, in
+// RFC 6749 order: body, client, grant type, then the grant's parameters.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, in *incoming) {
-	app, ok := s.application(in.route.tenant, in.route.realm, in.route.app)
-	if !ok {
-		writeAPIError(w, http.StatusNotFound, "not_found", "application not found")
+	apps := s.applications(in.route.tenant, in.route.realm, in.route.app)
+	if !knownPost(w, r, apps) {
 		return
 	}
-	if !allowMethods(w, r, http.MethodPost) {
-		return
-	}
-	req, oerr := checkMint(in, app)
+	req, oerr := checkMint(in, apps)
 	if oerr != nil {
-		writeOAuthError(w, oerr)
+		oerr.write(w)
 		return
 	}
-	tok, err := s.mint(issuerURL(r, in.route), app, req)
-	if err != nil {
-		writeAPIError(w, http.StatusInternalServerError, "internal_server_error", "the token could not be minted")
-		return
-	}
-	noStore(w)
-	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken: tok.Value,
-		TokenType:   "Bearer",
-		ExpiresIn:   req.lifetime,
-		Scope:       strings.Join(tok.Scopes, " "),
+	tok := s.mint(issuerURL(r, in.route), apps[0], req)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok.Value,
+		"token_type":   "Bearer",
+		"expires_in":   req.lifetime,
+		"scope":        scope.Format(tok.Scopes),
 	})
 }
 
-// checkMint authenticates and validates a token request in RFC 6749 order:
-// body, client, grant type, then the grant's parameters.
-func checkMint(in *incoming, app Application) (mintRequest, *oauthError) {
-	if oerr := checkForm(in); oerr != nil {
+// checkMint authenticates and validates a token request.
+func checkMint(in *incoming, apps []Application) (mintRequest, *oauthError) {
+	app, oerr := authenticate(in, apps)
+	if oerr != nil {
 		return mintRequest{}, oerr
 	}
-	if oerr := authenticateApp(in, app); oerr != nil {
-		return mintRequest{}, oerr
+	switch in.form.Get("grant_type") {
+	case "client_credentials":
+	case "":
+		return mintRequest{}, &oauthError{"invalid_request", "grant_type is required"}
+	default:
+		return mintRequest{}, &oauthError{"unsupported_grant_type", "only grant_type client_credentials is supported"}
 	}
-	if oerr := checkGrantType(in.form); oerr != nil {
-		return mintRequest{}, oerr
-	}
-	return parseMintParams(in.form, app)
-}
-
-// checkGrantType accepts only the client-credentials grant.
-func checkGrantType(form url.Values) *oauthError {
-	grant, ok := form["grant_type"]
-	if !ok || grant[0] == "" {
-		return invalidRequest("grant_type is required")
-	}
-	if grant[0] != "client_credentials" {
-		return &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type",
-			description: "only grant_type client_credentials is supported"}
-	}
-	return nil
-}
-
-// parseMintParams validates scope, expiration_time and custom_claims.
-func parseMintParams(form url.Values, app Application) (mintRequest, *oauthError) {
 	var req mintRequest
-	var oerr *oauthError
-	if req.scopes, oerr = grantScopes(form.Get("scope"), app); oerr != nil {
+	if req.scopes, oerr = grantScopes(in.form.Get("scope"), app); oerr != nil {
 		return req, oerr
 	}
-	if req.lifetime, oerr = parseLifetime(form, app); oerr != nil {
+	if req.lifetime, oerr = parseLifetime(in.form, app); oerr != nil {
 		return req, oerr
 	}
-	if req.customClaims, oerr = parseCustomClaims(form); oerr != nil {
-		return req, oerr
+	if raw, ok := in.form["custom_claims"]; ok {
+		if _, ok := decodeObject(raw[0]); !ok {
+			return req, &oauthError{"invalid_request", "custom_claims must be a JSON object"}
+		}
+		req.custom = json.RawMessage(raw[0])
 	}
 	return req, nil
 }
 
 // grantScopes decides the scopes of a token: every allowed scope when none
 // is asked for, else the requested ones, which must all be allowed unless
-// the application narrows grants.
+// the application narrows grants; plus any scopes the application widens
+// grants with.
 func grantScopes(requested string, app Application) ([]string, *oauthError) {
-	if strings.TrimSpace(requested) == "" {
-		return sortedUnique(app.AllowedScopes), nil
-	}
-	var granted, refused []string
-	for _, scope := range strings.Split(requested, " ") {
-		switch {
-		case scope == "":
-		case slices.Contains(app.AllowedScopes, scope):
-			granted = append(granted, scope)
-		default:
-			refused = append(refused, scope)
+	granted := scope.Parse(requested)
+	if len(granted) == 0 {
+		granted = app.AllowedScopes
+	} else if refused := scope.Missing(granted, app.AllowedScopes); len(refused) > 0 {
+		if !app.NarrowScopes {
+			return nil, &oauthError{"invalid_scope", fmt.Sprintf("scope %s is not allowed for this application", strings.Join(refused, ", "))}
+		}
+		if granted = scope.Missing(granted, refused); len(granted) == 0 {
+			// Nothing left to grant once the refused scopes are dropped.
+			return nil, &oauthError{"invalid_scope", "none of the requested scopes is allowed for this application"}
 		}
 	}
-	refused = sortedUnique(refused)
-	if len(refused) > 0 && !app.NarrowScopes {
-		return nil, &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
-			description: fmt.Sprintf("scope %s is not allowed for this application", strings.Join(refused, ", "))}
-	}
-	if len(granted) == 0 {
-		// Nothing left to grant once the refused scopes are dropped.
-		return nil, &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
-			description: "none of the requested scopes is allowed for this application"}
-	}
-	return sortedUnique(granted), nil
-}
-
-// sortedUnique returns a sorted copy of scopes without duplicates, never nil.
-func sortedUnique(scopes []string) []string {
-	out := slices.Clone(scopes)
-	slices.Sort(out)
-	out = slices.Compact(out)
-	if out == nil {
-		out = []string{}
-	}
-	return out
+	return scope.Normalize(append(append([]string{}, granted...), app.WidenScopes...)), nil
 }
 
 // parseLifetime reads expiration_time: whole seconds, at least one and at
 // most the application's expires_after, which is also the default.
 func parseLifetime(form url.Values, app Application) (int64, *oauthError) {
-	limit := app.lifetime()
+	limit := int64(app.ExpiresAfter / time.Second)
+	if limit <= 0 {
+		limit = 7776000 // the documented default of Management API applications: 90 days
+	}
 	values, ok := form["expiration_time"]
 	if !ok {
 		return limit, nil
 	}
-	raw := values[0]
-	if raw == "" || strings.Trim(raw, "0123456789") != "" {
-		return 0, invalidRequest("expiration_time must be a whole number of seconds")
-	}
-	seconds, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || seconds > limit {
-		return 0, invalidRequest(fmt.Sprintf("expiration_time must be at most %d seconds, the application's expires_after", limit))
-	}
-	if seconds < 1 {
-		return 0, invalidRequest("expiration_time must be at least 1 second")
+	seconds, err := strconv.ParseInt(values[0], 10, 64)
+	if err != nil || strings.Trim(values[0], "0123456789") != "" || seconds < 1 || seconds > limit {
+		return 0, &oauthError{"invalid_request", fmt.Sprintf("expiration_time must be a whole number of seconds from 1 to %d, the application's expires_after", limit)}
 	}
 	return seconds, nil
 }
 
-// parseCustomClaims reads custom_claims, a JSON object sent as a string.
-// Numbers are kept as json.Number so they reach bi_custom unchanged.
-func parseCustomClaims(form url.Values) (map[string]any, *oauthError) {
-	values, ok := form["custom_claims"]
-	if !ok {
-		return nil, nil
+// mint creates, records and returns a copy of a token of app.
+func (s *Server) mint(issuer string, app Application, req mintRequest) Token {
+	issuedAt := time.Unix(s.now().Unix(), 0).UTC()
+	tok := &mintedToken{issuer: issuer, custom: req.custom, Token: Token{
+		ID: randomString(24), Format: cmp.Or(app.TokenFormat, SelfContained),
+		TenantID: app.TenantID, RealmID: app.RealmID, ApplicationID: app.ID, ClientID: app.ClientID,
+		Scopes: req.scopes, IssuedAt: issuedAt, ExpiresAt: issuedAt.Add(time.Duration(req.lifetime) * time.Second),
+	}}
+	tok.Value = randomString(48)
+	if tok.Format == SelfContained {
+		tok.Value = jwt(tok)
 	}
-	raw := values[0]
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.UseNumber()
-	var custom map[string]any
-	if err := dec.Decode(&custom); err != nil || custom == nil ||
-		strings.TrimSpace(raw[dec.InputOffset():]) != "" {
-		return nil, invalidRequest("custom_claims must be a JSON object")
-	}
-	return custom, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = append(s.tokens, tok)
+	s.byValue[tok.Value] = tok
+	return tok.export()
 }
 
-// mint creates, records and returns a token of app.
-func (s *Server) mint(issuer string, app Application, req mintRequest) (Token, error) {
-	now := s.now()
-	issuedAt := time.Unix(now.Unix(), 0).UTC()
-	tok := &mintedToken{
-		Token: Token{
-			ID:            randomString(24),
-			Format:        app.format(),
-			TenantID:      app.TenantID,
-			RealmID:       app.RealmID,
-			ApplicationID: app.ID,
-			ClientID:      app.ClientID,
-			Scopes:        req.scopes,
-			CustomClaims:  req.customClaims,
-			IssuedAt:      issuedAt,
-			ExpiresAt:     issuedAt.Add(time.Duration(req.lifetime) * time.Second),
-		},
-		issuer: issuer,
-	}
-	value, err := s.tokenValue(tok)
-	if err != nil {
-		return Token{}, err
-	}
-	tok.Value = value
-	// Copy before storing: once stored, a concurrent revoke may change it.
-	minted := tok.clone()
-	s.storeToken(tok)
-	return minted, nil
-}
-
-// tokenValue builds the access token string for tok in its format.
-func (s *Server) tokenValue(tok *mintedToken) (string, error) {
-	if tok.Format == Referential {
-		return randomString(48), nil
-	}
-	return s.keys.sign(tok.issuer+"/.well-known/jwks.json", tok.claims())
-}
-
-// claims returns the JWT claims of t, also the basis of introspection.
-func (t *mintedToken) claims() claims {
+// claims returns the documented JWT claims of t, also the basis of
+// introspection.
+func (t *mintedToken) claims() map[string]any {
 	principal := fmt.Sprintf("tenants/%s/realms/%s/applications/%s", t.TenantID, t.RealmID, t.ApplicationID)
-	return claims{
-		Iss:      t.issuer,
-		Sub:      t.ClientID,
-		Aud:      []string{audience},
-		Exp:      t.ExpiresAt.Unix(),
-		Nbf:      t.IssuedAt.Unix(),
-		Iat:      t.IssuedAt.Unix(),
-		Jti:      t.ID,
-		Scope:    strings.Join(t.Scopes, " "),
-		Azp:      principal,
-		BiP:      principal,
-		BiT:      t.TenantID,
-		BiR:      "*",
-		BiCustom: t.CustomClaims,
+	c := map[string]any{
+		"iss": t.issuer, "sub": t.ClientID, "aud": []string{"beyondidentity"},
+		"exp": t.ExpiresAt.Unix(), "nbf": t.IssuedAt.Unix(), "iat": t.IssuedAt.Unix(),
+		"jti": t.ID, "scope": scope.Format(t.Scopes),
+		"azp": principal, "bi_p": principal, "bi_t": t.TenantID, "bi_r": "*",
 	}
+	if t.custom != nil {
+		c["bi_custom"] = t.custom
+	}
+	return c
+}
+
+// keyID is the kid of every JWT of the process.
+var keyID = randomString(16)
+
+// jwt returns a JWT of t's claims with the documented RS256 header. The
+// signature is random bytes of an RS256 signature's length: the plugin reads
+// the claims without verifying them, so a real key would only cost time.
+func jwt(t *mintedToken) string {
+	header, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": keyID})
+	// Cannot fail: custom_claims, the only part from outside, decoded as JSON.
+	claims, _ := json.Marshal(t.claims())
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc(header) + "." + enc(claims) + "." + randomString(256)
 }
 
 // randomString returns n random bytes, base64url encoded without padding.
@@ -247,14 +164,5 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	// crypto/rand.Read never fails: it aborts the program instead (Go 1.24+).
 	_, _ = rand.Read(b)
-	return b64(b)
-}
-
-// suffix returns the last four characters of a token, the only part the
-// Management API shows.
-func suffix(value string) string {
-	if len(value) <= 4 {
-		return value
-	}
-	return value[len(value)-4:]
+	return base64.RawURLEncoding.EncodeToString(b)
 }

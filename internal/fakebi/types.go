@@ -1,8 +1,10 @@
 package fakebi
 
 import (
+	"encoding/json"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -10,15 +12,11 @@ import (
 type TokenFormat string
 
 const (
-	// SelfContained tokens are RS256-signed JWTs whose claims anyone can read.
+	// SelfContained tokens are JWTs whose claims anyone can read.
 	SelfContained TokenFormat = "self_contained"
 	// Referential tokens are opaque strings; only introspection reveals their claims.
 	Referential TokenFormat = "referential"
 )
-
-// defaultExpiresAfter is the Management API application's documented default
-// token lifetime (90 days), used when Application.ExpiresAfter is zero.
-const defaultExpiresAfter = 7776000 * time.Second
 
 // Application is one Beyond Identity application holding client credentials.
 type Application struct {
@@ -35,38 +33,21 @@ type Application struct {
 	// NarrowScopes makes the token endpoint silently drop requested scopes the
 	// application does not allow, instead of answering 400 invalid_scope.
 	NarrowScopes bool
-}
-
-// lifetime returns the application's token lifetime in whole seconds.
-func (a Application) lifetime() int64 {
-	seconds := int64(a.ExpiresAfter / time.Second)
-	if seconds <= 0 {
-		return int64(defaultExpiresAfter / time.Second)
-	}
-	return seconds
-}
-
-// format returns the application's token format, applying the default.
-func (a Application) format() TokenFormat {
-	if a.TokenFormat == "" {
-		return SelfContained
-	}
-	return a.TokenFormat
+	// WidenScopes are added to every grant, allowed or not: the token
+	// answer's scope, the JWT's scope claim, introspection and Token.Scopes
+	// all carry them. It stands for a server that grants more than asked.
+	WidenScopes []string
 }
 
 // Op names the endpoint a request was addressed to.
 type Op string
 
-// The endpoints of the fake.
+// The endpoints of the fake; OpUnknown is any other path.
 const (
-	OpToken       Op = "token"
-	OpRevoke      Op = "revoke"
-	OpIntrospect  Op = "introspect"
-	OpJWKS        Op = "jwks"
-	OpDiscovery   Op = "discovery"
-	OpListTokens  Op = "list_tokens"
-	OpDeleteToken Op = "delete_token"
-	OpUnknown     Op = "unknown"
+	OpToken      Op = "token"
+	OpRevoke     Op = "revoke"
+	OpIntrospect Op = "introspect"
+	OpUnknown    Op = "unknown"
 )
 
 // Call records one request exactly as received, secrets included, so that a
@@ -92,11 +73,7 @@ type Call struct {
 // clone returns a deep copy of c.
 func (c Call) clone() Call {
 	if c.Form != nil {
-		form := make(url.Values, len(c.Form))
-		for k, v := range c.Form {
-			form[k] = slices.Clone(v)
-		}
-		c.Form = form
+		c.Form, _ = url.ParseQuery(c.Form.Encode())
 	}
 	return c
 }
@@ -119,29 +96,41 @@ type Token struct {
 	RevokedAt time.Time
 }
 
-// clone returns a deep copy of t.
-func (t Token) clone() Token {
-	t.Scopes = slices.Clone(t.Scopes)
-	if t.CustomClaims != nil {
-		t.CustomClaims = cloneJSON(t.CustomClaims).(map[string]any)
+// mintedToken is the fake's record of a token.
+type mintedToken struct {
+	Token
+	issuer string          // iss claim, repeated by introspection
+	custom json.RawMessage // custom_claims as sent, the source of CustomClaims
+}
+
+// export returns a copy of t that shares nothing with the record.
+func (t *mintedToken) export() Token {
+	out := t.Token
+	out.Scopes = slices.Clone(t.Scopes)
+	if t.custom != nil {
+		out.CustomClaims, _ = decodeObject(string(t.custom))
 	}
-	return t
+	return out
 }
 
 // activeAt reports whether t works at the given time.
-func (t Token) activeAt(now time.Time) bool {
+func (t *mintedToken) activeAt(now time.Time) bool {
 	return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt)
 }
 
-// hasScope reports whether t carries scope.
-func (t Token) hasScope(scope string) bool {
-	return slices.Contains(t.Scopes, scope)
+// issuedBy reports whether app issued t.
+func (t *mintedToken) issuedBy(app Application) bool {
+	return t.TenantID == app.TenantID && t.RealmID == app.RealmID && t.ApplicationID == app.ID
 }
 
-// mintedToken is the fake's record of a token: the exported view plus what
-// only the fake needs.
-type mintedToken struct {
-	Token
-	seq    int64  // mint order, used as the list cursor
-	issuer string // iss claim, repeated by introspection
+// decodeObject decodes one JSON object, keeping numbers as json.Number; nil
+// when raw is anything else.
+func decodeObject(raw string) (map[string]any, bool) {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil || m == nil || strings.TrimSpace(raw[dec.InputOffset():]) != "" {
+		return nil, false
+	}
+	return m, true
 }
