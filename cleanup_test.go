@@ -159,7 +159,7 @@ func TestUnusableAnswerIsRecordedWithItsLatestEnd(t *testing.T) {
 	e.configure()
 	fake := e.useFakeClock()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	e.rewriteTokenAnswers(func(body map[string]any) { delete(body, "expires_in") })
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Rewrite: func(body map[string]any) { delete(body, "expires_in") }})
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 500, Body: `{}`})
 	_, err := e.request(logical.ReadOperation, "creds/sync", nil)
 	if err == nil || !strings.Contains(err.Error(), "no expires_in") || strings.Contains(err.Error(), "0001-01-01") {

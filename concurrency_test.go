@@ -29,7 +29,7 @@ func TestConcurrentIssueAndRevoke(t *testing.T) {
 	e.writeRole("sync", map[string]any{"scopes": "identities:read,groups:read", "ttl": "1h"})
 	// Slow enough that calls overlap unless something serialises them.
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 20 * time.Millisecond})
-	e.upstream.maxInFlight.Store(0)
+	e.fake.ResetMaxInFlight()
 
 	type outcome struct {
 		token   string
@@ -111,7 +111,7 @@ func TestConcurrentIssueAndRevoke(t *testing.T) {
 	if keys, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(keys) != 0 {
 		t.Errorf("write-ahead entries left after every request ended: %v %v", keys, err)
 	}
-	if peak := e.upstream.maxInFlight.Load(); peak < 2 {
+	if peak := e.fake.MaxInFlight(); peak < 2 {
 		t.Errorf("at most %d call was in flight at once: something holds a lock across calls to Beyond Identity", peak)
 	}
 	e.assertNoSecretsLogged()

@@ -41,7 +41,7 @@ func faultTable() map[string]faultCase {
 		}
 	}
 	rewrite := func(edit func(map[string]any)) func(e *testEnv) {
-		return func(e *testEnv) { e.rewriteTokenAnswers(edit) }
+		return func(e *testEnv) { e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Rewrite: edit}) }
 	}
 	afterMint := func(f fakebi.Fault) func(e *testEnv) {
 		return func(e *testEnv) {
@@ -268,7 +268,7 @@ func TestConcurrentCallsAreBounded(t *testing.T) {
 	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"max_concurrent_requests": 2}))
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 100 * time.Millisecond})
-	e.upstream.maxInFlight.Store(0)
+	e.fake.ResetMaxInFlight()
 
 	errs := make(chan error, 12)
 	for i := 0; i < 12; i++ {
@@ -287,7 +287,7 @@ func TestConcurrentCallsAreBounded(t *testing.T) {
 	}
 	// Twelve slow calls reach the bound, and never pass it: no lock
 	// serialises them, and no slot is handed out twice.
-	if peak := e.upstream.maxInFlight.Load(); peak != 2 {
+	if peak := e.fake.MaxInFlight(); peak != 2 {
 		t.Fatalf("%d calls were in flight at once, want exactly the bound, 2", peak)
 	}
 
@@ -297,7 +297,7 @@ func TestConcurrentCallsAreBounded(t *testing.T) {
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: time.Second})
 	e.fake.ResetCalls()
 	go func() { _, _ = e.request(logical.ReadOperation, "creds/sync", nil) }()
-	eventuallyTrue(t, func() bool { return e.upstream.inFlight.Load() == 1 })
+	eventuallyTrue(t, func() bool { return e.fake.InFlight() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	resp, err := e.requestCtx(ctx, logical.ReadOperation, "creds/sync", nil)

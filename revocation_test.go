@@ -127,7 +127,7 @@ func TestRevocationsHaveTheirOwnCallSlots(t *testing.T) {
 	mintCtx, stopMint := context.WithCancel(context.Background())
 	defer stopMint()
 	go func() { _, _ = e.requestCtx(mintCtx, logical.ReadOperation, "creds/sync", nil) }()
-	eventuallyTrue(t, func() bool { return e.upstream.inFlight.Load() == 1 })
+	eventuallyTrue(t, func() bool { return e.fake.InFlight() == 1 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -157,7 +157,7 @@ func TestCleanStopsTheWorkerAndClosesConnections(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
 	var closed atomic.Int32
-	server := httptest.NewUnstartedServer(e.upstream)
+	server := httptest.NewUnstartedServer(e.fake)
 	server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
 		if state == http.StateClosed {
 			closed.Add(1)

@@ -2,6 +2,9 @@ package beyondidentity
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -17,10 +20,7 @@ import (
 // A grant wider than asked is refused as firmly as a narrower one.
 func TestCredsExtraScopesAreRefused(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	e.rewriteTokenAnswers(func(body map[string]any) { body["scope"] = "identities:read tokens:read" })
+	e := newConfiguredBackend(t, func(app *fakebi.Application) { app.WidenScopes = []string{"tokens:read"} })
 	resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
 	if err != nil || resp == nil || !resp.IsError() {
 		t.Fatalf("want a 400, got resp=%s err=%v", errorText(resp), err)
@@ -64,7 +64,7 @@ func TestCredsExpiresAtIsUTC(t *testing.T) {
 func TestConfigVerifyDiscardsAnUnusableToken(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
-	e.rewriteTokenAnswers(func(body map[string]any) { body["token_type"] = "DPoP" })
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Rewrite: func(body map[string]any) { body["token_type"] = "DPoP" }})
 	resp, err := e.request(logical.CreateOperation, "config", e.configData(nil))
 	status, message := statusOf(resp, err)
 	if status != 502 || !strings.Contains(message, "verify_connection: minting a test token") ||
@@ -191,4 +191,45 @@ func (r *keyRecorder) written() map[string]string {
 		all[key] = strings.Join(values, "\n")
 	}
 	return all
+}
+
+// Some gateways answer an error with a page that echoes the request: its
+// body (a token being revoked or introspected) and its Authorization
+// header. No such echo reaches a message.
+func TestUpstreamErrorsThatEchoTheRequestAreScrubbed(t *testing.T) {
+	t.Parallel()
+	for _, op := range []fakebi.Op{fakebi.OpToken, fakebi.OpRevoke, fakebi.OpIntrospect} {
+		t.Run(string(op), func(t *testing.T) {
+			t.Parallel()
+			e := newConfiguredBackend(t, referentialTokens)
+			var resp *logical.Response
+			if op != fakebi.OpToken {
+				resp = e.issue("sync", nil)
+			}
+			e.fake.SetFault(op, fakebi.Fault{Status: 400, EchoRequest: true})
+			var message string
+			switch op {
+			case fakebi.OpToken:
+				resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
+				_, message = statusOf(resp, err)
+			case fakebi.OpRevoke:
+				_, err := e.revoke(resp.Secret)
+				message = fmt.Sprint(err)
+			case fakebi.OpIntrospect:
+				issued := e.issue("sync", nil)
+				message = strings.Join(issued.Warnings, " ")
+			}
+			if !strings.Contains(message, "cannot handle the request") || !strings.Contains(message, "[redacted]") {
+				t.Fatalf("the echo did not reach the message, or was not scrubbed, so the test proves nothing: %s", message)
+			}
+			basic := base64.StdEncoding.EncodeToString([]byte(testClientID + ":" + testClientSecret))
+			for _, leaked := range []string{testClientSecret, url.QueryEscape(testClientSecret), basic} {
+				if strings.Contains(message, leaked) {
+					t.Fatalf("the message echoes the client credentials: %s", message)
+				}
+			}
+			assertNoSecretIn(t, e, message)
+			e.assertNoSecretsLogged()
+		})
+	}
 }

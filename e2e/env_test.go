@@ -8,18 +8,23 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
+// defaultScopes are the scopes the suite's application allows.
+var defaultScopes = []string{"groups:read", "identities:read", "scim:users:read", "tokens:read"}
+
 const (
 	tenantID      = "tenant-e2e"
 	realmID       = "realm-e2e"
 	applicationID = "app-e2e"
 	clientID      = "client-e2e"
-	clientSecret  = "e2e-client-secret-Never-Printed"
+	// A secret that form-encoding would change: Basic credentials go raw.
+	clientSecret = "e2e+client/secret=Never%Printed"
 )
 
 // fakes lists every fake Beyond Identity of the run, so that failure output
@@ -56,19 +61,35 @@ type env struct {
 // with the given scopes, registered for redaction.
 func newFake(scopes ...string) *fakebi.Server {
 	fake := fakebi.New()
-	fake.AddApplication(fakebi.Application{
-		TenantID: tenantID, RealmID: realmID, ID: applicationID,
-		ClientID: clientID, ClientSecret: clientSecret, AllowedScopes: scopes,
-	})
+	fake.AddApplication(suiteApplication(nil, scopes...))
 	fakesMu.Lock()
 	fakes = append(fakes, fake)
 	fakesMu.Unlock()
 	return fake
 }
 
+// suiteApplication is the application newFake serves, changed by adjust.
+func suiteApplication(adjust func(*fakebi.Application), scopes ...string) fakebi.Application {
+	app := fakebi.Application{
+		TenantID: tenantID, RealmID: realmID, ID: applicationID,
+		ClientID: clientID, ClientSecret: clientSecret, AllowedScopes: scopes,
+	}
+	if adjust != nil {
+		adjust(&app)
+	}
+	return app
+}
+
+// tokensOutliveTheirLeases makes the fake mint every token an hour longer
+// than asked, so that a token dead at its lease's end proves a revocation,
+// not an expiry.
+func (e *env) tokensOutliveTheirLeases() {
+	e.fake.AddApplication(suiteApplication(func(app *fakebi.Application) { app.Outlive = time.Hour }, defaultScopes...))
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	fake := newFake("groups:read", "identities:read", "scim:users:read", "tokens:read")
+	fake := newFake(defaultScopes...)
 	e := &env{t: t, fake: fake, url: newLoopbackServer(t, fake)}
 	// Cleanups run last-registered first: the folder is removed after the
 	// log check, which runs after Vault has stopped and written its last line.

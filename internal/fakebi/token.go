@@ -63,6 +63,7 @@ func checkMint(in *incoming, apps []Application) (mintRequest, *oauthError) {
 	if req.lifetime, oerr = parseLifetime(in.form, app); oerr != nil {
 		return req, oerr
 	}
+	req.lifetime += int64(app.Outlive / time.Second)
 	if raw, ok := in.form["custom_claims"]; ok {
 		if _, ok := decodeObject(raw[0]); !ok {
 			return req, &oauthError{"invalid_request", "custom_claims must be a JSON object"}

@@ -438,3 +438,18 @@ func TestTokenCallRecorded(t *testing.T) {
 		t.Errorf("call = %+v\nwant   %+v", c, want)
 	}
 }
+
+func TestOutliveMakesTokensLiveLongerThanAsked(t *testing.T) {
+	f := newFixture(t)
+	app := appA
+	app.ID, app.ClientID, app.Outlive = "app-outlive", "client-outlive", time.Hour
+	f.s.AddApplication(app)
+	answer := f.mint(t, app, "expiration_time", "60")
+	if answer["expires_in"] != float64(3660) {
+		t.Fatalf("expires_in %v, want the 60 seconds asked for and an hour", answer["expires_in"])
+	}
+	tokens := f.s.Tokens()
+	if life := tokens[len(tokens)-1].ExpiresAt.Sub(tokens[len(tokens)-1].IssuedAt); life != time.Hour+time.Minute {
+		t.Fatalf("the token lives %v", life)
+	}
+}

@@ -37,6 +37,10 @@ type Application struct {
 	// answer's scope, the JWT's scope claim, introspection and Token.Scopes
 	// all carry them. It stands for a server that grants more than asked.
 	WidenScopes []string
+	// Outlive is added to the lifetime asked for, in the token and in its
+	// answer's expires_in: a server that issues tokens living longer than
+	// asked, so a test can tell a revoked token from one that expired.
+	Outlive time.Duration
 }
 
 // Op names the endpoint a request was addressed to.
