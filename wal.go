@@ -23,7 +23,23 @@ const walKindToken = "token"
 // it: well beyond a request that makes a few calls of up to 5 minutes
 // (request_timeout), so that it never revokes the token of a request still
 // running.
-const walRollbackMinAge = 15 * time.Minute
+var walRollbackMinAge = rollbackMinAge(walRollbackMinAgeOverride)
+
+// walRollbackMinAgeOverride lets a test build shorten walRollbackMinAge, so
+// that an HA test can watch a new leader's rollback revoke the tokens of
+// requests that died with the old one, within minutes:
+//
+//	-ldflags "-X github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity.walRollbackMinAgeOverride=20s"
+//
+// Release builds leave it empty.
+var walRollbackMinAgeOverride string
+
+func rollbackMinAge(override string) time.Duration {
+	if d, err := time.ParseDuration(override); err == nil && d > 0 {
+		return d
+	}
+	return 15 * time.Minute
+}
 
 // coverToken writes the write-ahead entry of a fresh token and returns its
 // id. A token that ends before the rollback could act on its entry needs
