@@ -446,6 +446,29 @@ func TestCredsOldLeaseIsRevokedWithItsOwnApplication(t *testing.T) {
 	}
 }
 
+// The client counts as much as the application: a lease issued to another
+// client of the same application is not revoked with this one's
+// credentials, which Beyond Identity would ignore.
+func TestCredsLeaseOfAnotherClientIsNotRevokedWithThisOne(t *testing.T) {
+	t.Parallel()
+	e, resp := newIssuedCredential(t)
+	lease, err := leaseFromInternal(resp.Secret.InternalData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease.ClientID = "client-retired"
+	other := *resp.Secret
+	other.InternalData = lease.internalData()
+	other.InternalData["secret_type"] = secretTypeToken
+	e.fake.ResetCalls()
+	if _, err := e.revoke(&other); err == nil || !strings.Contains(err.Error(), "to client client-retired") {
+		t.Fatalf("revoking another client's token: %v", err)
+	}
+	if calls := len(e.fake.CallsTo(fakebi.OpRevoke)); calls != 0 {
+		t.Fatalf("%d revoke calls made with credentials Beyond Identity would ignore", calls)
+	}
+}
+
 func TestCredsDroppedCredentialsCannotRevoke(t *testing.T) {
 	t.Parallel()
 	e, resp := newIssuedCredential(t)

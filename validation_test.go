@@ -57,7 +57,8 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		"role scope with empty segment": {logical.CreateOperation, "roles/r", map[string]any{"scopes": "identities::read"}, "scopes", "which is not a scope"},
 		"role scope with a space":       {logical.CreateOperation, "roles/r", map[string]any{"scopes": []string{"identities: read"}}, "scopes", "which is not a scope"},
 		"role scopes only commas":       {logical.CreateOperation, "roles/r", map[string]any{"scopes": ",,"}, "scopes", "is required"},
-		"role scope too long":           {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:" + strings.Repeat("b", 5000)}, "scopes", "each must be at most 128"},
+		"role scope too long":           {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:" + strings.Repeat("b", 127)}, "scopes", "of 129 characters: each must be at most 128"},
+		"role scope far too long":       {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:" + strings.Repeat("b", 5000)}, "scopes", "each must be at most 128"},
 		"role too many scopes":          {logical.CreateOperation, "roles/r", map[string]any{"scopes": manyScopes(65)}, "scopes", "at most 64 scopes, got 65"},
 		"role ttl negative":             {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "-1h"}, "ttl", "cannot provide negative value"},
 		"role ttl above max_ttl":        {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "2h", "max_ttl": "1h"}, "ttl", "(7200s) must not exceed 'max_ttl' (3600s)"},
@@ -66,8 +67,9 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		"role max_ttl not a duration":   {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "max_ttl": "forever"}, "max_ttl", "forever"},
 		"role custom_claims not JSON":   {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "custom_claims": "team=sre"}, "custom_claims", "must be a JSON object"},
 		"role custom_claims empty key":  {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "custom_claims": map[string]any{"": 1}}, "custom_claims", "must not have an empty key"},
-		"role custom_claims too large":  {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "custom_claims": hugeClaims}, "custom_claims", "at most 8192 bytes of JSON"},
-		"role description too long":     {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "description": strings.Repeat("d", 200<<10)}, "description", "at most 1024 characters"},
+		"role custom_claims too large":  {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "custom_claims": hugeClaims}, "custom_claims", "at most 8192 bytes of JSON, got 9011"},
+		"role description too long":     {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "description": strings.Repeat("d", 1025)}, "description", "at most 1024 characters, got 1025"},
+		"role description far too long": {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "description": strings.Repeat("d", 200<<10)}, "description", "at most 1024 characters"},
 		"role name too long":            {logical.CreateOperation, "roles/" + strings.Repeat("n", 129), map[string]any{"scopes": "a:b"}, "name", "at most 128 characters"},
 
 		"creds unknown role":          {logical.ReadOperation, "creds/nope", nil, "name", "must be a role written at beyondidentity/roles/nope"},
@@ -128,6 +130,8 @@ func TestInputAtItsBoundsIsAccepted(t *testing.T) {
 	e := newTestBackend(t)
 	e.writeRole(strings.Repeat("n", 128), map[string]any{
 		"scopes": append(manyScopes(63), "a:"+strings.Repeat("b", 126)), "description": strings.Repeat("d", 1024),
+		// {"blob":"..."} is 11 bytes of JSON around the value: 8192 in all.
+		"custom_claims": map[string]any{"blob": strings.Repeat("x", 8192-11)},
 	})
 	for _, bounds := range []map[string]any{
 		{"max_retries": 0, "max_concurrent_requests": 1, "request_timeout": "1s"},

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,6 +121,37 @@ func TestRetryRuleOnConnectionFailures(t *testing.T) {
 	}
 	if err := reset.Revoke(context.Background(), NewSecret("tok")); err == nil || resets.Load() != 4 {
 		t.Fatalf("a revoke whose connection dropped is repeated: %d requests in all (%v)", resets.Load(), err)
+	}
+}
+
+// steppingClock moves ahead by step each time it is read and fires timers
+// at once: a call's budget runs out after a few reads, in no real time.
+type steppingClock struct {
+	mu   sync.Mutex
+	now  time.Time
+	step time.Duration
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(c.step)
+	return c.now
+}
+
+func (c *steppingClock) NewTimer(d time.Duration) clock.Timer { return clock.NoWait{}.NewTimer(d) }
+
+// The budget is kept on the client's clock: a retry whose wait would end
+// past request_timeout is not made, even when the real deadline is far.
+func TestRetryStopsWhenTheBudgetOnTheClientsClockIsSpent(t *testing.T) {
+	server, calls := countingServer(t, 429, map[string]string{"Retry-After": "3"})
+	c := clientFor(t, server.URL, 10*time.Second, 5)
+	// Each reading of the clock costs a second of the 10 s budget: the
+	// first 3 s wait fits, a few readings later the next one no longer does.
+	c.clock = &steppingClock{now: time.Now(), step: time.Second}
+	_ = c.Revoke(context.Background(), NewSecret("tok"))
+	if got := calls.Load(); got < 2 || got > 5 {
+		t.Fatalf("%d calls: want a retry while the budget lasts, and none of the 5 allowed once it is spent", got)
 	}
 }
 
