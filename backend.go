@@ -78,9 +78,9 @@ type callLimits struct {
 	issue, revoke *biclient.Limiter
 }
 
-func (l callLimits) setCapacity(n int) {
-	l.issue.SetCapacity(n)
-	l.revoke.SetCapacity(n)
+func (l callLimits) setCeiling(n int) {
+	l.issue.SetCeiling(n)
+	l.revoke.SetCeiling(n)
 }
 
 func newBackend() *backend {
@@ -260,7 +260,7 @@ func (b *backend) client(ctx context.Context, s logical.Storage) (*biclient.Clie
 	if cfg == nil {
 		return nil, errNotConfigured
 	}
-	b.limits.setCapacity(cfg.MaxConcurrent)
+	b.limits.setCeiling(cfg.MaxConcurrent)
 	c, err = b.newClient(cfg)
 	if err != nil {
 		return nil, err

@@ -27,10 +27,12 @@ const (
 	maxRequestTimeout     = 5 * time.Minute
 	defaultMaxRetries     = biclient.DefaultMaxRetries
 	maxMaxRetries         = 10
-	// defaultMaxConcurrent lets a mount run a few calls at once without
-	// letting a mass revocation flood the tenant.
-	defaultMaxConcurrent = 10
-	maxMaxConcurrent     = 100
+	// defaultMaxConcurrent is the ceiling of a mount's adaptive bound on
+	// calls at once: enough to keep up with a few hundred credentials a
+	// second 100 ms away, while the bound starts at 10 and halves on every
+	// 429 or 503, so a burst never floods a tenant that throttles.
+	defaultMaxConcurrent = 64
+	maxMaxConcurrent     = 256
 	// verifyTokenLifetime is the life of the token verify_connection mints;
 	// it is revoked at once, and expires on its own if that fails.
 	verifyTokenLifetime = 60 * time.Second

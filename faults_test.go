@@ -308,3 +308,30 @@ func TestConcurrentCallsAreBounded(t *testing.T) {
 		t.Fatalf("%d token calls, want only the one holding the slot", calls)
 	}
 }
+
+// The bound on concurrent calls follows Beyond Identity: answers let it
+// grow, and each 429 or 503 halves it.
+func TestThrottlingShrinksTheBoundOnCalls(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	before := e.b.limits.issue.Limit()
+	for i := 0; i < 6; i++ {
+		e.issue("sync", nil)
+	}
+	grown := e.b.limits.issue.Limit()
+	if grown != before+6 {
+		t.Fatalf("after 6 answers the bound is %d, want %d", grown, before+6)
+	}
+	revokeBound := e.b.limits.revoke.Limit()
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 429, Body: `{"code":"too_many_requests"}`, Times: 2})
+	e.issue("sync", nil) // two 429s, then the retry succeeds
+	// Halved twice, then one round trip's worth of growth at the most.
+	if got := e.b.limits.issue.Limit(); got > grown/4+1 {
+		t.Fatalf("after two 429s and an answer the bound is %d, want about a quarter of %d", got, grown)
+	}
+	if got := e.b.limits.revoke.Limit(); got != revokeBound {
+		t.Fatalf("the revocations' bound moved with the mints': %d, was %d", got, revokeBound)
+	}
+}

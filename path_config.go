@@ -138,9 +138,10 @@ func configFields() map[string]*framework.FieldSchema {
 		"max_concurrent_requests": {
 			Type:    framework.TypeInt,
 			Default: defaultMaxConcurrent,
-			Description: "How many token and introspection calls to Beyond Identity this mount runs at once; further calls " +
-				"wait for a slot within their own time limit. Revocations have as many slots of their own, so a burst of " +
-				"credential reads never delays them. Between 1 and 100. Default: 10.",
+			Description: "The most token and introspection calls to Beyond Identity this mount runs at once. The bound " +
+				"adapts below it: it starts at 10, grows while Beyond Identity answers, and halves on each 429 or 503. " +
+				"Further calls wait for a slot within their own time limit. Revocations have a bound of their own, so a " +
+				"burst of credential reads never delays them. Between 1 and 256. Default: 64.",
 		},
 		"verify_connection": {
 			Type:    framework.TypeBool,
@@ -161,7 +162,7 @@ var configResponseFields = map[string]*framework.FieldSchema{
 	"ca_cert":                 {Type: framework.TypeString, Description: "Extra trusted CA certificates."},
 	"request_timeout":         {Type: framework.TypeDurationSecond, Description: "Bound on each call, in seconds."},
 	"max_retries":             {Type: framework.TypeInt, Description: "Retries of a call that is safe to repeat."},
-	"max_concurrent_requests": {Type: framework.TypeInt, Description: "Issuing calls to Beyond Identity run at once."},
+	"max_concurrent_requests": {Type: framework.TypeInt, Description: "The most issuing calls to Beyond Identity run at once."},
 	"token_url":               {Type: framework.TypeString, Description: "The token endpoint the configuration resolves to."},
 	"retained_applications": {Type: framework.TypeSlice, Description: "Previous applications whose credentials are kept " +
 		"to revoke the leases they issued: id, token_url, client_id, retired_at and kept_until; never their secrets."},

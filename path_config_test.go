@@ -59,7 +59,7 @@ func TestConfigReadOmitsSecretAndShowsDefaults(t *testing.T) {
 		"ca_cert":                 "",
 		"request_timeout":         int64(30),
 		"max_retries":             3,
-		"max_concurrent_requests": 10,
+		"max_concurrent_requests": 64,
 		"token_url":               e.server.URL + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1/token",
 	}
 	for field, value := range want {

@@ -47,8 +47,8 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		"config request_timeout not a duration": {logical.CreateOperation, "config", map[string]any{"request_timeout": "soon"}, "request_timeout", "soon"},
 		"config max_retries negative":           {logical.CreateOperation, "config", map[string]any{"max_retries": -1}, "max_retries", "between 0 and 10, got -1"},
 		"config max_retries above 10":           {logical.CreateOperation, "config", map[string]any{"max_retries": 11}, "max_retries", "between 0 and 10, got 11"},
-		"config max_concurrent_requests zero":   {logical.CreateOperation, "config", map[string]any{"max_concurrent_requests": 0}, "max_concurrent_requests", "between 1 and 100, got 0"},
-		"config max_concurrent_requests 101":    {logical.CreateOperation, "config", map[string]any{"max_concurrent_requests": 101}, "max_concurrent_requests", "between 1 and 100, got 101"},
+		"config max_concurrent_requests zero":   {logical.CreateOperation, "config", map[string]any{"max_concurrent_requests": 0}, "max_concurrent_requests", "between 1 and 256, got 0"},
+		"config max_concurrent_requests 257":    {logical.CreateOperation, "config", map[string]any{"max_concurrent_requests": 257}, "max_concurrent_requests", "between 1 and 256, got 257"},
 		"config verify_connection not a bool":   {logical.CreateOperation, "config", map[string]any{"verify_connection": "perhaps"}, "verify_connection", "perhaps"},
 
 		"role scopes missing":           {logical.CreateOperation, "roles/r", map[string]any{"ttl": "1h"}, "scopes", "is required"},
@@ -135,7 +135,7 @@ func TestInputAtItsBoundsIsAccepted(t *testing.T) {
 	})
 	for _, bounds := range []map[string]any{
 		{"max_retries": 0, "max_concurrent_requests": 1, "request_timeout": "1s"},
-		{"max_retries": 10, "max_concurrent_requests": 100, "request_timeout": "5m"},
+		{"max_retries": 10, "max_concurrent_requests": 256, "request_timeout": "5m"},
 	} {
 		e.mustOK(logical.CreateOperation, "config", e.configData(bounds))
 		read := e.mustOK(logical.ReadOperation, "config", nil)

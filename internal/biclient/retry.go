@@ -3,11 +3,9 @@ package biclient
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 )
 
@@ -26,71 +24,6 @@ const (
 // errCallBudget is the cause of a call's context ending at its Timeout, so
 // that a timeout can be told apart from the caller giving up.
 var errCallBudget = errors.New("the call's request_timeout passed")
-
-// Limiter bounds how many calls to Beyond Identity run at once, so that a
-// burst of Agent renewals or a mass revocation queues here instead of
-// hammering the tenant into 429s. One Limiter serves a whole mount, across
-// the clients its config changes create, and can be resized in place: calls
-// in flight keep counting against the new capacity.
-type Limiter struct {
-	mu       sync.Mutex
-	capacity int
-	inUse    int
-	// changed is closed, and replaced, whenever a slot may have come free.
-	changed chan struct{}
-}
-
-// NewLimiter allows n calls at once (at least one).
-func NewLimiter(n int) *Limiter {
-	return &Limiter{capacity: max(n, 1), changed: make(chan struct{})}
-}
-
-// Capacity is how many calls the Limiter allows at once.
-func (l *Limiter) Capacity() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.capacity
-}
-
-// SetCapacity changes how many calls the Limiter allows at once.
-func (l *Limiter) SetCapacity(n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.capacity = max(n, 1)
-	l.wakeWaiters()
-}
-
-// acquire waits for a slot, or until ctx ends.
-func (l *Limiter) acquire(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		if l.inUse < l.capacity {
-			l.inUse++
-			l.mu.Unlock()
-			return nil
-		}
-		changed, capacity := l.changed, l.capacity
-		l.mu.Unlock()
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for one of the %d call slots (max_concurrent_requests): %w", capacity, context.Cause(ctx))
-		}
-	}
-}
-
-func (l *Limiter) release() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.inUse--
-	l.wakeWaiters()
-}
-
-// wakeWaiters lets every waiter look again; callers hold mu.
-func (l *Limiter) wakeWaiters() {
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
 
 // callResult is the outcome of a logical call: the last answer or error,
 // and when its last request left and its answer arrived.
@@ -147,6 +80,9 @@ func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Va
 	}
 	sentAt := c.clock.Now()
 	a, err := c.postForm(ctx, call, endpoint, form)
+	if limiter != nil && err == nil {
+		limiter.learn(a.status)
+	}
 	var transportErr *TransportError
 	if errors.As(err, &transportErr) {
 		transportErr.budgetSpent = context.Cause(ctx) == errCallBudget

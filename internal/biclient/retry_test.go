@@ -182,42 +182,6 @@ func TestBackoffGrowsWithJitterAndIsCapped(t *testing.T) {
 	}
 }
 
-func TestLimiterRespectsTheContext(t *testing.T) {
-	limiter := NewLimiter(1)
-	if err := limiter.acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if err := limiter.acquire(ctx); err == nil || !strings.Contains(err.Error(), "max_concurrent_requests") {
-		t.Fatalf("acquire past the deadline: %v", err)
-	}
-	limiter.release()
-	if err := limiter.acquire(context.Background()); err != nil {
-		t.Fatal("the released slot is not free")
-	}
-}
-
-func TestLimiterResizeCountsCallsInFlight(t *testing.T) {
-	limiter := NewLimiter(2)
-	for i := 0; i < 2; i++ {
-		if err := limiter.acquire(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	limiter.SetCapacity(1)
-	limiter.release() // one call still in flight: no room under the new bound
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if err := limiter.acquire(ctx); err == nil {
-		t.Fatal("a call got a slot while the in-flight call already fills the new bound")
-	}
-	limiter.release()
-	if err := limiter.acquire(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestACallCancelledBeforeItLeavesIssuedNothing(t *testing.T) {
 	server, calls := countingServer(t, 200, nil)
 	ctx, cancel := context.WithCancel(context.Background())
