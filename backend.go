@@ -59,12 +59,14 @@ type backend struct {
 	// built from a config with another max_concurrent_requests.
 	limits callLimits
 
-	// revocations schedules the background retries of failed revocations;
+	// schedule says when the background worker runs what falls due:
+	// retries of failed revocations and static role rotations.
 	// revocationLocks serialise the work on each token's record.
-	revocations     *revocationSchedule
+	schedule        *schedule
 	revocationLocks []*locksutil.LockEntry
+	staticRoleLocks []*locksutil.LockEntry
 
-	// stopWorker ends the background revocation worker, and workerDone is
+	// stopWorker ends the background worker, and workerDone is
 	// closed when it has ended; both nil while no worker runs.
 	workerMu   sync.Mutex
 	stopWorker context.CancelFunc
@@ -92,15 +94,16 @@ func newBackend() *backend {
 			issue:  biclient.NewLimiter(defaultMaxConcurrent),
 			revoke: biclient.NewLimiter(defaultMaxConcurrent),
 		},
-		revocations:     newRevocationSchedule(),
+		schedule:        newSchedule(),
 		revocationLocks: locksutil.CreateLocks(),
+		staticRoleLocks: locksutil.CreateLocks(),
 	}
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Everything that holds the client secret or a token.
-			SealWrapStorage: []string{configPath, rolePrefix, retainedPrefix, revocationPrefix, framework.WALPrefix},
+			SealWrapStorage: []string{configPath, rolePrefix, staticRolePrefix, retainedPrefix, revocationPrefix, framework.WALPrefix},
 			// A write-ahead entry or a failed revocation belongs to the
 			// cluster that minted its token: performance secondaries
 			// mint, lease and revoke their own.
@@ -110,6 +113,7 @@ func newBackend() *backend {
 			b.pathConfig(),
 			b.pathRoles(),
 			[]*framework.Path{b.pathCreds()},
+			b.pathStaticRoles(),
 		),
 		Secrets:           []*framework.Secret{b.tokenSecret()},
 		WALRollback:       b.walRollback,
@@ -123,7 +127,7 @@ func newBackend() *backend {
 	return b
 }
 
-// initialize starts the background revocation worker on the node that
+// initialize starts the background worker on the node that
 // owns the mount's leases: Vault calls it on the active node after a mount,
 // an unseal, a failover or a plugin reload. Records left by a previous
 // process or node are picked up here.
@@ -132,16 +136,16 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 	if state.HasState(consts.ReplicationPerformanceStandby) || state.HasState(consts.ReplicationDRSecondary) {
 		return nil
 	}
-	if err := b.loadRevocations(ctx, req.Storage); err != nil {
+	if err := b.loadSchedule(ctx, req.Storage); err != nil {
 		// The worker still serves the records written from now on; the
 		// rest wait for the next initialization, and Vault's own retries.
-		b.Logger().Error("loading pending revocations failed", "error", err)
+		b.Logger().Error("loading the background work failed", "error", err)
 	}
 	b.startWorker(req.Storage)
 	return nil
 }
 
-// startWorker (re)starts the background revocation worker.
+// startWorker (re)starts the background worker.
 func (b *backend) startWorker(s logical.Storage) {
 	b.stopWorkerAndWait()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -151,7 +155,7 @@ func (b *backend) startWorker(s logical.Storage) {
 	b.workerMu.Unlock()
 	go func() {
 		defer close(done)
-		b.revocationWorker(ctx, s)
+		b.backgroundWorker(ctx, s)
 	}()
 }
 
@@ -277,4 +281,8 @@ Store a Beyond Identity application's client credentials at "config", define
 roles mapped to sets of scopes at "roles/<name>", and read tokens from
 "creds/<name>". Each token is minted with the client-credentials grant for
 the lifetime of its lease and revoked at Beyond Identity when the lease ends.
+
+For consumers that cannot hold a lease, a static role at
+"static-roles/<name>" keeps one token, replaced on a schedule, which
+"static-creds/<name>" hands out without a lease.
 `

@@ -111,7 +111,7 @@ func TestFailedRequestsTokenIsRevokedInTheBackground(t *testing.T) {
 	}
 	e.fake.ClearFaults()
 	fake.Advance(revocationRetryMax)
-	e.b.runDueRevocations(context.Background(), e.storage)
+	e.b.runDue(context.Background(), e.storage)
 	e.assertNothingLeft()
 	e.assertNoSecretsLogged()
 }
@@ -146,7 +146,7 @@ func TestRollbackRevokesWhatCouldNotBeRecorded(t *testing.T) {
 	}
 	e.fake.ClearFaults()
 	fake.Advance(revocationRetryMax)
-	e.b.runDueRevocations(context.Background(), e.storage)
+	e.b.runDue(context.Background(), e.storage)
 	e.assertNothingLeft()
 	e.assertNoSecretsLogged()
 }
@@ -174,7 +174,7 @@ func TestUnusableAnswerIsRecordedWithItsLatestEnd(t *testing.T) {
 	}
 	e.fake.ClearFaults()
 	fake.Advance(revocationRetryMax)
-	e.b.runDueRevocations(context.Background(), e.storage)
+	e.b.runDue(context.Background(), e.storage)
 	e.assertNothingLeft()
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
@@ -446,13 +447,42 @@ func eventuallyTrue(t *testing.T, cond func() bool) {
 	}
 }
 
-// useFakeClock gives the backend a clock that moves only when the test says
-// so, starting now.
+// useFakeClock gives the backend, its clients and the fake Beyond Identity
+// one clock that moves only when the test says so, starting now.
 func (e *testEnv) useFakeClock() *clock.Fake {
 	fake := clock.NewFake(time.Now())
-	e.b.clock = fake
+	e.b.clock, e.b.clientClock = fake, skipWaits{fake}
+	e.b.reset() // clients are built with the client clock
+	e.fake.SetClock(fake.Now)
 	return fake
 }
+
+// restartedBackend is a new backend on the test's storage and fake clock:
+// a plugin reload, a restart or a failover. Vault has yet to initialize it.
+func (e *testEnv) restartedBackend(fake *clock.Fake) *backend {
+	e.t.Helper()
+	conf := logical.TestBackendConfig()
+	conf.System = e.sys
+	conf.Logger = e.b.Logger()
+	conf.StorageView = e.storage
+	raw, err := Factory(context.Background(), conf)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	restarted := raw.(*backend)
+	restarted.clock, restarted.clientClock = fake, skipWaits{fake}
+	e.t.Cleanup(func() { restarted.Cleanup(context.Background()) })
+	return restarted
+}
+
+// secretOf wraps a token value the fake minted.
+func secretOf(value string) biclient.Secret { return biclient.NewSecret(value) }
+
+// skipWaits tells a fake clock's time but fires every timer at once, so
+// that a client's retries neither sleep nor wait for the test to advance.
+type skipWaits struct{ *clock.Fake }
+
+func (s skipWaits) NewTimer(d time.Duration) clock.Timer { return clock.NoWait{}.NewTimer(d) }
 
 // revocationRecords reads every revocation record in storage.
 func (e *testEnv) revocationRecords() []*revocationRecord {

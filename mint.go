@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // The two flows that mint a token live here: issuing a credential keeps the
@@ -48,7 +51,7 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	}
 	minted := issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
 		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
-	walID, coverErr := b.coverToken(ctx, s, minted)
+	walID, coverErr := b.coverToken(ctx, s, minted, walKindToken)
 	switch {
 	case coverErr != nil:
 		return b.abandon(ctx, s, minted, "", nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, coverErr))
@@ -104,6 +107,71 @@ func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedT
 	}
 	errResp.Data["error"] = fmt.Sprintf("%s; %s", errResp.Data["error"], outcome)
 	return errResp, nil
+}
+
+// tokenFacts is what the plugin knows of a fresh token.
+type tokenFacts struct {
+	id        string
+	scopes    []string
+	expiresAt time.Time // the earliest end
+	endsBy    time.Time // the latest end
+}
+
+// learnToken gathers a fresh token's facts: from its answer and JWT claims,
+// or for an opaque token from one introspection. Failing to learn an opaque
+// token's id is worth a warning, not a failure.
+// A fresh token that introspection reports inactive is a failure: it
+// would be a credential that does not work.
+func learnToken(ctx context.Context, client *biclient.Client, token *biclient.Token) (tokenFacts, []string, error) {
+	facts := tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt, endsBy: token.LatestEnd}
+	if token.Format != biclient.FormatOpaque {
+		return facts, nil, nil
+	}
+	info, err := client.Introspect(ctx, token.AccessToken)
+	switch {
+	case err != nil:
+		return facts, []string{fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err)}, nil
+	case !info.Active:
+		return facts, nil, logical.CodedError(http.StatusBadGateway,
+			"Beyond Identity's introspection reports the token it has just issued inactive")
+	}
+	facts.id = info.ID
+	if len(info.Scopes) > 0 {
+		facts.scopes = info.Scopes
+	}
+	if !info.ExpiresAt.IsZero() && info.ExpiresAt.Before(facts.expiresAt) {
+		facts.expiresAt = info.ExpiresAt
+	}
+	if facts.id == "" {
+		return facts, []string{"token_id is unknown: introspection did not give the opaque token's jti"}, nil
+	}
+	return facts, nil, nil
+}
+
+// checkToken checks a fresh token against what was asked for it and learns
+// its facts. An error response (the operator's to fix) or an error means
+// the token must be discarded.
+func checkToken(ctx context.Context, client *biclient.Client, token *biclient.Token, scopes []string, who string) (tokenFacts, []string, *logical.Response, error) {
+	facts, warnings, err := learnToken(ctx, client, token)
+	if err != nil {
+		return facts, nil, nil, err
+	}
+	// The granted scopes must equal the requested ones, both ways.
+	// Defended by TestCredsScopeMismatchRevokesAndNamesTheDifference and
+	// TestCredsExtraScopesAreRefused.
+	missing, extra := scope.Missing(scopes, facts.scopes), scope.Missing(facts.scopes, scopes)
+	if len(missing) > 0 || len(extra) > 0 {
+		return facts, nil, logical.ErrorResponse("Beyond Identity granted other scopes than %s requested (missing: %s; extra: %s)",
+			who, listOrNone(missing), listOrNone(extra)), nil
+	}
+	return facts, warnings, nil, nil
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, " ")
 }
 
 // verifyConnection mints a short token with new credentials and revokes it

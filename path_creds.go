@@ -140,45 +140,6 @@ func planCredential(name string, r *role, d *framework.FieldData, mountMax time.
 	return plan, nil
 }
 
-// tokenFacts is what the plugin knows of a fresh token.
-type tokenFacts struct {
-	id        string
-	scopes    []string
-	expiresAt time.Time // the earliest end
-	endsBy    time.Time // the latest end
-}
-
-// learnToken gathers a fresh token's facts: from its answer and JWT claims,
-// or for an opaque token from one introspection. Failing to learn an opaque
-// token's id is worth a warning, not a failure.
-// A fresh token that introspection reports inactive is a failure: it
-// would be a credential that does not work.
-func learnToken(ctx context.Context, client *biclient.Client, token *biclient.Token) (tokenFacts, []string, error) {
-	facts := tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt, endsBy: token.LatestEnd}
-	if token.Format != biclient.FormatOpaque {
-		return facts, nil, nil
-	}
-	info, err := client.Introspect(ctx, token.AccessToken)
-	switch {
-	case err != nil:
-		return facts, []string{fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err)}, nil
-	case !info.Active:
-		return facts, nil, logical.CodedError(http.StatusBadGateway,
-			"Beyond Identity's introspection reports the token it has just issued inactive")
-	}
-	facts.id = info.ID
-	if len(info.Scopes) > 0 {
-		facts.scopes = info.Scopes
-	}
-	if !info.ExpiresAt.IsZero() && info.ExpiresAt.Before(facts.expiresAt) {
-		facts.expiresAt = info.ExpiresAt
-	}
-	if facts.id == "" {
-		return facts, []string{"token_id is unknown: introspection did not give the opaque token's jti"}, nil
-	}
-	return facts, nil, nil
-}
-
 // leaseLifetime is how long the lease lives from its issue: as planned,
 // unless Beyond Identity's token ends materially sooner, and then with the
 // token. A token that ends within shortLifeTolerance of the plan keeps the
@@ -203,16 +164,9 @@ func leaseLifetime(plan *credentialPlan, expiresAt, sentAt, now time.Time) (time
 // credentialResponse checks a fresh token against the plan and builds the
 // lease. An error response or error means the token must be discarded.
 func (b *backend) credentialResponse(ctx context.Context, client *biclient.Client, plan *credentialPlan, token *biclient.Token) (*logical.Response, error) {
-	facts, learnWarnings, err := learnToken(ctx, client, token)
-	if err != nil {
-		return nil, err
-	}
-	// The granted scopes must equal the requested ones, both ways.
-	// Defended by TestCredsScopeMismatchRevokesAndNamesTheDifference.
-	missing, extra := scope.Missing(plan.scopes, facts.scopes), scope.Missing(facts.scopes, plan.scopes)
-	if len(missing) > 0 || len(extra) > 0 {
-		return logical.ErrorResponse("Beyond Identity granted other scopes than role %q requested (missing: %s; extra: %s)",
-			plan.role, listOrNone(missing), listOrNone(extra)), nil
+	facts, learnWarnings, errResp, err := checkToken(ctx, client, token, plan.scopes, fmt.Sprintf("role %q", plan.role))
+	if errResp != nil || err != nil {
+		return errResp, err
 	}
 	lifetime, endWarnings := leaseLifetime(plan, facts.expiresAt, token.SentAt, b.clock.Now())
 	if lifetime < time.Second {
@@ -248,13 +202,6 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 	resp.Secret.Renewable = leaseTTL < lifetime
 	resp.Warnings = slices.Concat(plan.warnings, learnWarnings, endWarnings)
 	return resp, nil
-}
-
-func listOrNone(items []string) string {
-	if len(items) == 0 {
-		return "none"
-	}
-	return strings.Join(items, " ")
 }
 
 const credsHelpSynopsis = "Issue a Beyond Identity access token as a Vault lease."

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
@@ -28,9 +27,6 @@ const revocationPrefix = "revocations/"
 const (
 	revocationRetryBase = 10 * time.Second
 	revocationRetryMax  = time.Minute
-	// revocationWorkers bounds the background revocations run at once; the
-	// mount's revoke limiter bounds the calls.
-	revocationWorkers = 4
 )
 
 // revocationRecord is a token the plugin owes a revocation, or, once
@@ -143,7 +139,7 @@ func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key st
 		b.Logger().Error("recording a failed revocation failed", "token_id", t.TokenID, "error", err)
 		return err
 	}
-	b.revocations.set(key, record.Next)
+	b.schedule.set(revocationPrefix+key, record.Next)
 	return nil
 }
 
@@ -154,7 +150,7 @@ func (b *backend) forgetRevocation(ctx context.Context, s logical.Storage, key s
 		b.Logger().Warn("deleting a revocation record failed", "error", err)
 		return
 	}
-	b.revocations.remove(key)
+	b.schedule.remove(revocationPrefix + key)
 }
 
 // revocationBackoff is the wait before attempt n+1: doubling from
@@ -176,14 +172,14 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 	switch {
 	case err != nil:
 		b.Logger().Warn("reading a revocation record failed; trying again later", "error", err)
-		b.revocations.set(key, now.Add(revocationRetryMax))
+		b.schedule.set(revocationPrefix+key, now.Add(revocationRetryMax))
 		return
 	case record == nil:
-		b.revocations.remove(key)
+		b.schedule.remove(revocationPrefix + key)
 		return
 	case record.revoked():
 		if now.Before(record.Next) {
-			b.revocations.set(key, record.Next)
+			b.schedule.set(revocationPrefix+key, record.Next)
 			return
 		}
 		b.forgetRevocation(ctx, s, key)
@@ -202,7 +198,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 			b.forgetRevocation(ctx, s, key)
 			return
 		}
-		b.revocations.set(key, record.Next)
+		b.schedule.set(revocationPrefix+key, record.Next)
 	case t.surelyExpired(now):
 		b.Logger().Info("token ended before its revocation could be done", "role", t.Role, "token_id", t.TokenID)
 		b.forgetRevocation(ctx, s, key)
@@ -210,7 +206,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 		b.Logger().Warn("background revocation failed; will retry", "role", t.Role, "token_id", t.TokenID,
 			"attempts", record.Attempts+1, "error", revokeErr)
 		if err := b.queueRevocation(ctx, s, key, t, record, revokeErr); err != nil {
-			b.revocations.set(key, now.Add(revocationRetryMax))
+			b.schedule.set(revocationPrefix+key, now.Add(revocationRetryMax))
 		}
 	}
 }
@@ -227,73 +223,8 @@ func writeRevocation(ctx context.Context, s logical.Storage, key string, record 
 	return putJSON(ctx, s, revocationPrefix+key, "revocation record", record)
 }
 
-// revocationSchedule is the in-memory index of when each record is next
-// due, loaded from storage when the worker starts and kept up to date by
-// every change to a record.
-type revocationSchedule struct {
-	mu  sync.Mutex
-	due map[string]time.Time
-	// wake tells the worker the earliest due time may have changed.
-	wake chan struct{}
-}
-
-func newRevocationSchedule() *revocationSchedule {
-	return &revocationSchedule{due: map[string]time.Time{}, wake: make(chan struct{}, 1)}
-}
-
-func (q *revocationSchedule) set(key string, at time.Time) {
-	q.mu.Lock()
-	q.due[key] = at
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *revocationSchedule) remove(key string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	delete(q.due, key)
-}
-
-// next is the earliest due time.
-func (q *revocationSchedule) next() (time.Time, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var earliest time.Time
-	for _, at := range q.due {
-		if earliest.IsZero() || at.Before(earliest) {
-			earliest = at
-		}
-	}
-	return earliest, !earliest.IsZero()
-}
-
-// takeDue returns the keys due by now and removes them from the schedule;
-// each attempt schedules its record again as needed.
-func (q *revocationSchedule) takeDue(now time.Time) []string {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	var keys []string
-	for key, at := range q.due {
-		if !at.After(now) {
-			keys = append(keys, key)
-			delete(q.due, key)
-		}
-	}
-	return keys
-}
-
-// pending counts the records in the schedule.
-func (q *revocationSchedule) pending() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.due)
-}
-
-// loadRevocations fills the schedule from storage: the records a previous
-// process or another node left.
+// loadRevocations schedules the records a previous process or another node
+// left.
 func (b *backend) loadRevocations(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, revocationPrefix)
 	if err != nil {
@@ -305,49 +236,8 @@ func (b *backend) loadRevocations(ctx context.Context, s logical.Storage) error 
 			return err
 		}
 		if record != nil {
-			b.revocations.set(key, record.Next)
+			b.schedule.set(revocationPrefix+key, record.Next)
 		}
 	}
 	return nil
-}
-
-// runDueRevocations attempts every record due by now, a few at a time.
-func (b *backend) runDueRevocations(ctx context.Context, s logical.Storage) {
-	keys := b.revocations.takeDue(b.clock.Now())
-	slots := make(chan struct{}, revocationWorkers)
-	var wg sync.WaitGroup
-	for _, key := range keys {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			b.retryRevocation(ctx, s, key)
-		}()
-	}
-	wg.Wait()
-}
-
-// revocationWorker runs due revocations until ctx ends, sleeping on the
-// injected clock until the earliest record is due or the schedule changes.
-func (b *backend) revocationWorker(ctx context.Context, s logical.Storage) {
-	for {
-		var fire <-chan time.Time
-		var stop func() bool
-		if at, ok := b.revocations.next(); ok {
-			timer := b.clock.NewTimer(at.Sub(b.clock.Now()))
-			fire, stop = timer.C(), timer.Stop
-		}
-		select {
-		case <-ctx.Done():
-		case <-b.revocations.wake:
-		case <-fire:
-			b.runDueRevocations(ctx, s)
-		}
-		if stop != nil {
-			stop()
-		}
-		if ctx.Err() != nil {
-			return
-		}
-	}
 }

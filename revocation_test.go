@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
@@ -26,13 +25,13 @@ func TestFailedRevocationIsRetriedInTheBackground(t *testing.T) {
 
 	// Nothing is due before the backoff has passed.
 	e.fake.ResetCalls()
-	e.b.runDueRevocations(ctx, e.storage)
+	e.b.runDue(ctx, e.storage)
 	if calls := len(e.fake.CallsTo(fakebi.OpRevoke)); calls != 0 {
 		t.Fatalf("%d revoke calls before the record was due", calls)
 	}
 	// Still down: the attempt fails, and the next one backs off further.
 	fake.Advance(revocationRetryBase)
-	e.b.runDueRevocations(ctx, e.storage)
+	e.b.runDue(ctx, e.storage)
 	records := e.revocationRecords()
 	if len(records) != 1 || records[0].Attempts != 2 || !strings.Contains(records[0].LastError, "HTTP 503") ||
 		!records[0].Next.After(fake.Now().Add(revocationRetryBase)) {
@@ -41,7 +40,7 @@ func TestFailedRevocationIsRetriedInTheBackground(t *testing.T) {
 	// Beyond Identity recovers: within the longest backoff the token is revoked.
 	e.fake.ClearFaults()
 	fake.Advance(revocationRetryMax)
-	e.b.runDueRevocations(ctx, e.storage)
+	e.b.runDue(ctx, e.storage)
 	if e.fake.IsActive(token) {
 		t.Fatal("the background worker did not revoke the token after recovery")
 	}
@@ -69,12 +68,12 @@ func TestRevokedRecordsAreForgottenAfterTheTokenEnds(t *testing.T) {
 	e, _, fake := failRevocationsNow(t)
 	e.fake.ClearFaults()
 	fake.Advance(revocationRetryMax)
-	e.b.runDueRevocations(context.Background(), e.storage)
+	e.b.runDue(context.Background(), e.storage)
 	if records := e.revocationRecords(); len(records) != 1 || !records[0].revoked() {
 		t.Fatal("want the proof of revocation")
 	}
 	fake.Advance(time.Hour + expiredMargin)
-	e.b.runDueRevocations(context.Background(), e.storage)
+	e.b.runDue(context.Background(), e.storage)
 	e.assertNoRevocationRecords()
 }
 
@@ -84,7 +83,7 @@ func TestBackgroundRevocationGivesUpWhenTheTokenEnds(t *testing.T) {
 	e, _, fake := failRevocationsNow(t)
 	fake.Advance(time.Hour + 2*expiredMargin)
 	e.fake.ResetCalls()
-	e.b.runDueRevocations(context.Background(), e.storage)
+	e.b.runDue(context.Background(), e.storage)
 	e.assertNoRevocationRecords()
 }
 
@@ -93,21 +92,9 @@ func TestBackgroundRevocationGivesUpWhenTheTokenEnds(t *testing.T) {
 // its worker completes them on its own.
 func TestBackgroundRevocationsSurviveARestart(t *testing.T) {
 	t.Parallel()
-	e, resp, _ := failRevocationsNow(t)
+	e, resp, fake := failRevocationsNow(t)
 	e.fake.ClearFaults()
-
-	conf := logical.TestBackendConfig()
-	conf.System = e.sys
-	conf.Logger = e.b.Logger()
-	conf.StorageView = e.storage
-	raw, err := Factory(context.Background(), conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	restarted := raw.(*backend)
-	fake := clock.NewFake(time.Now())
-	restarted.clock = fake
-	t.Cleanup(func() { restarted.Cleanup(context.Background()) })
+	restarted := e.restartedBackend(fake)
 	timerCreated := fake.TimerCreated()
 	if err := restarted.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
 		t.Fatal(err)

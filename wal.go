@@ -19,6 +19,11 @@ import (
 // the token then expires on its own.
 const walKindToken = "token"
 
+// walKindStaticToken marks the write-ahead entry of a static role's new
+// token, which lives until the role's record holds it. The rollback leaves
+// a token the record holds alone, so the entry may outlive its purpose.
+const walKindStaticToken = "static-token"
+
 // walRollbackMinAge is how old an entry must be before the rollback acts on
 // it: well beyond a request that makes a few calls of up to 5 minutes
 // (request_timeout), so that it never revokes the token of a request still
@@ -44,11 +49,11 @@ func rollbackMinAge(override string) time.Duration {
 // coverToken writes the write-ahead entry of a fresh token and returns its
 // id. A token that ends before the rollback could act on its entry needs
 // none: coverToken then writes nothing and returns "".
-func (b *backend) coverToken(ctx context.Context, s logical.Storage, t issuedToken) (string, error) {
+func (b *backend) coverToken(ctx context.Context, s logical.Storage, t issuedToken, kind string) (string, error) {
 	if t.endsBy().Sub(b.clock.Now()) < walRollbackMinAge {
 		return "", nil
 	}
-	return framework.PutWAL(ctx, s, walKindToken, withToken(t, t.AccessToken))
+	return framework.PutWAL(ctx, s, kind, withToken(t, t.AccessToken))
 }
 
 // uncoverToken deletes the entry coverToken wrote, if any.
@@ -64,7 +69,7 @@ func uncoverToken(ctx context.Context, s logical.Storage, walID string) error {
 // the entry goes; only if that fails too does the entry stay, for Vault to
 // try again at its next rollback.
 func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind string, data any) error {
-	if kind != walKindToken {
+	if kind != walKindToken && kind != walKindStaticToken {
 		return fmt.Errorf("unknown write-ahead entry kind %q", kind)
 	}
 	entry, ok := data.(map[string]any)
@@ -77,6 +82,11 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 		return err
 	}
 	minted.AccessToken = token
+	if kind == walKindStaticToken {
+		if held, err := b.staticRoleHolds(ctx, req.Storage, minted); held || err != nil {
+			return err
+		}
+	}
 	err = b.revokeToken(ctx, req.Storage, minted)
 	var pending *revocationError
 	if err != nil && !(errors.As(err, &pending) && pending.queued) {
@@ -85,4 +95,20 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	b.Logger().Info("rolled back a token whose request never finished", "role", minted.Role, "token_id", minted.TokenID,
 		"revoked", err == nil)
 	return nil
+}
+
+// staticRoleHolds reports whether a static role's record holds the token,
+// as its current or a retired one: then the role, not the rollback, owns it.
+func (b *backend) staticRoleHolds(ctx context.Context, s logical.Storage, t issuedToken) (bool, error) {
+	defer b.lockStaticRole(t.Role)()
+	r, err := readStaticRole(ctx, s, t.Role)
+	if err != nil || r == nil {
+		return false, err
+	}
+	for _, held := range r.tokens() {
+		if held.Token == t.AccessToken.Reveal() {
+			return true, nil
+		}
+	}
+	return false, nil
 }
