@@ -94,7 +94,8 @@ func TestEveryPathAndFieldHasHelp(t *testing.T) {
 			}
 		}
 	}
-	for _, path := range []string{"config", "roles/", "roles/x", "creds/x"} {
+	for _, path := range []string{"config", "config/retained/", "config/retained/x", "roles/", "roles/x", "creds/x",
+		"static-roles/", "static-roles/x", "static-creds/x", "rotate-role/x"} {
 		resp, err := e.request(logical.HelpOperation, path, nil)
 		if err != nil || resp == nil || !strings.Contains(resp.Data["help"].(string), "## DESCRIPTION") {
 			t.Errorf("path-help of %s: %s %v", path, errorText(resp), err)

@@ -221,8 +221,12 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 	}
 	now := b.clock.Now()
 	if !now.Before(r.Current.expiresAt()) {
-		return nil, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf("the token of static role %q ended at %s, and rotating it "+
-			"failed: %s", name, r.Current.expiresAt().Format(time.RFC3339), r.LastRotationError))
+		why := "its rotation is due (a restart may have delayed it): read again in a few seconds"
+		if r.LastRotationError != "" {
+			why = "rotating it failed: " + r.LastRotationError
+		}
+		return nil, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf("the token of static role %q ended at %s, and %s",
+			name, r.Current.expiresAt().Format(time.RFC3339), why))
 	}
 	return &logical.Response{Data: map[string]any{
 		"access_token":        r.Current.Token,

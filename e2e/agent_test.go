@@ -22,7 +22,7 @@ const agentTemplate = `{{ with secret "beyondidentity/creds/agent" }}{{ .Data.ac
 
 // startAgent runs Vault Agent with a token file and one template, and stops
 // it when the test ends. It returns the rendered file's path.
-func startAgent(t *testing.T, v *vaultServer, token string) string {
+func startAgent(t *testing.T, v *vaultServer, token, template string) string {
 	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "vault-token")
@@ -49,7 +49,7 @@ template {
   destination = %q
   perms       = "0600"
 }
-`, v.url(), tokenFile, agentTemplate, rendered)
+`, v.url(), tokenFile, template, rendered)
 	configFile := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestAgentRendersAndRefreshesTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rendered := startAgent(t, e.vault, auth.Auth.ClientToken)
+	rendered := startAgent(t, e.vault, auth.Auth.ClientToken, agentTemplate)
 
 	eventually(t, 30*time.Second, "the first render", func() bool { return readRendered(rendered) != "" })
 	first := readRendered(rendered)

@@ -95,10 +95,11 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if strings.Contains(text, clientSecret) {
 		t.Error("the walkthrough printed the client secret")
 	}
-	// config's test token, then the read and the narrowed write; the prefix
-	// revocation ends both credentials.
+	// config's test token, the read and the narrowed write, whose leases
+	// the prefix revocation ends; then the static role's first token and
+	// its rotation, which deleting the role revokes.
 	tokens := fake.Tokens()
-	if len(tokens) != 3 || tokens[2].Scopes[0] != "scim:users:read" || len(tokens[2].Scopes) != 1 {
+	if len(tokens) != 5 || tokens[2].Scopes[0] != "scim:users:read" || len(tokens[2].Scopes) != 1 {
 		t.Fatalf("the fake minted %d tokens", len(tokens))
 	}
 	// lease revoke -prefix is asynchronous: the revocations follow.

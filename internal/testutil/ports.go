@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"syscall"
@@ -36,8 +37,10 @@ const (
 )
 
 var (
-	portsMu   sync.Mutex
-	nextPort  = firstPort
+	portsMu sync.Mutex
+	// nextPort starts at a random place, so that test binaries running at
+	// once on one machine rarely hand out the same ports.
+	nextPort  = firstPort + rand.IntN((lastPort-firstPort)/2)
 	portsSeen = map[int]bool{}
 )
 
@@ -50,7 +53,10 @@ func FreePort(t testing.TB) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
-	for ; nextPort <= lastPort; nextPort++ {
+	for tries := 0; tries <= lastPort-firstPort; tries, nextPort = tries+1, nextPort+1 {
+		if nextPort > lastPort {
+			nextPort = firstPort
+		}
 		port := nextPort
 		if portsSeen[port] {
 			continue
