@@ -66,6 +66,11 @@ type backend struct {
 	revocationLocks []*locksutil.LockEntry
 	staticRoleLocks []*locksutil.LockEntry
 
+	// metrics are the mount's counters; pendingRevocations the failed
+	// revocations the background worker retries.
+	metrics            *metrics
+	pendingRevocations keySet
+
 	// stopWorker ends the background worker, and workerDone is
 	// closed when it has ended; both nil while no worker runs.
 	workerMu   sync.Mutex
@@ -98,6 +103,7 @@ func newBackend() *backend {
 		revocationLocks: locksutil.CreateLocks(),
 		staticRoleLocks: locksutil.CreateLocks(),
 	}
+	b.metrics = newMetrics(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -114,6 +120,7 @@ func newBackend() *backend {
 			b.pathRoles(),
 			[]*framework.Path{b.pathCreds()},
 			b.pathStaticRoles(),
+			[]*framework.Path{b.pathMetrics()},
 		),
 		Secrets:           []*framework.Secret{b.tokenSecret()},
 		WALRollback:       b.walRollback,
@@ -238,7 +245,7 @@ func (b *backend) reset() {
 
 // newClient builds a client for cfg that shares the mount's call limits.
 func (b *backend) newClient(cfg *config) (*biclient.Client, error) {
-	return cfg.newClient(b.limits, b.clientClock)
+	return cfg.newClient(b.limits, b.clientClock, b.metrics.observe)
 }
 
 // client returns the Beyond Identity client for the stored config, building

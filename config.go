@@ -106,10 +106,11 @@ func (c *config) sameApplication(other *config) bool {
 }
 
 // newClient builds the client for this config; its calls wait for slots of
-// the mount's limits, and between attempts on clk.
-func (c *config) newClient(limits callLimits, clk clock.Clock) (*biclient.Client, error) {
+// the mount's limits, and between attempts on clk, and each is observed.
+func (c *config) newClient(limits callLimits, clk clock.Clock, observe func(biclient.Attempt)) (*biclient.Client, error) {
 	return biclient.New(biclient.Config{
 		Clock:         clk,
+		Observe:       observe,
 		AuthURL:       c.authURL(),
 		TenantID:      c.TenantID,
 		RealmID:       c.RealmID,

@@ -67,6 +67,13 @@ func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
 
 func newTestBackend(t testing.TB) *testEnv {
 	t.Helper()
+	return newTestBackendWith(t, nil)
+}
+
+// newTestBackendWith is newTestBackend with its Vault-side config changed by
+// adjust before the backend is built.
+func newTestBackendWith(t testing.TB, adjust func(*logical.BackendConfig)) *testEnv {
+	t.Helper()
 	fake := fakebi.New()
 	fake.AddApplication(testApp())
 	server := httptest.NewServer(fake)
@@ -79,6 +86,9 @@ func newTestBackend(t testing.TB) *testEnv {
 	conf.System = sys
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
 	conf.StorageView = &logical.InmemStorage{}
+	if adjust != nil {
+		adjust(conf)
+	}
 	raw, err := Factory(context.Background(), conf)
 	if err != nil {
 		t.Fatalf("Factory: %v", err)

@@ -138,6 +138,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.ttl(), "max_ttl", r.maxTTL())
+	b.event(ctx, "role-write", logical.EventMetadataPath, rolePrefix+name, "role", name)
 	warnings := mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))
 	if len(warnings) == 0 {
 		return nil, nil
@@ -151,6 +152,7 @@ func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *f
 		return nil, fmt.Errorf("deleting role %q: %w", name, err)
 	}
 	b.Logger().Info("role deleted", "role", name)
+	b.event(ctx, "role-delete", logical.EventMetadataPath, rolePrefix+name, "role", name)
 	return nil, nil
 }
 

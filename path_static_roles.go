@@ -176,7 +176,11 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 	}
 	if existing == nil || tokenChanged {
 		// A failing mint leaves the role as it was: absent, or unchanged.
-		return b.rotate(ctx, req.Storage, name, r)
+		resp, err := b.rotate(ctx, req.Storage, name, r)
+		if err == nil && !resp.IsError() {
+			b.event(ctx, "static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+		}
+		return resp, err
 	}
 	if r.FailedRotations == 0 {
 		r.NextRotation = r.nextRotation(r.LastRotation, r.Current.expiresAt())
@@ -186,6 +190,7 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 	}
 	b.schedule.set(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("static role saved", "role", name, "rotation_period", r.RotationPeriod, "next_rotation", r.NextRotation)
+	b.event(ctx, "static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return nil, nil
 }
 
@@ -204,6 +209,7 @@ func (b *backend) pathStaticRoleDelete(ctx context.Context, req *logical.Request
 	}
 	b.schedule.remove(staticRolePrefix + name)
 	b.Logger().Info("static role deleted; its tokens are revoked", "role", name)
+	b.event(ctx, "static-role-delete", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return nil, nil
 }
 

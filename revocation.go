@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
@@ -42,6 +44,34 @@ type revocationRecord struct {
 }
 
 func (r *revocationRecord) revoked() bool { return !r.RevokedAt.IsZero() }
+
+// keySet is a set of keys safe for concurrent use: the revocations pending
+// in the background, for the metrics.
+type keySet struct {
+	mu   sync.Mutex
+	keys map[string]struct{}
+}
+
+func (k *keySet) add(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.keys == nil {
+		k.keys = map[string]struct{}{}
+	}
+	k.keys[key] = struct{}{}
+}
+
+func (k *keySet) remove(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.keys, key)
+}
+
+func (k *keySet) len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.keys)
+}
 
 // revocationKey names a token's record without revealing the token.
 func revocationKey(token biclient.Secret) string {
@@ -91,12 +121,14 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 	err := b.revokeUpstream(ctx, s, t)
 	switch {
 	case err == nil:
+		b.revoked(ctx, t, "revoked")
 		if record != nil {
 			b.forgetRevocation(ctx, s, key)
 		}
 		return nil
 	case t.surelyExpired(b.clock.Now()):
 		b.Logger().Info("token already ended; nothing to revoke", "role", t.Role, "token_id", t.TokenID, "reason", err)
+		b.revoked(ctx, t, "ended")
 		if record != nil {
 			b.forgetRevocation(ctx, s, key)
 		}
@@ -108,7 +140,20 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 		failure.queued = b.queueRevocation(ctx, s, key, t, record, err) == nil
 	}
 	b.Logger().Warn("revocation failed", "role", t.Role, "token_id", t.TokenID, "error", err, "retried_in_background", failure.queued)
+	outcome := "failed"
+	if failure.queued {
+		outcome = "retrying"
+	}
+	b.metrics.revocations.WithLabelValues(outcome).Inc()
+	b.event(ctx, "revoke-failure", "role", t.Role, "token_id", t.TokenID, "retrying", strconv.FormatBool(failure.queued),
+		"error", biclient.CleanText(err.Error(), 512))
 	return failure
+}
+
+// revoked counts a revocation that is done, and says so in an event.
+func (b *backend) revoked(ctx context.Context, t issuedToken, outcome string) {
+	b.metrics.revocations.WithLabelValues(outcome).Inc()
+	b.event(ctx, "revoke", "role", t.Role, "token_id", t.TokenID, "outcome", outcome)
 }
 
 // revokeUpstream revokes a token with the credentials of the application
@@ -140,6 +185,7 @@ func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key st
 		return err
 	}
 	b.schedule.set(revocationPrefix+key, record.Next)
+	b.pendingRevocations.add(key)
 	return nil
 }
 
@@ -151,6 +197,7 @@ func (b *backend) forgetRevocation(ctx context.Context, s logical.Storage, key s
 		return
 	}
 	b.schedule.remove(revocationPrefix + key)
+	b.pendingRevocations.remove(key)
 }
 
 // revocationBackoff is the wait before attempt n+1: doubling from
@@ -191,6 +238,8 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 	switch {
 	case revokeErr == nil:
 		b.Logger().Info("revoked a token in the background", "role", t.Role, "token_id", t.TokenID, "attempts", record.Attempts+1)
+		b.revoked(ctx, t, "revoked")
+		b.pendingRevocations.remove(key)
 		record.Token, record.RevokedAt, record.LastError = "", now, ""
 		record.Next = t.endsBy().Add(expiredMargin)
 		if err := writeRevocation(ctx, s, key, record); err != nil {
@@ -201,10 +250,12 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 		b.schedule.set(revocationPrefix+key, record.Next)
 	case t.surelyExpired(now):
 		b.Logger().Info("token ended before its revocation could be done", "role", t.Role, "token_id", t.TokenID)
+		b.revoked(ctx, t, "ended")
 		b.forgetRevocation(ctx, s, key)
 	default:
 		b.Logger().Warn("background revocation failed; will retry", "role", t.Role, "token_id", t.TokenID,
 			"attempts", record.Attempts+1, "error", revokeErr)
+		b.metrics.revocations.WithLabelValues("retrying").Inc()
 		if err := b.queueRevocation(ctx, s, key, t, record, revokeErr); err != nil {
 			b.schedule.set(revocationPrefix+key, now.Add(revocationRetryMax))
 		}
@@ -237,6 +288,9 @@ func (b *backend) loadRevocations(ctx context.Context, s logical.Storage) error 
 		}
 		if record != nil {
 			b.schedule.set(revocationPrefix+key, record.Next)
+			if !record.revoked() {
+				b.pendingRevocations.add(key)
+			}
 		}
 	}
 	return nil

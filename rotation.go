@@ -38,6 +38,19 @@ func (b *backend) lockStaticRole(name string) func() {
 // response (the operator's to fix) or an error. The caller holds the
 // role's lock.
 func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r *staticRole) (*logical.Response, error) {
+	resp, err := b.replaceToken(ctx, s, name, r)
+	if err != nil || resp.IsError() {
+		b.metrics.rotations.WithLabelValues(name, "failed").Inc()
+		b.event(ctx, "static-rotate-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
+		return resp, err
+	}
+	b.metrics.rotations.WithLabelValues(name, "rotated").Inc()
+	b.event(ctx, "static-rotate", "role", name, "token_id", r.Current.TokenID, "next_rotation", r.NextRotation.UTC().Format(time.RFC3339))
+	return resp, nil
+}
+
+// replaceToken is rotate's work, without the counting.
+func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name string, r *staticRole) (*logical.Response, error) {
 	client, err := b.client(ctx, s)
 	if errors.Is(err, errNotConfigured) {
 		return logical.ErrorResponse("the mount is not configured: write its config first"), nil

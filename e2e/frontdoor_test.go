@@ -51,6 +51,28 @@ func readmeShellBlocks(t *testing.T) []string {
 	return blocks
 }
 
+// readmeBlockAfter returns the first block fenced with fence after heading
+// in the README.
+func readmeBlockAfter(t *testing.T, heading, fence string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	at := strings.Index(text, "\n"+heading+"\n")
+	if at < 0 {
+		t.Fatalf("the README has no %q", heading)
+	}
+	text = text[at:]
+	start := strings.Index(text, "\n"+fence+"\n")
+	if start < 0 {
+		t.Fatalf("no %s block after %q", fence, heading)
+	}
+	text = text[start+len(fence)+2:]
+	return text[:strings.Index(text, "\n```")+1]
+}
+
 // TestReadmeWalkthrough runs every ```shell block of the README, in order,
 // against a real Vault and the fake. One substitution: the config write's
 // region=us becomes auth_url=<the fake>, since Beyond Identity's own hosts

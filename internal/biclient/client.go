@@ -57,10 +57,23 @@ type Config struct {
 	// Limiter, when set, bounds the token and introspect calls in flight at
 	// once.
 	Limiter *Limiter
+	// Observe, when set, is told of every attempt of every call, for
+	// metrics.
+	Observe func(Attempt)
 	// RevokeLimiter, when set, bounds the revoke calls in flight at once.
 	// It is separate so that a burst of credential reads can never keep a
 	// revocation waiting.
 	RevokeLimiter *Limiter
+}
+
+// Attempt is one request of a call, as Config.Observe is told of it.
+type Attempt struct {
+	Call string // CallToken, CallRevoke or CallIntrospect
+	// Number counts the call's requests from 1: above 1, a retry.
+	Number int
+	// Status is the answer's HTTP status; 0 when no answer came.
+	Status   int
+	Duration time.Duration
 }
 
 // Client calls one Beyond Identity application's OAuth endpoints. It is safe

@@ -51,6 +51,7 @@ func (c *Client) send(ctx context.Context, call, endpoint string, form url.Value
 	defer cancel()
 	for attempt := 1; ; attempt++ {
 		result := c.attempt(ctx, call, endpoint, form, limiter)
+		c.observe(call, attempt, result)
 		wait, again := c.retryWait(ctx, budgetEnd, call, attempt, result.answer, result.err)
 		if again {
 			timer := c.clock.NewTimer(wait)
@@ -88,6 +89,18 @@ func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Va
 		transportErr.budgetSpent = context.Cause(ctx) == errCallBudget
 	}
 	return callResult{answer: a, err: err, sentAt: sentAt, receivedAt: c.clock.Now()}
+}
+
+// observe tells Config.Observe of an attempt that was sent.
+func (c *Client) observe(call string, number int, result callResult) {
+	if c.cfg.Observe == nil || result.sentAt.IsZero() {
+		return
+	}
+	attempt := Attempt{Call: call, Number: number, Duration: result.receivedAt.Sub(result.sentAt)}
+	if result.answer != nil {
+		attempt.Status = result.answer.status
+	}
+	c.cfg.Observe(attempt)
 }
 
 // withAttempts records how many requests a call made in its outcome.

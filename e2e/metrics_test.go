@@ -1,0 +1,112 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// TestMetricsThroughTheHTTPAPI issues and revokes a credential, then scrapes
+// the mount's metrics as Prometheus would, with a Vault token; without one,
+// Vault refuses.
+func TestMetricsThroughTheHTTPAPI(t *testing.T) {
+	e := newEnv(t)
+	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	creds := e.issue("r")
+	e.vault.mustCLI("lease", "revoke", "-sync", creds.LeaseID)
+
+	e.vault.mustCLI("policy", "write", "metrics", writeTemp(t, `path "beyondidentity/metrics" { capabilities = ["read"] }`))
+	scraper := strings.TrimSpace(e.vault.mustCLI("token", "create", "-policy=metrics", "-field=token"))
+	status, contentType, body := scrapeMetrics(t, e.vault.url(), scraper)
+	if status != http.StatusOK || !strings.HasPrefix(contentType, "text/plain; version=0.0.4") {
+		t.Fatalf("scrape answered %d %s", status, contentType)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v", err)
+	}
+	for family, want := range map[string]string{
+		"beyondidentity_tokens_issued_total": `role="r"`,
+		"beyondidentity_revocations_total":   `outcome="revoked"`,
+	} {
+		if families[family] == nil || !strings.Contains(body, family+"{"+want+"} 1\n") {
+			t.Errorf("the scrape lacks %s{%s} 1:\n%s", family, want, body)
+		}
+	}
+	if strings.Contains(body, accessToken(creds)) {
+		t.Fatal("the metrics show the token")
+	}
+
+	if status, _, _ := scrapeMetrics(t, e.vault.url(), ""); status != http.StatusForbidden {
+		t.Fatalf("a scrape without a Vault token answered %d, want 403", status)
+	}
+}
+
+// scrapeMetrics GETs the metrics path with token (none when empty).
+func scrapeMetrics(t *testing.T, vaultURL, token string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, vaultURL+"/v1/beyondidentity/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("X-Vault-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+}
+
+// TestReadmePolicyLimitsNarrowing applies the README's allowed_parameters
+// policy as written and checks what it allows.
+func TestReadmePolicyLimitsNarrowing(t *testing.T) {
+	e := newEnv(t)
+	e.write("beyondidentity/roles/scim-sync", map[string]any{"scopes": "scim:users:read,groups:read", "ttl": "4h"})
+	policy := readmeBlockAfter(t, "### Who may narrow a credential", "```hcl")
+	e.vault.mustCLI("policy", "write", "narrow", writeTemp(t, policy))
+	reader := strings.TrimSpace(e.vault.mustCLI("token", "create", "-policy=narrow", "-field=token"))
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"read", "beyondidentity/creds/scim-sync"}, true},
+		{[]string{"write", "beyondidentity/creds/scim-sync", "ttl=1h"}, true},
+		{[]string{"write", "beyondidentity/creds/scim-sync", "scopes=scim:users:read"}, true},
+		{[]string{"write", "beyondidentity/creds/scim-sync", "ttl=2h"}, false},
+		{[]string{"write", "beyondidentity/creds/scim-sync", "scopes=groups:read"}, false},
+	} {
+		_, err := e.vault.cliAs(reader, tc.args...)
+		if (err == nil) != tc.ok {
+			t.Errorf("vault %s: allowed %v, want %v (%v)", strings.Join(tc.args, " "), err == nil, tc.ok, err)
+		}
+	}
+}
+
+// TestScrapeWithABearerToken scrapes as the README's Prometheus config does.
+func TestScrapeWithABearerToken(t *testing.T) {
+	e := newEnv(t)
+	req, err := http.NewRequest(http.MethodGet, e.vault.url()+"/v1/beyondidentity/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e.vault.rootToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a scrape with a Bearer token answered %d", resp.StatusCode)
+	}
+}

@@ -1,0 +1,167 @@
+package beyondidentity
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+)
+
+// Vault cannot collect an external plugin's go-metrics, so the mount keeps
+// its own Prometheus counters, served at <mount>/metrics, and sends Vault
+// event notifications. Neither ever carries a secret or a token; labels
+// carry role names, never token ids, to keep their number bounded.
+
+// metrics are one mount's counters, in a registry of its own: a plugin
+// process serves several mounts, and each reports only its own.
+type metrics struct {
+	registry        *prometheus.Registry
+	issued          *prometheus.CounterVec
+	issueFailures   *prometheus.CounterVec
+	revocations     *prometheus.CounterVec
+	rotations       *prometheus.CounterVec
+	upstreamCalls   *prometheus.CounterVec
+	upstreamLatency *prometheus.HistogramVec
+	retries         *prometheus.CounterVec
+	throttled       *prometheus.CounterVec
+}
+
+func newMetrics(b *backend) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry()}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "beyondidentity", Name: name, Help: help}, labels)
+		m.registry.MustRegister(c)
+		return c
+	}
+	m.issued = counter("tokens_issued_total", "Credentials issued, by role; static roles count their rotations apart.", "role")
+	m.issueFailures = counter("issue_failures_total", "Credential reads that failed, by the HTTP status answered (400, 502, 503, 504, 500).", "status")
+	m.revocations = counter("revocations_total", "Revocations, by outcome: revoked, ended (nothing to do), retrying (failed, recorded), failed.", "outcome")
+	m.rotations = counter("static_rotations_total", "Static role rotations, by outcome: rotated or failed.", "role", "outcome")
+	m.upstreamCalls = counter("upstream_calls_total", "Requests to Beyond Identity, by call and HTTP status (0: no answer).", "call", "status")
+	m.retries = counter("upstream_retries_total", "Requests to Beyond Identity that repeated a failed one, by call.", "call")
+	m.throttled = counter("upstream_throttled_total", "Answers 429 from Beyond Identity, by call.", "call")
+	m.upstreamLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "beyondidentity", Name: "upstream_latency_seconds", Help: "Time from sending a request to Beyond Identity to its answer, by call.",
+		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+	}, []string{"call"})
+	m.registry.MustRegister(m.upstreamLatency)
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "beyondidentity", Name: "revocations_pending", Help: "Failed revocations the plugin keeps retrying in the background.",
+	}, func() float64 { return float64(b.pendingRevocations.len()) }))
+	for kind, limiter := range map[string]*biclient.Limiter{"issue": b.limits.issue, "revoke": b.limits.revoke} {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "beyondidentity", Name: "call_slots", Help: "Calls to Beyond Identity allowed at once now, as adapted to its answers.",
+			ConstLabels: prometheus.Labels{"kind": kind},
+		}, func() float64 { return float64(limiter.Limit()) }))
+	}
+	return m
+}
+
+// observe counts one request to Beyond Identity.
+func (m *metrics) observe(a biclient.Attempt) {
+	m.upstreamCalls.WithLabelValues(a.Call, strconv.Itoa(a.Status)).Inc()
+	m.upstreamLatency.WithLabelValues(a.Call).Observe(a.Duration.Seconds())
+	if a.Number > 1 {
+		m.retries.WithLabelValues(a.Call).Inc()
+	}
+	if a.Status == http.StatusTooManyRequests {
+		m.throttled.WithLabelValues(a.Call).Inc()
+	}
+}
+
+// exposition writes the counters in the Prometheus text format.
+func (m *metrics) exposition() ([]byte, error) {
+	families, err := m.registry.Gather()
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	encoder := expfmt.NewEncoder(&out, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, family := range families {
+		if err := encoder.Encode(family); err != nil {
+			return nil, err
+		}
+	}
+	return out.Bytes(), nil
+}
+
+// statusOfFailure is the HTTP status Vault answers a failure with.
+func statusOfFailure(resp *logical.Response, err error) int {
+	var coded logical.HTTPCodedError
+	switch {
+	case errors.As(err, &coded):
+		return coded.Code()
+	case err != nil:
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+// event sends a Vault event notification. A Vault without events (before
+// 1.16, or with them turned off) makes it a no-op.
+func (b *backend) event(ctx context.Context, kind string, metadata ...string) {
+	err := logical.SendEvent(ctx, b.Backend, "beyondidentity/"+kind, metadata...)
+	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
+		b.Logger().Debug("sending an event failed", "event", kind, "error", err)
+	}
+}
+
+// failureMetadata describes a failure for an event: its status and message,
+// which never holds a secret.
+func failureMetadata(resp *logical.Response, err error) []string {
+	message := failureText(resp, err)
+	return []string{"status", strconv.Itoa(statusOfFailure(resp, err)), "error", biclient.CleanText(message, 512)}
+}
+
+// pathMetrics serves the mount's counters to a Vault token allowed to read
+// <mount>/metrics; like every path but none, it needs one.
+func (b *backend) pathMetrics() *framework.Path {
+	return &framework.Path{
+		Pattern:      "metrics",
+		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "beyond-identity", OperationSuffix: "metrics"},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Callback: b.pathMetricsRead,
+				Summary:  "The mount's counters in the Prometheus text format.",
+			},
+		},
+		HelpSynopsis:    metricsHelpSynopsis,
+		HelpDescription: metricsHelpDescription,
+	}
+}
+
+func (b *backend) pathMetricsRead(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
+	body, err := b.metrics.exposition()
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{
+		logical.HTTPContentType: string(expfmt.NewFormat(expfmt.TypeTextPlain)),
+		logical.HTTPRawBody:     body,
+		logical.HTTPStatusCode:  http.StatusOK,
+	}}, nil
+}
+
+const metricsHelpSynopsis = "The mount's counters, in the Prometheus text format."
+
+var metricsHelpDescription = strings.TrimSpace(`
+Reading metrics returns this mount's counters as the body of the answer, in
+the Prometheus text exposition format, to a Vault token allowed to read the
+path (never without one). Each node reports its own process's counters:
+credentials issued by role, issue failures by status, revocations by
+outcome, pending revocations, static rotations by role and outcome, calls
+to Beyond Identity by call and status, their latency, retries and 429s, and
+the call slots the adaptive bound allows. No label holds a secret, a token
+or a token id.
+
+  curl -H "X-Vault-Token: $VAULT_TOKEN" $VAULT_ADDR/v1/beyondidentity/metrics
+`)

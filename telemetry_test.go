@@ -1,0 +1,203 @@
+package beyondidentity
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+)
+
+// scrape reads <mount>/metrics as Vault would serve it and parses the body
+// with Prometheus's own parser.
+func (e *testEnv) scrape() map[string]*dto.MetricFamily {
+	e.t.Helper()
+	resp := e.mustOK(logical.ReadOperation, "metrics", nil)
+	if resp.Data[logical.HTTPContentType] != "text/plain; version=0.0.4; charset=utf-8" || resp.Data[logical.HTTPStatusCode] != 200 {
+		e.t.Fatalf("metrics answered %v %v", resp.Data[logical.HTTPContentType], resp.Data[logical.HTTPStatusCode])
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(resp.Data[logical.HTTPRawBody].([]byte)))
+	if err != nil {
+		e.t.Fatalf("the exposition does not parse: %v", err)
+	}
+	return families
+}
+
+// value is the value of the series of family whose labels include want.
+func value(families map[string]*dto.MetricFamily, family string, want map[string]string) float64 {
+	f := families[family]
+	if f == nil {
+		return 0
+	}
+series:
+	for _, m := range f.GetMetric() {
+		for _, pair := range m.GetLabel() {
+			if v, ok := want[pair.GetName()]; ok && v != pair.GetValue() {
+				continue series
+			}
+		}
+		switch {
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue()
+		case m.GetHistogram() != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return 0
+}
+
+func TestMetricsCountTheLifeCycle(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	resp := e.issue("sync", nil)
+	if _, err := e.revoke(resp.Secret); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 429, Body: `{}`, Times: 1})
+	e.issue("sync", nil)
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 400, Body: `{"error":"invalid_scope"}`})
+	_, _ = e.request(logical.ReadOperation, "creds/sync", nil)
+
+	families := e.scrape()
+	for _, check := range []struct {
+		family string
+		labels map[string]string
+		want   float64
+	}{
+		{"beyondidentity_tokens_issued_total", map[string]string{"role": "sync"}, 2},
+		{"beyondidentity_issue_failures_total", map[string]string{"status": "400"}, 1},
+		{"beyondidentity_revocations_total", map[string]string{"outcome": "revoked"}, 1},
+		{"beyondidentity_upstream_calls_total", map[string]string{"call": "token", "status": "200"}, 3}, // with the config's check
+		{"beyondidentity_upstream_calls_total", map[string]string{"call": "token", "status": "429"}, 1},
+		{"beyondidentity_upstream_throttled_total", map[string]string{"call": "token"}, 1},
+		{"beyondidentity_upstream_retries_total", map[string]string{"call": "token"}, 1},
+		{"beyondidentity_upstream_latency_seconds", map[string]string{"call": "revoke"}, 2},
+		{"beyondidentity_revocations_pending", nil, 0},
+	} {
+		if got := value(families, check.family, check.labels); got != check.want {
+			t.Errorf("%s%v = %v, want %v", check.family, check.labels, got, check.want)
+		}
+	}
+	body := fmt.Sprint(families)
+	for _, token := range e.fake.Tokens() {
+		if strings.Contains(body, token.Value) || strings.Contains(body, token.ID) {
+			t.Fatalf("the metrics show token %s", token.ID)
+		}
+	}
+}
+
+func TestMetricsCountPendingRevocationsAndRotations(t *testing.T) {
+	t.Parallel()
+	e, _, fake := failRevocationsNow(t)
+	if got := value(e.scrape(), "beyondidentity_revocations_pending", nil); got != 1 {
+		t.Fatalf("pending revocations %v, want 1", got)
+	}
+	e.fake.ClearFaults()
+	e.advance(fake, revocationRetryMax)
+	e.mustOK(logical.CreateOperation, "static-roles/s", map[string]any{"scopes": "identities:read", "rotation_period": "1h"})
+	families := e.scrape()
+	if got := value(families, "beyondidentity_revocations_pending", nil); got != 0 {
+		t.Fatalf("pending revocations %v after the background revocation, want 0", got)
+	}
+	if got := value(families, "beyondidentity_static_rotations_total", map[string]string{"role": "s", "outcome": "rotated"}); got != 1 {
+		t.Fatalf("static rotations %v", got)
+	}
+	if got := value(families, "beyondidentity_revocations_total", map[string]string{"outcome": "retrying"}); got != 1 {
+		t.Fatalf("retrying revocations %v", got)
+	}
+}
+
+// recordingEvents records the events a backend sends.
+type recordingEvents struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recordingEvents) SendEvent(_ context.Context, eventType logical.EventType, event *logical.EventData) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	metadata := event.GetMetadata().AsMap()
+	r.events = append(r.events, fmt.Sprintf("%s %v", eventType, metadata))
+	return nil
+}
+
+func (r *recordingEvents) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.events, "\n")
+}
+
+func TestEventsTellTheLifeCycleWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	events := &recordingEvents{}
+	e := newTestBackendWith(t, func(conf *logical.BackendConfig) { conf.EventsSender = events })
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	resp := e.issue("sync", nil)
+	_, _ = e.revoke(resp.Secret)
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 400, Body: `{"error":"invalid_scope"}`})
+	_, _ = e.request(logical.ReadOperation, "creds/sync", nil)
+	e.fake.ClearFaults()
+	e.mustOK(logical.CreateOperation, "static-roles/s", map[string]any{"scopes": "identities:read", "rotation_period": "1h"})
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 503, Body: `{}`})
+	_, _ = e.request(logical.UpdateOperation, "rotate-role/s", nil)
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{}`})
+	_, _ = e.revoke(e.issueWithoutFault(t))
+	e.mustOK(logical.DeleteOperation, "roles/sync", nil)
+
+	got := events.all()
+	for _, want := range []string{
+		"beyondidentity/config-write map[", "beyondidentity/role-write map[", "role:sync",
+		"beyondidentity/credential-issue map[", "beyondidentity/revoke map[", "outcome:revoked",
+		"beyondidentity/credential-issue-failure map[", "status:400",
+		"beyondidentity/static-role-write map[", "beyondidentity/static-rotate map[",
+		"beyondidentity/static-rotate-failure map[", "beyondidentity/revoke-failure map[", "retrying:true",
+		"beyondidentity/role-delete map[",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no event carries %q; events:\n%s", want, got)
+		}
+	}
+	assertNoSecretIn(t, e, got)
+}
+
+// issueWithoutFault issues a credential of role sync with the token
+// endpoint's faults cleared, leaving the revoke fault in place.
+func (e *testEnv) issueWithoutFault(t *testing.T) *logical.Secret {
+	t.Helper()
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 1})
+	return e.issue("sync", nil).Secret
+}
+
+// failingEvents refuses every event, as a Vault without events does.
+type failingEvents struct{}
+
+func (failingEvents) SendEvent(context.Context, logical.EventType, *logical.EventData) error {
+	return errors.New("events are not supported")
+}
+
+// Events are a no-op where Vault cannot take them: the request goes on.
+func TestEventsThatCannotBeSentChangeNothing(t *testing.T) {
+	t.Parallel()
+	e := newTestBackendWith(t, func(conf *logical.BackendConfig) { conf.EventsSender = failingEvents{} })
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	resp := e.issue("sync", nil)
+	if _, err := e.revoke(resp.Secret); err != nil {
+		t.Fatalf("a revocation failed for want of events: %v", err)
+	}
+}
