@@ -25,6 +25,10 @@ vet: ## Check formatting and run go vet (end-to-end suite included)
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet -tags e2e ./...
 
+.PHONY: lint
+lint: ## Run golangci-lint (pinned in tools/golangci-lint; .golangci.yml says why each linter is on)
+	@scripts/lint.sh
+
 .PHONY: unit
 unit: ## Run the unit tests (in-process, against the fake over loopback) with the race detector
 	go test -race -count=1 ./...

@@ -148,13 +148,15 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 		// rest wait for the next initialization, and Vault's own retries.
 		b.Logger().Error("loading the background work failed", "error", err)
 	}
-	b.startWorker(req.Storage)
+	b.startWorker(req.Storage) //nolint:contextcheck // the worker outlives this request; see startWorker
 	return nil
 }
 
 // startWorker (re)starts the background worker.
 func (b *backend) startWorker(s logical.Storage) {
 	b.stopWorkerAndWait()
+	// The worker outlives the request that starts it (Vault's
+	// initialization): its context ends with clean, not with that request.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	b.workerMu.Lock()

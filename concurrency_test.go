@@ -45,14 +45,14 @@ func TestConcurrentIssueAndRevoke(t *testing.T) {
 			for i := 0; i < perWorker; i++ {
 				resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
 				if err != nil || resp.IsError() {
-					failures <- fmt.Errorf("issue: %v %s", err, errorText(resp))
+					failures <- fmt.Errorf("issue: %w %s", err, errorText(resp))
 					continue
 				}
 				token := resp.Data["access_token"].(string)
 				revoke := (w+i)%3 != 0 // revoke two thirds, keep the rest leased
 				if revoke {
 					if _, err := e.revoke(resp.Secret); err != nil {
-						failures <- fmt.Errorf("revoke: %v", err)
+						failures <- fmt.Errorf("revoke: %w", err)
 						continue
 					}
 				}
@@ -69,7 +69,7 @@ func TestConcurrentIssueAndRevoke(t *testing.T) {
 				"request_timeout": fmt.Sprintf("%ds", 10+i), "max_concurrent_requests": 4 + i%3,
 			})
 			if err != nil || (resp != nil && resp.IsError()) {
-				failures <- fmt.Errorf("config rewrite: %v %s", err, errorText(resp))
+				failures <- fmt.Errorf("config rewrite: %w %s", err, errorText(resp))
 			}
 		}
 	}()

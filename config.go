@@ -332,7 +332,7 @@ func validateCACert(value string) error {
 			return fmt.Errorf("must hold only PEM CERTIFICATE blocks, found %q", block.Type)
 		}
 		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return fmt.Errorf("holds a certificate that does not parse: %v", err)
+			return fmt.Errorf("holds a certificate that does not parse: %w", err)
 		}
 		count++
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -73,7 +74,7 @@ func (b *backend) clientFor(ctx context.Context, s logical.Storage, issuer, clie
 	switch {
 	case err == nil && current.Issuer() == issuer && current.ClientID() == clientID:
 		return current, nil
-	case err != nil && err != errNotConfigured:
+	case err != nil && !errors.Is(err, errNotConfigured):
 		return nil, err
 	}
 	retained, err := b.retainedClient(ctx, s, retainedID(issuer, clientID))
@@ -128,7 +129,7 @@ func readRetained(ctx context.Context, s logical.Storage, id string) (*retainedA
 	if found, err := getJSON(ctx, s, retainedPrefix+id, "retained credentials "+id, app); !found || err != nil {
 		return nil, err
 	}
-	app.config.ClientSecret = biclient.NewSecret(app.storageConfig.ClientSecret)
+	app.config.ClientSecret = biclient.NewSecret(app.ClientSecret)
 	return app, nil
 }
 

@@ -166,7 +166,7 @@ func parseDescription(description string) (string, error) {
 // them.
 func decodeClaimsField(req *logical.Request) error {
 	raw, isString := req.Data["custom_claims"].(string)
-	if !isString || !(strings.HasPrefix(req.Path, rolePrefix) || strings.HasPrefix(req.Path, staticRolePrefix)) {
+	if !isString || (!strings.HasPrefix(req.Path, rolePrefix) && !strings.HasPrefix(req.Path, staticRolePrefix)) {
 		return nil
 	}
 	claims := map[string]any{}

@@ -172,7 +172,7 @@ func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *stati
 		}
 		err := b.revokeToken(ctx, s, t.issued())
 		var pending *revocationError
-		if err != nil && !(errors.As(err, &pending) && pending.queued) {
+		if err != nil && (!errors.As(err, &pending) || !pending.queued) {
 			t.RevokeAt = now.Add(revocationRetryMax)
 			kept = append(kept, t)
 		}
@@ -198,7 +198,7 @@ func (b *backend) revokeStaticRoleTokens(ctx context.Context, s logical.Storage,
 	for _, t := range r.tokens() {
 		err := b.revokeToken(ctx, s, t.issued())
 		var pending *revocationError
-		if err != nil && !(errors.As(err, &pending) && pending.queued) {
+		if err != nil && (!errors.As(err, &pending) || !pending.queued) {
 			return err
 		}
 	}

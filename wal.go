@@ -89,7 +89,7 @@ func (b *backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	}
 	err = b.revokeToken(ctx, req.Storage, minted)
 	var pending *revocationError
-	if err != nil && !(errors.As(err, &pending) && pending.queued) {
+	if err != nil && (!errors.As(err, &pending) || !pending.queued) {
 		return err
 	}
 	b.Logger().Info("rolled back a token whose request never finished", "role", minted.Role, "token_id", minted.TokenID,

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,15 +27,14 @@ const readyTimeout = 60 * time.Second
 // vaultServer is a real Vault server on file storage, initialised and
 // unsealed, with the plugin in its plugin directory.
 type vaultServer struct {
-	t          *testing.T
-	dir        string
-	addr       string
-	clusterArg string
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	rootToken  string
-	unsealKey  string
-	client     *api.Client
+	t         *testing.T
+	dir       string
+	addr      string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	rootToken string
+	unsealKey string
+	client    *api.Client
 }
 
 // startVault starts a fresh Vault server in dir and stops it when the test
@@ -283,5 +281,3 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
-var errNoSecret = errors.New("no secret in response")

@@ -14,11 +14,10 @@
 # Progress goes to stderr, the summary to stdout.
 set -euo pipefail
 
+source "$(dirname "${BASH_SOURCE[0]}")/tool.sh"
+
 PLUGIN=vault-plugin-secrets-beyondidentity
-GORELEASER_VERSION=v2.15.1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/$PLUGIN"
-GORELEASER="$CACHE_DIR/goreleaser-$GORELEASER_VERSION"
 VERSION="${VERSION:-}"
 DIST="${DIST:-$ROOT/dist}"
 
@@ -36,22 +35,6 @@ check_dist() {
     [[ -d "$DIST" && -n "$(ls -A "$DIST")" && ! -f "$DIST/SHA256SUMS" && ! -f "$DIST/artifacts.json" ]] &&
         die "DIST=$DIST is not empty and holds no earlier release: refusing to delete what is in it"
     return 0
-}
-
-# build_goreleaser: builds the pinned GoReleaser once into the user's cache
-# from tools/goreleaser (about 6 minutes on 2 cores with cold Go caches),
-# like scripts/vault.sh does for Vault.
-build_goreleaser() {
-    [[ -x "$GORELEASER" ]] && return 0
-    mkdir -p "$CACHE_DIR"
-    local partial
-    partial="$(mktemp "$CACHE_DIR/.goreleaser-$GORELEASER_VERSION.XXXXXX")"
-    trap 'rm -f "$partial"' EXIT
-    say "building GoReleaser $GORELEASER_VERSION once into $GORELEASER (a few minutes on a cold Go cache)"
-    (cd "$ROOT/tools/goreleaser" && go mod download && go build -trimpath -o "$partial" github.com/goreleaser/goreleaser/v2)
-    chmod 0755 "$partial"
-    mv "$partial" "$GORELEASER"
-    trap - EXIT
 }
 
 # source_date: the time every file in the release carries, from the last
@@ -104,12 +87,12 @@ summary() {
 check_version
 case "$DIST" in /*) ;; *) DIST="$PWD/$DIST" ;; esac
 check_dist
-build_goreleaser
+GORELEASER="$(cached_tool goreleaser github.com/goreleaser/goreleaser/v2)"
 source_date
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 CONFIG="$(config)"
-say "building $VERSION with GoReleaser $GORELEASER_VERSION into $DIST (files dated $SOURCE_DATE)"
+say "building $VERSION with $("$GORELEASER" --version 2>/dev/null | awk '/GitVersion/ { print "GoReleaser " $2 }') into $DIST (files dated $SOURCE_DATE)"
 (cd "$ROOT" && VERSION="$VERSION" "$GORELEASER" release --snapshot --clean --config "$CONFIG") >&2
 (cd "$DIST" && sha256 -c SHA256SUMS >/dev/null) || die "the archives in $DIST do not match its SHA256SUMS"
 summary

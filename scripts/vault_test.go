@@ -45,7 +45,7 @@ func (r *releases) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.NotFound(w, req)
 		return
 	}
-	w.Write(body)
+	_, _ = w.Write(body)
 }
 
 func (r *releases) seen() []string {
@@ -126,7 +126,11 @@ func environ() []string {
 // pathWithoutVault is PATH less any folder holding a vault, with Go's first.
 func pathWithoutVault(t *testing.T) string {
 	t.Helper()
-	dirs := []string{filepath.Join(runtime.GOROOT(), "bin")}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := []string{filepath.Dir(goBin)}
 	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
 		if _, err := os.Stat(filepath.Join(dir, "vault")); err == nil {
 			continue
@@ -206,7 +210,7 @@ func newSigner(t *testing.T) *signer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+		_ = exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run() // best effort
 		os.RemoveAll(home)
 	})
 	s := &signer{home: home, key: filepath.Join(home, "release-key.asc")}

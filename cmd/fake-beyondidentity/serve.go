@@ -62,7 +62,8 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, logger *log.Logger
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
-	return shutdown(srv, served, logger)
+	// ctx has ended: the shutdown gets a grace of its own.
+	return shutdown(srv, served, logger) //nolint:contextcheck // see above
 }
 
 // newHTTPServer builds the server of the fake, which logs every call.

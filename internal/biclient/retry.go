@@ -77,7 +77,7 @@ func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Va
 	}
 	// A slot may be granted to a caller that has already given up.
 	if ctx.Err() != nil {
-		return callResult{err: &TransportError{Call: call, Err: context.Cause(ctx), notSent: true, budgetSpent: context.Cause(ctx) == errCallBudget}}
+		return callResult{err: &TransportError{Call: call, Err: context.Cause(ctx), notSent: true, budgetSpent: errors.Is(context.Cause(ctx), errCallBudget)}}
 	}
 	sentAt := c.clock.Now()
 	a, err := c.postForm(ctx, call, endpoint, form)
@@ -86,7 +86,7 @@ func (c *Client) attempt(ctx context.Context, call, endpoint string, form url.Va
 	}
 	var transportErr *TransportError
 	if errors.As(err, &transportErr) {
-		transportErr.budgetSpent = context.Cause(ctx) == errCallBudget
+		transportErr.budgetSpent = errors.Is(context.Cause(ctx), errCallBudget)
 	}
 	return callResult{answer: a, err: err, sentAt: sentAt, receivedAt: c.clock.Now()}
 }

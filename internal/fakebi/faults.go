@@ -156,7 +156,7 @@ func writeFault(w *statusRecorder, in *incoming, f Fault) {
 		panic(http.ErrAbortHandler)
 	}
 	h.Set("Connection", "close")
-	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	_, _ = fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
 	_ = h.Write(buf)
 	_, _ = buf.WriteString("\r\n" + body[:len(body)/2])
 	_ = buf.Flush()

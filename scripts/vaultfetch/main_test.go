@@ -133,7 +133,7 @@ func TestDownload(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Write([]byte("contents"))
+		_, _ = w.Write([]byte("contents"))
 	}))
 	defer server.Close()
 	client := newClient(time.Second)
