@@ -192,8 +192,8 @@ func (s *Server) start() {
 
 func (s *Server) configPath() string { return filepath.Join(s.Dir, "vault.hcl") }
 
-// NewClient returns a new API client for this server with the root token
-// and no retries, so that every failure shows.
+// NewClient returns a new API client for this server with the root token;
+// see the function NewClient.
 func (s *Server) NewClient() *api.Client {
 	client, err := NewClient(s.URL(), s.RootToken)
 	if err != nil {
@@ -202,9 +202,12 @@ func (s *Server) NewClient() *api.Client {
 	return client
 }
 
-// NewClient returns an API client for url with token and no retries.
+// NewClient returns an API client for url with token, no retries and no
+// redirects: a standby that cannot forward a request answers with a
+// redirect to the active node, and a test that reads through a standby
+// must see that instead of following it.
 func NewClient(url, token string) (*api.Client, error) {
-	client, err := api.NewClient(&api.Config{Address: url, Timeout: 30 * time.Second})
+	client, err := api.NewClient(&api.Config{Address: url, Timeout: 30 * time.Second, DisableRedirects: true})
 	if err != nil {
 		return nil, err
 	}
