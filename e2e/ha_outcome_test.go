@@ -260,8 +260,10 @@ func (w *world) outcome(token fakebi.Token, fake *fakebi.Server) string {
 		return "finished by the plugin, lease never stored (the documented gap); expires on its own at " +
 			token.ExpiresAt.Format(time.RFC3339)
 	case active:
-		return "never covered: the node died before the plugin stored a write-ahead entry (its answer from " +
-			"Beyond Identity was still on the way); expires on its own at " + token.ExpiresAt.Format(time.RFC3339)
+		// Most often its answer was still on the way: see the count of
+		// token calls unanswered at the kill.
+		return "never covered: the node died before a write-ahead entry for it was stored; expires on its own at " +
+			token.ExpiresAt.Format(time.RFC3339)
 	}
 	return "never covered, but revoked"
 }
