@@ -20,6 +20,18 @@ type result struct {
 	latencies []time.Duration
 }
 
+// add merges another measurement of the same workload into r.
+func (r *result) add(other result) {
+	r.requests += other.requests
+	r.errors += other.errors
+	r.elapsed += other.elapsed
+	if r.firstErr == nil {
+		r.firstErr = other.firstErr
+	}
+	r.latencies = append(r.latencies, other.latencies...)
+	slices.Sort(r.latencies)
+}
+
 // rate is successful requests per second.
 func (r result) rate() float64 {
 	if r.elapsed <= 0 {

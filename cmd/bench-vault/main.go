@@ -3,13 +3,13 @@
 // (Raft), each with the plugin registered and mounted against an in-process
 // fake Beyond Identity answering after a configurable latency; then the dev
 // server again with 100 ms upstream latency and 32 readers. A Go load
-// generator drives, side by side in the same run, creds reads, Vault's own
-// child tokens (auth/token/create) and the plugin's round trip without
-// upstream (a roles read), and it prints rates, p50 and p99, the ratios and
-// the plugin process's peak RSS.
+// generator drives, side by side in the same run and taking turns, creds
+// reads, Vault's own child tokens (auth/token/create) and the plugin's
+// round trip without upstream (a roles read), and it prints rates, p50 and
+// p99, the ratios and the plugin process's peak RSS.
 //
 // Absolute numbers depend on the machine and what else runs on it; the
-// ratios, measured minutes apart on the same machine, are the result. It is
+// ratios, measured seconds apart on the same machine, are the result. It is
 // a benchmark: it never fails on a number.
 //
 //	make bench-vault LATENCY=20ms READERS=16 DURATION=15s
@@ -38,7 +38,7 @@ const pluginName = "vault-plugin-secrets-beyondidentity"
 type flags struct {
 	vaultBin, pluginBin, pluginVersion string
 	latency, duration, warmup          time.Duration
-	readers                            int
+	readers, rounds                    int
 	slowLatency                        time.Duration
 	slowReaders                        int
 }
@@ -52,7 +52,8 @@ func parseFlags(args []string) (flags, error) {
 	fs.DurationVar(&f.latency, "latency", 0, "upstream latency of the dev and integrated-storage setups: every answer of the fake comes this late")
 	fs.IntVar(&f.readers, "readers", 8, "concurrent readers of the dev and integrated-storage setups")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long each workload is measured")
-	fs.DurationVar(&f.warmup, "warmup", time.Second, "load before each measurement, not counted")
+	fs.DurationVar(&f.warmup, "warmup", time.Second, "load before each workload's first round, not counted")
+	fs.IntVar(&f.rounds, "rounds", 3, "turns the workloads take, each of duration/rounds")
 	fs.DurationVar(&f.slowLatency, "slow-latency", 100*time.Millisecond, "upstream latency of the third setup")
 	fs.IntVar(&f.slowReaders, "slow-readers", 32, "concurrent readers of the third setup")
 	if err := fs.Parse(args); err != nil {
@@ -63,8 +64,8 @@ func parseFlags(args []string) (flags, error) {
 		return f, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case f.vaultBin == "":
 		return f, errors.New("no Vault: pass -vault or set VAULT_BIN (make bench-vault finds it with scripts/vault.sh)")
-	case f.readers < 1 || f.slowReaders < 1:
-		return f, errors.New("-readers and -slow-readers must be at least 1")
+	case f.readers < 1 || f.slowReaders < 1 || f.rounds < 1:
+		return f, errors.New("-readers, -slow-readers and -rounds must be at least 1")
 	case f.duration <= 0 || f.warmup < 0 || f.latency < 0 || f.slowLatency < 0:
 		return f, errors.New("-duration must be positive; -warmup, -latency and -slow-latency not negative")
 	}
@@ -105,13 +106,13 @@ func run(ctx context.Context, f flags) int {
 		{name: fmt.Sprintf("dev server, in memory, %s upstream, %d readers", f.slowLatency, f.slowReaders),
 			storage: vaulttest.Dev, latency: f.slowLatency, readers: f.slowReaders, credsOnly: true},
 	}
-	fmt.Printf("bench-vault: %s; plugin %s; %d CPUs; %s per workload after %s of warm-up\n",
-		vaultVersion(f.vaultBin), f.pluginBin, runtime.NumCPU(), f.duration, f.warmup)
+	fmt.Printf("bench-vault: %s; plugin %s; %d CPUs; %s per workload in %d rounds, after %s of warm-up\n",
+		vaultVersion(f.vaultBin), f.pluginBin, runtime.NumCPU(), f.duration, f.rounds, f.warmup)
 	var measured []measurement
 	for _, s := range setups {
 		fmt.Fprintf(os.Stderr, "bench-vault: measuring %s\n", s.name)
 		r := &runner{}
-		m, ok := r.do(func() { measured = append(measured, s.measure(ctx, r, opts, f.warmup, f.duration)) })
+		m, ok := r.do(func() { measured = append(measured, s.measure(ctx, r, opts, f.warmup, f.duration, f.rounds)) })
 		if !ok {
 			fmt.Fprintf(os.Stderr, "bench-vault: %s: %s\n", s.name, m)
 			return 1

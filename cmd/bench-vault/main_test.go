@@ -100,3 +100,13 @@ func TestParseFlagsRefusesNonsense(t *testing.T) {
 		}
 	}
 }
+
+func TestAddMergesRounds(t *testing.T) {
+	r := result{name: "creds"}
+	r.add(result{requests: 3, errors: 1, elapsed: time.Second, latencies: []time.Duration{3, 1}})
+	r.add(result{requests: 2, errors: 1, firstErr: errors.New("second round"), elapsed: time.Second, latencies: []time.Duration{2}})
+	if r.requests != 5 || r.errors != 2 || r.rate() != 1.5 || !slices.Equal(r.latencies, []time.Duration{1, 2, 3}) ||
+		r.firstErr == nil {
+		t.Fatalf("merged %+v", r)
+	}
+}
