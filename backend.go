@@ -148,7 +148,7 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 		// rest wait for the next initialization, and Vault's own retries.
 		b.Logger().Error("loading the background work failed", "error", err)
 	}
-	b.startWorker(req.Storage) //nolint:contextcheck // the worker outlives this request; see startWorker
+	b.startWorker(req.Storage)
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/vaulttest"
 )
 
 // agentTemplate is the template the README documents.
@@ -22,7 +23,7 @@ const agentTemplate = `{{ with secret "beyondidentity/creds/agent" }}{{ .Data.ac
 
 // startAgent runs Vault Agent with a token file and one template, and stops
 // it when the test ends. It returns the rendered file's path.
-func startAgent(t *testing.T, v *vaultServer, token, template string) string {
+func startAgent(t *testing.T, v *vaulttest.Server, token, template string) string {
 	t.Helper()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "vault-token")
@@ -49,7 +50,7 @@ template {
   destination = %q
   perms       = "0600"
 }
-`, v.url(), tokenFile, template, rendered)
+`, v.URL(), tokenFile, template, rendered)
 	configFile := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -61,7 +62,7 @@ template {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, vaultBin, "agent", "-config="+configFile, "-log-level=debug")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = environWithoutVault()
+	cmd.Env = vaulttest.Environ()
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("starting vault agent: %v", err)
@@ -92,10 +93,10 @@ func TestAgentRendersAndRefreshesTheToken(t *testing.T) {
 	e.tokensOutliveTheirLeases()
 	// A short life so that the Agent must fetch a fresh token within the test.
 	e.write("beyondidentity/roles/agent", map[string]any{"scopes": "identities:read", "ttl": "10s"})
-	e.vault.mustCLI("policy", "write", "bi-agent", writeTemp(t, `path "beyondidentity/creds/agent" { capabilities = ["read"] }`))
+	e.vault.MustCLI("policy", "write", "bi-agent", writeTemp(t, `path "beyondidentity/creds/agent" { capabilities = ["read"] }`))
 	// The Agent's own token outlives the credentials it fetches: leases die
 	// with the Vault token that created them.
-	auth, err := e.vault.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"bi-agent"}, TTL: "1h"})
+	auth, err := e.vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"bi-agent"}, TTL: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/vaulttest"
 )
 
 // defaultScopes are the scopes the suite's application allows.
@@ -52,7 +53,7 @@ func redactSecrets(text string) string {
 // plugin registered, mounted at beyondidentity/ and configured.
 type env struct {
 	t     *testing.T
-	vault *vaultServer
+	vault *vaulttest.Server
 	fake  *fakebi.Server
 	url   string
 }
@@ -89,14 +90,20 @@ func (e *env) tokensOutliveTheirLeases() {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvOn(t, vaulttest.File)
+}
+
+// newEnvOn is newEnv with the Vault server on the given storage.
+func newEnvOn(t *testing.T, storage vaulttest.Storage) *env {
+	t.Helper()
 	fake := newFake(defaultScopes...)
 	e := &env{t: t, fake: fake, url: newLoopbackServer(t, fake)}
 	// Cleanups run last-registered first: the folder is removed after the
 	// log check, which runs after Vault has stopped and written its last line.
 	dir := t.TempDir()
 	t.Cleanup(e.assertVaultLogClean)
-	e.vault = startVault(t, dir)
-	e.vault.registerAndMount()
+	e.vault = vaulttest.Start(t, dir, vaultOptions(storage))
+	e.vault.RegisterAndMount("beyondidentity")
 	e.configure()
 	return e
 }
@@ -114,7 +121,7 @@ func (e *env) configure() {
 
 func (e *env) write(path string, data map[string]any) *api.Secret {
 	e.t.Helper()
-	secret, err := e.vault.client.Logical().Write(path, data)
+	secret, err := e.vault.Client.Logical().Write(path, data)
 	if err != nil {
 		e.t.Fatalf("write %s: %s", path, redactSecrets(err.Error()))
 	}
@@ -123,7 +130,7 @@ func (e *env) write(path string, data map[string]any) *api.Secret {
 
 func (e *env) read(path string) *api.Secret {
 	e.t.Helper()
-	secret, err := e.vault.client.Logical().Read(path)
+	secret, err := e.vault.Client.Logical().Read(path)
 	if err != nil {
 		e.t.Fatalf("read %s: %s", path, redactSecrets(err.Error()))
 	}
@@ -181,7 +188,7 @@ func (e *env) assertRevokes(n int) {
 // assertVaultLogClean checks the log of the test's Vault.
 func (e *env) assertVaultLogClean() {
 	if e.vault != nil {
-		checkVaultLog(e.t, e.vault.logText(), []string{clientSecret}, e.fake.Tokens())
+		checkVaultLog(e.t, e.vault.LogText(), []string{clientSecret}, e.fake.Tokens())
 	}
 }
 

@@ -41,7 +41,7 @@ func TestUpstreamFaultsKeepTheirStatusThroughVault(t *testing.T) {
 	for _, tc := range tests {
 		e.fake.SetFault(fakebi.OpToken, tc.fault)
 		minted := len(e.fake.Tokens())
-		_, err := e.vault.client.Logical().Read("beyondidentity/creds/r")
+		_, err := e.vault.Client.Logical().Read("beyondidentity/creds/r")
 		var respErr *api.ResponseError
 		if !errors.As(err, &respErr) || respErr.StatusCode != tc.status || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("%s: got %v, want HTTP %d saying %q", tc.name, err, tc.status, tc.says)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/vaulttest"
 )
 
 // repoRoot is the clone the suite runs in.
@@ -82,7 +83,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	server := newLoopbackServer(t, fake)
 	dir := t.TempDir()
 	vault := startVault(t, dir)
-	t.Cleanup(func() { checkVaultLog(t, vault.logText(), []string{clientSecret}, fake.Tokens()) })
+	t.Cleanup(func() { checkVaultLog(t, vault.LogText(), []string{clientSecret}, fake.Tokens()) })
 
 	script := strings.Join(readmeShellBlocks(t), "\n")
 	const region = "client_secret=- region=us"
@@ -94,9 +95,9 @@ func TestReadmeWalkthrough(t *testing.T) {
 	t.Cleanup(func() { os.Remove(filepath.Join(repoRoot, "agent-token")) })
 	cmd := exec.Command("bash", "-c", "set -euo pipefail\n"+script)
 	cmd.Dir = repoRoot
-	cmd.Env = environWithoutVault(
+	cmd.Env = vaulttest.Environ(
 		"PATH="+vaultOnPath(t)+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"VAULT_ADDR="+vault.url(), "VAULT_TOKEN="+vault.rootToken,
+		"VAULT_ADDR="+vault.URL(), "VAULT_TOKEN="+vault.RootToken,
 		"VAULT_PLUGIN_DIR="+filepath.Join(dir, "plugins"),
 		"BEYOND_IDENTITY_TENANT_ID="+tenantID, "BEYOND_IDENTITY_REALM_ID="+realmID,
 		"BEYOND_IDENTITY_APPLICATION_ID="+applicationID, "BEYOND_IDENTITY_CLIENT_ID="+clientID,
@@ -152,7 +153,7 @@ func TestMakeDemo(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "make", "demo")
 	cmd.Dir = repoRoot
 	logs := t.TempDir()
-	cmd.Env = withoutTenant(environWithoutVault("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
+	cmd.Env = withoutTenant(vaulttest.Environ("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
 	out, err := cmd.CombinedOutput()
 	text := string(out)
 	if err != nil {
@@ -183,7 +184,7 @@ func TestMakeDevAndRegister(t *testing.T) {
 	cmd := exec.Command("make", "dev")
 	cmd.Dir = repoRoot
 	logs := t.TempDir()
-	cmd.Env = withoutTenant(environWithoutVault("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
+	cmd.Env = withoutTenant(vaulttest.Environ("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
 	cmd.Stdout, cmd.Stderr = output, output
 	// Its own process group, so that the interrupt reaches make and the
 	// script as a terminal's Ctrl-C would.
@@ -222,13 +223,13 @@ func TestMakeDevAndRegister(t *testing.T) {
 
 	register := exec.Command("make", "register")
 	register.Dir = repoRoot
-	register.Env = environWithoutVault()
+	register.Env = vaulttest.Environ()
 	out, err := register.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "running_plugin_version     v0.1.0") {
 		t.Fatalf("make register: %v\n%s", err, out)
 	}
 	read := exec.Command(vaultBin, "read", "-field=token_type", "beyondidentity/creds/demo")
-	read.Env = environWithoutVault("VAULT_ADDR="+addr[1], "VAULT_TOKEN="+addr[2])
+	read.Env = vaulttest.Environ("VAULT_ADDR="+addr[1], "VAULT_TOKEN="+addr[2])
 	if out, err := read.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "Bearer" {
 		t.Fatalf("reading creds from the make dev Vault after make register: %v %s", err, out)
 	}

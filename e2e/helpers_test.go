@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/api"
@@ -30,19 +29,6 @@ func writeTemp(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return filepath.Clean(f.Name())
-}
-
-// environWithoutVault is the test's environment minus every VAULT_ variable,
-// so that a developer's own Vault settings never reach the servers under
-// test (an empty VAULT_ADDR would still override an Agent's config).
-func environWithoutVault(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "VAULT_") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
 }
 
 // newLoopbackServer serves handler on 127.0.0.1 until the test ends and

@@ -27,7 +27,7 @@ func TestRenewalAfterHalfLifeReachesTheHardEnd(t *testing.T) {
 		t.Fatalf("lease %ds renewable %v", creds.LeaseDuration, creds.Renewable)
 	}
 	time.Sleep(time.Until(issued.Add(9 * time.Second))) // past half of the 16s life
-	renewed, err := e.vault.client.Sys().Renew(creds.LeaseID, 20)
+	renewed, err := e.vault.Client.Sys().Renew(creds.LeaseID, 20)
 	if err != nil {
 		t.Fatalf("renewing at 9s of a 16s lease: %v", err)
 	}
@@ -45,7 +45,7 @@ func TestGatewayErrorMakesOneTokenCall(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 502, Body: "<html>Bad Gateway</html>", ContentType: "text/html", AfterMint: true})
-	_, err := e.vault.client.Logical().Read("beyondidentity/creds/r")
+	_, err := e.vault.Client.Logical().Read("beyondidentity/creds/r")
 	var respErr *api.ResponseError
 	if !errors.As(err, &respErr) || respErr.StatusCode != http.StatusBadGateway || !strings.Contains(err.Error(), "may have issued a token") {
 		t.Fatalf("got %v, want a 502 that says a token may exist", err)
@@ -67,7 +67,7 @@ func TestRevocationFailedDuringAnOutageIsCompletedByThePlugin(t *testing.T) {
 	token := accessToken(creds)
 
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable","message":"maintenance"}`})
-	if _, err := e.vault.cli("lease", "revoke", "-sync", creds.LeaseID); err == nil ||
+	if _, err := e.vault.CLI("lease", "revoke", "-sync", creds.LeaseID); err == nil ||
 		!strings.Contains(err.Error(), "keeps retrying the revocation in the background") {
 		t.Fatalf("a revocation during the outage: %v", err)
 	}
@@ -79,13 +79,13 @@ func TestRevocationFailedDuringAnOutageIsCompletedByThePlugin(t *testing.T) {
 	recovered := time.Now()
 	eventually(t, 2*time.Minute, "the plugin revoking the token after recovery", func() bool { return !e.fake.IsActive(token) })
 	t.Logf("revoked by the plugin %s after Beyond Identity recovered", time.Since(recovered).Round(time.Second))
-	if !strings.Contains(e.vault.logText(), "revoked a token in the background") {
+	if !strings.Contains(e.vault.LogText(), "revoked a token in the background") {
 		t.Fatal("the plugin's log does not show the background revocation")
 	}
-	if _, err := e.vault.cli("lease", "revoke", "-sync", creds.LeaseID); err != nil {
+	if _, err := e.vault.CLI("lease", "revoke", "-sync", creds.LeaseID); err != nil {
 		t.Fatalf("revoking the lease after the plugin did: %v", err)
 	}
-	if _, err := e.vault.client.Sys().Lookup(creds.LeaseID); err == nil {
+	if _, err := e.vault.Client.Sys().Lookup(creds.LeaseID); err == nil {
 		t.Fatal("the lease outlived its revocation")
 	}
 }
@@ -110,12 +110,12 @@ func TestLeaseOfAPreviousApplicationIsRevokedWithItsCredentials(t *testing.T) {
 	newer := e.issue("r")
 	e.fake.ResetCalls()
 
-	e.vault.mustCLI("lease", "revoke", "-sync", old.LeaseID)
+	e.vault.MustCLI("lease", "revoke", "-sync", old.LeaseID)
 	revokes := e.fake.CallsTo(fakebi.OpRevoke)
 	if len(revokes) != 1 || revokes[0].BasicUser != clientID || revokes[0].Status != http.StatusOK || e.fake.IsActive(accessToken(old)) {
 		t.Fatalf("want the old lease revoked with its own application's credentials; calls %v", e.ops())
 	}
-	e.vault.mustCLI("lease", "revoke", "-sync", newer.LeaseID)
+	e.vault.MustCLI("lease", "revoke", "-sync", newer.LeaseID)
 	revokes = e.fake.CallsTo(fakebi.OpRevoke)
 	if len(revokes) != 2 || revokes[1].BasicUser != "client-two" || e.fake.IsActive(accessToken(newer)) {
 		t.Fatalf("want the new lease revoked with the new application's credentials; calls %v", e.ops())
@@ -128,8 +128,8 @@ func TestDeleteConfigThenDisableRevokesEveryToken(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	tokens := []string{accessToken(e.issue("r")), accessToken(e.issue("r")), accessToken(e.issue("r"))}
-	e.vault.mustCLI("delete", "beyondidentity/config")
-	e.vault.mustCLI("secrets", "disable", "beyondidentity")
+	e.vault.MustCLI("delete", "beyondidentity/config")
+	e.vault.MustCLI("secrets", "disable", "beyondidentity")
 	for _, token := range tokens {
 		if e.fake.IsActive(token) {
 			t.Fatal("a token outlived the mount")
@@ -154,14 +154,14 @@ func TestRevocationIsNotStarvedByAFloodOfReads(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = e.vault.client.Logical().Read("beyondidentity/creds/r")
+			_, _ = e.vault.Client.Logical().Read("beyondidentity/creds/r")
 		}()
 	}
 	defer wg.Wait()
 	eventually(t, 30*time.Second, "the reads filling every call slot", func() bool { return len(e.fake.CallsTo(fakebi.OpToken)) >= 10 })
 
 	start := time.Now()
-	e.vault.mustCLI("lease", "revoke", "-sync", creds.LeaseID)
+	e.vault.MustCLI("lease", "revoke", "-sync", creds.LeaseID)
 	t.Logf("the revocation took %s under 200 concurrent reads (request_timeout 10s)", time.Since(start).Round(time.Millisecond))
 	if e.fake.IsActive(accessToken(creds)) {
 		t.Fatal("the revocation left the token active")

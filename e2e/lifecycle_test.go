@@ -15,14 +15,14 @@ import (
 func TestPluginRegisteredWithVersion(t *testing.T) {
 	e := newEnv(t)
 	var info struct{ Name, Version, SHA256 string }
-	out := e.vault.mustCLI("plugin", "info", "-format=json", "-version="+pluginVersion, "secret", pluginName)
+	out := e.vault.MustCLI("plugin", "info", "-format=json", "-version="+pluginVersion, "secret", pluginName)
 	if err := json.Unmarshal([]byte(out), &info); err != nil {
 		t.Fatalf("plugin info: %v: %s", err, out)
 	}
 	if info.Name != pluginName || info.Version != pluginVersion || info.SHA256 == "" {
 		t.Fatalf("plugin info = %+v", info)
 	}
-	mounts, err := e.vault.client.Sys().ListMounts()
+	mounts, err := e.vault.Client.Sys().ListMounts()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestPluginRegisteredWithVersion(t *testing.T) {
 	if mount == nil || mount.RunningVersion != pluginVersion || mount.Config.MaxLeaseTTL != 7776000 {
 		t.Fatalf("mount = %+v", mount)
 	}
-	help := e.vault.mustCLI("path-help", "beyondidentity/creds/any")
+	help := e.vault.MustCLI("path-help", "beyondidentity/creds/any")
 	if !strings.Contains(help, "Issue a Beyond Identity access token as a Vault lease.") {
 		t.Fatalf("path-help of creds:\n%s", help)
 	}
@@ -46,7 +46,7 @@ func TestConfigRolesAndCredsOverTheHTTPAPI(t *testing.T) {
 	}
 	e.write("beyondidentity/roles/sync", map[string]any{"scopes": []string{"identities:read", "groups:read"}, "ttl": "1h", "max_ttl": "2h"})
 	e.write("beyondidentity/roles/other", map[string]any{"scopes": "scim:users:read"})
-	list, err := e.vault.client.Logical().List("beyondidentity/roles")
+	list, err := e.vault.Client.Logical().List("beyondidentity/roles")
 	if err != nil || !reflect.DeepEqual(list.Data["keys"], []any{"other", "sync"}) {
 		t.Fatalf("roles list = %v, %v", list, err)
 	}
@@ -69,11 +69,11 @@ func TestConfigRolesAndCredsOverTheHTTPAPI(t *testing.T) {
 		t.Fatalf("creds lease %ds renewable %v data %v", creds.LeaseDuration, creds.Renewable, creds.Data["token_type"])
 	}
 
-	lookup, err := e.vault.client.Sys().Lookup(creds.LeaseID)
+	lookup, err := e.vault.Client.Sys().Lookup(creds.LeaseID)
 	if err != nil || lookup.Data["id"] != creds.LeaseID {
 		t.Fatalf("lease lookup: %v %v", lookup, err)
 	}
-	renewed, err := e.vault.client.Sys().Renew(creds.LeaseID, 10*3600)
+	renewed, err := e.vault.Client.Sys().Renew(creds.LeaseID, 10*3600)
 	if err != nil {
 		t.Fatalf("renew: %v", err)
 	}
@@ -84,14 +84,14 @@ func TestConfigRolesAndCredsOverTheHTTPAPI(t *testing.T) {
 		t.Fatalf("renewal called Beyond Identity: %v", e.ops())
 	}
 
-	if err := e.vault.client.Sys().Revoke(creds.LeaseID); err != nil {
+	if err := e.vault.Client.Sys().Revoke(creds.LeaseID); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}
 	eventually(t, 30*time.Second, "the upstream revocation", func() bool { return !e.fake.IsActive(accessToken(creds)) })
 	if ops := e.ops(); !reflect.DeepEqual(ops, []string{"token", "revoke"}) {
 		t.Fatalf("calls %v, want one token call and one revoke", ops)
 	}
-	if _, err := e.vault.client.Sys().Lookup(creds.LeaseID); err == nil {
+	if _, err := e.vault.Client.Sys().Lookup(creds.LeaseID); err == nil {
 		t.Fatal("the lease outlived its revocation")
 	}
 }
@@ -106,7 +106,7 @@ func TestRevokePrefixRevokesEveryToken(t *testing.T) {
 	}
 	kept := accessToken(e.issue("keep"))
 
-	e.vault.mustCLI("lease", "revoke", "-prefix", "beyondidentity/creds/batch")
+	e.vault.MustCLI("lease", "revoke", "-prefix", "beyondidentity/creds/batch")
 	eventually(t, 30*time.Second, "every batch token revoked upstream", func() bool {
 		for _, token := range batch {
 			if e.fake.IsActive(token) {
@@ -125,7 +125,7 @@ func TestSecretsDisableRevokesOutstandingTokens(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	tokens := []string{accessToken(e.issue("r")), accessToken(e.issue("r"))}
-	e.vault.mustCLI("secrets", "disable", "beyondidentity")
+	e.vault.MustCLI("secrets", "disable", "beyondidentity")
 	for _, token := range tokens {
 		if e.fake.IsActive(token) {
 			t.Fatal("a token outlived the mount")
@@ -137,13 +137,13 @@ func TestSecretsDisableRevokesOutstandingTokens(t *testing.T) {
 func TestRevokingTheParentTokenRevokesItsCredentials(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	e.vault.mustCLI("policy", "write", "bi-reader", writeTemp(t, `path "beyondidentity/creds/r" { capabilities = ["read"] }`))
-	child, err := e.vault.client.Auth().Token().Create(&apiTokenCreateRequest{Policies: []string{"bi-reader"}, TTL: "1h"})
+	e.vault.MustCLI("policy", "write", "bi-reader", writeTemp(t, `path "beyondidentity/creds/r" { capabilities = ["read"] }`))
+	child, err := e.vault.Client.Auth().Token().Create(&apiTokenCreateRequest{Policies: []string{"bi-reader"}, TTL: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	childToken := child.Auth.ClientToken
-	out, err := e.vault.cliAs(childToken, "read", "-field=access_token", "beyondidentity/creds/r")
+	out, err := e.vault.CLIAs(childToken, "read", "-field=access_token", "beyondidentity/creds/r")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,11 +151,11 @@ func TestRevokingTheParentTokenRevokesItsCredentials(t *testing.T) {
 	if !e.fake.IsActive(token) {
 		t.Fatal("the child's credential is not a live token")
 	}
-	if _, err := e.vault.cliAs(childToken, "read", "beyondidentity/config"); err == nil {
+	if _, err := e.vault.CLIAs(childToken, "read", "beyondidentity/config"); err == nil {
 		t.Fatal("the policy should not allow reading the config")
 	}
 
-	e.vault.mustCLI("token", "revoke", childToken)
+	e.vault.MustCLI("token", "revoke", childToken)
 	eventually(t, 30*time.Second, "the child's credential revoked upstream", func() bool { return !e.fake.IsActive(token) })
 	e.assertRevokes(1)
 }
@@ -164,12 +164,12 @@ func TestPluginReloadKeepsLeasesRevocable(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	creds := e.issue("r")
-	e.vault.mustCLI("plugin", "reload", "-type=secret", "-plugin="+pluginName)
+	e.vault.MustCLI("plugin", "reload", "-type=secret", "-plugin="+pluginName)
 	// The reloaded plugin serves reads and revokes what its predecessor issued.
 	if config := e.read("beyondidentity/config"); config.Data["client_id"] != clientID {
 		t.Fatalf("config after reload = %v", config.Data)
 	}
-	if err := e.vault.client.Sys().Revoke(creds.LeaseID); err != nil {
+	if err := e.vault.Client.Sys().Revoke(creds.LeaseID); err != nil {
 		t.Fatalf("revoke after reload: %v", err)
 	}
 	eventually(t, 30*time.Second, "the upstream revocation", func() bool { return !e.fake.IsActive(accessToken(creds)) })
@@ -180,7 +180,7 @@ func TestRestartKeepsLeasesConfigAndRoles(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h", "description": "survives"})
 	creds := e.issue("r")
-	e.vault.restart()
+	e.vault.Restart()
 
 	if config := e.read("beyondidentity/config"); config == nil || config.Data["client_id"] != clientID {
 		t.Fatalf("config after restart = %v", config)
@@ -188,10 +188,10 @@ func TestRestartKeepsLeasesConfigAndRoles(t *testing.T) {
 	if role := e.read("beyondidentity/roles/r"); role == nil || role.Data["description"] != "survives" {
 		t.Fatalf("role after restart = %v", role)
 	}
-	if _, err := e.vault.client.Sys().Lookup(creds.LeaseID); err != nil {
+	if _, err := e.vault.Client.Sys().Lookup(creds.LeaseID); err != nil {
 		t.Fatalf("lease lookup after restart: %v", err)
 	}
-	if err := e.vault.client.Sys().Revoke(creds.LeaseID); err != nil {
+	if err := e.vault.Client.Sys().Revoke(creds.LeaseID); err != nil {
 		t.Fatalf("revoke after restart: %v", err)
 	}
 	eventually(t, 30*time.Second, "the upstream revocation", func() bool { return !e.fake.IsActive(accessToken(creds)) })
@@ -226,7 +226,7 @@ func TestLeaseExpiryRevokesUpstream(t *testing.T) {
 // gives, and checks that credentials then get their full 90 days.
 func TestTuneCommandFromTheWarningLiftsTheCeiling(t *testing.T) {
 	e := newEnv(t)
-	e.vault.mustCLI("secrets", "tune", "-max-lease-ttl=768h", "beyondidentity/")
+	e.vault.MustCLI("secrets", "tune", "-max-lease-ttl=768h", "beyondidentity/")
 	role := e.write("beyondidentity/roles/long", map[string]any{"scopes": "identities:read"})
 	if role == nil || len(role.Warnings) != 1 {
 		t.Fatalf("want one warning, got %v", role)
@@ -239,7 +239,7 @@ func TestTuneCommandFromTheWarningLiftsTheCeiling(t *testing.T) {
 	if capped.LeaseDuration != 768*3600 || len(capped.Warnings) != 1 {
 		t.Fatalf("under the ceiling: lease %ds, warnings %v", capped.LeaseDuration, capped.Warnings)
 	}
-	e.vault.mustCLI(strings.Fields(command)[1:]...)
+	e.vault.MustCLI(strings.Fields(command)[1:]...)
 	full := e.issue("long")
 	if full.LeaseDuration != 2160*3600 || len(full.Warnings) != 0 {
 		t.Fatalf("after the tune: lease %ds, warnings %v", full.LeaseDuration, full.Warnings)
@@ -253,7 +253,7 @@ func TestTuneCommandFromTheWarningLiftsTheCeiling(t *testing.T) {
 // vault CLI sends them, a JSON string, and checks what the mint carried.
 func TestCustomClaimsFromTheCLIReachBeyondIdentity(t *testing.T) {
 	e := newEnv(t)
-	e.vault.mustCLI("write", "beyondidentity/roles/claims", "scopes=identities:read", "ttl=1h", `custom_claims={"team":"sre","ticket":42}`)
+	e.vault.MustCLI("write", "beyondidentity/roles/claims", "scopes=identities:read", "ttl=1h", `custom_claims={"team":"sre","ticket":42}`)
 	role := e.read("beyondidentity/roles/claims")
 	if claims, _ := json.Marshal(role.Data["custom_claims"]); string(claims) != `{"team":"sre","ticket":42}` {
 		t.Fatalf("the role holds custom_claims %s", claims)

@@ -57,15 +57,24 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(buildDir)
 	pluginBin = filepath.Join(buildDir, pluginName)
-	build := exec.Command("go", "build", "-race", "-o", pluginBin,
-		"-ldflags", "-X "+modulePath+".Version="+pluginVersion, "./cmd/"+pluginName)
-	build.Dir = ".."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
+	if err := buildPlugin(pluginBin); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building the plugin:", err)
 		return 1
 	}
 	return m.Run()
+}
+
+// buildPlugin builds the plugin into out with the race detector and the
+// suite's version, plus any extra -X settings a test needs.
+func buildPlugin(out string, extraX ...string) error {
+	ldflags := "-X " + modulePath + ".Version=" + pluginVersion
+	for _, x := range extraX {
+		ldflags += " -X " + x
+	}
+	build := exec.Command("go", "build", "-race", "-o", out, "-ldflags", ldflags, "./cmd/"+pluginName)
+	build.Dir = ".."
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	return build.Run()
 }
 
 // findVault returns VAULT_BIN, or the binary scripts/vault.sh caches.

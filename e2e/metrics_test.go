@@ -19,11 +19,11 @@ func TestMetricsThroughTheHTTPAPI(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	creds := e.issue("r")
-	e.vault.mustCLI("lease", "revoke", "-sync", creds.LeaseID)
+	e.vault.MustCLI("lease", "revoke", "-sync", creds.LeaseID)
 
-	e.vault.mustCLI("policy", "write", "metrics", writeTemp(t, `path "beyondidentity/metrics" { capabilities = ["read"] }`))
-	scraper := strings.TrimSpace(e.vault.mustCLI("token", "create", "-policy=metrics", "-field=token"))
-	status, contentType, body := scrapeMetrics(t, e.vault.url(), scraper)
+	e.vault.MustCLI("policy", "write", "metrics", writeTemp(t, `path "beyondidentity/metrics" { capabilities = ["read"] }`))
+	scraper := strings.TrimSpace(e.vault.MustCLI("token", "create", "-policy=metrics", "-field=token"))
+	status, contentType, body := scrapeMetrics(t, e.vault.URL(), scraper)
 	if status != http.StatusOK || !strings.HasPrefix(contentType, "text/plain; version=0.0.4") {
 		t.Fatalf("scrape answered %d %s", status, contentType)
 	}
@@ -44,7 +44,7 @@ func TestMetricsThroughTheHTTPAPI(t *testing.T) {
 		t.Fatal("the metrics show the token")
 	}
 
-	if status, _, _ := scrapeMetrics(t, e.vault.url(), ""); status != http.StatusForbidden {
+	if status, _, _ := scrapeMetrics(t, e.vault.URL(), ""); status != http.StatusForbidden {
 		t.Fatalf("a scrape without a Vault token answered %d, want 403", status)
 	}
 }
@@ -74,8 +74,8 @@ func TestReadmePolicyLimitsNarrowing(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/scim-sync", map[string]any{"scopes": "scim:users:read,groups:read", "ttl": "4h"})
 	policy := readmeBlockAfter(t, "### Who may narrow a credential", "```hcl")
-	e.vault.mustCLI("policy", "write", "narrow", writeTemp(t, policy))
-	reader := strings.TrimSpace(e.vault.mustCLI("token", "create", "-policy=narrow", "-field=token"))
+	e.vault.MustCLI("policy", "write", "narrow", writeTemp(t, policy))
+	reader := strings.TrimSpace(e.vault.MustCLI("token", "create", "-policy=narrow", "-field=token"))
 	for _, tc := range []struct {
 		args []string
 		ok   bool
@@ -86,7 +86,7 @@ func TestReadmePolicyLimitsNarrowing(t *testing.T) {
 		{[]string{"write", "beyondidentity/creds/scim-sync", "ttl=2h"}, false},
 		{[]string{"write", "beyondidentity/creds/scim-sync", "scopes=groups:read"}, false},
 	} {
-		_, err := e.vault.cliAs(reader, tc.args...)
+		_, err := e.vault.CLIAs(reader, tc.args...)
 		if (err == nil) != tc.ok {
 			t.Errorf("vault %s: allowed %v, want %v (%v)", strings.Join(tc.args, " "), err == nil, tc.ok, err)
 		}
@@ -96,11 +96,11 @@ func TestReadmePolicyLimitsNarrowing(t *testing.T) {
 // TestScrapeWithABearerToken scrapes as the README's Prometheus config does.
 func TestScrapeWithABearerToken(t *testing.T) {
 	e := newEnv(t)
-	req, err := http.NewRequest(http.MethodGet, e.vault.url()+"/v1/beyondidentity/metrics", nil)
+	req, err := http.NewRequest(http.MethodGet, e.vault.URL()+"/v1/beyondidentity/metrics", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+e.vault.rootToken)
+	req.Header.Set("Authorization", "Bearer "+e.vault.RootToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

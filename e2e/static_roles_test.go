@@ -32,7 +32,7 @@ func (e *env) waitForRotation(role, old string, within time.Duration) string {
 	e.t.Helper()
 	var current string
 	eventually(e.t, within, "the static role's rotation", func() bool {
-		creds, err := e.vault.client.Logical().Read("beyondidentity/static-creds/" + role)
+		creds, err := e.vault.Client.Logical().Read("beyondidentity/static-creds/" + role)
 		if err != nil || creds == nil {
 			return false
 		}
@@ -100,7 +100,7 @@ func TestRotateRoleThenDelete(t *testing.T) {
 	if held := time.Since(rotated); held < 7*time.Second {
 		t.Fatalf("the old token was revoked %s after the rotation, before its 8 s grace", held)
 	}
-	e.vault.mustCLI("delete", "beyondidentity/static-roles/manual")
+	e.vault.MustCLI("delete", "beyondidentity/static-roles/manual")
 	if !e.revokedNotExpired(second) {
 		t.Fatal("deleting the static role left its token valid")
 	}
@@ -111,8 +111,8 @@ func TestRotateRoleThenDelete(t *testing.T) {
 func TestAgentTemplateOverStaticCredsFollowsRotations(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/static-roles/agent", map[string]any{"scopes": "identities:read", "rotation_period": "15s"})
-	e.vault.mustCLI("policy", "write", "bi-static", writeTemp(t, `path "beyondidentity/static-creds/agent" { capabilities = ["read"] }`))
-	auth, err := e.vault.client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"bi-static"}, TTL: "1h"})
+	e.vault.MustCLI("policy", "write", "bi-static", writeTemp(t, `path "beyondidentity/static-creds/agent" { capabilities = ["read"] }`))
+	auth, err := e.vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"bi-static"}, TTL: "1h"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,13 +138,10 @@ func TestStaticRoleRotationSurvivesAReloadAndARestart(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/static-roles/durable", map[string]any{"scopes": "identities:read", "rotation_period": "15s"})
 	first, _ := e.staticCreds("durable")
-	e.vault.mustCLI("plugin", "reload", "-type=secret", "-plugin="+pluginName)
+	e.vault.MustCLI("plugin", "reload", "-type=secret", "-plugin="+pluginName)
 	second := e.waitForRotation("durable", first, 40*time.Second)
 
-	e.vault.stop()
-	time.Sleep(16 * time.Second) // the next rotation falls due while Vault is down
-	e.vault.start()
-	e.vault.unseal()
+	e.vault.RestartAfter(16 * time.Second) // the next rotation falls due while Vault is down
 	third := e.waitForRotation("durable", second, 40*time.Second)
 	if third == first || !strings.HasPrefix(third, "eyJ") {
 		t.Fatal("want a fresh token after the restart")

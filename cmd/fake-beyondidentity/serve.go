@@ -63,7 +63,7 @@ func serve(ctx context.Context, cfg config, stdout io.Writer, logger *log.Logger
 	case <-ctx.Done():
 	}
 	// ctx has ended: the shutdown gets a grace of its own.
-	return shutdown(srv, served, logger) //nolint:contextcheck // see above
+	return shutdown(srv, served, logger)
 }
 
 // newHTTPServer builds the server of the fake, which logs every call.

@@ -44,12 +44,19 @@ var (
 	portsSeen = map[int]bool{}
 )
 
+// Fataler is the part of testing.TB that FreePort needs, so that a program
+// which is not a test (the benchmark) can take ports from the same range.
+type Fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // FreePort returns a loopback port for a server the test starts in another
 // process, which must bind it itself. It is taken below the kernel's
 // ephemeral range, so that no server listening on port 0 in a parallel
 // test can take it before that process does, and it is never handed out
 // twice in one test binary. It is checked free by binding it.
-func FreePort(t testing.TB) int {
+func FreePort(t Fataler) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
@@ -70,6 +77,6 @@ func FreePort(t testing.TB) int {
 		nextPort++
 		return port
 	}
-	t.Fatal("no free port left below the ephemeral range")
+	t.Fatalf("no free port left below the ephemeral range")
 	return 0
 }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestDriveCountsEveryRequest(t *testing.T) {
+	var calls atomic.Int64
+	r := drive(context.Background(), "op", 4, 200*time.Millisecond, func(context.Context) error {
+		n := calls.Add(1)
+		time.Sleep(time.Millisecond)
+		if n%10 == 0 {
+			return errors.New("every tenth fails")
+		}
+		return nil
+	})
+	if int64(r.requests) != calls.Load() || r.requests == 0 {
+		t.Fatalf("counted %d requests, op ran %d times", r.requests, calls.Load())
+	}
+	if r.errors != int(calls.Load()/10) || r.firstErr == nil || len(r.latencies) != r.requests-r.errors {
+		t.Fatalf("errors %d (first %v), latencies %d, of %d requests", r.errors, r.firstErr, len(r.latencies), r.requests)
+	}
+	if !slices.IsSorted(r.latencies) || r.percentile(0.5) < time.Millisecond || r.elapsed < 200*time.Millisecond {
+		t.Fatalf("p50 %s, elapsed %s", r.percentile(0.5), r.elapsed)
+	}
+}
+
+func TestDriveStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if r := drive(ctx, "op", 2, time.Hour, func(context.Context) error { return nil }); r.requests != 0 {
+		t.Fatalf("%d requests after cancel", r.requests)
+	}
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	r := result{}
+	for i := 1; i <= 100; i++ {
+		r.latencies = append(r.latencies, time.Duration(i)*time.Millisecond)
+	}
+	if p50, p99 := r.percentile(0.5), r.percentile(0.99); p50 != 50*time.Millisecond || p99 != 99*time.Millisecond {
+		t.Fatalf("p50 %s p99 %s", p50, p99)
+	}
+	if (result{}).percentile(0.99) != 0 {
+		t.Fatal("no latencies, no percentile")
+	}
+}
+
+func TestRunnerCleansUpAfterFatalf(t *testing.T) {
+	r := &runner{}
+	var cleaned []int
+	msg, ok := r.do(func() {
+		r.Cleanup(func() { cleaned = append(cleaned, 1) })
+		r.Cleanup(func() { cleaned = append(cleaned, 2) })
+		r.Fatalf("vault %s", "died")
+		t.Error("Fatalf returned")
+	})
+	if ok || msg != "vault died" || !slices.Equal(cleaned, []int{2, 1}) || !r.Failed() {
+		t.Fatalf("do = %q, %v; cleanups ran %v", msg, ok, cleaned)
+	}
+}
+
+func TestRatioAndTable(t *testing.T) {
+	m := measurement{setup: setup{name: "s"}, rssPeak: 24 << 20, results: []result{
+		{name: "creds", requests: 300, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
+		{name: "token-create", requests: 1000, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
+	}}
+	if got := m.ratio("token-create"); got != "0.30" {
+		t.Fatalf("creds/token-create = %s", got)
+	}
+	if got := m.ratio("roles-read"); got != "-" {
+		t.Fatalf("a workload not measured gives %s", got)
+	}
+	var out strings.Builder
+	printTables(&out, []measurement{m})
+	for _, want := range []string{"creds/token-create", "0.30", "24.0 MiB", "1.00ms"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the tables lack %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestParseFlagsRefusesNonsense(t *testing.T) {
+	for args, says := range map[string]string{
+		"-vault vault -readers 0":         "-readers",
+		"-vault vault -duration 0s":       "-duration",
+		"-vault vault -plugin /nonexist":  "-plugin",
+		"-vault vault stray":              "unexpected arguments",
+		"-readers 4 -plugin /nonexistent": "no Vault",
+	} {
+		t.Setenv("VAULT_BIN", "")
+		if _, err := parseFlags(strings.Fields(args)); err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("parseFlags(%q) = %v, want an error about %s", args, err, says)
+		}
+	}
+}
+
+func TestAddMergesRounds(t *testing.T) {
+	r := result{name: "creds"}
+	r.add(result{requests: 3, errors: 1, elapsed: time.Second, latencies: []time.Duration{3, 1}})
+	r.add(result{requests: 2, errors: 1, firstErr: errors.New("second round"), elapsed: time.Second, latencies: []time.Duration{2}})
+	if r.requests != 5 || r.errors != 2 || r.rate() != 1.5 || !slices.Equal(r.latencies, []time.Duration{1, 2, 3}) ||
+		r.firstErr == nil {
+		t.Fatalf("merged %+v", r)
+	}
+}

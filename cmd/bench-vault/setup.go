@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/vaulttest"
+)
+
+// The fake's one application. Its secret protects nothing.
+const (
+	tenantID      = "tenant-bench"
+	realmID       = "realm-bench"
+	applicationID = "app-bench"
+	clientID      = "client-bench"
+	clientSecret  = "bench-secret-not-a-secret"
+	mount         = "beyondidentity"
+	role          = "bench"
+)
+
+// setup is one Vault configuration to measure.
+type setup struct {
+	name    string
+	storage vaulttest.Storage
+	latency time.Duration
+	readers int
+	// credsOnly measures creds alone: the slow-upstream setup, whose
+	// question is the plugin's throughput and tail under latency.
+	credsOnly bool
+}
+
+// measurement is what one setup gave.
+type measurement struct {
+	setup
+	results []result
+	// rssPeak is the plugin's peak RSS during the creds load, in bytes.
+	rssPeak int64
+}
+
+func (m measurement) result(name string) (result, bool) {
+	for _, r := range m.results {
+		if r.name == name {
+			return r, true
+		}
+	}
+	return result{}, false
+}
+
+// measure starts the setup's Vault and fake, drives each workload for d in
+// all, in rounds, after a warm-up, and stops them again.
+func (s setup) measure(ctx context.Context, r *runner, opts vaulttest.Options, warmup, d time.Duration, rounds int) measurement {
+	dir, err := os.MkdirTemp("", "bench-vault-")
+	if err != nil {
+		r.Fatalf("%v", err)
+	}
+	r.Cleanup(func() { os.RemoveAll(dir) })
+	fake := fakebi.New()
+	fake.AddApplication(fakebi.Application{TenantID: tenantID, RealmID: realmID, ID: applicationID,
+		ClientID: clientID, ClientSecret: clientSecret, AllowedScopes: []string{"identities:read"}})
+	if s.latency > 0 {
+		// Every answer of Beyond Identity comes this late, as from a tenant
+		// that far away.
+		for _, op := range []fakebi.Op{fakebi.OpToken, fakebi.OpRevoke, fakebi.OpIntrospect} {
+			fake.SetFault(op, fakebi.Fault{Delay: s.latency})
+		}
+	}
+	upstream := httptest.NewServer(fake)
+	r.Cleanup(upstream.Close)
+
+	opts.Storage = s.storage
+	vault := vaulttest.Start(r, dir, opts)
+	vault.RegisterAndMount(mount)
+	client := loadClient(r, vault, s.readers)
+	write(r, client, mount+"/config", map[string]any{"tenant_id": tenantID, "realm_id": realmID,
+		"application_id": applicationID, "client_id": clientID, "client_secret": clientSecret, "auth_url": upstream.URL})
+	// A 1h credential: the leases of a run stay in Vault's memory, and the
+	// fake's tokens in this process, well within bounds.
+	write(r, client, mount+"/roles/"+role, map[string]any{"scopes": "identities:read", "ttl": "1h"})
+
+	// The workloads take turns, rounds times each, so that drift (Raft
+	// snapshots, the leases piling up, other work on the machine) falls on
+	// all of them alike instead of on whichever ran last.
+	m := measurement{setup: s}
+	workloads := s.workloads(client)
+	for round := range rounds {
+		for i, w := range workloads {
+			if round == 0 {
+				drive(ctx, w.name, s.readers, warmup, w.op)
+				m.results = append(m.results, result{name: w.name})
+			}
+			fake.ResetCalls() // the fake records every call: keep its memory flat
+			var rss *rssSampler
+			if w.name == "creds" {
+				rss = sampleRSS(vault.PluginPath(), 100*time.Millisecond)
+			}
+			m.results[i].add(drive(ctx, w.name, s.readers, d/time.Duration(rounds), w.op))
+			if rss != nil {
+				m.rssPeak = max(m.rssPeak, rss.Stop())
+			}
+			if ctx.Err() != nil {
+				return m
+			}
+		}
+	}
+	return m
+}
+
+// workload is one kind of request the load generator sends.
+type workload struct {
+	name string
+	op   func(context.Context) error
+}
+
+// workloads are, side by side: the plugin's credential, which writes a
+// lease and calls Beyond Identity; a child token, Vault's own lease with
+// no plugin; and a role read, the plugin's round trip with no upstream.
+func (s setup) workloads(client *api.Client) []workload {
+	creds := workload{"creds", func(ctx context.Context) error {
+		secret, err := client.Logical().ReadWithContext(ctx, mount+"/creds/"+role)
+		if err == nil && (secret == nil || secret.LeaseID == "") {
+			err = fmt.Errorf("creds/%s returned no lease", role)
+		}
+		return err
+	}}
+	if s.credsOnly {
+		return []workload{creds}
+	}
+	return []workload{
+		creds,
+		{"token-create", func(ctx context.Context) error {
+			_, err := client.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{TTL: "1h", Policies: []string{"default"}})
+			return err
+		}},
+		{"roles-read", func(ctx context.Context) error {
+			secret, err := client.Logical().ReadWithContext(ctx, mount+"/roles/"+role)
+			if err == nil && secret == nil {
+				err = fmt.Errorf("roles/%s is missing", role)
+			}
+			return err
+		}},
+	}
+}
+
+// loadClient is a root client whose connection pool fits the readers, so
+// that every reader keeps its connection instead of opening one per request.
+func loadClient(r *runner, vault *vaulttest.Server, readers int) *api.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.Proxy = nil // loopback only
+	transport.MaxIdleConns, transport.MaxIdleConnsPerHost = 2*readers, 2*readers
+	client, err := api.NewClient(&api.Config{Address: vault.URL(), Timeout: 30 * time.Second,
+		HttpClient: &http.Client{Transport: transport}})
+	if err != nil {
+		r.Fatalf("%v", err)
+	}
+	client.SetToken(vault.RootToken)
+	return client
+}
+
+func write(r *runner, client *api.Client, path string, data map[string]any) {
+	if _, err := client.Logical().Write(path, data); err != nil {
+		r.Fatalf("write %s: %v", path, err)
+	}
+}
