@@ -54,6 +54,9 @@ type backend struct {
 	biClient        *biclient.Client
 	retainedClients map[string]*biclient.Client
 
+	// roles caches the roles credentials are issued from.
+	roles roleCache
+
 	// limits are the mount's bounds on concurrent calls. They outlive the
 	// clients that config changes replace, and are resized when a client is
 	// built from a config with another max_concurrent_requests.
@@ -222,11 +225,14 @@ func forwarded(callback framework.OperationFunc, summary string) *framework.Path
 	}
 }
 
-// invalidate drops the cached clients when another node changes the config
-// or the retained credentials.
+// invalidate drops what is cached of a key another node changed: the
+// clients of the config or of retained credentials, or a role.
 func (b *backend) invalidate(_ context.Context, key string) {
-	if key == configPath || strings.HasPrefix(key, retainedPrefix) {
+	switch {
+	case key == configPath || strings.HasPrefix(key, retainedPrefix):
 		b.reset()
+	case strings.HasPrefix(key, rolePrefix):
+		b.roles.drop(strings.TrimPrefix(key, rolePrefix))
 	}
 }
 

@@ -85,7 +85,7 @@ type credentialPlan struct {
 
 func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	r, err := readRole(ctx, req.Storage, name)
+	r, err := b.cachedRole(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}

@@ -137,6 +137,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	if err := writeRole(ctx, req.Storage, name, r); err != nil {
 		return nil, err
 	}
+	b.roles.drop(name)
 	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.ttl(), "max_ttl", r.maxTTL())
 	b.event(ctx, "role-write", logical.EventMetadataPath, rolePrefix+name, "role", name)
 	warnings := mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))
@@ -151,6 +152,7 @@ func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *f
 	if err := req.Storage.Delete(ctx, rolePrefix+name); err != nil {
 		return nil, fmt.Errorf("deleting role %q: %w", name, err)
 	}
+	b.roles.drop(name)
 	b.Logger().Info("role deleted", "role", name)
 	b.event(ctx, "role-delete", logical.EventMetadataPath, rolePrefix+name, "role", name)
 	return nil, nil

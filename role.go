@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -197,6 +198,57 @@ func mountCeilingWarnings(r *role, mountMax time.Duration, mount string) []strin
 		"%s of %s exceeds this mount's max lease TTL of %s: credentials of this role will be capped to %s "+
 			"(token lifetime and lease). To lift the ceiling, run: vault secrets tune -max-lease-ttl=%s %s",
 		field, humanDuration(value), humanDuration(mountMax), humanDuration(mountMax), humanDuration(maxTTL), mount)}
+}
+
+// roleCache keeps the roles creds reads, so that a credential costs no
+// storage read for its role. The roles in it are never changed, only
+// replaced. A role written or deleted here, or invalidated by Vault when
+// another node changed it, is dropped; the generation keeps a read that
+// raced with such a change from putting the old role back.
+type roleCache struct {
+	mu         sync.RWMutex
+	roles      map[string]*role
+	generation uint64
+}
+
+func (c *roleCache) get(name string) (*role, uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	r, ok := c.roles[name]
+	return r, c.generation, ok
+}
+
+// put keeps r unless a change came since generation was read.
+func (c *roleCache) put(name string, r *role, generation uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.generation != generation {
+		return
+	}
+	if c.roles == nil {
+		c.roles = map[string]*role{}
+	}
+	c.roles[name] = r
+}
+
+func (c *roleCache) drop(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.generation++
+	delete(c.roles, name)
+}
+
+// cachedRole is readRole through the cache.
+func (b *backend) cachedRole(ctx context.Context, s logical.Storage, name string) (*role, error) {
+	r, generation, ok := b.roles.get(name)
+	if ok {
+		return r, nil
+	}
+	r, err := readRole(ctx, s, name)
+	if err == nil && r != nil {
+		b.roles.put(name, r, generation)
+	}
+	return r, err
 }
 
 func readRole(ctx context.Context, s logical.Storage, name string) (*role, error) {
