@@ -57,6 +57,9 @@ type backend struct {
 	// roles caches the roles credentials are issued from.
 	roles roleCache
 
+	// journal covers fresh tokens until they are handed over.
+	journal *journal
+
 	// limits are the mount's bounds on concurrent calls. They outlive the
 	// clients that config changes replace, and are resized when a client is
 	// built from a config with another max_concurrent_requests.
@@ -107,16 +110,19 @@ func newBackend() *backend {
 		staticRoleLocks: locksutil.CreateLocks(),
 	}
 	b.metrics = newMetrics(b)
+	b.journal = newJournal(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Everything that holds the client secret or a token.
-			SealWrapStorage: []string{configPath, rolePrefix, staticRolePrefix, retainedPrefix, revocationPrefix, framework.WALPrefix},
-			// A write-ahead entry or a failed revocation belongs to the
-			// cluster that minted its token: performance secondaries
-			// mint, lease and revoke their own.
-			LocalStorage: []string{framework.WALPrefix, revocationPrefix},
+			SealWrapStorage: []string{configPath, rolePrefix, staticRolePrefix, retainedPrefix, revocationPrefix, journalPrefix,
+				framework.WALPrefix},
+			// The journal, a failed revocation or an earlier version's
+			// write-ahead entry belongs to the cluster that minted its
+			// token: performance secondaries mint, lease and revoke
+			// their own.
+			LocalStorage: []string{journalPrefix, revocationPrefix, framework.WALPrefix},
 		},
 		Paths: framework.PathAppend(
 			b.pathConfig(),
@@ -127,7 +133,7 @@ func newBackend() *backend {
 		),
 		Secrets:           []*framework.Secret{b.tokenSecret()},
 		WALRollback:       b.walRollback,
-		WALRollbackMinAge: walRollbackMinAge,
+		WALRollbackMinAge: journalMinAge,
 		InitializeFunc:    b.initialize,
 		PeriodicFunc:      b.periodic,
 		Clean:             b.clean,
@@ -183,15 +189,18 @@ func (b *backend) stopWorkerAndWait() {
 }
 
 // periodic runs with Vault's rollback, about once a minute on the active
-// node: it drops retained credentials past their retention.
+// node: it revokes the tokens of requests that died (the journal), and
+// drops retained credentials past their retention.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
-	return b.pruneRetained(ctx, req.Storage)
+	return errors.Join(b.recoverJournal(ctx, req.Storage), b.pruneRetained(ctx, req.Storage))
 }
 
 // clean runs when the mount is unmounted or the plugin stops: it ends the
-// background work and releases pooled connections.
+// background work, removes the journal entries of tokens handed over, and
+// releases pooled connections.
 func (b *backend) clean(context.Context) {
 	b.stopWorkerAndWait()
+	b.journal.flush()
 	b.reset()
 }
 

@@ -19,10 +19,10 @@ func TestFactoryReportsVersionAndSealWraps(t *testing.T) {
 		t.Fatalf("backend type = %v", e.b.Type())
 	}
 	wrapped := strings.Join(e.b.SpecialPaths().SealWrapStorage, ",")
-	if wrapped != "config,roles/,static-roles/,retained/,revocations/,wal/" {
+	if wrapped != "config,roles/,static-roles/,retained/,revocations/,journal/,wal/" {
 		t.Fatalf("SealWrapStorage = %q: every path holding a secret or a token must be seal-wrapped", wrapped)
 	}
-	if local := strings.Join(e.b.SpecialPaths().LocalStorage, ","); local != "wal/,revocations/" {
+	if local := strings.Join(e.b.SpecialPaths().LocalStorage, ","); local != "journal/,revocations/,wal/" {
 		t.Fatalf("LocalStorage = %q: write-ahead entries and failed revocations must stay in the cluster that minted the token", local)
 	}
 }

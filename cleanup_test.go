@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
@@ -18,7 +17,7 @@ func TestNothingLeftWhenRecordingTheTokenFails(t *testing.T) {
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	prefix := "wal/"
+	prefix := journalPrefix
 	e.withFailingStorage().failPut.Store(&prefix)
 	_, err := e.request(logical.ReadOperation, "creds/sync", nil)
 	if err == nil || !strings.Contains(err.Error(), "recording the new token") || !strings.Contains(err.Error(), "the token was revoked") {
@@ -30,23 +29,33 @@ func TestNothingLeftWhenRecordingTheTokenFails(t *testing.T) {
 	e.assertNothingLeft()
 }
 
-func TestNothingLeftWhenClearingTheRecordFails(t *testing.T) {
+// A handed-over token whose journal entry cannot be removed keeps its
+// credential: the removal is tried again, and recovery meanwhile leaves the
+// token alone, as its lease holds it.
+func TestAHandedOverTokenSurvivesAFailedJournalRemoval(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	prefix := "wal/"
+	prefix := journalPrefix
 	failing := e.withFailingStorage()
 	failing.failDelete.Store(&prefix)
-	_, err := e.request(logical.ReadOperation, "creds/sync", nil)
-	if err == nil || !strings.Contains(err.Error(), "clearing the write-ahead entry") || !strings.Contains(err.Error(), "the token was revoked") {
-		t.Fatalf("err = %v", err)
+	token := e.issue("sync", nil).Data["access_token"].(string)
+	e.b.journal.flush() // the removal fails, and is put back for later
+	e.rollback()        // recovery skips the handed-over entry; its own delete fails too
+	if !e.fake.IsActive(token) {
+		t.Fatal("the token of a credential was revoked because its journal entry could not be removed")
 	}
-	// The entry could not be deleted either; the rollback revokes the
-	// token again, harmlessly, and clears it.
+	if !strings.Contains(e.logs.String(), "removing handed-over tokens from the journal failed") {
+		t.Fatal("the failed removal was not logged")
+	}
 	failing.failDelete.Store(nil)
-	e.rollback()
-	e.assertNothingLeft()
+	if pages := e.journalPages(); len(pages) != 0 {
+		t.Fatalf("journal pages left once storage works again: %v", pages)
+	}
+	if !e.fake.IsActive(token) {
+		t.Fatal("the token of a credential was revoked")
+	}
 }
 
 func TestNothingLeftWhenTheRequestIsCancelledAfterTheMint(t *testing.T) {
@@ -106,8 +115,8 @@ func TestFailedRequestsTokenIsRevokedInTheBackground(t *testing.T) {
 	if !e.fake.IsActive(token.Value) {
 		t.Fatal("the fault should have kept the token alive")
 	}
-	if keys, _ := framework.ListWAL(context.Background(), e.storage); len(keys) != 0 {
-		t.Fatalf("the write-ahead entry should give way to the revocation record: %v", keys)
+	if pages := e.journalPages(); len(pages) != 0 {
+		t.Fatalf("the journal entry should give way to the revocation record: %v", pages)
 	}
 	e.fake.ClearFaults()
 	fake.Advance(revocationRetryMax)
@@ -116,9 +125,9 @@ func TestFailedRequestsTokenIsRevokedInTheBackground(t *testing.T) {
 	e.assertNoSecretsLogged()
 }
 
-// When the failed revocation cannot even be recorded, the write-ahead entry
-// stays, and Vault's rollback takes over: it revokes the token, or records
-// it for the background worker once storage works again.
+// When the failed revocation cannot even be recorded, the journal entry
+// stays, and recovery takes over: it revokes the token, or records it for
+// the background worker once storage works again.
 func TestRollbackRevokesWhatCouldNotBeRecorded(t *testing.T) {
 	t.Parallel()
 	e := newConfiguredBackend(t, narrowingScopes)
@@ -129,19 +138,19 @@ func TestRollbackRevokesWhatCouldNotBeRecorded(t *testing.T) {
 	failing.failPut.Store(&prefix)
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error"}`})
 	resp, err := e.request(logical.ReadOperation, "creds/too-wide", nil)
-	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "Vault's rollback retries it") {
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "the plugin's recovery retries it") {
 		t.Fatalf("resp %s err %v", errorText(resp), err)
 	}
 	e.rollback() // revocation and recording still fail: the entry stays
-	if keys, _ := framework.ListWAL(context.Background(), e.storage); len(keys) != 1 {
-		t.Fatalf("write-ahead entries: %v", keys)
+	if pages := e.journalPages(); len(pages) != 1 {
+		t.Fatalf("journal pages: %v", pages)
 	}
 	failing.failPut.Store(nil)
 	e.rollback() // the revocation still fails, but is now recorded
-	if keys, _ := framework.ListWAL(context.Background(), e.storage); len(keys) != 0 || len(e.revocationRecords()) != 1 {
-		t.Fatalf("write-ahead entries %v, want none and one revocation record", keys)
+	if pages := e.journalPages(); len(pages) != 0 || len(e.revocationRecords()) != 1 {
+		t.Fatalf("journal pages %v, want none and one revocation record", pages)
 	}
-	if !strings.Contains(e.logs.String(), "rolled back a token whose request never finished") {
+	if !strings.Contains(e.logs.String(), "recovered a token whose request never finished") {
 		t.Error("the rollback left no log line")
 	}
 	e.fake.ClearFaults()
@@ -210,9 +219,9 @@ func TestRefusedConfigKeepsTheConcurrencyBound(t *testing.T) {
 	}
 }
 
-// A token that ends before Vault's rollback could act needs no write-ahead
-// entry; a longer one always gets one.
-func TestWriteAheadEntryOnlyWhereTheRollbackCouldAct(t *testing.T) {
+// A token that ends before recovery could act needs no journal entry; a
+// longer one always gets one.
+func TestJournalEntryOnlyWhereRecoveryCouldAct(t *testing.T) {
 	t.Parallel()
 	for ttl, wantEntries := range map[string]int32{"5m": 0, "14m": 0, "16m": 1, "1h": 1} {
 		t.Run(ttl, func(t *testing.T) {
@@ -220,14 +229,14 @@ func TestWriteAheadEntryOnlyWhereTheRollbackCouldAct(t *testing.T) {
 			e := newTestBackend(t)
 			e.configure()
 			e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": ttl})
-			recording := &recordingStorage{Storage: e.storage, prefix: framework.WALPrefix}
+			recording := &recordingStorage{Storage: e.storage, prefix: journalPrefix}
 			e.storage = recording
 			e.issue("sync", nil)
 			if got := recording.puts.Load(); got != wantEntries {
-				t.Fatalf("a %s token wrote %d write-ahead entries, want %d", ttl, got, wantEntries)
+				t.Fatalf("a %s token wrote %d journal pages, want %d", ttl, got, wantEntries)
 			}
-			if keys, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(keys) != 0 {
-				t.Fatalf("write-ahead entries left after issuing: %v %v", keys, err)
+			if pages := e.journalPages(); len(pages) != 0 {
+				t.Fatalf("journal pages left after issuing: %v", pages)
 			}
 		})
 	}

@@ -364,8 +364,8 @@ func (e *testEnv) assertNothingLeft() {
 			e.t.Errorf("token %s was left valid", token.ID)
 		}
 	}
-	if keys, err := framework.ListWAL(context.Background(), e.storage); err != nil || len(keys) != 0 {
-		e.t.Errorf("write-ahead entries left: %v %v", keys, err)
+	if pages := e.journalPages(); len(pages) != 0 {
+		e.t.Errorf("journal pages left: %v", pages)
 	}
 	for _, record := range e.revocationRecords() {
 		if !record.revoked() {
@@ -374,12 +374,39 @@ func (e *testEnv) assertNothingLeft() {
 	}
 }
 
-// rollback runs Vault's periodic rollback now, whatever the entries' age.
+// rollback runs Vault's periodic rollback now, and the journal's recovery
+// with it, whatever the age of the entries and pages.
 func (e *testEnv) rollback() {
 	e.t.Helper()
 	_, _ = e.b.HandleRequest(context.Background(), &logical.Request{
 		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
 	})
+	_ = e.b.recoverJournalBefore(context.Background(), e.storage, time.Now().Add(24*time.Hour))
+}
+
+// settleJournal removes the entries of tokens handed over now and waits
+// for the journal's remover to stop.
+func (e *testEnv) settleJournal() {
+	e.t.Helper()
+	j := e.b.journal
+	j.flush()
+	eventuallyTrue(e.t, func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		return !j.remover
+	})
+}
+
+// journalPages lists the journal's pages left in storage once the entries
+// of tokens handed over are removed, as they are handoverDelay later.
+func (e *testEnv) journalPages() []string {
+	e.t.Helper()
+	e.settleJournal()
+	keys, err := e.storage.List(context.Background(), journalPrefix)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return keys
 }
 
 // recordingStorage counts the writes under a prefix.
@@ -446,7 +473,7 @@ func (e *testEnv) tlsFakeCA() string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.tlsServer.Certificate().Raw}))
 }
 
-func eventuallyTrue(t *testing.T, cond func() bool) {
+func eventuallyTrue(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -460,6 +487,7 @@ func eventuallyTrue(t *testing.T, cond func() bool) {
 // useFakeClock gives the backend, its clients and the fake Beyond Identity
 // one clock that moves only when the test says so, starting now.
 func (e *testEnv) useFakeClock() *clock.Fake {
+	e.settleJournal() // its remover reads the clock
 	fake := clock.NewFake(time.Now())
 	e.b.clock, e.b.clientClock = fake, skipWaits{fake}
 	e.b.reset() // clients are built with the client clock

@@ -41,7 +41,7 @@ func discarded(revokeErr error) string {
 
 // issue mints the planned token and builds its lease. From the moment the
 // token exists, any failure revokes it before returning, so a failed request
-// leaves nothing valid at Beyond Identity; a write-ahead entry covers the
+// leaves nothing valid at Beyond Identity; the journal covers the
 // request dying before it can do so.
 func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
 	action := fmt.Sprintf("minting a token for role %q", plan.role)
@@ -51,52 +51,44 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	}
 	minted := issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
 		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
-	walID, coverErr := b.coverToken(ctx, s, minted, walKindToken)
+	covered, coverErr := b.journal.cover(ctx, s, minted, entryCreds)
 	switch {
 	case coverErr != nil:
-		return b.abandon(ctx, s, minted, "", nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, coverErr))
+		return b.abandon(ctx, s, minted, ticket{}, nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, coverErr))
 	case err != nil:
-		return b.abandon(ctx, s, minted, walID, nil, fmt.Errorf("%s: %w", action, err))
+		return b.abandon(ctx, s, minted, covered, nil, fmt.Errorf("%s: %w", action, err))
 	}
 	resp, err := b.credentialResponse(ctx, client, plan, token)
 	if err == nil && !resp.IsError() && ctx.Err() != nil {
 		err = fmt.Errorf("the request for role %q ended before its credential was returned: %w", plan.role, ctx.Err())
 	}
-	if err == nil && !resp.IsError() {
-		if err = uncoverToken(ctx, s, walID); err != nil {
-			err = fmt.Errorf("clearing the write-ahead entry of a token for role %q: %w", plan.role, err)
-		}
-	}
 	if err != nil || resp.IsError() {
-		return b.abandon(ctx, s, minted, walID, resp, err)
+		return b.abandon(ctx, s, minted, covered, resp, err)
 	}
+	b.journal.handOver(s, covered)
 	b.Logger().Info("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
 		"lease_ttl", resp.Secret.TTL)
 	return resp, nil
 }
 
 // abandon revokes the token of a failed request and returns the failure
-// (errResp or err) with what became of the token. Its write-ahead entry goes
+// (errResp or err) with what became of the token. Its journal entry goes
 // once the token is revoked, or recorded for the plugin to keep revoking;
-// while neither could be done, the entry stays so that Vault's rollback
-// retries. It runs even when the request was cancelled, bounded by the
-// client's own timeout.
-func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedToken, walID string,
+// while neither could be done, the entry stays for recovery to retry. It
+// runs even when the request was cancelled, bounded by the client's own
+// timeout.
+func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedToken, covered ticket,
 	errResp *logical.Response, err error) (*logical.Response, error) {
 	ctx = context.WithoutCancel(ctx)
 	revokeErr := b.revokeToken(ctx, s, minted)
 	var pending *revocationError
 	queued := errors.As(revokeErr, &pending) && pending.queued
 	outcome := discarded(revokeErr)
-	if revokeErr != nil && !queued && walID != "" {
-		outcome += "; Vault's rollback retries it"
+	if revokeErr != nil && !queued && covered != (ticket{}) {
+		outcome += "; the plugin's recovery retries it"
 	}
 	if revokeErr == nil || queued {
-		if deleteErr := uncoverToken(ctx, s, walID); deleteErr != nil {
-			// Harmless: the rollback revokes the token again, and
-			// Beyond Identity answers 200.
-			b.Logger().Warn("clearing the write-ahead entry of a discarded token failed", "token_id", minted.TokenID, "error", deleteErr)
-		}
+		b.journal.handOver(s, covered)
 	}
 	var coded logical.HTTPCodedError
 	switch {

@@ -155,7 +155,7 @@ func listRetained(ctx context.Context, s logical.Storage) ([]map[string]any, err
 }
 
 // pruneRetained deletes retained credentials past their retention. It runs
-// with Vault's periodic rollback, on the active node.
+// with Vault's periodic function, on the active node.
 func (b *backend) pruneRetained(ctx context.Context, s logical.Storage) error {
 	ids, err := s.List(ctx, retainedPrefix)
 	if err != nil {

@@ -65,28 +65,25 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 	}
 	minted := issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
 		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: name}
-	walID, coverErr := b.coverToken(ctx, s, minted, walKindStaticToken)
+	covered, coverErr := b.journal.cover(ctx, s, minted, entryStatic)
 	switch {
 	case coverErr != nil:
-		return b.abandon(ctx, s, minted, "", nil, fmt.Errorf("recording the new token for %s: %w", who, coverErr))
+		return b.abandon(ctx, s, minted, ticket{}, nil, fmt.Errorf("recording the new token for %s: %w", who, coverErr))
 	case err != nil:
-		return b.abandon(ctx, s, minted, walID, nil, fmt.Errorf("minting a token for %s: %w", who, err))
+		return b.abandon(ctx, s, minted, covered, nil, fmt.Errorf("minting a token for %s: %w", who, err))
 	}
 	facts, warnings, errResp, err := checkToken(ctx, client, token, r.Scopes, who)
 	if errResp != nil || err != nil {
-		return b.abandon(ctx, s, minted, walID, errResp, err)
+		return b.abandon(ctx, s, minted, covered, errResp, err)
 	}
 	minted.TokenID, minted.ExpiresAt, minted.EndsBy = facts.id, facts.expiresAt.Unix(), facts.endsBy.Unix()
 	updated := r.withNewToken(staticToken{issuedToken: minted, Token: token.AccessToken.Reveal(),
 		TokenType: token.TokenType, Scopes: facts.scopes}, b.clock.Now())
 	if err := writeStaticRole(ctx, s, name, updated); err != nil {
-		return b.abandon(ctx, s, minted, walID, nil, err)
+		return b.abandon(ctx, s, minted, covered, nil, err)
 	}
 	*r = *updated
-	if err := uncoverToken(ctx, s, walID); err != nil {
-		// Harmless: the rollback finds the token stored and leaves it.
-		b.Logger().Warn("clearing the write-ahead entry of a static role's token failed", "role", name, "error", err)
-	}
+	b.journal.handOver(s, covered)
 	b.schedule.set(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("rotated static role", "role", name, "token_id", minted.TokenID, "next_rotation", r.NextRotation)
 	return &logical.Response{Warnings: warnings}, nil

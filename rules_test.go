@@ -152,7 +152,7 @@ func TestEverySecretIsStoredSealWrapped(t *testing.T) {
 			}
 		}
 	}
-	if checked < 4 { // the config, the retained credentials, a write-ahead entry, a revocation record
+	if checked < 4 { // the config, the retained credentials, a journal page, a revocation record
 		t.Fatalf("only %d stored secrets seen: the check proves little", checked)
 	}
 }

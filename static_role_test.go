@@ -306,8 +306,9 @@ func TestStaticRoleRotatesWithoutARequestAfterARestart(t *testing.T) {
 	}
 }
 
-// A static role's write-ahead entry never costs it its token: the rollback
-// leaves a token the role holds alone, and revokes one it does not.
+// An earlier version's write-ahead entry of a static role never costs it its
+// token: the rollback leaves a token the role holds alone, and revokes one
+// it does not.
 func TestRollbackLeavesAStaticRolesTokenAlone(t *testing.T) {
 	t.Parallel()
 	e, _ := newStaticRole(t)

@@ -33,6 +33,8 @@ type metrics struct {
 	upstreamLatency *prometheus.HistogramVec
 	retries         *prometheus.CounterVec
 	throttled       *prometheus.CounterVec
+	journalCommits  *prometheus.CounterVec
+	journalTokens   *prometheus.CounterVec
 }
 
 func newMetrics(b *backend) *metrics {
@@ -49,6 +51,8 @@ func newMetrics(b *backend) *metrics {
 	m.upstreamCalls = counter("upstream_calls_total", "Requests to Beyond Identity, by call and HTTP status (0: no answer).", "call", "status")
 	m.retries = counter("upstream_retries_total", "Requests to Beyond Identity that repeated a failed one, by call.", "call")
 	m.throttled = counter("upstream_throttled_total", "Answers 429 from Beyond Identity, by call.", "call")
+	m.journalCommits = counter("journal_commits_total", "Storage writes of the journal of new tokens, by op: cover (a page written) or handover (a page rewritten or deleted).", "op")
+	m.journalTokens = counter("journal_tokens_total", "Tokens those writes covered or handed over, by op: over journal_commits_total, the tokens per commit.", "op")
 	m.upstreamLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "beyondidentity", Name: "upstream_latency_seconds", Help: "Time from sending a request to Beyond Identity to its answer, by call.",
 		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
@@ -159,8 +163,9 @@ the Prometheus text exposition format, to a Vault token allowed to read the
 path (never without one). Each node reports its own process's counters:
 credentials issued by role, issue failures by status, revocations by
 outcome, pending revocations, static rotations by role and outcome, calls
-to Beyond Identity by call and status, their latency, retries and 429s, and
-the call slots the adaptive bound allows. No label holds a secret, a token
+to Beyond Identity by call and status, their latency, retries and 429s,
+the call slots the adaptive bound allows, and the storage writes of the
+journal of new tokens with the tokens they carried. No label holds a secret, a token
 or a token id.
 
   curl -H "X-Vault-Token: $VAULT_TOKEN" $VAULT_ADDR/v1/beyondidentity/metrics

@@ -20,7 +20,7 @@ import (
 // kill renews and revokes from the new active node; that revocations left
 // pending by the old leader are completed by the new one; and that tokens
 // minted by requests that died with the old leader are revoked by the new
-// leader's rollback when a write-ahead entry covered them, the rest
+// leader's recovery when a journal entry covered them, the rest
 // counted and logged.
 func TestHAClusterFailover(t *testing.T) {
 	h := newHACluster(t)
@@ -41,7 +41,7 @@ func TestHAClusterFailover(t *testing.T) {
 	eventually(t, time.Minute, "a steady creds load", func() bool { return load.successesSince(began) >= 100 })
 	// Slow answers hold requests in flight at the kill: a token is minted
 	// and its answer comes late, then its introspection (after the plugin
-	// has covered the token with a write-ahead entry) comes later still.
+	// has covered the token with a journal entry) comes later still.
 	h.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 200 * time.Millisecond, AfterMint: true})
 	h.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Delay: 400 * time.Millisecond})
 	eventually(t, 30*time.Second, "credentials waiting on their introspection", func() bool {
@@ -53,7 +53,7 @@ func TestHAClusterFailover(t *testing.T) {
 
 	leader := h.cluster.Active(readyTimeout)
 	activeAfter := time.Since(killAt)
-	// What the new leader's rollback will find: read before its first run,
+	// What the new leader's recovery will find: read before its first run,
 	// a minute after it took over.
 	stored := h.storedText(leader)
 	h.fake.ClearFaults()

@@ -61,7 +61,7 @@ func (w *world) orphans(minted []fakebi.Token) []fakebi.Token {
 }
 
 // covered reports whether the token was in the mount's storage at the
-// failover: in a write-ahead entry the rollback acts on.
+// failover: in a journal entry recovery acts on.
 func (w *world) covered(token fakebi.Token) bool { return strings.Contains(w.stored, token.Value) }
 
 // introspected reports whether the plugin introspected the token before
@@ -182,8 +182,8 @@ func (h *haCluster) pendingRevocationsCompleted(leader *vaulttest.Server, pendin
 		len(pending), leader.Name, time.Since(recovered).Round(time.Second))
 }
 
-// coveredOrphansRolledBack waits for the new leader's rollback to revoke
-// every token that a write-ahead entry covered at the failover and no
+// coveredOrphansRolledBack waits for the new leader's recovery to revoke
+// every token that a journal entry covered at the failover and no
 // client received.
 func (h *haCluster) coveredOrphansRolledBack(leader *vaulttest.Server, w *world, tookOver time.Time) {
 	h.t.Helper()
@@ -194,9 +194,9 @@ func (h *haCluster) coveredOrphansRolledBack(leader *vaulttest.Server, w *world,
 		}
 	}
 	if len(covered) == 0 {
-		h.t.Fatal("no token of a request in flight at the kill was covered by a write-ahead entry: the rollback went untested")
+		h.t.Fatal("no token of a request in flight at the kill was covered by a journal entry: recovery went untested")
 	}
-	eventually(h.t, 3*time.Minute, "the new leader's rollback revoking the covered tokens", func() bool {
+	eventually(h.t, 3*time.Minute, "the new leader's recovery revoking the covered tokens", func() bool {
 		for _, token := range covered {
 			if h.fake.IsActive(token.Value) {
 				return false
@@ -204,10 +204,10 @@ func (h *haCluster) coveredOrphansRolledBack(leader *vaulttest.Server, w *world,
 		}
 		return true
 	})
-	if !strings.Contains(leader.LogText(), "rolled back a token whose request never finished") {
-		h.t.Fatal("the new leader's log does not show the rollback")
+	if !strings.Contains(leader.LogText(), "recovered a token whose request never finished") {
+		h.t.Fatal("the new leader's log does not show the recovery")
 	}
-	h.t.Logf("rollback: %d covered tokens revoked by %s, seen %s after it took over", len(covered), leader.Name,
+	h.t.Logf("recovery: %d covered tokens revoked by %s, seen %s after it took over", len(covered), leader.Name,
 		time.Since(tookOver).Round(time.Second))
 }
 
@@ -251,9 +251,9 @@ func (w *world) outcome(token fakebi.Token, fake *fakebi.Server) string {
 	active := fake.IsActive(token.Value)
 	switch {
 	case w.covered(token) && !active:
-		return "covered by a write-ahead entry; revoked by the new leader's rollback"
+		return "covered by a journal entry; revoked by the new leader's recovery"
 	case w.covered(token):
-		return "covered by a write-ahead entry; STILL ACTIVE"
+		return "covered by a journal entry; STILL ACTIVE"
 	case w.introspected(token) && !active:
 		return "finished by the plugin and leased by Vault, answer lost with the node; revoked with its lease"
 	case w.introspected(token):
@@ -262,7 +262,7 @@ func (w *world) outcome(token fakebi.Token, fake *fakebi.Server) string {
 	case active:
 		// Most often its answer was still on the way: see the count of
 		// token calls unanswered at the kill.
-		return "never covered: the node died before a write-ahead entry for it was stored; expires on its own at " +
+		return "never covered: the node died before its journal entry was stored; expires on its own at " +
 			token.ExpiresAt.Format(time.RFC3339)
 	}
 	return "never covered, but revoked"

@@ -13,10 +13,10 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/vaulttest"
 )
 
-// haRollbackMinAge is the write-ahead entries' minimum age in the HA test's
-// plugin build: short enough that the new leader's rollback, which Vault
+// haJournalMinAge is the journal's minimum age in the HA test's
+// plugin build: short enough that the new leader's recovery, which Vault
 // runs every minute, acts within the test.
-const haRollbackMinAge = "20s"
+const haJournalMinAge = "20s"
 
 // haCluster is the HA test's world: three Raft nodes with the plugin
 // mounted and configured against the fake.
@@ -27,17 +27,17 @@ type haCluster struct {
 	leader  *vaulttest.Server
 }
 
-// newHACluster starts the cluster with a plugin built to roll back after
-// haRollbackMinAge, registers it once (the catalog is replicated; each
+// newHACluster starts the cluster with a plugin built to recover the journal after
+// haJournalMinAge, registers it once (the catalog is replicated; each
 // node has the same binary in its own plugin directory), mounts and
 // configures it, and defines role r. The fake issues opaque tokens, so
 // that every credential makes an introspection after its token is minted
-// and covered by a write-ahead entry: a delay there holds requests in the
+// and covered by a journal entry: a delay there holds requests in the
 // window a failover must clean up after.
 func newHACluster(t *testing.T) *haCluster {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), pluginName)
-	if err := buildPlugin(bin, modulePath+".walRollbackMinAgeOverride="+haRollbackMinAge); err != nil {
+	if err := buildPlugin(bin, modulePath+".journalMinAgeOverride="+haJournalMinAge); err != nil {
 		t.Fatalf("building the HA test's plugin: %v", err)
 	}
 	fake := newFake(defaultScopes...)
@@ -47,7 +47,7 @@ func newHACluster(t *testing.T) *haCluster {
 	opts := vaultOptions(vaulttest.Raft)
 	opts.Plugin.Bin = bin
 	// The test reads the plugin's storage at the failover, to know which
-	// tokens the new leader's rollback owes a revocation.
+	// tokens the new leader's recovery owes a revocation.
 	opts.RawStorage = true
 	h := &haCluster{t: t, fake: fake}
 	dir := t.TempDir()

@@ -42,6 +42,8 @@ type measurement struct {
 	results []result
 	// rssPeak is the plugin's peak RSS during the creds load, in bytes.
 	rssPeak int64
+	// journal is what the plugin's metrics say of its journal writes.
+	journal journalStats
 }
 
 func (m measurement) result(name string) (result, bool) {
@@ -109,6 +111,7 @@ func (s setup) measure(ctx context.Context, r *runner, opts vaulttest.Options, w
 			}
 		}
 	}
+	m.journal = readJournalStats(ctx, client)
 	return m
 }
 

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// journalStats is what the plugin's metrics say of the journal that covers
+// fresh tokens: how many storage commits it made and how many tokens they
+// carried, covering and resolving alike. Their ratio shows how well
+// concurrent credentials share commits.
+type journalStats struct {
+	commits, tokens float64
+	err             error
+}
+
+func (s journalStats) String() string {
+	switch {
+	case s.err != nil:
+		return "? (" + s.err.Error() + ")"
+	case s.commits == 0:
+		return "-"
+	}
+	return fmt.Sprintf("%.1f (%.0f tokens, %.0f commits)", s.tokens/s.commits, s.tokens, s.commits)
+}
+
+// readJournalStats reads the mount's metrics and sums the journal's
+// counters over their op label.
+func readJournalStats(ctx context.Context, client *api.Client) journalStats {
+	resp, err := client.Logical().ReadRawWithContext(ctx, mount+"/metrics")
+	if err != nil {
+		return journalStats{err: err}
+	}
+	defer resp.Body.Close()
+	var s journalStats
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		s.add(lines.Text())
+	}
+	if err := lines.Err(); err != nil {
+		return journalStats{err: err}
+	}
+	return s
+}
+
+// add counts one line of the text exposition, if it is a journal series.
+func (s *journalStats) add(line string) {
+	name, rest, ok := strings.Cut(line, "{")
+	if !ok {
+		return
+	}
+	_, number, ok := strings.Cut(rest, "} ")
+	value, err := strconv.ParseFloat(strings.TrimSpace(number), 64)
+	if !ok || err != nil {
+		return
+	}
+	switch name {
+	case "beyondidentity_journal_commits_total":
+		s.commits += value
+	case "beyondidentity_journal_tokens_total":
+		s.tokens += value
+	}
+}
