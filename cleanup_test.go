@@ -46,7 +46,7 @@ func TestAHandedOverTokenSurvivesAFailedJournalRemoval(t *testing.T) {
 	if !e.fake.IsActive(token) {
 		t.Fatal("the token of a credential was revoked because its journal entry could not be removed")
 	}
-	if !strings.Contains(e.logs.String(), "removing handed-over tokens from the journal failed") {
+	if !strings.Contains(e.logs.String(), "deleting a handed-over page of the journal failed") {
 		t.Fatal("the failed removal was not logged")
 	}
 	failing.failDelete.Store(nil)

@@ -23,11 +23,11 @@ import (
 // and covers longer:
 //   - Requests at once share one page: one commit covers them all, and each
 //     waits for it before its answer can leave.
-//   - A request hands its token over when it returns, but the entry stays
-//     for handoverDelay more, so that Vault has long stored the lease of the
-//     answer (it does so right after the plugin returns) before the entry
-//     goes. Entries are then removed a page at a time, in the background,
-//     one commit for many tokens, and no request waits for it.
+//   - A request hands its token over when it returns. Once every token of a
+//     page is handed over, the page is deleted handoverDelay later, so that
+//     Vault has long stored the leases of the answers (it does so right
+//     after the plugin returns): one commit for the whole page, in the
+//     background, that no request waits for.
 //
 // So every token is covered from the commit of its page until well after
 // its lease is stored: the write-ahead entry's gap (a crash between deleting
@@ -45,10 +45,11 @@ import (
 // token revokes it) and seal-wrapped (they hold tokens).
 const journalPrefix = "journal/"
 
-// handoverDelay is how long an entry stays after its request returned.
+// handoverDelay is how long a page stays after its last token was handed
+// over.
 const handoverDelay = 2 * time.Second
 
-// handoverRetry is how long a failed removal waits to be tried again.
+// handoverRetry is how long a failed deletion waits to be tried again.
 const handoverRetry = 10 * time.Second
 
 // Kinds of journal entries: what recovery must check before revoking.
@@ -75,28 +76,32 @@ type journalPage struct {
 // ticket is a token that needed no cover.
 type ticket struct{ page, entry string }
 
-// handover is an entry whose token is handed over, to be removed once due.
-type handover struct {
-	ticket ticket
-	s      logical.Storage
-	due    time.Time
+// pageState is what this process knows of a page it wrote: not the tokens,
+// which only storage keeps, but which entries are handed over.
+type pageState struct {
+	s       logical.Storage
+	entries int
+	handed  map[string]bool
+	// due is when the page may go, once every entry is handed over.
+	due time.Time
 }
+
+func (p *pageState) complete() bool { return len(p.handed) == p.entries }
 
 // journal writes the pages of one mount.
 type journal struct {
 	b      *backend
 	covers batcher[*coverItem]
 
-	// writeMu keeps the removal of handed-over entries and recovery from
-	// rewriting a page at once.
+	// writeMu keeps the deletion of handed-over pages and recovery from
+	// acting on a page at once.
 	writeMu sync.Mutex
 
 	mu sync.Mutex
 	// pages are the pages this process wrote and that are still stored.
-	pages map[string]*journalPage
-	// handed are the entries to remove; remover says whether the goroutine
-	// removing them runs, and wake hurries it.
-	handed  []handover
+	pages map[string]*pageState
+	// remover says whether the goroutine deleting complete pages runs;
+	// wake hurries it.
 	remover bool
 	wake    chan struct{}
 	// prefix and seq name pages uniquely across processes and nodes.
@@ -112,7 +117,7 @@ type coverItem struct {
 }
 
 func newJournal(b *backend) *journal {
-	j := &journal{b: b, pages: map[string]*journalPage{}, wake: make(chan struct{}, 1),
+	j := &journal{b: b, pages: map[string]*pageState{}, wake: make(chan struct{}, 1),
 		prefix: strconv.FormatInt(time.Now().UnixNano(), 36)}
 	j.covers.run = j.writeCovers
 	return j
@@ -141,7 +146,7 @@ func (j *journal) writeCovers(items []*batchItem[*coverItem]) {
 	err := putJSON(context.WithoutCancel(first.ctx), first.s, journalPrefix+key, "the journal of new tokens", page)
 	if err == nil {
 		j.mu.Lock()
-		j.pages[key] = page
+		j.pages[key] = &pageState{s: first.s, entries: len(items), handed: map[string]bool{}}
 		j.mu.Unlock()
 		j.committed("cover", len(items))
 	}
@@ -151,23 +156,31 @@ func (j *journal) writeCovers(items []*batchItem[*coverItem]) {
 }
 
 // handOver marks a token as no longer the journal's: held by a lease or a
-// static role, or revoked. Its entry goes handoverDelay later.
-func (j *journal) handOver(s logical.Storage, t ticket) {
+// static role, or revoked. When that completes its page, the page goes
+// handoverDelay later.
+func (j *journal) handOver(t ticket) {
 	if t == (ticket{}) {
 		return
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.handed = append(j.handed, handover{ticket: t, s: s, due: j.b.clock.Now().Add(handoverDelay)})
+	page := j.pages[t.page]
+	if page == nil {
+		return // recovery took care of the page
+	}
+	page.handed[t.entry] = true
+	if !page.complete() {
+		return
+	}
+	page.due = j.b.clock.Now().Add(handoverDelay)
 	if !j.remover {
 		j.remover = true
 		go j.removeHandedOver()
 	}
 }
 
-// removeHandedOver runs while entries wait for removal: it sleeps until
-// the earliest is due, removes every entry due, and stops when none is
-// left.
+// removeHandedOver runs while complete pages wait: it sleeps until the
+// earliest is due, deletes every page due, and stops when none is left.
 func (j *journal) removeHandedOver() {
 	for {
 		next, ok := j.nextDue()
@@ -186,97 +199,57 @@ func (j *journal) removeHandedOver() {
 	}
 }
 
-// nextDue is when the earliest entry is due; when there is none, the
-// remover is marked stopped.
+// nextDue is when the earliest complete page is due; when there is none,
+// the remover is marked stopped.
 func (j *journal) nextDue() (time.Time, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if len(j.handed) == 0 {
-		j.remover = false
-		return time.Time{}, false
-	}
-	next := j.handed[0].due
-	for _, h := range j.handed[1:] {
-		if h.due.Before(next) {
-			next = h.due
+	var next time.Time
+	for _, page := range j.pages {
+		if page.complete() && (next.IsZero() || page.due.Before(next)) {
+			next = page.due
 		}
 	}
-	return next, true
+	if next.IsZero() {
+		j.remover = false
+	}
+	return next, !next.IsZero()
 }
 
-// removeDue removes the entries due by now, one write per page. Those a
-// write failed to remove are tried again later.
+// removeDue deletes the complete pages due by now. A page whose deletion
+// fails is tried again later.
 func (j *journal) removeDue(now time.Time) {
-	// Held from taking the entries until they are removed or back in
-	// handed, so that recovery always sees every handed-over entry.
 	j.writeMu.Lock()
 	defer j.writeMu.Unlock()
+	due := map[string]*pageState{}
 	j.mu.Lock()
-	byPage := map[string][]handover{}
-	kept := j.handed[:0]
-	for _, h := range j.handed {
-		if h.due.After(now) {
-			kept = append(kept, h)
-		} else {
-			byPage[h.ticket.page] = append(byPage[h.ticket.page], h)
+	for key, page := range j.pages {
+		if page.complete() && !page.due.After(now) {
+			due[key] = page
 		}
 	}
-	j.handed = kept
 	j.mu.Unlock()
-
-	for key, handed := range byPage {
-		if err := j.removeEntries(key, handed); err != nil {
-			j.b.Logger().Warn("removing handed-over tokens from the journal failed; trying again", "tokens", len(handed),
-				"retry_in", handoverRetry, "error", err)
-			j.mu.Lock()
-			for _, h := range handed {
-				h.due = j.b.clock.Now().Add(handoverRetry)
-				j.handed = append(j.handed, h)
-			}
-			j.mu.Unlock()
-		}
-	}
-}
-
-// removeEntries rewrites a page without the handed-over entries, or
-// deletes it when none is left. A page recovery took care of is gone
-// already.
-func (j *journal) removeEntries(key string, handed []handover) error {
-	j.mu.Lock()
-	page := j.pages[key]
-	j.mu.Unlock()
-	if page == nil {
-		return nil
-	}
-	remaining := &journalPage{Created: page.Created, Entries: make(map[string]journalEntry, len(page.Entries))}
-	for id, entry := range page.Entries {
-		remaining.Entries[id] = entry
-	}
-	for _, h := range handed {
-		delete(remaining.Entries, h.ticket.entry)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s := handed[0].s
-	if len(remaining.Entries) == 0 {
-		if err := s.Delete(ctx, journalPrefix+key); err != nil {
-			return fmt.Errorf("clearing the journal of new tokens: %w", err)
+	for key, page := range due {
+		err := page.s.Delete(ctx, journalPrefix+key)
+		j.mu.Lock()
+		if err == nil {
+			delete(j.pages, key)
+		} else {
+			page.due = j.b.clock.Now().Add(handoverRetry)
 		}
-	} else if err := putJSON(ctx, s, journalPrefix+key, "the journal of new tokens", remaining); err != nil {
-		return err
+		j.mu.Unlock()
+		if err != nil {
+			j.b.Logger().Warn("deleting a handed-over page of the journal failed; trying again", "tokens", page.entries,
+				"retry_in", handoverRetry, "error", err)
+			continue
+		}
+		j.committed("handover", page.entries)
 	}
-	j.mu.Lock()
-	if len(remaining.Entries) == 0 {
-		delete(j.pages, key)
-	} else {
-		j.pages[key] = remaining
-	}
-	j.mu.Unlock()
-	j.committed("handover", len(handed))
-	return nil
 }
 
-// flush removes every handed-over entry now, due or not: the plugin is
+// flush deletes every complete page now, due or not: the plugin is
 // stopping cleanly, and Vault has stored the leases of every answer.
 func (j *journal) flush() {
 	j.removeDue(time.Unix(1<<40, 0))
@@ -291,9 +264,9 @@ func (j *journal) handedOver(key string) map[string]bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	ids := map[string]bool{}
-	for _, h := range j.handed {
-		if h.ticket.page == key {
-			ids[h.ticket.entry] = true
+	if page := j.pages[key]; page != nil {
+		for id := range page.handed {
+			ids[id] = true
 		}
 	}
 	return ids
@@ -352,12 +325,10 @@ func (b *backend) recoverPage(ctx context.Context, s logical.Storage, key string
 	if err != nil {
 		return err // storage is as it was, and so is what j.pages says of it
 	}
+	// What is left is entries recovery could not settle, never to be
+	// handed over: the page is recovery's now.
 	j.mu.Lock()
-	if _, ours := j.pages[key]; ours && len(page.Entries) > 0 {
-		j.pages[key] = page
-	} else {
-		delete(j.pages, key)
-	}
+	delete(j.pages, key)
 	j.mu.Unlock()
 	return nil
 }

@@ -202,11 +202,49 @@ func TestHandedOverEntriesGoAfterTheDelay(t *testing.T) {
 	}
 	waiting := fake.TimerCreated()
 	e.issue("sync", nil)
-	<-waiting // the remover sleeps until the entry is due
+	select {
+	case <-waiting: // the remover sleeps until the page is due
+	case <-time.After(10 * time.Second):
+		t.Fatal("the page's removal did not wait for the handover delay")
+	}
 	fake.Advance(handoverDelay - time.Millisecond)
 	if stored() != 1 {
 		t.Fatal("the entry went before Vault could have stored the lease")
 	}
 	fake.Advance(time.Millisecond)
 	eventuallyTrue(t, func() bool { return stored() == 0 })
+}
+
+// Recovery of a page this process wrote revokes only the tokens it did not
+// hand over: those handed over are held by their leases.
+func TestRecoverySparesTheHandedOverTokensOfAPage(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	var items []*batchItem[*coverItem]
+	var tokens []string
+	for range 2 {
+		lease, err := leaseFromInternal(e.issue("sync", nil).Secret.InternalData)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, lease.AccessToken.Reveal())
+		entry := journalEntry{issuedToken: lease.issuedToken, Token: lease.AccessToken.Reveal(), Kind: entryCreds}
+		items = append(items, &batchItem[*coverItem]{done: make(chan struct{}),
+			value: &coverItem{ctx: context.Background(), s: e.storage, entry: entry}})
+	}
+	e.settleJournal()
+	e.b.journal.writeCovers(items) // one page for both, as for requests at once
+	e.b.journal.handOver(items[0].value.ticket)
+	e.rollback()
+	if !e.fake.IsActive(tokens[0]) {
+		t.Fatal("recovery revoked a token its request handed over")
+	}
+	if e.fake.IsActive(tokens[1]) {
+		t.Fatal("recovery left the token of a request that never finished")
+	}
+	if pages := e.journalPages(); len(pages) != 0 {
+		t.Fatalf("journal pages left: %v", pages)
+	}
 }

@@ -65,7 +65,7 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	if err != nil || resp.IsError() {
 		return b.abandon(ctx, s, minted, covered, resp, err)
 	}
-	b.journal.handOver(s, covered)
+	b.journal.handOver(covered)
 	b.Logger().Info("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
 		"lease_ttl", resp.Secret.TTL)
 	return resp, nil
@@ -88,7 +88,7 @@ func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedT
 		outcome += "; the plugin's recovery retries it"
 	}
 	if revokeErr == nil || queued {
-		b.journal.handOver(s, covered)
+		b.journal.handOver(covered)
 	}
 	var coded logical.HTTPCodedError
 	switch {

@@ -83,7 +83,7 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 		return b.abandon(ctx, s, minted, covered, nil, err)
 	}
 	*r = *updated
-	b.journal.handOver(s, covered)
+	b.journal.handOver(covered)
 	b.schedule.set(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("rotated static role", "role", name, "token_id", minted.TokenID, "next_rotation", r.NextRotation)
 	return &logical.Response{Warnings: warnings}, nil
