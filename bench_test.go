@@ -13,7 +13,7 @@ import (
 // BenchmarkCredentialOverhead measures what the plugin adds to the one
 // upstream call a credential costs: it times, in the same run, a bare
 // client-credentials mint against the fake and a full creds read (mint,
-// write-ahead entry, lease) followed by its revocation against a bare mint
+// journal entry, lease) followed by its revocation against a bare mint
 // plus revoke, and reports their ratios. Wall-clock numbers are noisy here;
 // the ratios, measured side by side, are what to compare across changes:
 //
