@@ -257,7 +257,7 @@ func (w *world) outcome(token fakebi.Token, fake *fakebi.Server) string {
 	case w.introspected(token) && !active:
 		return "finished by the plugin and leased by Vault, answer lost with the node; revoked with its lease"
 	case w.introspected(token):
-		return "finished by the plugin, lease never stored (the documented gap); expires on its own at " +
+		return "finished by the plugin, its journal page gone and no lease stored (a leak the journal should prevent); expires on its own at " +
 			token.ExpiresAt.Format(time.RFC3339)
 	case active:
 		// Most often its answer was still on the way: see the count of
