@@ -14,6 +14,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -406,6 +407,17 @@ func (e *testEnv) journalPages() []string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return keys
+}
+
+// storedJournalKeys lists the journal's pages as they are now, sorted.
+func (e *testEnv) storedJournalKeys() []string {
+	e.t.Helper()
+	keys, err := e.storage.List(context.Background(), journalPrefix)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	slices.Sort(keys)
 	return keys
 }
 

@@ -1,6 +1,7 @@
 package beyondidentity
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -24,19 +25,23 @@ import (
 //   - Requests at once share one page: one commit covers them all, and each
 //     waits for it before its answer can leave.
 //   - A request hands its token over when it returns. Once every token of a
-//     page is handed over, the page is deleted handoverDelay later, so that
+//     page is handed over, the page is done handoverDelay later, so that
 //     Vault has long stored the leases of the answers (it does so right
-//     after the plugin returns): one commit for the whole page, in the
-//     background, that no request waits for.
+//     after the plugin returns).
+//   - A done page is written over by the next batch's page: the commit that
+//     covers new tokens also lets the old ones go, so a busy mount commits
+//     once per batch and deletes nothing. A page that no batch takes within
+//     reuseWindow is deleted in the background, a commit no request waits
+//     for.
 //
 // So every token is covered from the commit of its page until well after
 // its lease is stored: the write-ahead entry's gap (a crash between deleting
 // the entry and Vault storing the lease left a token nobody held) is
-// closed. The price is on the other side: a crash within handoverDelay of
-// an answer revokes that token although its lease lives; its consumer
-// reads a new one, and the lease's own revocation later finds the token
-// ended. A plugin that stops cleanly (seal, step-down, unmount, upgrade)
-// removes the handed-over entries first.
+// closed. The price is on the other side: a crash within handoverDelay
+// (plus at most reuseWindow) of an answer revokes that token although its
+// lease lives; its consumer reads a new one, and the lease's own revocation
+// later finds the token ended. A plugin that stops cleanly (seal,
+// step-down, unmount, upgrade) removes the done pages first.
 //
 // Tokens whose whole life is shorter than journalMinAge need no cover: they
 // end before recovery could act.
@@ -46,8 +51,12 @@ import (
 const journalPrefix = "journal/"
 
 // handoverDelay is how long a page stays after its last token was handed
-// over.
+// over, before the page is done: another batch may write over it.
 const handoverDelay = 2 * time.Second
+
+// reuseWindow is how long a done page waits for a batch to write over it
+// before it is deleted.
+const reuseWindow = time.Second
 
 // handoverRetry is how long a failed deletion waits to be tried again.
 const handoverRetry = 10 * time.Second
@@ -82,29 +91,54 @@ type pageState struct {
 	s       logical.Storage
 	entries int
 	handed  map[string]bool
-	// due is when the page may go, once every entry is handed over.
-	due time.Time
+	// done is when the page may be written over or deleted: handoverDelay
+	// after its last token was handed over. Zero until then.
+	done time.Time
+	// claimed says a batch, the remover or recovery is working on the page,
+	// and no one else may touch it.
+	claimed bool
 }
 
 func (p *pageState) complete() bool { return len(p.handed) == p.entries }
+
+// donePage is a page in the queue of done pages.
+type donePage struct {
+	key  string
+	done time.Time
+}
+
+// doneQueue holds the complete pages, the earliest done first
+// (container/heap), so that the work per page does not grow with the pages
+// stored. An item whose page has since been claimed, rewritten or removed
+// is stale and skipped.
+type doneQueue []donePage
+
+func (q doneQueue) Len() int           { return len(q) }
+func (q doneQueue) Less(i, k int) bool { return q[i].done.Before(q[k].done) }
+func (q doneQueue) Swap(i, k int)      { q[i], q[k] = q[k], q[i] }
+func (q *doneQueue) Push(x any)        { *q = append(*q, x.(donePage)) }
+func (q *doneQueue) Pop() any {
+	last := (*q)[len(*q)-1]
+	*q = (*q)[:len(*q)-1]
+	return last
+}
 
 // journal writes the pages of one mount.
 type journal struct {
 	b      *backend
 	covers batcher[*coverItem]
 
-	// writeMu keeps the deletion of handed-over pages and recovery from
-	// acting on a page at once.
-	writeMu sync.Mutex
-
 	mu sync.Mutex
-	// pages are the pages this process wrote and that are still stored.
+	// pages are the pages this process wrote and that are still stored;
+	// done, those whose every token is handed over.
 	pages map[string]*pageState
-	// remover says whether the goroutine deleting complete pages runs;
-	// wake hurries it.
+	done  doneQueue
+	// remover says whether the goroutine deleting done pages runs; wake
+	// hurries it.
 	remover bool
 	wake    chan struct{}
-	// prefix and seq name pages uniquely across processes and nodes.
+	// prefix and seq name pages and entries uniquely across processes and
+	// nodes, and across the batches that write over a page.
 	prefix string
 	seq    atomic.Uint64
 }
@@ -133,30 +167,80 @@ func (j *journal) cover(ctx context.Context, s logical.Storage, t issuedToken, k
 	return item.value.ticket, err
 }
 
-// writeCovers writes one page holding every token of the batch.
+// writeCovers writes one page holding every token of the batch: over a
+// done page when there is one, else under a new key.
 func (j *journal) writeCovers(items []*batchItem[*coverItem]) {
-	key := fmt.Sprintf("%s-%d", j.prefix, j.seq.Add(1))
+	first := items[0].value
+	key, old := j.claimDone(j.b.clock.Now(), false)
+	if old == nil {
+		key = j.newID()
+	}
 	page := &journalPage{Created: j.b.clock.Now(), Entries: make(map[string]journalEntry, len(items))}
-	for i, item := range items {
-		id := strconv.Itoa(i)
+	for _, item := range items {
+		id := j.newID()
 		page.Entries[id] = item.value.entry
 		item.value.ticket = ticket{page: key, entry: id}
 	}
-	first := items[0].value
 	err := putJSON(context.WithoutCancel(first.ctx), first.s, journalPrefix+key, "the journal of new tokens", page)
-	if err == nil {
-		j.mu.Lock()
+	j.mu.Lock()
+	switch {
+	case err == nil:
 		j.pages[key] = &pageState{s: first.s, entries: len(items), handed: map[string]bool{}}
-		j.mu.Unlock()
+	case old != nil:
+		// Storage holds the done page still, or the new one whose tokens
+		// the failed requests revoke: done either way, as before.
+		j.release(key, old)
+	}
+	j.mu.Unlock()
+	if err == nil {
 		j.committed("cover", len(items))
+		if old != nil {
+			j.b.metrics.journalTokens.WithLabelValues("handover").Add(float64(old.entries))
+		}
 	}
 	for _, item := range items {
 		item.finish(err)
 	}
 }
 
+// newID names a page or an entry.
+func (j *journal) newID() string {
+	return j.prefix + "-" + strconv.FormatUint(j.seq.Add(1), 36)
+}
+
+// claimDone takes the earliest page done by now, for a batch to write over
+// it or (remove) for the remover to delete it once its reuseWindow has
+// passed too. It returns no page when there is none. (A journal is one
+// mount's: its pages are all in the same storage.)
+func (j *journal) claimDone(now time.Time, remove bool) (string, *pageState) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if remove {
+		now = now.Add(-reuseWindow)
+	}
+	for len(j.done) > 0 && !j.done[0].done.After(now) {
+		item := j.done[0]
+		page := j.pages[item.key]
+		if page == nil || page.claimed || !page.done.Equal(item.done) {
+			heap.Pop(&j.done) // stale
+			continue
+		}
+		heap.Pop(&j.done)
+		page.claimed = true
+		return item.key, page
+	}
+	return "", nil
+}
+
+// release puts back a done page whose claim did not end in its removal or
+// rewriting. The caller holds j.mu.
+func (j *journal) release(key string, page *pageState) {
+	page.claimed = false
+	heap.Push(&j.done, donePage{key: key, done: page.done})
+}
+
 // handOver marks a token as no longer the journal's: held by a lease or a
-// static role, or revoked. When that completes its page, the page goes
+// static role, or revoked. When that completes its page, the page is done
 // handoverDelay later.
 func (j *journal) handOver(t ticket) {
 	if t == (ticket{}) {
@@ -172,18 +256,20 @@ func (j *journal) handOver(t ticket) {
 	if !page.complete() {
 		return
 	}
-	page.due = j.b.clock.Now().Add(handoverDelay)
+	page.done = j.b.clock.Now().Add(handoverDelay)
+	heap.Push(&j.done, donePage{key: t.page, done: page.done})
 	if !j.remover {
 		j.remover = true
-		go j.removeHandedOver()
+		go j.removeIdle()
 	}
 }
 
-// removeHandedOver runs while complete pages wait: it sleeps until the
-// earliest is due, deletes every page due, and stops when none is left.
-func (j *journal) removeHandedOver() {
+// removeIdle runs while done pages wait: it sleeps until the earliest has
+// waited reuseWindow for a batch, deletes every page that has, and stops
+// when none is left.
+func (j *journal) removeIdle() {
 	for {
-		next, ok := j.nextDue()
+		next, ok := j.nextRemoval()
 		if !ok {
 			return
 		}
@@ -195,81 +281,97 @@ func (j *journal) removeHandedOver() {
 			}
 			timer.Stop()
 		}
-		j.removeDue(j.b.clock.Now())
+		j.removeDone(j.b.clock.Now())
 	}
 }
 
-// nextDue is when the earliest complete page is due; when there is none,
-// the remover is marked stopped.
-func (j *journal) nextDue() (time.Time, bool) {
+// nextRemoval is when the earliest done page is to be deleted; when no page
+// waits, the remover is marked stopped.
+func (j *journal) nextRemoval() (time.Time, bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	var next time.Time
-	for _, page := range j.pages {
-		if page.complete() && (next.IsZero() || page.due.Before(next)) {
-			next = page.due
-		}
-	}
-	if next.IsZero() {
+	if len(j.done) == 0 {
 		j.remover = false
+		return time.Time{}, false
 	}
-	return next, !next.IsZero()
+	return j.done[0].done.Add(reuseWindow), true
 }
 
-// removeDue deletes the complete pages due by now. A page whose deletion
-// fails is tried again later.
-func (j *journal) removeDue(now time.Time) {
-	j.writeMu.Lock()
-	defer j.writeMu.Unlock()
-	due := map[string]*pageState{}
-	j.mu.Lock()
-	for key, page := range j.pages {
-		if page.complete() && !page.due.After(now) {
-			due[key] = page
-		}
-	}
-	j.mu.Unlock()
+// removeDone deletes the done pages no batch wrote over within reuseWindow
+// by now. A page whose deletion fails is tried again later.
+func (j *journal) removeDone(now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for key, page := range due {
+	for {
+		key, page := j.claimDone(now, true)
+		if page == nil {
+			return
+		}
 		err := page.s.Delete(ctx, journalPrefix+key)
 		j.mu.Lock()
 		if err == nil {
 			delete(j.pages, key)
 		} else {
-			page.due = j.b.clock.Now().Add(handoverRetry)
+			page.done = j.b.clock.Now().Add(handoverRetry - reuseWindow)
+			j.release(key, page)
 		}
 		j.mu.Unlock()
 		if err != nil {
 			j.b.Logger().Warn("deleting a handed-over page of the journal failed; trying again", "tokens", page.entries,
 				"retry_in", handoverRetry, "error", err)
-			continue
+			return // storage refuses: the next attempt is handoverRetry away
 		}
 		j.committed("handover", page.entries)
 	}
 }
 
-// flush deletes every complete page now, due or not: the plugin is
+// flush deletes every complete page now, done or not: the plugin is
 // stopping cleanly, and Vault has stored the leases of every answer.
 func (j *journal) flush() {
-	j.removeDue(time.Unix(1<<40, 0))
+	j.removeDone(time.Unix(1<<40, 0))
 	select {
 	case j.wake <- struct{}{}:
 	default:
 	}
 }
 
-// handedOver reports which entries of a page this process handed over.
-func (j *journal) handedOver(key string) map[string]bool {
+// claimForRecovery takes a page this process knows for recovery, and
+// returns which of its entries are handed over. It reports false when a
+// batch or the remover is working on the page: recovery leaves it for its
+// next run.
+func (j *journal) claimForRecovery(key string) (handed map[string]bool, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	ids := map[string]bool{}
-	if page := j.pages[key]; page != nil {
-		for id := range page.handed {
-			ids[id] = true
-		}
+	page := j.pages[key]
+	if page == nil {
+		return map[string]bool{}, true
 	}
-	return ids
+	if page.claimed {
+		return nil, false
+	}
+	page.claimed = true
+	handed = make(map[string]bool, len(page.handed))
+	for id := range page.handed {
+		handed[id] = true
+	}
+	return handed, true
+}
+
+// endRecovery forgets a page recovery has settled (settled) or puts it
+// back as it was.
+func (j *journal) endRecovery(key string, settled bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	page := j.pages[key]
+	switch {
+	case page == nil:
+	case settled:
+		delete(j.pages, key)
+	case page.complete():
+		j.release(key, page)
+	default:
+		page.claimed = false
+	}
 }
 
 // committed counts one storage write of the journal and its tokens.
@@ -304,14 +406,17 @@ func (b *backend) recoverJournalBefore(ctx context.Context, s logical.Storage, c
 // entry is left to remove.
 func (b *backend) recoverPage(ctx context.Context, s logical.Storage, key string, cutoff time.Time) error {
 	j := b.journal
-	j.writeMu.Lock()
-	defer j.writeMu.Unlock()
+	handed, ok := j.claimForRecovery(key)
+	if !ok {
+		return nil // a batch or the remover is at it
+	}
+	settled := false
+	defer func() { j.endRecovery(key, settled) }()
 	page := &journalPage{}
 	found, err := getJSON(ctx, s, journalPrefix+key, "the journal of new tokens", page)
 	if err != nil || !found || page.Created.After(cutoff) {
 		return err
 	}
-	handed := j.handedOver(key)
 	for id, entry := range page.Entries {
 		if handed[id] || b.recoverEntry(ctx, s, entry) {
 			delete(page.Entries, id)
@@ -322,15 +427,11 @@ func (b *backend) recoverPage(ctx context.Context, s logical.Storage, key string
 	} else if err = s.Delete(ctx, journalPrefix+key); err != nil {
 		err = fmt.Errorf("clearing the journal of new tokens: %w", err)
 	}
-	if err != nil {
-		return err // storage is as it was, and so is what j.pages says of it
-	}
-	// What is left is entries recovery could not settle, never to be
-	// handed over: the page is recovery's now.
-	j.mu.Lock()
-	delete(j.pages, key)
-	j.mu.Unlock()
-	return nil
+	// Storage is as it was on an error, and so is what j.pages says of it.
+	// Otherwise what is left is entries recovery could not settle, never to
+	// be handed over: the page is recovery's now.
+	settled = err == nil
+	return err
 }
 
 // recoverEntry settles the token of a request that died, and reports

@@ -2,6 +2,7 @@ package beyondidentity
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -185,21 +186,14 @@ func TestJournalWriteFailuresReachEveryRequest(t *testing.T) {
 }
 
 // A handed-over token stays in the journal for handoverDelay, long enough
-// for Vault to store the lease of the answer, and then goes without any
-// request.
+// for Vault to store the lease of the answer; a page no batch writes over
+// then goes within reuseWindow, without any request.
 func TestHandedOverEntriesGoAfterTheDelay(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	fake := e.useFakeClock()
-	stored := func() int {
-		keys, err := e.storage.List(context.Background(), journalPrefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(keys)
-	}
 	waiting := fake.TimerCreated()
 	e.issue("sync", nil)
 	select {
@@ -208,11 +202,62 @@ func TestHandedOverEntriesGoAfterTheDelay(t *testing.T) {
 		t.Fatal("the page's removal did not wait for the handover delay")
 	}
 	fake.Advance(handoverDelay - time.Millisecond)
-	if stored() != 1 {
+	if len(e.storedJournalKeys()) != 1 {
 		t.Fatal("the entry went before Vault could have stored the lease")
 	}
+	fake.Advance(reuseWindow)
+	if len(e.storedJournalKeys()) != 1 {
+		t.Fatal("a done page went before a batch could write over it")
+	}
 	fake.Advance(time.Millisecond)
-	eventuallyTrue(t, func() bool { return stored() == 0 })
+	eventuallyTrue(t, func() bool { return len(e.storedJournalKeys()) == 0 })
+}
+
+// A busy mount deletes no pages: the next batch writes over a done page,
+// and only over a done one. The tokens of the page written over keep their
+// credentials, and a token of the new batch is still covered.
+func TestTheNextBatchWritesOverADonePage(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	fake := e.useFakeClock()
+	waiting := fake.TimerCreated()
+	first := e.issue("sync", nil).Data["access_token"].(string)
+	<-waiting
+	fake.Advance(handoverDelay - time.Millisecond)
+	lease, err := leaseFromInternal(e.issue("sync", nil).Secret.InternalData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := e.storedJournalKeys()
+	if len(keys) != 2 {
+		t.Fatalf("journal pages %v: a batch wrote over a page whose tokens were handed over less than handoverDelay ago", keys)
+	}
+	fake.Advance(time.Millisecond) // the first page is done
+
+	// The next batch: a request that dies once its page is written, so
+	// that its token is never handed over and recovery must find it.
+	orphan := lease.issuedToken
+	if _, err := e.b.journal.cover(context.Background(), e.storage, orphan, entryCreds); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.storedJournalKeys(); !slices.Equal(after, keys) {
+		t.Fatalf("journal pages %v, then %v: the new batches should have written over the done page", keys, after)
+	}
+	if !e.fake.IsActive(first) {
+		t.Fatal("writing over a done page revoked the token of its credential")
+	}
+	fake.Advance(journalMinAge)
+	if err := e.b.recoverJournal(context.Background(), e.storage); err != nil {
+		t.Fatal(err)
+	}
+	if e.fake.IsActive(orphan.AccessToken.Reveal()) {
+		t.Fatal("the token of a request that died was lost when its batch wrote over a done page")
+	}
+	if !e.fake.IsActive(first) {
+		t.Fatal("recovery revoked the token of a credential")
+	}
 }
 
 // Recovery of a page this process wrote revokes only the tokens it did not

@@ -51,8 +51,8 @@ func newMetrics(b *backend) *metrics {
 	m.upstreamCalls = counter("upstream_calls_total", "Requests to Beyond Identity, by call and HTTP status (0: no answer).", "call", "status")
 	m.retries = counter("upstream_retries_total", "Requests to Beyond Identity that repeated a failed one, by call.", "call")
 	m.throttled = counter("upstream_throttled_total", "Answers 429 from Beyond Identity, by call.", "call")
-	m.journalCommits = counter("journal_commits_total", "Storage writes of the journal of new tokens, by op: cover (a page written) or handover (a page rewritten or deleted).", "op")
-	m.journalTokens = counter("journal_tokens_total", "Tokens those writes covered or handed over, by op: over journal_commits_total, the tokens per commit.", "op")
+	m.journalCommits = counter("journal_commits_total", "Storage writes of the journal of new tokens, by op: cover (a page written, new or over a done one) or handover (a done page deleted).", "op")
+	m.journalTokens = counter("journal_tokens_total", "Tokens the journal took on (op cover) or let go of once handed over (op handover), by a page deleted or written over: over journal_commits_total, the tokens per commit.", "op")
 	m.upstreamLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "beyondidentity", Name: "upstream_latency_seconds", Help: "Time from sending a request to Beyond Identity to its answer, by call.",
 		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
