@@ -3,6 +3,7 @@ package beyondidentity
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -291,5 +292,102 @@ func TestRecoverySparesTheHandedOverTokensOfAPage(t *testing.T) {
 	}
 	if pages := e.journalPages(); len(pages) != 0 {
 		t.Fatalf("journal pages left: %v", pages)
+	}
+}
+
+// gatedJournal holds the first journal write, once armed, until the test
+// opens the gate, and holds a deletion of the page being written until that
+// write is done.
+type gatedJournal struct {
+	logical.Storage
+	armed                     atomic.Bool
+	putKey                    atomic.Pointer[string]
+	putEntered, open, putDone chan struct{}
+	deleteEntered             chan struct{}
+	putOnce, deleteOnce       sync.Once
+}
+
+func (g *gatedJournal) Put(ctx context.Context, entry *logical.StorageEntry) error {
+	if !g.armed.Load() || !strings.HasPrefix(entry.Key, journalPrefix) {
+		return g.Storage.Put(ctx, entry)
+	}
+	gated := false
+	g.putOnce.Do(func() { gated = true })
+	if !gated {
+		return g.Storage.Put(ctx, entry)
+	}
+	g.putKey.Store(&entry.Key)
+	close(g.putEntered)
+	<-g.open
+	defer close(g.putDone)
+	return g.Storage.Put(ctx, entry)
+}
+
+func (g *gatedJournal) Delete(ctx context.Context, key string) error {
+	if written := g.putKey.Load(); g.armed.Load() && written != nil && *written == key {
+		g.deleteOnce.Do(func() { close(g.deleteEntered) })
+		<-g.putDone
+	}
+	return g.Storage.Delete(ctx, key)
+}
+
+// Recovery leaves alone a page a batch is writing over: were it to read
+// the done page and delete it after the batch's write, the new token would
+// lose its cover.
+func TestRecoveryLeavesAPageABatchIsWritingOver(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	fake := e.useFakeClock()
+	gate := &gatedJournal{Storage: e.storage, putEntered: make(chan struct{}), open: make(chan struct{}),
+		putDone: make(chan struct{}), deleteEntered: make(chan struct{})}
+	e.storage = gate
+	held := e.issue("sync", nil).Data["access_token"].(string)
+	lease, err := leaseFromInternal(e.issue("sync", nil).Secret.InternalData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(handoverDelay) // both pages are done, neither deleted yet
+
+	// The token of a request that dies once its batch has written over a
+	// done page.
+	gate.armed.Store(true)
+	orphan := lease.issuedToken
+	covered := make(chan error, 1)
+	go func() {
+		_, err := e.b.journal.cover(context.Background(), gate, orphan, entryCreds)
+		covered <- err
+	}()
+	<-gate.putEntered
+	recovered := make(chan error, 1)
+	farFuture := time.Now().Add(24 * time.Hour) // every page counts as old
+	go func() { recovered <- e.b.recoverJournalBefore(context.Background(), gate, farFuture) }()
+	var recoveryErr error
+	finished := false
+	select {
+	case recoveryErr = <-recovered: // it left the page alone
+		finished = true
+	case <-gate.deleteEntered: // it deletes the page the batch is writing
+	}
+	close(gate.open)
+	if err := <-covered; err != nil {
+		t.Fatal(err)
+	}
+	if !finished {
+		recoveryErr = <-recovered
+	}
+	if recoveryErr != nil {
+		t.Fatal(recoveryErr)
+	}
+	gate.armed.Store(false)
+	if err := e.b.recoverJournalBefore(context.Background(), e.storage, farFuture); err != nil {
+		t.Fatal(err)
+	}
+	if e.fake.IsActive(orphan.AccessToken.Reveal()) {
+		t.Fatal("recovery deleted a page while a batch wrote over it: the new token lost its cover")
+	}
+	if !e.fake.IsActive(held) {
+		t.Fatal("recovery revoked the token of a credential")
 	}
 }
