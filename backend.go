@@ -76,6 +76,8 @@ type backend struct {
 	// revocations the background worker retries.
 	metrics            *metrics
 	pendingRevocations keySet
+	// events wait here to be sent to Vault.
+	events eventQueue
 
 	// stopWorker ends the background worker, and workerDone is
 	// closed when it has ended; both nil while no worker runs.

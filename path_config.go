@@ -245,7 +245,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 
 	// The response says where the secret went (or will go), so that a
 	// secret-only write after someone re-pointed the config shows it.
-	b.event(ctx, "config-write", logical.EventMetadataPath, configPath, "token_url", tokenURL, "client_id", cfg.ClientID,
+	b.event("config-write", logical.EventMetadataPath, configPath, "token_url", tokenURL, "client_id", cfg.ClientID,
 		"application_moved", strconv.FormatBool(moved))
 	resp := &logical.Response{Data: map[string]any{"token_url": tokenURL, "verified_connection": verified}}
 	if moved {
@@ -281,7 +281,7 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, _ 
 	}
 	b.reset()
 	b.Logger().Info("configuration deleted; its credentials are kept to revoke its leases", "client_id", existing.ClientID)
-	b.event(ctx, "config-delete", logical.EventMetadataPath, configPath, "client_id", existing.ClientID)
+	b.event("config-delete", logical.EventMetadataPath, configPath, "client_id", existing.ClientID)
 	resp := &logical.Response{}
 	resp.AddWarning(retainedWarning("the configuration is deleted", existing, b.clock.Now().Add(retention), mountPath(req)))
 	return resp, nil
@@ -322,7 +322,7 @@ func (b *backend) pathRetainedDelete(ctx context.Context, req *logical.Request, 
 	}
 	b.reset()
 	b.Logger().Info("retained credentials dropped by an operator", "id", id, "client_id", app.ClientID)
-	b.event(ctx, "config-retained-delete", logical.EventMetadataPath, configPath+"/"+retainedPrefix+id, "client_id", app.ClientID)
+	b.event("config-retained-delete", logical.EventMetadataPath, configPath+"/"+retainedPrefix+id, "client_id", app.ClientID)
 	resp := &logical.Response{}
 	resp.AddWarning(fmt.Sprintf("the credentials of client %s at %s are dropped: leases they issued can no longer be revoked "+
 		"at Beyond Identity, and their revocations fail until those tokens expire (at the latest %s)",

@@ -106,11 +106,11 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 	resp, err := b.issue(ctx, req.Storage, client, plan)
 	if err != nil || resp.IsError() {
 		b.metrics.issueFailures.WithLabelValues(strconv.Itoa(statusOfFailure(resp, err))).Inc()
-		b.event(ctx, "credential-issue-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
+		b.event("credential-issue-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
 		return resp, err
 	}
 	b.metrics.issued.WithLabelValues(name).Inc()
-	b.event(ctx, "credential-issue", "role", name, "token_id", resp.Data["token_id"].(string), "expires_at", resp.Data["expires_at"].(string))
+	b.event("credential-issue", "role", name, "token_id", resp.Data["token_id"].(string), "expires_at", resp.Data["expires_at"].(string))
 	return resp, nil
 }
 

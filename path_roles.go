@@ -139,7 +139,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	}
 	b.roles.drop(name)
 	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.ttl(), "max_ttl", r.maxTTL())
-	b.event(ctx, "role-write", logical.EventMetadataPath, rolePrefix+name, "role", name)
+	b.event("role-write", logical.EventMetadataPath, rolePrefix+name, "role", name)
 	warnings := mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))
 	if len(warnings) == 0 {
 		return nil, nil
@@ -154,7 +154,7 @@ func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *f
 	}
 	b.roles.drop(name)
 	b.Logger().Info("role deleted", "role", name)
-	b.event(ctx, "role-delete", logical.EventMetadataPath, rolePrefix+name, "role", name)
+	b.event("role-delete", logical.EventMetadataPath, rolePrefix+name, "role", name)
 	return nil, nil
 }
 

@@ -178,7 +178,7 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		// A failing mint leaves the role as it was: absent, or unchanged.
 		resp, err := b.rotate(ctx, req.Storage, name, r)
 		if err == nil && !resp.IsError() {
-			b.event(ctx, "static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+			b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 		}
 		return resp, err
 	}
@@ -190,7 +190,7 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 	}
 	b.schedule.set(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("static role saved", "role", name, "rotation_period", r.RotationPeriod, "next_rotation", r.NextRotation)
-	b.event(ctx, "static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+	b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return nil, nil
 }
 
@@ -209,7 +209,7 @@ func (b *backend) pathStaticRoleDelete(ctx context.Context, req *logical.Request
 	}
 	b.schedule.remove(staticRolePrefix + name)
 	b.Logger().Info("static role deleted; its tokens are revoked", "role", name)
-	b.event(ctx, "static-role-delete", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+	b.event("static-role-delete", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return nil, nil
 }
 

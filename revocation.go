@@ -145,7 +145,7 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 		outcome = "retrying"
 	}
 	b.metrics.revocations.WithLabelValues(outcome).Inc()
-	b.event(ctx, "revoke-failure", "role", t.Role, "token_id", t.TokenID, "retrying", strconv.FormatBool(failure.queued),
+	b.event("revoke-failure", "role", t.Role, "token_id", t.TokenID, "retrying", strconv.FormatBool(failure.queued),
 		"error", biclient.CleanText(err.Error(), 512))
 	return failure
 }
@@ -153,7 +153,7 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 // revoked counts a revocation that is done, and says so in an event.
 func (b *backend) revoked(ctx context.Context, t issuedToken, outcome string) {
 	b.metrics.revocations.WithLabelValues(outcome).Inc()
-	b.event(ctx, "revoke", "role", t.Role, "token_id", t.TokenID, "outcome", outcome)
+	b.event("revoke", "role", t.Role, "token_id", t.TokenID, "outcome", outcome)
 }
 
 // revokeUpstream revokes a token with the credentials of the application

@@ -41,11 +41,11 @@ func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r 
 	resp, err := b.replaceToken(ctx, s, name, r)
 	if err != nil || resp.IsError() {
 		b.metrics.rotations.WithLabelValues(name, "failed").Inc()
-		b.event(ctx, "static-rotate-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
+		b.event("static-rotate-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
 		return resp, err
 	}
 	b.metrics.rotations.WithLabelValues(name, "rotated").Inc()
-	b.event(ctx, "static-rotate", "role", name, "token_id", r.Current.TokenID, "next_rotation", r.NextRotation.UTC().Format(time.RFC3339))
+	b.event("static-rotate", "role", name, "token_id", r.Current.TokenID, "next_rotation", r.NextRotation.UTC().Format(time.RFC3339))
 	return resp, nil
 }
 

@@ -35,6 +35,7 @@ type metrics struct {
 	throttled       *prometheus.CounterVec
 	journalCommits  *prometheus.CounterVec
 	journalTokens   *prometheus.CounterVec
+	eventsDropped   prometheus.Counter
 }
 
 func newMetrics(b *backend) *metrics {
@@ -53,6 +54,9 @@ func newMetrics(b *backend) *metrics {
 	m.throttled = counter("upstream_throttled_total", "Answers 429 from Beyond Identity, by call.", "call")
 	m.journalCommits = counter("journal_commits_total", "Storage writes of the journal of new tokens, by op: cover (a page written, new or over a done one) or handover (a done page deleted).", "op")
 	m.journalTokens = counter("journal_tokens_total", "Tokens the journal took on (op cover) or let go of once handed over (op handover), by a page deleted or written over: over journal_commits_total, the tokens per commit.", "op")
+	m.eventsDropped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "beyondidentity", Name: "events_dropped_total",
+		Help: "Event notifications dropped because Vault fell too far behind in taking them."})
+	m.registry.MustRegister(m.eventsDropped)
 	m.upstreamLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "beyondidentity", Name: "upstream_latency_seconds", Help: "Time from sending a request to Beyond Identity to its answer, by call.",
 		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
@@ -108,15 +112,6 @@ func statusOfFailure(resp *logical.Response, err error) int {
 		return http.StatusInternalServerError
 	}
 	return http.StatusBadRequest
-}
-
-// event sends a Vault event notification. A Vault without events (before
-// 1.16, or with them turned off) makes it a no-op.
-func (b *backend) event(ctx context.Context, kind string, metadata ...string) {
-	err := logical.SendEvent(ctx, b.Backend, "beyondidentity/"+kind, metadata...)
-	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
-		b.Logger().Debug("sending an event failed", "event", kind, "error", err)
-	}
 }
 
 // failureMetadata describes a failure for an event: its status and message,

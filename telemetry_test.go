@@ -159,6 +159,7 @@ func TestEventsTellTheLifeCycleWithoutSecrets(t *testing.T) {
 	_, _ = e.revoke(e.issueWithoutFault(t))
 	e.mustOK(logical.DeleteOperation, "roles/sync", nil)
 
+	eventuallyTrue(t, func() bool { return !e.b.eventsWaiting() })
 	got := events.all()
 	for _, want := range []string{
 		"beyondidentity/config-write map[", "beyondidentity/role-write map[", "role:sync",
@@ -199,5 +200,46 @@ func TestEventsThatCannotBeSentChangeNothing(t *testing.T) {
 	resp := e.issue("sync", nil)
 	if _, err := e.revoke(resp.Secret); err != nil {
 		t.Fatalf("a revocation failed for want of events: %v", err)
+	}
+}
+
+// blockedEvents takes no event until released, as a Vault too busy to.
+type blockedEvents struct {
+	recordingEvents
+	release chan struct{}
+}
+
+func (b *blockedEvents) SendEvent(ctx context.Context, eventType logical.EventType, event *logical.EventData) error {
+	<-b.release
+	return b.recordingEvents.SendEvent(ctx, eventType, event)
+}
+
+// No request waits for its event: while Vault takes none, credentials are
+// issued all the same, and the events beyond maxPendingEvents are dropped
+// and counted. The others leave in order once Vault takes them again.
+func TestEventsNeverHoldARequest(t *testing.T) {
+	t.Parallel()
+	events := &blockedEvents{release: make(chan struct{})}
+	e := newTestBackendWith(t, func(conf *logical.BackendConfig) { conf.EventsSender = events })
+	// The config's event is the one being sent: it blocks the sender.
+	e.configure()
+	eventuallyTrue(t, func() bool {
+		e.b.events.mu.Lock()
+		defer e.b.events.mu.Unlock()
+		return len(e.b.events.pending) == 0
+	})
+	const beyond = 3
+	for i := range maxPendingEvents + beyond {
+		e.writeRole(fmt.Sprintf("role-%04d", i), map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	}
+	if dropped := value(e.scrape(), "beyondidentity_events_dropped_total", nil); dropped != beyond {
+		t.Fatalf("events_dropped_total = %v, want %d", dropped, beyond)
+	}
+	close(events.release)
+	eventuallyTrue(t, func() bool { return !e.b.eventsWaiting() })
+	got := strings.Split(events.all(), "\n")
+	if len(got) != 1+maxPendingEvents || !strings.Contains(got[1], "role:role-0000") ||
+		!strings.Contains(got[maxPendingEvents], fmt.Sprintf("role:role-%04d", maxPendingEvents-1)) {
+		t.Fatalf("%d events sent; the first role's %q, the last kept %q", len(got), got[1], got[len(got)-1])
 	}
 }

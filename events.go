@@ -1,0 +1,90 @@
+package beyondidentity
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Event notifications leave apart from the requests that cause them: an
+// answer never waits for one (a round trip to Vault per credential), and
+// Vault slow to take events never slows a credential. They leave in order,
+// one at a time, from a goroutine that runs while some wait. If Vault falls
+// maxPendingEvents behind, new ones are dropped and counted: events are
+// notifications, and Vault itself drops them for slow subscribers.
+
+// maxPendingEvents bounds the events waiting to be sent.
+const maxPendingEvents = 1024
+
+// eventTimeout bounds the sending of one event.
+const eventTimeout = 10 * time.Second
+
+// pendingEvent is an event waiting to be sent.
+type pendingEvent struct {
+	kind     string
+	metadata []string
+}
+
+// eventQueue holds a mount's events until they are sent.
+type eventQueue struct {
+	mu      sync.Mutex
+	pending []pendingEvent
+	sending bool
+}
+
+// event queues a Vault event notification of the given kind. A Vault
+// without events (before 1.16, or with them turned off) makes it a no-op.
+func (b *backend) event(kind string, metadata ...string) {
+	q := &b.events
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) >= maxPendingEvents {
+		b.metrics.eventsDropped.Inc()
+		return
+	}
+	q.pending = append(q.pending, pendingEvent{kind: kind, metadata: metadata})
+	if !q.sending {
+		q.sending = true
+		go b.sendEvents()
+	}
+}
+
+// sendEvents sends the queued events in order, and stops when none waits.
+func (b *backend) sendEvents() {
+	q := &b.events
+	for {
+		q.mu.Lock()
+		batch := q.pending
+		q.pending = nil
+		if len(batch) == 0 {
+			q.sending = false
+		}
+		q.mu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, e := range batch {
+			b.sendEvent(e)
+		}
+	}
+}
+
+func (b *backend) sendEvent(e pendingEvent) {
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	err := logical.SendEvent(ctx, b.Backend, "beyondidentity/"+e.kind, e.metadata...)
+	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
+		b.Logger().Debug("sending an event failed", "event", e.kind, "error", err)
+	}
+}
+
+// eventsWaiting reports whether events wait to be sent or are being sent.
+func (b *backend) eventsWaiting() bool {
+	b.events.mu.Lock()
+	defer b.events.mu.Unlock()
+	return b.events.sending
+}
