@@ -359,7 +359,13 @@ func TestRecoveryLeavesAPageABatchIsWritingOver(t *testing.T) {
 		_, err := e.b.journal.cover(context.Background(), gate, orphan, entryCreds)
 		covered <- err
 	}()
-	<-gate.putEntered
+	select {
+	case <-gate.putEntered:
+	case err := <-covered:
+		t.Fatalf("the token was covered without a journal write (err %v)", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no journal write began")
+	}
 	recovered := make(chan error, 1)
 	farFuture := time.Now().Add(24 * time.Hour) // every page counts as old
 	go func() { recovered <- e.b.recoverJournalBefore(context.Background(), gate, farFuture) }()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	dto "github.com/prometheus/client_model/go"
@@ -221,8 +222,18 @@ func TestEventsNeverHoldARequest(t *testing.T) {
 	t.Parallel()
 	events := &blockedEvents{release: make(chan struct{})}
 	e := newTestBackendWith(t, func(conf *logical.BackendConfig) { conf.EventsSender = events })
-	// The config's event is the one being sent: it blocks the sender.
-	e.configure()
+	// The config's event is the one being sent: it blocks the sender. A
+	// request that waited for its event would never return.
+	configured := make(chan struct{})
+	go func() {
+		defer close(configured)
+		e.configure()
+	}()
+	select {
+	case <-configured:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writing the config waited for its event")
+	}
 	eventuallyTrue(t, func() bool {
 		e.b.events.mu.Lock()
 		defer e.b.events.mu.Unlock()
