@@ -410,6 +410,17 @@ func (e *testEnv) journalPages() []string {
 	return keys
 }
 
+// awaitTimer waits for a timer of the fake clock to be created, as the
+// background code creates one before it sleeps; what names that code.
+func awaitTimer(t testing.TB, created <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-created:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never waited on the clock", what)
+	}
+}
+
 // storedJournalKeys lists the journal's pages as they are now, sorted.
 func (e *testEnv) storedJournalKeys() []string {
 	e.t.Helper()

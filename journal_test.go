@@ -197,11 +197,7 @@ func TestHandedOverEntriesGoAfterTheDelay(t *testing.T) {
 	fake := e.useFakeClock()
 	waiting := fake.TimerCreated()
 	e.issue("sync", nil)
-	select {
-	case <-waiting: // the remover sleeps until the page is due
-	case <-time.After(10 * time.Second):
-		t.Fatal("the page's removal did not wait for the handover delay")
-	}
+	awaitTimer(t, waiting, "the removal of a handed-over page")
 	fake.Advance(handoverDelay - time.Millisecond)
 	if len(e.storedJournalKeys()) != 1 {
 		t.Fatal("the entry went before Vault could have stored the lease")
@@ -225,7 +221,7 @@ func TestTheNextBatchWritesOverADonePage(t *testing.T) {
 	fake := e.useFakeClock()
 	waiting := fake.TimerCreated()
 	first := e.issue("sync", nil).Data["access_token"].(string)
-	<-waiting
+	awaitTimer(t, waiting, "the removal of a handed-over page")
 	fake.Advance(handoverDelay - time.Millisecond)
 	lease, err := leaseFromInternal(e.issue("sync", nil).Secret.InternalData)
 	if err != nil {

@@ -99,7 +99,7 @@ func TestBackgroundRevocationsSurviveARestart(t *testing.T) {
 	if err := restarted.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
 		t.Fatal(err)
 	}
-	<-timerCreated // the worker is waiting for the record to be due
+	awaitTimer(t, timerCreated, "the background worker, with a revocation due later,")
 	fake.Advance(revocationRetryMax)
 	eventuallyTrue(t, func() bool { return !e.fake.IsActive(resp.Data["access_token"].(string)) })
 }

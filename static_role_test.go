@@ -298,7 +298,7 @@ func TestStaticRoleRotatesWithoutARequestAfterARestart(t *testing.T) {
 	if err := restarted.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
 		t.Fatal(err)
 	}
-	<-timerCreated
+	awaitTimer(t, timerCreated, "the background worker, with a rotation due later,")
 	fake.Advance(time.Hour)
 	eventuallyTrue(t, func() bool { return e.staticToken() != first })
 	if mints := len(e.fake.CallsTo(fakebi.OpToken)); mints != 2 {
