@@ -398,3 +398,102 @@ func TestRecoveryLeavesAPageABatchIsWritingOver(t *testing.T) {
 		t.Fatal("recovery revoked the token of a credential")
 	}
 }
+
+// A done page whose writing over fails stays done: it is written over or
+// deleted later, and its tokens keep their credentials.
+func TestADonePageOutlivesAFailedWriteOverIt(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	fake := e.useFakeClock()
+	held := e.issue("sync", nil).Data["access_token"].(string)
+	fake.Advance(2 * time.Second) // its page is done
+	prefix := journalPrefix
+	failing := e.withFailingStorage()
+	failing.failPut.Store(&prefix)
+	if _, err := e.request(logical.ReadOperation, "creds/sync", nil); err == nil {
+		t.Fatal("a credential was issued although its token could not be journaled")
+	}
+	failing.failPut.Store(nil)
+	if pages := e.journalPages(); len(pages) != 0 {
+		t.Fatalf("journal pages left: %v: a done page is stranded after a failed write over it", pages)
+	}
+	if !e.fake.IsActive(held) {
+		t.Fatal("the token of a credential was revoked")
+	}
+}
+
+// heldReads holds, once armed, the first read of a journal page after it
+// has read it, until released: a slow storage read.
+type heldReads struct {
+	logical.Storage
+	armed         atomic.Bool
+	read, release chan struct{}
+	once          sync.Once
+}
+
+func (h *heldReads) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	entry, err := h.Storage.Get(ctx, key)
+	if h.armed.Load() && strings.HasPrefix(key, journalPrefix) {
+		h.once.Do(func() {
+			close(h.read)
+			<-h.release
+		})
+	}
+	return entry, err
+}
+
+// A batch leaves alone a done page recovery is working on: were it to write
+// over the page while recovery holds its old content, recovery would
+// delete the new tokens' cover.
+func TestABatchLeavesAPageRecoveryIsWorkingOn(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	fake := e.useFakeClock()
+	held := e.issue("sync", nil).Data["access_token"].(string)
+	orphan := e.freshToken(t)
+	fake.Advance(2 * time.Second) // both pages are done
+
+	reads := &heldReads{Storage: e.storage, read: make(chan struct{}), release: make(chan struct{})}
+	reads.armed.Store(true)
+	farFuture := time.Now().Add(24 * time.Hour) // every page counts as old
+	recovered := make(chan error, 1)
+	go func() { recovered <- e.b.recoverJournalBefore(context.Background(), reads, farFuture) }()
+	select {
+	case <-reads.read: // recovery holds the done page's content
+	case <-time.After(10 * time.Second):
+		t.Fatal("recovery never read the done page")
+	}
+	// The token of a request that dies once its batch is written.
+	_, err := e.b.journal.cover(context.Background(), e.storage, orphan, entryCreds)
+	close(reads.release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-recovered; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.b.recoverJournalBefore(context.Background(), e.storage, farFuture); err != nil {
+		t.Fatal(err)
+	}
+	if e.fake.IsActive(orphan.AccessToken.Reveal()) {
+		t.Fatal("a batch wrote over a page recovery was working on: the new token lost its cover")
+	}
+	if !e.fake.IsActive(held) {
+		t.Fatal("recovery revoked the token of a credential")
+	}
+}
+
+// freshToken issues a credential and returns its token as the plugin
+// recorded it, for a test to journal as if a request had died with it.
+func (e *testEnv) freshToken(t *testing.T) issuedToken {
+	t.Helper()
+	lease, err := leaseFromInternal(e.issue("sync", nil).Secret.InternalData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lease.issuedToken
+}
