@@ -14,9 +14,7 @@ import (
 
 func TestNothingLeftWhenRecordingTheTokenFails(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	prefix := journalPrefix
 	e.withFailingStorage().failPut.Store(&prefix)
 	_, err := e.request(logical.ReadOperation, "creds/sync", nil)
@@ -34,9 +32,7 @@ func TestNothingLeftWhenRecordingTheTokenFails(t *testing.T) {
 // token alone, as its lease holds it.
 func TestAHandedOverTokenSurvivesAFailedJournalRemoval(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	prefix := journalPrefix
 	failing := e.withFailingStorage()
 	failing.failDelete.Store(&prefix)
@@ -82,9 +78,7 @@ func TestNothingLeftWhenTheRequestIsCancelledAfterTheMint(t *testing.T) {
 
 func TestNothingLeftWhenTheTokenHasAlreadyExpired(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	past := base64.RawURLEncoding.EncodeToString([]byte(`{"jti":"stale-token-id","exp":1000000000,"scope":"identities:read"}`))
 	stale := "eyJhbGciOiJSUzI1NiJ9." + past + ".c2ln"
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 200, Times: 1,

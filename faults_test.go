@@ -313,9 +313,7 @@ func TestConcurrentCallsAreBounded(t *testing.T) {
 // grow, and each 429 or 503 halves it.
 func TestThrottlingShrinksTheBoundOnCalls(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	before := e.b.limits.issue.Limit()
 	for i := 0; i < 6; i++ {
 		e.issue("sync", nil)

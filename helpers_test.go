@@ -234,10 +234,33 @@ func narrowingScopes(app *fakebi.Application) { app.NarrowScopes = true }
 // (ttl 1h) and one credential issued from it.
 func newIssuedCredential(t *testing.T) (*testEnv, *logical.Response) {
 	t.Helper()
+	e := newSyncRoleBackend(t)
+	return e, e.issue("sync", nil)
+}
+
+// newSyncRoleBackend returns a configured backend with role "sync" (ttl 1h).
+func newSyncRoleBackend(t testing.TB) *testEnv {
+	t.Helper()
 	e := newTestBackend(t)
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	return e, e.issue("sync", nil)
+	return e
+}
+
+// assertRecoveryRevokes runs the journal's recovery of the pages written
+// before cutoff, and checks that it revoked the orphan's token (else fails
+// with lost) and kept the credential whose token is held.
+func (e *testEnv) assertRecoveryRevokes(cutoff time.Time, orphan issuedToken, held, lost string) {
+	e.t.Helper()
+	if err := e.b.recoverJournalBefore(context.Background(), e.storage, cutoff); err != nil {
+		e.t.Fatal(err)
+	}
+	if e.fake.IsActive(orphan.AccessToken.Reveal()) {
+		e.t.Fatal(lost)
+	}
+	if !e.fake.IsActive(held) {
+		e.t.Fatal("recovery revoked the token of a credential")
+	}
 }
 
 // switchToSecondApplication adds another application to the fake and

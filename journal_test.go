@@ -43,9 +43,7 @@ func (s *slowJournal) slow(key string) {
 // each would cost; and every page is gone when they are done.
 func TestConcurrentCredentialsShareJournalWrites(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	slow := &slowJournal{Storage: e.storage}
 	e.storage = slow
 	const requests = 16
@@ -166,9 +164,7 @@ func TestBatcherServesEveryCaller(t *testing.T) {
 // Failures reach every caller of the batch.
 func TestJournalWriteFailuresReachEveryRequest(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	prefix := journalPrefix
 	e.withFailingStorage().failPut.Store(&prefix)
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 10 * time.Millisecond})
@@ -192,9 +188,7 @@ func TestJournalWriteFailuresReachEveryRequest(t *testing.T) {
 func TestHandedOverEntriesGoAfterTheDelay(t *testing.T) {
 	t.Parallel()
 	const documented = 2 * time.Second // README: "until 2 to 3 seconds after the credential is returned"
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	fake := e.useFakeClock()
 	waiting := fake.TimerCreated()
 	e.issue("sync", nil)
@@ -220,9 +214,7 @@ func TestHandedOverEntriesGoAfterTheDelay(t *testing.T) {
 // credentials, and a token of the new batch is still covered.
 func TestTheNextBatchWritesOverADonePage(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	fake := e.useFakeClock()
 	waiting := fake.TimerCreated()
 	first := e.issue("sync", nil).Data["access_token"].(string)
@@ -251,24 +243,15 @@ func TestTheNextBatchWritesOverADonePage(t *testing.T) {
 		t.Fatal("writing over a done page revoked the token of its credential")
 	}
 	fake.Advance(journalMinAge)
-	if err := e.b.recoverJournal(context.Background(), e.storage); err != nil {
-		t.Fatal(err)
-	}
-	if e.fake.IsActive(orphan.AccessToken.Reveal()) {
-		t.Fatal("the token of a request that died was lost when its batch wrote over a done page")
-	}
-	if !e.fake.IsActive(first) {
-		t.Fatal("recovery revoked the token of a credential")
-	}
+	e.assertRecoveryRevokes(fake.Now().Add(-journalMinAge), orphan, first,
+		"the token of a request that died was lost when its batch wrote over a done page")
 }
 
 // Recovery of a page this process wrote revokes only the tokens it did not
 // hand over: those handed over are held by their leases.
 func TestRecoverySparesTheHandedOverTokensOfAPage(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	var items []*batchItem[*coverItem]
 	var tokens []string
 	for range 2 {
@@ -337,9 +320,7 @@ func (g *gatedJournal) Delete(ctx context.Context, key string) error {
 // lose its cover.
 func TestRecoveryLeavesAPageABatchIsWritingOver(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	fake := e.useFakeClock()
 	gate := &gatedJournal{Storage: e.storage, putEntered: make(chan struct{}), open: make(chan struct{}),
 		putDone: make(chan struct{}), deleteEntered: make(chan struct{})}
@@ -388,24 +369,14 @@ func TestRecoveryLeavesAPageABatchIsWritingOver(t *testing.T) {
 		t.Fatal(recoveryErr)
 	}
 	gate.armed.Store(false)
-	if err := e.b.recoverJournalBefore(context.Background(), e.storage, farFuture); err != nil {
-		t.Fatal(err)
-	}
-	if e.fake.IsActive(orphan.AccessToken.Reveal()) {
-		t.Fatal("recovery deleted a page while a batch wrote over it: the new token lost its cover")
-	}
-	if !e.fake.IsActive(held) {
-		t.Fatal("recovery revoked the token of a credential")
-	}
+	e.assertRecoveryRevokes(farFuture, orphan, held, "recovery deleted a page while a batch wrote over it: the new token lost its cover")
 }
 
 // A done page whose writing over fails stays done: it is written over or
 // deleted later, and its tokens keep their credentials.
 func TestADonePageOutlivesAFailedWriteOverIt(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	fake := e.useFakeClock()
 	held := e.issue("sync", nil).Data["access_token"].(string)
 	fake.Advance(2 * time.Second) // its page is done
@@ -449,9 +420,7 @@ func (h *heldReads) Get(ctx context.Context, key string) (*logical.StorageEntry,
 // delete the new tokens' cover.
 func TestABatchLeavesAPageRecoveryIsWorkingOn(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	fake := e.useFakeClock()
 	held := e.issue("sync", nil).Data["access_token"].(string)
 	orphan := e.freshToken(t)
@@ -476,15 +445,7 @@ func TestABatchLeavesAPageRecoveryIsWorkingOn(t *testing.T) {
 	if err := <-recovered; err != nil {
 		t.Fatal(err)
 	}
-	if err := e.b.recoverJournalBefore(context.Background(), e.storage, farFuture); err != nil {
-		t.Fatal(err)
-	}
-	if e.fake.IsActive(orphan.AccessToken.Reveal()) {
-		t.Fatal("a batch wrote over a page recovery was working on: the new token lost its cover")
-	}
-	if !e.fake.IsActive(held) {
-		t.Fatal("recovery revoked the token of a credential")
-	}
+	e.assertRecoveryRevokes(farFuture, orphan, held, "a batch wrote over a page recovery was working on: the new token lost its cover")
 }
 
 // freshToken issues a credential and returns its token as the plugin

@@ -511,9 +511,7 @@ func TestCredsRevokeAfterConfigDelete(t *testing.T) {
 
 func TestCredsLongerTokenKeepsThePlannedLease(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 200, Times: 1,
 		Body: `{"access_token":"` + jwtLike(7776000*time.Second) + `","token_type":"Bearer","expires_in":7776000,"scope":"identities:read"}`})
 	resp := e.issue("sync", nil)

@@ -114,9 +114,7 @@ func TestClockSkewBetweenVaultAndBeyondIdentity(t *testing.T) {
 // Identity whose clock is off by skew.
 func newIssuedCredentialWithSkew(t *testing.T, skew time.Duration) (*testEnv, *logical.Response) {
 	t.Helper()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	e.fake.SetClock(func() time.Time { return time.Now().Add(skew) })
 	return e, e.issue("sync", nil)
 }

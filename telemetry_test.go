@@ -61,9 +61,7 @@ series:
 
 func TestMetricsCountTheLifeCycle(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e := newSyncRoleBackend(t)
 	resp := e.issue("sync", nil)
 	if _, err := e.revoke(resp.Secret); err != nil {
 		t.Fatal(err)
