@@ -87,6 +87,9 @@ type pageState struct {
 	s       logical.Storage
 	entries int
 	handed  map[string]bool
+	// created is when the page was written: recovery leaves younger pages
+	// alone without reading them.
+	created time.Time
 	// done is when the page may be written over or deleted: handoverDelay
 	// after its last token was handed over. Zero until then.
 	done time.Time
@@ -167,11 +170,12 @@ func (j *journal) cover(ctx context.Context, s logical.Storage, t issuedToken, k
 // done page when there is one, else under a new key.
 func (j *journal) writeCovers(items []*batchItem[*coverItem]) {
 	first := items[0].value
-	key, old := j.claimDone(j.b.clock.Now(), false)
+	now := j.b.clock.Now()
+	key, old := j.claimDone(now, false)
 	if old == nil {
 		key = j.newID()
 	}
-	page := &journalPage{Created: j.b.clock.Now(), Entries: make(map[string]journalEntry, len(items))}
+	page := &journalPage{Created: now, Entries: make(map[string]journalEntry, len(items))}
 	for _, item := range items {
 		id := j.newID()
 		page.Entries[id] = item.value.entry
@@ -181,7 +185,7 @@ func (j *journal) writeCovers(items []*batchItem[*coverItem]) {
 	j.mu.Lock()
 	switch {
 	case err == nil:
-		j.pages[key] = &pageState{s: first.s, entries: len(items), handed: map[string]bool{}}
+		j.pages[key] = &pageState{s: first.s, entries: len(items), handed: map[string]bool{}, created: now}
 	case old != nil:
 		// Storage holds the done page still, or the new one whose tokens
 		// the failed requests revoke: done either way, as before.
@@ -232,7 +236,17 @@ func (j *journal) claimDone(now time.Time, remove bool) (string, *pageState) {
 // rewriting. The caller holds j.mu.
 func (j *journal) release(key string, page *pageState) {
 	page.claimed = false
+	j.queueDone(key, page)
+}
+
+// queueDone queues a done page for a batch to write over or the remover to
+// delete, and starts the remover unless it runs. The caller holds j.mu.
+func (j *journal) queueDone(key string, page *pageState) {
 	heap.Push(&j.done, donePage{key: key, done: page.done})
+	if !j.remover {
+		j.remover = true
+		go j.removeIdle()
+	}
 }
 
 // handOver marks a token as no longer the journal's: held by a lease or a
@@ -253,11 +267,7 @@ func (j *journal) handOver(t ticket) {
 		return
 	}
 	page.done = j.b.clock.Now().Add(handoverDelay)
-	heap.Push(&j.done, donePage{key: t.page, done: page.done})
-	if !j.remover {
-		j.remover = true
-		go j.removeIdle()
-	}
+	j.queueDone(t.page, page)
 }
 
 // removeIdle runs while done pages wait: it sleeps until the earliest has
@@ -294,15 +304,17 @@ func (j *journal) nextRemoval() (time.Time, bool) {
 }
 
 // removeDone deletes the done pages no batch wrote over within reuseWindow
-// by now. A page whose deletion fails is tried again later.
+// by now. A page whose deletion fails is tried again handoverRetry later.
 func (j *journal) removeDone(now time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for {
-		key, page := j.claimDone(now, true)
-		if page == nil {
-			return
-		}
+	// Claim them all first: a page put back after a failure is not taken
+	// again in this pass.
+	claimed := map[string]*pageState{}
+	for key, page := j.claimDone(now, true); page != nil; key, page = j.claimDone(now, true) {
+		claimed[key] = page
+	}
+	for key, page := range claimed {
 		err := page.s.Delete(ctx, journalPrefix+key)
 		j.mu.Lock()
 		if err == nil {
@@ -315,7 +327,7 @@ func (j *journal) removeDone(now time.Time) {
 		if err != nil {
 			j.b.Logger().Warn("deleting a handed-over page of the journal failed; trying again", "tokens", page.entries,
 				"retry_in", handoverRetry, "error", err)
-			return // storage refuses: the next attempt is handoverRetry away
+			continue
 		}
 		j.committed("handover", page.entries)
 	}

@@ -40,9 +40,9 @@ func (b *backend) recoverJournalBefore(ctx context.Context, s logical.Storage, c
 // entry is left to remove.
 func (b *backend) recoverPage(ctx context.Context, s logical.Storage, key string, cutoff time.Time) error {
 	j := b.journal
-	handed, ok := j.claimForRecovery(key)
+	handed, ok := j.claimForRecovery(key, cutoff)
 	if !ok {
-		return nil // a batch or the remover is at it
+		return nil // too young, or a batch or the remover is at it
 	}
 	settled := false
 	defer func() { j.endRecovery(key, settled) }()
@@ -88,17 +88,17 @@ func (b *backend) recoverEntry(ctx context.Context, s logical.Storage, entry jou
 }
 
 // claimForRecovery takes a page this process knows for recovery, and
-// returns which of its entries are handed over. It reports false when a
-// batch or the remover is working on the page: recovery leaves it for its
-// next run.
-func (j *journal) claimForRecovery(key string) (handed map[string]bool, ok bool) {
+// returns which of its entries are handed over. It reports false when the
+// page was written after cutoff, or a batch or the remover is working on
+// it: recovery leaves it for a later run.
+func (j *journal) claimForRecovery(key string, cutoff time.Time) (handed map[string]bool, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	page := j.pages[key]
 	if page == nil {
 		return map[string]bool{}, true
 	}
-	if page.claimed {
+	if page.claimed || page.created.After(cutoff) {
 		return nil, false
 	}
 	page.claimed = true
