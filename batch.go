@@ -9,6 +9,8 @@ import "sync"
 // while a lone caller waits for nothing.
 type batcher[T any] struct {
 	run func(items []*batchItem[T])
+	// most bounds the items of a batch; the rest wait for the next one.
+	most int
 
 	mu      sync.Mutex
 	pending []*batchItem[T]
@@ -44,8 +46,9 @@ func (b *batcher[T]) do(value T) (*batchItem[T], error) {
 		}
 	}
 	b.mu.Lock()
-	batch := b.pending
-	b.pending = nil
+	// The first pending item is this caller's: it leads the batch.
+	batch := b.pending[:min(len(b.pending), b.most)]
+	b.pending = b.pending[len(batch):]
 	b.mu.Unlock()
 	b.run(batch)
 	b.mu.Lock()

@@ -54,6 +54,11 @@ const handoverDelay = 2 * time.Second
 // before it is deleted.
 const reuseWindow = time.Second
 
+// maxPageEntries bounds the tokens of one page, so that a page (a few KiB
+// per token) stays far below the size storage takes in one entry (Raft's
+// max_entry_size is 1 MiB by default).
+const maxPageEntries = 128
+
 // handoverRetry is how long a failed deletion waits to be tried again.
 const handoverRetry = 10 * time.Second
 
@@ -152,7 +157,7 @@ type coverItem struct {
 func newJournal(b *backend) *journal {
 	j := &journal{b: b, pages: map[string]*pageState{}, wake: make(chan struct{}, 1),
 		prefix: strconv.FormatInt(time.Now().UnixNano(), 36)}
-	j.covers.run = j.writeCovers
+	j.covers.run, j.covers.most = j.writeCovers, maxPageEntries
 	return j
 }
 

@@ -130,12 +130,17 @@ func TestJournalRecoveryRevokesWhatADeadRequestLeft(t *testing.T) {
 	}
 }
 
-// The batcher serves every caller, in batches, whatever their number.
+// The batcher serves every caller, in batches no larger than its bound,
+// whatever their number.
 func TestBatcherServesEveryCaller(t *testing.T) {
 	t.Parallel()
-	var batches, served atomic.Int32
-	b := batcher[int]{run: func(items []*batchItem[int]) {
+	const most = 16
+	var batches, served, oversized atomic.Int32
+	b := batcher[int]{most: most, run: func(items []*batchItem[int]) {
 		batches.Add(1)
+		if len(items) > most {
+			oversized.Add(1)
+		}
 		time.Sleep(time.Millisecond)
 		for _, item := range items {
 			served.Add(1)
@@ -155,6 +160,9 @@ func TestBatcherServesEveryCaller(t *testing.T) {
 	wg.Wait()
 	if served.Load() != 200 || batches.Load() >= 200 {
 		t.Fatalf("%d callers served in %d batches", served.Load(), batches.Load())
+	}
+	if oversized.Load() > 0 {
+		t.Fatalf("%d batches held more than %d items", oversized.Load(), most)
 	}
 	if b.busy || len(b.pending) != 0 {
 		t.Fatal("the batcher did not come to rest")
