@@ -54,23 +54,30 @@ func (b *backend) event(kind string, metadata ...string) {
 }
 
 // sendEvents sends the queued events in order, and stops when none waits.
+// An event leaves the queue when its sending begins, so the queue's bound
+// counts every event held but the one being sent.
 func (b *backend) sendEvents() {
-	q := &b.events
 	for {
-		q.mu.Lock()
-		batch := q.pending
-		q.pending = nil
-		if len(batch) == 0 {
-			q.sending = false
-		}
-		q.mu.Unlock()
-		if len(batch) == 0 {
+		e, ok := b.events.next()
+		if !ok {
 			return
 		}
-		for _, e := range batch {
-			b.sendEvent(e)
-		}
+		b.sendEvent(e)
 	}
+}
+
+// next takes the oldest event; when none waits, the sender is marked
+// stopped.
+func (q *eventQueue) next() (pendingEvent, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) == 0 {
+		q.sending = false
+		return pendingEvent{}, false
+	}
+	e := q.pending[0]
+	q.pending = q.pending[1:]
+	return e, true
 }
 
 func (b *backend) sendEvent(e pendingEvent) {
@@ -80,11 +87,4 @@ func (b *backend) sendEvent(e pendingEvent) {
 	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
 		b.Logger().Debug("sending an event failed", "event", e.kind, "error", err)
 	}
-}
-
-// eventsWaiting reports whether events wait to be sent or are being sent.
-func (b *backend) eventsWaiting() bool {
-	b.events.mu.Lock()
-	defer b.events.mu.Unlock()
-	return b.events.sending
 }

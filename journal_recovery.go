@@ -80,8 +80,7 @@ func (b *backend) recoverEntry(ctx context.Context, s logical.Storage, entry jou
 		}
 	}
 	err := b.revokeToken(ctx, s, t)
-	var pending *revocationError
-	settled := err == nil || (errors.As(err, &pending) && pending.queued)
+	settled := revocationSettled(err)
 	b.Logger().Info("recovered a token whose request never finished", "role", t.Role, "token_id", t.TokenID,
 		"revoked", err == nil, "settled", settled)
 	return settled

@@ -81,13 +81,12 @@ func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedT
 	errResp *logical.Response, err error) (*logical.Response, error) {
 	ctx = context.WithoutCancel(ctx)
 	revokeErr := b.revokeToken(ctx, s, minted)
-	var pending *revocationError
-	queued := errors.As(revokeErr, &pending) && pending.queued
+	settled := revocationSettled(revokeErr)
 	outcome := discarded(revokeErr)
-	if revokeErr != nil && !queued && covered != (ticket{}) {
+	if !settled && covered != (ticket{}) {
 		outcome += "; the plugin's recovery retries it"
 	}
-	if revokeErr == nil || queued {
+	if settled {
 		b.journal.handOver(covered)
 	}
 	var coded logical.HTTPCodedError

@@ -105,7 +105,7 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 	}
 	resp, err := b.issue(ctx, req.Storage, client, plan)
 	if err != nil || resp.IsError() {
-		b.metrics.issueFailures.WithLabelValues(strconv.Itoa(statusOfFailure(resp, err))).Inc()
+		b.metrics.issueFailures.WithLabelValues(strconv.Itoa(statusOfFailure(err))).Inc()
 		b.event("credential-issue-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
 		return resp, err
 	}

@@ -87,6 +87,13 @@ type revocationError struct {
 	endsBy time.Time
 }
 
+// revocationSettled reports whether a revocation needs nothing more of its
+// caller: it is done, or recorded for the background worker to finish.
+func revocationSettled(err error) bool {
+	var pending *revocationError
+	return err == nil || (errors.As(err, &pending) && pending.queued)
+}
+
 func (e *revocationError) Error() string {
 	if e.queued {
 		return fmt.Sprintf("%v; the plugin keeps retrying the revocation in the background until it succeeds "+
@@ -121,14 +128,14 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 	err := b.revokeUpstream(ctx, s, t)
 	switch {
 	case err == nil:
-		b.revoked(ctx, t, "revoked")
+		b.revoked(t, "revoked")
 		if record != nil {
 			b.forgetRevocation(ctx, s, key)
 		}
 		return nil
 	case t.surelyExpired(b.clock.Now()):
 		b.Logger().Info("token already ended; nothing to revoke", "role", t.Role, "token_id", t.TokenID, "reason", err)
-		b.revoked(ctx, t, "ended")
+		b.revoked(t, "ended")
 		if record != nil {
 			b.forgetRevocation(ctx, s, key)
 		}
@@ -151,7 +158,7 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 }
 
 // revoked counts a revocation that is done, and says so in an event.
-func (b *backend) revoked(ctx context.Context, t issuedToken, outcome string) {
+func (b *backend) revoked(t issuedToken, outcome string) {
 	b.metrics.revocations.WithLabelValues(outcome).Inc()
 	b.event("revoke", "role", t.Role, "token_id", t.TokenID, "outcome", outcome)
 }
@@ -238,7 +245,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 	switch {
 	case revokeErr == nil:
 		b.Logger().Info("revoked a token in the background", "role", t.Role, "token_id", t.TokenID, "attempts", record.Attempts+1)
-		b.revoked(ctx, t, "revoked")
+		b.revoked(t, "revoked")
 		b.pendingRevocations.remove(key)
 		record.Token, record.RevokedAt, record.LastError = "", now, ""
 		record.Next = t.endsBy().Add(expiredMargin)
@@ -250,7 +257,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 		b.schedule.set(revocationPrefix+key, record.Next)
 	case t.surelyExpired(now):
 		b.Logger().Info("token ended before its revocation could be done", "role", t.Role, "token_id", t.TokenID)
-		b.revoked(ctx, t, "ended")
+		b.revoked(t, "ended")
 		b.forgetRevocation(ctx, s, key)
 	default:
 		b.Logger().Warn("background revocation failed; will retry", "role", t.Role, "token_id", t.TokenID,

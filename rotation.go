@@ -39,6 +39,11 @@ func (b *backend) lockStaticRole(name string) func() {
 // role's lock.
 func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r *staticRole) (*logical.Response, error) {
 	resp, err := b.replaceToken(ctx, s, name, r)
+	if (err != nil || resp.IsError()) && r.LastRotation.IsZero() {
+		// A role being created whose first mint fails is not stored: no
+		// role, no rotation to count (nor a label value for any name).
+		return resp, err
+	}
 	if err != nil || resp.IsError() {
 		b.metrics.rotations.WithLabelValues(name, "failed").Inc()
 		b.event("static-rotate-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
@@ -168,8 +173,7 @@ func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *stati
 			continue
 		}
 		err := b.revokeToken(ctx, s, t.issued())
-		var pending *revocationError
-		if err != nil && (!errors.As(err, &pending) || !pending.queued) {
+		if !revocationSettled(err) {
 			t.RevokeAt = now.Add(revocationRetryMax)
 			kept = append(kept, t)
 		}
@@ -194,8 +198,7 @@ func failureText(resp *logical.Response, err error) string {
 func (b *backend) revokeStaticRoleTokens(ctx context.Context, s logical.Storage, r *staticRole) error {
 	for _, t := range r.tokens() {
 		err := b.revokeToken(ctx, s, t.issued())
-		var pending *revocationError
-		if err != nil && (!errors.As(err, &pending) || !pending.queued) {
+		if !revocationSettled(err) {
 			return err
 		}
 	}

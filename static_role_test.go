@@ -83,6 +83,9 @@ func TestStaticRoleWhoseFirstMintFailsIsNotStored(t *testing.T) {
 	if read, _ := e.request(logical.ReadOperation, "static-roles/sync", nil); read != nil {
 		t.Fatal("a static role whose first mint failed was stored")
 	}
+	if _, counted := e.scrape()["beyondidentity_static_rotations_total"]; counted {
+		t.Fatal("a role that was never stored counts a failed rotation: any name would become a label value")
+	}
 	// A token minted but refused (other scopes) is revoked, and nothing stored.
 	e.fake.ClearFaults()
 	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Rewrite: func(a map[string]any) { a["scope"] = "identities:read tokens:read" }})

@@ -102,8 +102,10 @@ func (m *metrics) exposition() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// statusOfFailure is the HTTP status Vault answers a failure with.
-func statusOfFailure(resp *logical.Response, err error) int {
+// statusOfFailure is the HTTP status Vault answers a failure with: the
+// error's code, 500 for another error, and 400 for an error response (no
+// error).
+func statusOfFailure(err error) int {
 	var coded logical.HTTPCodedError
 	switch {
 	case errors.As(err, &coded):
@@ -118,7 +120,7 @@ func statusOfFailure(resp *logical.Response, err error) int {
 // which never holds a secret.
 func failureMetadata(resp *logical.Response, err error) []string {
 	message := failureText(resp, err)
-	return []string{"status", strconv.Itoa(statusOfFailure(resp, err)), "error", biclient.CleanText(message, 512)}
+	return []string{"status", strconv.Itoa(statusOfFailure(err)), "error", biclient.CleanText(message, 512)}
 }
 
 // pathMetrics serves the mount's counters to a Vault token allowed to read

@@ -252,3 +252,10 @@ func TestEventsNeverHoldARequest(t *testing.T) {
 		t.Fatalf("%d events sent; the first role's %q, the last kept %q", len(got), got[1], got[len(got)-1])
 	}
 }
+
+// eventsWaiting reports whether events wait to be sent or are being sent.
+func (b *backend) eventsWaiting() bool {
+	b.events.mu.Lock()
+	defer b.events.mu.Unlock()
+	return b.events.sending
+}
