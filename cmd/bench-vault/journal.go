@@ -11,9 +11,11 @@ import (
 )
 
 // journalStats is what the plugin's metrics say of the journal that covers
-// fresh tokens: how many storage commits it made and how many tokens they
-// carried, covering and resolving alike. Their ratio shows how well
-// concurrent credentials share commits.
+// fresh tokens: how many storage commits it made (pages written and
+// deleted) and how many tokens it covered. Their ratio shows how well
+// concurrent credentials share commits. (Tokens let go of are not counted:
+// a page written over lets go of its old tokens in the commit that covers
+// new ones.)
 type journalStats struct {
 	commits, tokens float64
 	err             error
@@ -26,7 +28,7 @@ func (s journalStats) String() string {
 	case s.commits == 0:
 		return "-"
 	}
-	return fmt.Sprintf("%.1f (%.0f tokens, %.0f commits)", s.tokens/s.commits, s.tokens, s.commits)
+	return fmt.Sprintf("%.1f (%.0f tokens covered, %.0f commits)", s.tokens/s.commits, s.tokens, s.commits)
 }
 
 // readJournalStats reads the mount's metrics and sums the journal's
@@ -54,7 +56,7 @@ func (s *journalStats) add(line string) {
 	if !ok {
 		return
 	}
-	_, number, ok := strings.Cut(rest, "} ")
+	labels, number, ok := strings.Cut(rest, "} ")
 	value, err := strconv.ParseFloat(strings.TrimSpace(number), 64)
 	if !ok || err != nil {
 		return
@@ -63,6 +65,8 @@ func (s *journalStats) add(line string) {
 	case "beyondidentity_journal_commits_total":
 		s.commits += value
 	case "beyondidentity_journal_tokens_total":
-		s.tokens += value
+		if labels == `op="cover"` {
+			s.tokens += value
+		}
 	}
 }

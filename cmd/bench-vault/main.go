@@ -124,7 +124,7 @@ func run(ctx context.Context, f flags) int {
 	}
 	printTables(os.Stdout, measured)
 	if f.slowLatency == 100*time.Millisecond && f.slowReaders == 32 {
-		fmt.Println("\nIssue 9's targets for the 100ms, 32-reader setup with the default config: at least 290 creds/s, " +
+		fmt.Println("\nThe project's targets for the 100ms, 32-reader setup with the default config: at least 290 creds/s, " +
 			"p99 at most 250ms, plugin RSS at most 32 MiB.")
 	}
 	return 0

@@ -111,20 +111,20 @@ func TestAddMergesRounds(t *testing.T) {
 	}
 }
 
-// The journal's counters are summed from the exposition, other series
-// ignored.
+// The journal's commits are summed from the exposition, and its covered
+// tokens counted; other series are ignored.
 func TestJournalStatsFromExposition(t *testing.T) {
 	var s journalStats
 	for _, line := range strings.Split(`# HELP beyondidentity_journal_commits_total Storage writes.
 # TYPE beyondidentity_journal_commits_total counter
 beyondidentity_journal_commits_total{op="cover"} 10
-beyondidentity_journal_commits_total{op="resolve"} 15
+beyondidentity_journal_commits_total{op="handover"} 15
 beyondidentity_journal_tokens_total{op="cover"} 60
-beyondidentity_journal_tokens_total{op="resolve"} 60
+beyondidentity_journal_tokens_total{op="handover"} 60
 beyondidentity_tokens_issued_total{role="r"} 60`, "\n") {
 		s.add(line)
 	}
-	if got := s.String(); got != "4.8 (120 tokens, 25 commits)" {
+	if got := s.String(); got != "2.4 (60 tokens covered, 25 commits)" {
 		t.Fatalf("journal stats %q", got)
 	}
 	if got := (journalStats{}).String(); got != "-" {

@@ -23,7 +23,7 @@ func printTables(out io.Writer, ms []measurement) {
 				formatDuration(r.percentile(0.50)), formatDuration(r.percentile(0.99)), r.errors)
 		}
 	}
-	fmt.Fprintln(w, "\nsetup\tcreds/token-create\tcreds/roles-read\tplugin RSS peak under creds\ttokens per journal commit")
+	fmt.Fprintln(w, "\nsetup\tcreds/token-create\tcreds/roles-read\tplugin RSS peak under creds\ttokens covered per journal commit")
 	for _, m := range ms {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.name, m.ratio("token-create"), m.ratio("roles-read"), formatBytes(m.rssPeak),
 			m.journal)
