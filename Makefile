@@ -53,7 +53,7 @@ e2e: ## Run the end-to-end suite: the plugin in a real Vault server and Vault Ag
 		VAULT_BIN="$$vault_bin" go test -tags e2e -count=1 -timeout 30m ./e2e/...
 
 .PHONY: test
-test: vet unit release-check e2e ## Run everything CI runs: vet, unit tests, the reproducible-release check, end-to-end suite
+test: vet unit release-check e2e ## Run the tests CI runs (after make lint): vet, unit tests, the reproducible-release check, end-to-end suite
 
 .PHONY: release
 release: ## Build release archives and SHA256SUMS for linux and darwin (amd64, arm64) into dist/: VERSION=vX.Y.Z
@@ -76,5 +76,5 @@ register: ## Rebuild the plugin and re-register and reload it in the running mak
 	@scripts/register.sh
 
 .PHONY: clean
-clean: ## Remove build output (the cached Vault and GoReleaser binaries stay; see make vault)
+clean: ## Remove build output (the cached Vault, GoReleaser and golangci-lint binaries stay; see make vault)
 	rm -rf $(BIN) .dev dist

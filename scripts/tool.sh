@@ -14,15 +14,19 @@ cached_tool() {
     cache="${XDG_CACHE_HOME:-$HOME/.cache}/vault-plugin-secrets-beyondidentity"
     binary="$cache/$name-$version"
     if [[ ! -x "$binary" ]]; then
-        mkdir -p "$cache"
-        partial="$(mktemp "$cache/.$name-$version.XXXXXX")"
+        # Called inside $(...), where set -e does not hold: every step
+        # checks itself, and an interrupted build leaves no partial file.
+        mkdir -p "$cache" || return 1
+        partial="$(mktemp "$cache/.$name-$version.XXXXXX")" || return 1
+        trap 'rm -f "$partial"' INT TERM
         echo "tool.sh: building $name $version once into $binary" >&2
-        if ! (cd "$module" && go mod download && go build -trimpath -o "$partial" "$package") >&2; then
+        if ! (cd "$module" && go mod download && go build -trimpath -o "$partial" "$package") >&2 ||
+            ! chmod 0755 "$partial" || ! mv "$partial" "$binary"; then
             rm -f "$partial"
+            trap - INT TERM
             return 1
         fi
-        chmod 0755 "$partial"
-        mv "$partial" "$binary"
+        trap - INT TERM
     fi
     echo "$binary"
 }

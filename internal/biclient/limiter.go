@@ -13,11 +13,13 @@ import (
 const InitialConcurrency = 10
 
 // Limiter bounds how many calls to Beyond Identity run at once, and adapts
-// the bound to what Beyond Identity says, as TCP does with its window:
+// the bound to what Beyond Identity says, much as TCP adapts its window:
 // starting at InitialConcurrency (or the ceiling, if lower), each answer
 // that is not a refusal to serve lets one more call in, doubling the bound
-// every round trip, until the first 429 or 503; those halve it, and from
-// then on it grows by one call per round trip. It never passes the ceiling
+// every round trip, until the first 429 or 503. Each such answer halves it
+// (unlike TCP, which halves once per round trip, a burst of refusals can
+// take it down to one call), and from then on it grows by one call per
+// round trip. It never passes the ceiling
 // (max_concurrent_requests). So a slow but willing Beyond Identity gets as
 // many calls at once as it takes to keep up, while a throttling one sees
 // the load halve at once. Waiters are served first come, first served.
