@@ -34,9 +34,10 @@ import (
 // its lease is stored: the write-ahead entry's gap (a crash between deleting
 // the entry and Vault storing the lease left a token nobody held) is
 // closed. The price is on the other side: a crash within handoverDelay
-// (plus at most reuseWindow) of an answer revokes that token although its
-// lease lives; its consumer reads a new one, and the lease's own revocation
-// later finds the token ended. A plugin that stops cleanly (seal,
+// (plus at most reuseWindow) of the last answer of a page's batch (the
+// requests of a batch answer together, unless one is slow) revokes the
+// page's tokens although their leases live; their consumers read new ones,
+// and the leases' own revocations later find the tokens ended. A plugin that stops cleanly (seal,
 // step-down, unmount, upgrade) removes the done pages first.
 //
 // Tokens whose whole life is shorter than journalMinAge need no cover: they
