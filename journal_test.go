@@ -297,6 +297,8 @@ type gatedJournal struct {
 	putEntered, open, putDone chan struct{}
 	deleteEntered             chan struct{}
 	putOnce, deleteOnce       sync.Once
+	// failPut makes the held write fail once the gate opens.
+	failPut bool
 }
 
 func (g *gatedJournal) Put(ctx context.Context, entry *logical.StorageEntry) error {
@@ -312,6 +314,9 @@ func (g *gatedJournal) Put(ctx context.Context, entry *logical.StorageEntry) err
 	close(g.putEntered)
 	<-g.open
 	defer close(g.putDone)
+	if g.failPut {
+		return errInjected
+	}
 	return g.Storage.Put(ctx, entry)
 }
 
@@ -465,4 +470,40 @@ func (e *testEnv) freshToken(t *testing.T) issuedToken {
 		t.Fatal(err)
 	}
 	return lease.issuedToken
+}
+
+// A done page put back after a failed write over it is deleted in time,
+// though the remover had stopped while the batch held the page.
+func TestAPutBackPageIsStillRemoved(t *testing.T) {
+	t.Parallel()
+	e := newSyncRoleBackend(t)
+	fake := e.useFakeClock()
+	waiting := fake.TimerCreated()
+	orphan := e.freshToken(t)
+	awaitTimer(t, waiting, "the removal of a handed-over page")
+	fake.Advance(handoverDelay) // the page is done
+	gate := &gatedJournal{Storage: e.storage, putEntered: make(chan struct{}), open: make(chan struct{}),
+		putDone: make(chan struct{}), deleteEntered: make(chan struct{}), failPut: true}
+	gate.armed.Store(true)
+	covered := make(chan error, 1)
+	go func() {
+		_, err := e.b.journal.cover(context.Background(), gate, orphan, entryCreds)
+		covered <- err
+	}()
+	select {
+	case <-gate.putEntered: // the batch holds the done page
+	case <-time.After(10 * time.Second):
+		t.Fatal("no journal write began")
+	}
+	fake.Advance(reuseWindow) // the remover wakes, finds nothing to delete, and stops
+	eventuallyTrue(t, func() bool {
+		e.b.journal.mu.Lock()
+		defer e.b.journal.mu.Unlock()
+		return !e.b.journal.remover
+	})
+	close(gate.open)
+	if err := <-covered; err == nil {
+		t.Fatal("the failed write was reported as done")
+	}
+	eventuallyTrue(t, func() bool { return len(e.storedJournalKeys()) == 0 })
 }
