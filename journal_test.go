@@ -115,6 +115,14 @@ func TestJournalRecoveryRevokesWhatADeadRequestLeft(t *testing.T) {
 	if !e.fake.IsActive(orphan.AccessToken.Reveal()) || len(e.journalPages()) != 2 {
 		t.Fatal("recovery acted on pages a request could still be working on")
 	}
+	// Nor does another process, which knows nothing of the pages (the
+	// plugin restarted, or another node took over).
+	if err := e.restartedBackend(fake).recoverJournal(ctx, e.storage); err != nil {
+		t.Fatal(err)
+	}
+	if !e.fake.IsActive(orphan.AccessToken.Reveal()) || len(e.journalPages()) != 2 {
+		t.Fatal("another process's recovery acted on pages a request could still be working on")
+	}
 	fake.Advance(2 * time.Minute)
 	if err := e.b.recoverJournal(ctx, e.storage); err != nil {
 		t.Fatal(err)
