@@ -41,7 +41,7 @@ bench: ## Run the benchmarks: the plugin's cost over a bare upstream call, as ra
 bench-vault: build ## Benchmark the plugin in a real Vault (dev, Raft, 100ms upstream): rates, p50/p99, ratios, RSS; ~2 min
 	@vault_bin="$$(scripts/vault.sh)" && \
 		go run ./cmd/bench-vault -vault "$$vault_bin" -plugin $(BIN)/$(PLUGIN) -plugin-version $(VERSION) \
-			$(if $(LATENCY),-latency $(LATENCY)) $(if $(READERS),-readers $(READERS)) $(if $(DURATION),-duration $(DURATION))
+			$(if $(LATENCY),-latency $(LATENCY)) $(if $(READERS),-readers $(READERS)) $(if $(DURATION),-duration $(DURATION)) $(if $(SETUPS),-setups $(SETUPS))
 
 .PHONY: vault
 vault: ## Find a Vault (VAULT_BIN, PATH, cache), else download or build the pinned v1.21.0; print its path

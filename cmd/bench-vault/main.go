@@ -13,6 +13,7 @@
 // a benchmark: it never fails on a number.
 //
 //	make bench-vault LATENCY=20ms READERS=16 DURATION=15s
+//	make bench-vault SETUPS=dev
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +43,13 @@ type flags struct {
 	readers, rounds                    int
 	slowLatency                        time.Duration
 	slowReaders                        int
+	// setups names the setups to measure, in their fixed order.
+	setups []string
 }
+
+// setupNames are the setups -setups chooses from: the dev server, the
+// integrated-storage node and the slow-upstream dev server.
+var setupNames = []string{"dev", "raft", "slow"}
 
 func parseFlags(args []string) (flags, error) {
 	var f flags
@@ -56,8 +64,15 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.rounds, "rounds", 3, "turns the workloads take, each of duration/rounds")
 	fs.DurationVar(&f.slowLatency, "slow-latency", 100*time.Millisecond, "upstream latency of the third setup")
 	fs.IntVar(&f.slowReaders, "slow-readers", 32, "concurrent readers of the third setup")
+	setups := fs.String("setups", strings.Join(setupNames, ","), "the setups to measure, comma-separated: dev, raft, slow")
 	if err := fs.Parse(args); err != nil {
 		return f, err
+	}
+	for name := range strings.SplitSeq(*setups, ",") {
+		if !slices.Contains(setupNames, name) {
+			return f, fmt.Errorf("-setups: unknown setup %q: choose among %s", name, strings.Join(setupNames, ", "))
+		}
+		f.setups = append(f.setups, name)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -98,13 +113,19 @@ func run(ctx context.Context, f flags) int {
 		// Vault's default level: what a production server pays for logging.
 		LogLevel: "info",
 	}
-	setups := []setup{
-		{name: fmt.Sprintf("dev server, in memory, %s upstream, %d readers", f.latency, f.readers),
+	all := map[string]setup{
+		"dev": {name: fmt.Sprintf("dev server, in memory, %s upstream, %d readers", f.latency, f.readers),
 			storage: vaulttest.Dev, latency: f.latency, readers: f.readers},
-		{name: fmt.Sprintf("one node, integrated storage, %s upstream, %d readers", f.latency, f.readers),
+		"raft": {name: fmt.Sprintf("one node, integrated storage, %s upstream, %d readers", f.latency, f.readers),
 			storage: vaulttest.Raft, latency: f.latency, readers: f.readers},
-		{name: fmt.Sprintf("dev server, in memory, %s upstream, %d readers", f.slowLatency, f.slowReaders),
+		"slow": {name: fmt.Sprintf("dev server, in memory, %s upstream, %d readers", f.slowLatency, f.slowReaders),
 			storage: vaulttest.Dev, latency: f.slowLatency, readers: f.slowReaders, credsOnly: true},
+	}
+	var setups []setup
+	for _, name := range setupNames {
+		if slices.Contains(f.setups, name) {
+			setups = append(setups, all[name])
+		}
 	}
 	fmt.Printf("bench-vault: %s; plugin %s; %d CPUs; %s per workload in %d rounds, after %s of warm-up\n",
 		vaultVersion(f.vaultBin), f.pluginBin, runtime.NumCPU(), f.duration, f.rounds, f.warmup)
@@ -123,7 +144,7 @@ func run(ctx context.Context, f flags) int {
 		}
 	}
 	printTables(os.Stdout, measured)
-	if f.slowLatency == 100*time.Millisecond && f.slowReaders == 32 {
+	if slices.Contains(f.setups, "slow") && f.slowLatency == 100*time.Millisecond && f.slowReaders == 32 {
 		fmt.Println("\nThe project's targets for the 100ms, 32-reader setup with the default config: at least 290 creds/s, " +
 			"p99 at most 250ms, plugin RSS at most 32 MiB.")
 	}

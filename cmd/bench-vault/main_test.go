@@ -92,6 +92,7 @@ func TestParseFlagsRefusesNonsense(t *testing.T) {
 		"-vault vault -duration 0s":       "-duration",
 		"-vault vault -plugin /nonexist":  "-plugin",
 		"-vault vault stray":              "unexpected arguments",
+		"-vault vault -setups dev,nope":   "unknown setup \"nope\"",
 		"-readers 4 -plugin /nonexistent": "no Vault",
 	} {
 		t.Setenv("VAULT_BIN", "")
