@@ -101,6 +101,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("auth URL %q is not an absolute http(s) URL", cfg.AuthURL)
 	}
 	transport := cleanhttp.DefaultPooledTransport()
+	transport.MaxIdleConnsPerHost = max(transport.MaxIdleConnsPerHost, callsAtOnce(cfg))
+	transport.MaxIdleConns = max(transport.MaxIdleConns, transport.MaxIdleConnsPerHost)
 	if cfg.CACertPEM != "" {
 		roots, err := rootsWith(cfg.CACertPEM)
 		if err != nil {
@@ -120,6 +122,21 @@ func New(cfg Config) (*Client, error) {
 		},
 		clock: cfg.Clock,
 	}, nil
+}
+
+// callsAtOnce is the most calls the Config's limiters let run at once. The
+// pool keeps that many connections idle between calls: with fewer (Go keeps
+// two, go-cleanhttp one per CPU and one), every call beyond them closes its
+// connection when done and the next opens one anew, a TCP and TLS handshake
+// per credential under load.
+func callsAtOnce(cfg Config) int {
+	n := 0
+	for _, l := range []*Limiter{cfg.Limiter, cfg.RevokeLimiter} {
+		if l != nil {
+			n += l.Ceiling()
+		}
+	}
+	return n
 }
 
 // rootsWith returns the system roots plus the certificates of pemBundle.

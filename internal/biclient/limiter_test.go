@@ -2,9 +2,16 @@ package biclient
 
 import (
 	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
 func TestLimiterGrowsWhileAnswersComeAndHalvesOnThrottling(t *testing.T) {
@@ -116,5 +123,52 @@ func TestLimiterCeilingCountsCallsInFlight(t *testing.T) {
 	}
 	if l.inUse != 1 || l.waiters.Len() != 0 {
 		t.Fatalf("%d in use and %d waiting, want the one call and no leaked waiter", l.inUse, l.waiters.Len())
+	}
+}
+
+// TestEveryCallSlotKeepsItsConnection: once as many calls as the limiters
+// allow have run at once, later rounds of as many reuse their connections
+// instead of opening (and, against Beyond Identity, TLS-handshaking) new
+// ones.
+func TestEveryCallSlotKeepsItsConnection(t *testing.T) {
+	const slots, rounds = 8, 4
+	fake := fakebi.New()
+	fake.AddApplication(testApp())
+	var arrived, opened atomic.Int64
+	server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Hold each call until its whole round is in flight, so that every
+		// round needs all the slots' connections at once.
+		n := arrived.Add(1)
+		roundEnd := (n + slots - 1) / slots * slots
+		for deadline := time.Now().Add(5 * time.Second); arrived.Load() < roundEnd && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	server.Start()
+	t.Cleanup(server.Close)
+	client, err := New(Config{AuthURL: server.URL, TenantID: "t", RealmID: "r", ApplicationID: "a", ClientID: "c",
+		ClientSecret: NewSecret(testSecret), Timeout: 10 * time.Second, Limiter: NewLimiter(slots)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range rounds {
+		var wg sync.WaitGroup
+		for range slots {
+			wg.Go(func() {
+				if _, err := client.MintToken(context.Background(), MintRequest{Scopes: []string{testScope}, Lifetime: time.Hour}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if got := opened.Load(); got != slots {
+		t.Fatalf("%d rounds of %d calls at once opened %d connections, want %d: one per call slot, kept between rounds", rounds, slots, got, slots)
 	}
 }
