@@ -66,7 +66,10 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 		return b.abandon(ctx, s, minted, covered, resp, err)
 	}
 	b.journal.handOver(covered)
-	b.Logger().Info("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
+	// Debug, like renewals: at info, a busy mount would write a line per
+	// credential, which the audit log, the credential-issue event and the
+	// issued metric already record.
+	b.Logger().Debug("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
 		"lease_ttl", resp.Secret.TTL)
 	return resp, nil
 }
