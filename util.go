@@ -2,6 +2,7 @@ package beyondidentity
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -63,12 +64,14 @@ func getJSON(ctx context.Context, s logical.Storage, key, what string, v any) (b
 }
 
 // putJSON stores v as JSON at key. what names the entry in errors.
+// json.Marshal, unlike logical.StorageEntryJSON's growing buffer, allocates
+// the encoding once: a journal page is written per credential batch.
 func putJSON(ctx context.Context, s logical.Storage, key, what string, v any) error {
-	entry, err := logical.StorageEntryJSON(key, v)
+	value, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", what, err)
 	}
-	if err := s.Put(ctx, entry); err != nil {
+	if err := s.Put(ctx, &logical.StorageEntry{Key: key, Value: value}); err != nil {
 		return fmt.Errorf("writing %s: %w", what, err)
 	}
 	return nil

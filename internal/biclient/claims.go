@@ -36,20 +36,27 @@ func ReadClaims(token string) (Claims, bool) {
 	if err != nil {
 		return Claims{}, false
 	}
-	var raw map[string]json.RawMessage
+	// Only the kept claims are copied out; each is decoded on its own so
+	// that one of the wrong type leaves only itself empty. (Like every
+	// struct decoding, a claim named in another case, "JTI", matches too.)
+	var raw struct {
+		JTI   json.RawMessage `json:"jti"`
+		Scope json.RawMessage `json:"scope"`
+		Exp   json.RawMessage `json:"exp"`
+	}
 	if !isJSONObject(payload) || json.Unmarshal(payload, &raw) != nil {
 		return Claims{}, false
 	}
 	var claims Claims
 	var jti, scope string
-	if json.Unmarshal(raw["jti"], &jti) == nil {
+	if json.Unmarshal(raw.JTI, &jti) == nil {
 		claims.ID = jti
 	}
-	if json.Unmarshal(raw["scope"], &scope) == nil {
+	if json.Unmarshal(raw.Scope, &scope) == nil {
 		claims.Scope = &scope
 	}
 	var exp float64
-	if json.Unmarshal(raw["exp"], &exp) == nil && exp > 0 && exp < math.MaxInt32*4 {
+	if json.Unmarshal(raw.Exp, &exp) == nil && exp > 0 && exp < math.MaxInt32*4 {
 		claims.ExpiresAt = time.Unix(int64(exp), 0).UTC()
 	}
 	return claims, true

@@ -209,7 +209,7 @@ func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.V
 		return nil, &TransportError{Call: call, Err: err, Budget: c.cfg.Timeout}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	body, err := readBody(resp, MaxResponseBytes)
 	if err != nil {
 		return nil, &TransportError{Call: call, Err: fmt.Errorf("reading the answer: %w", err), Budget: c.cfg.Timeout}
 	}
@@ -217,6 +217,31 @@ func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.V
 		return nil, &ResponseError{Call: call, StatusCode: resp.StatusCode, Reason: fmt.Sprintf("body larger than %d bytes", MaxResponseBytes)}
 	}
 	return &answer{status: resp.StatusCode, header: resp.Header, body: body}, nil
+}
+
+// readBody reads an answer's body, up to limit+1 bytes so that a longer
+// one shows. It reads into one buffer of the announced length when there
+// is one: io.ReadAll starts at 512 bytes and would grow four times for a
+// token answer.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	size := int64(512)
+	if resp.ContentLength >= 0 {
+		size = min(resp.ContentLength, limit) + 1 // the 1: room to see EOF, or one byte too many
+	}
+	body, r := make([]byte, 0, size), io.LimitReader(resp.Body, limit+1)
+	for {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)]
+		}
+		n, err := r.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		switch {
+		case err == io.EOF:
+			return body, nil
+		case err != nil:
+			return body, err
+		}
+	}
 }
 
 // errorFor turns a non-200 answer into an error: an APIError for error
