@@ -14,9 +14,9 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build the plugin, the fake Beyond Identity server and bi-introspect into bin/
+build: ## Build the plugin (static, as released), the fake Beyond Identity server and bi-introspect into bin/
 	@mkdir -p $(BIN)
-	go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$(PLUGIN) ./cmd/$(PLUGIN)
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$(PLUGIN) ./cmd/$(PLUGIN)
 	go build -trimpath -o $(BIN)/fake-beyondidentity ./cmd/fake-beyondidentity
 	go build -trimpath -o $(BIN)/bi-introspect ./cmd/bi-introspect
 
