@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -561,6 +562,17 @@ func (e *testEnv) restartedBackend(fake *clock.Fake) *backend {
 
 // secretOf wraps a token value the fake minted.
 func secretOf(value string) biclient.Secret { return biclient.NewSecret(value) }
+
+// withToken encodes v, a value whose JSON omits the access token, as
+// decoded JSON plus the revealed token: how lease internal data reads, and
+// how earlier versions wrote their write-ahead entries.
+func withToken(v any, token biclient.Secret) map[string]any {
+	encoded, _ := json.Marshal(v)
+	var data map[string]any
+	_ = json.Unmarshal(encoded, &data)
+	data["access_token"] = token.Reveal()
+	return data
+}
 
 // skipWaits tells a fake clock's time but fires every timer at once, so
 // that a client's retries neither sleep nor wait for the test to advance.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
@@ -537,5 +538,38 @@ func TestCredsTTLZeroMeansTheRoleDefault(t *testing.T) {
 	resp := e.issue("sync", map[string]any{"ttl": 0})
 	if resp.Secret.TTL != time.Hour || e.fake.CallsTo(fakebi.OpToken)[0].Form.Get("expiration_time") != "7200" {
 		t.Fatalf("lease ttl %v", resp.Secret.TTL)
+	}
+}
+
+// internalData is built field by field: it must stay leaseData's JSON plus
+// the token, whatever fields leaseData gains, and read back as the lease.
+func TestLeaseInternalDataIsTheLeaseJSON(t *testing.T) {
+	t.Parallel()
+	full := leaseData{issuedToken: issuedToken{AccessToken: secretOf("the-token"), TokenID: "id", Role: "sync",
+		Issuer: "https://auth.example/v1/tenants/t/realms/r/applications/a", ClientID: "client", ExpiresAt: 1, EndsBy: 2},
+		TTL: 3, Lifetime: 4}
+	// Every field is set, so that a field added to leaseData fails here
+	// until it is set, and so checked, too.
+	fields := reflect.VisibleFields(reflect.TypeOf(full))
+	for _, field := range fields {
+		if value := reflect.ValueOf(full).FieldByIndex(field.Index); field.IsExported() && value.IsZero() {
+			t.Fatalf("set leaseData.%s in this test", field.Name)
+		}
+	}
+	noEnd := full
+	noEnd.EndsBy = 0
+	for _, lease := range []leaseData{full, noEnd} {
+		want := withToken(lease, lease.AccessToken)
+		var got map[string]any
+		encoded, _ := json.Marshal(lease.internalData())
+		if err := json.Unmarshal(encoded, &got); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("internal data %v (%v), want the lease's JSON and its token %v", got, err, want)
+		}
+		back, err := leaseFromInternal(lease.internalData())
+		sameToken := err == nil && back.AccessToken.Reveal() == lease.AccessToken.Reveal()
+		back.AccessToken, lease.AccessToken = biclient.Secret{}, biclient.Secret{}
+		if !sameToken || back != lease {
+			t.Fatalf("read back %+v (%v; same token: %v), want %+v", back, err, sameToken, lease)
+		}
 	}
 }

@@ -87,19 +87,8 @@ type leaseData struct {
 	Lifetime int64 `json:"lifetime"` // from issue to the lease's hard end, seconds
 }
 
-// withToken encodes v, a value whose JSON omits the access token, as decoded
-// JSON plus the revealed token: the explicit path by which a token reaches
-// lease or write-ahead storage.
-func withToken(v any, token biclient.Secret) map[string]any {
-	encoded, _ := json.Marshal(v)
-	var data map[string]any
-	_ = json.Unmarshal(encoded, &data)
-	data["access_token"] = token.Reveal()
-	return data
-}
-
-// fromTokenData decodes what withToken encoded into v and returns the
-// token. Vault hands internal data over as decoded JSON, so a JSON round
+// fromTokenData decodes internal data (leaseData's JSON fields plus
+// access_token) into v and returns the token. Vault hands internal data over as decoded JSON, so a JSON round
 // trip reads numbers of any Go type.
 func fromTokenData(data map[string]any, v any) (biclient.Secret, error) {
 	encoded, err := json.Marshal(data)
@@ -116,7 +105,27 @@ func fromTokenData(data map[string]any, v any) (biclient.Secret, error) {
 	return biclient.NewSecret(token), nil
 }
 
-func (l leaseData) internalData() map[string]any { return withToken(l, l.AccessToken) }
+// internalData is the lease's internal data: the JSON fields of leaseData
+// plus the revealed token, the explicit path by which a token reaches lease
+// storage. It is built field by field rather than by a JSON round trip,
+// once per credential; TestLeaseInternalDataIsTheLeaseJSON keeps the two
+// equal.
+func (l leaseData) internalData() map[string]any {
+	data := map[string]any{
+		"access_token": l.AccessToken.Reveal(),
+		"token_id":     l.TokenID,
+		"role":         l.Role,
+		"issuer":       l.Issuer,
+		"client_id":    l.ClientID,
+		"expires_at":   l.ExpiresAt,
+		"ttl":          l.TTL,
+		"lifetime":     l.Lifetime,
+	}
+	if l.EndsBy != 0 { // omitempty
+		data["ends_by"] = l.EndsBy
+	}
+	return data
+}
 
 func leaseFromInternal(data map[string]any) (leaseData, error) {
 	var lease leaseData
