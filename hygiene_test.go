@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
 // TestLifecycleNeverLogsSecrets runs config, role, creds, renew and revoke
@@ -107,5 +109,44 @@ func TestSecretHoldersNeverPrintTheirSecrets(t *testing.T) {
 	encoded, _ := json.Marshal(map[string]any{"config": cfg, "lease": lease, "token": token})
 	if strings.Contains(string(encoded), testClientSecret) || strings.Contains(string(encoded), "the-access-token-value") {
 		t.Error("JSON encoding reveals a secret")
+	}
+}
+
+// A plugin logs to Vault as JSON, which carries a time.Duration as a number
+// of nanoseconds that Vault then prints as 3.6e+12: durations are logged
+// as text.
+func TestLogLinesGiveDurationsAsText(t *testing.T) {
+	t.Parallel()
+	logs := &testutil.SyncBuffer{}
+	e := newTestBackendWith(t, func(conf *logical.BackendConfig) {
+		conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace, JSONFormat: true})
+	})
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})
+	e.renew(e.issue("sync", nil).Secret, time.Hour, time.Now())
+	e.mustOK(logical.CreateOperation, "static-roles/static", map[string]any{"scopes": "identities:read", "rotation_period": "1h"})
+	e.mustOK(logical.UpdateOperation, "static-roles/static", map[string]any{"rotation_period": "2h"})
+	want := map[string]map[string]string{
+		"role saved":        {"ttl": "1h0m0s", "max_ttl": "2h0m0s"},
+		"renewed lease":     {"ttl": "1h0m0s"},
+		"static role saved": {"rotation_period": "2h0m0s"},
+	}
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+		fields, ok := want[entry["@message"].(string)]
+		for name, text := range fields {
+			if entry[name] != text {
+				t.Errorf("%q logs %s=%v (%T), want %q", entry["@message"], name, entry[name], entry[name], text)
+			}
+		}
+		if ok {
+			delete(want, entry["@message"].(string))
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("no log line for %v", want)
 	}
 }

@@ -138,7 +138,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 	b.roles.drop(name)
-	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.ttl(), "max_ttl", r.maxTTL())
+	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.ttl().String(), "max_ttl", r.maxTTL().String())
 	b.event("role-write", logical.EventMetadataPath, rolePrefix+name, "role", name)
 	warnings := mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))
 	if len(warnings) == 0 {

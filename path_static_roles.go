@@ -189,7 +189,7 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		return nil, err
 	}
 	b.schedule.set(staticRolePrefix+name, r.nextDue())
-	b.Logger().Info("static role saved", "role", name, "rotation_period", r.RotationPeriod, "next_rotation", r.NextRotation)
+	b.Logger().Info("static role saved", "role", name, "rotation_period", r.RotationPeriod.String(), "next_rotation", r.NextRotation)
 	b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return nil, nil
 }

@@ -179,7 +179,7 @@ func (b *backend) tokenRenew(_ context.Context, req *logical.Request, _ *framewo
 	resp := &logical.Response{Secret: req.Secret}
 	resp.Secret.TTL = ttl
 	resp.Secret.MaxTTL = maxTTL
-	b.Logger().Debug("renewed lease", "role", lease.Role, "token_id", lease.TokenID, "ttl", ttl, "hard_end", hardEnd)
+	b.Logger().Debug("renewed lease", "role", lease.Role, "token_id", lease.TokenID, "ttl", ttl.String(), "hard_end", hardEnd)
 	return resp, nil
 }
 
