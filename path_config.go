@@ -142,7 +142,8 @@ func configFields() map[string]*framework.FieldSchema {
 			Description: "The most token and introspection calls to Beyond Identity this mount runs at once. The bound " +
 				"adapts below it: it starts at 10, grows while Beyond Identity answers, and halves on each 429 or 503. " +
 				"Further calls wait for a slot within their own time limit. Revocations have a bound of their own, so a " +
-				"burst of credential reads never delays them. Between 1 and 256. Default: 64.",
+				"burst of credential reads never delays them. The mount keeps a connection open for each slot, so calls " +
+				"reuse connections rather than handshake again. Between 1 and 256. Default: 64.",
 		},
 		"verify_connection": {
 			Type:    framework.TypeBool,
