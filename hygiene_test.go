@@ -123,7 +123,9 @@ func TestLogLinesGiveDurationsAsText(t *testing.T) {
 	})
 	e.configure()
 	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})
-	e.renew(e.issue("sync", nil).Secret, time.Hour, time.Now())
+	if resp, err := e.renew(e.issue("sync", nil).Secret, time.Hour, time.Now()); err != nil || resp.IsError() {
+		t.Fatalf("renew: %v %s", err, errorText(resp))
+	}
 	e.mustOK(logical.CreateOperation, "static-roles/static", map[string]any{"scopes": "identities:read", "rotation_period": "1h"})
 	e.mustOK(logical.UpdateOperation, "static-roles/static", map[string]any{"rotation_period": "2h"})
 	want := map[string]map[string]string{
