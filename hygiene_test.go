@@ -130,6 +130,7 @@ func TestLogLinesGiveDurationsAsText(t *testing.T) {
 	e.mustOK(logical.UpdateOperation, "static-roles/static", map[string]any{"rotation_period": "2h"})
 	want := map[string]map[string]string{
 		"role saved":        {"ttl": "1h0m0s", "max_ttl": "2h0m0s"},
+		"issued token":      {"lease_ttl": "1h0m0s"},
 		"renewed lease":     {"ttl": "1h0m0s"},
 		"static role saved": {"rotation_period": "2h0m0s"},
 	}

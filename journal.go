@@ -332,7 +332,7 @@ func (j *journal) removeDone(now time.Time) {
 		j.mu.Unlock()
 		if err != nil {
 			j.b.Logger().Warn("deleting a handed-over page of the journal failed; trying again", "tokens", page.entries,
-				"retry_in", handoverRetry, "error", err)
+				"retry_in", handoverRetry.String(), "error", err)
 			continue
 		}
 		j.committed("handover", page.entries)

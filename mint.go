@@ -70,7 +70,7 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	// credential, which the audit log, the credential-issue event and the
 	// issued metric already record.
 	b.Logger().Debug("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
-		"lease_ttl", resp.Secret.TTL)
+		"lease_ttl", resp.Secret.TTL.String())
 	return resp, nil
 }
 

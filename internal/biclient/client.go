@@ -219,14 +219,18 @@ func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.V
 	return &answer{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
 
+// maxPresize bounds the buffer readBody sets aside before a byte has come:
+// an answer that announces a large body and stalls holds no more.
+const maxPresize = 64 << 10
+
 // readBody reads an answer's body, up to limit+1 bytes so that a longer
 // one shows. It reads into one buffer of the announced length when there
-// is one: io.ReadAll starts at 512 bytes and would grow four times for a
-// token answer.
+// is one (up to maxPresize): io.ReadAll starts at 512 bytes and would grow
+// four times for a token answer.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	size := int64(512)
 	if resp.ContentLength >= 0 {
-		size = min(resp.ContentLength, limit) + 1 // the 1: room to see EOF, or one byte too many
+		size = min(resp.ContentLength, limit, maxPresize) + 1 // the 1: room to see EOF, or one byte too many
 	}
 	body, r := make([]byte, 0, size), io.LimitReader(resp.Body, limit+1)
 	for {

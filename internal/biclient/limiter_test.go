@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,8 +153,14 @@ func TestEveryCallSlotKeepsItsConnection(t *testing.T) {
 	}
 	server.Start()
 	t.Cleanup(server.Close)
+	// go-cleanhttp keeps one idle connection per CPU and one: the client is
+	// built on one CPU, so that without a pool fitted to the slots it would
+	// keep two, fewer than the slots, on any machine. (This test is not
+	// parallel: nothing else runs meanwhile.)
+	procs := runtime.GOMAXPROCS(1)
 	client, err := New(Config{AuthURL: server.URL, TenantID: "t", RealmID: "r", ApplicationID: "a", ClientID: "c",
 		ClientSecret: NewSecret(testSecret), Timeout: 10 * time.Second, Limiter: NewLimiter(slots)})
+	runtime.GOMAXPROCS(procs)
 	if err != nil {
 		t.Fatal(err)
 	}
