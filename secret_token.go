@@ -87,9 +87,10 @@ type leaseData struct {
 	Lifetime int64 `json:"lifetime"` // from issue to the lease's hard end, seconds
 }
 
-// fromTokenData decodes internal data (leaseData's JSON fields plus
-// access_token) into v and returns the token. Vault hands internal data over as decoded JSON, so a JSON round
-// trip reads numbers of any Go type.
+// fromTokenData decodes a value's JSON fields plus access_token (a lease's
+// internal data, or an earlier version's write-ahead entry) into v and
+// returns the token. Vault hands internal data over as decoded JSON, so a
+// JSON round trip reads numbers of any Go type.
 func fromTokenData(data map[string]any, v any) (biclient.Secret, error) {
 	encoded, err := json.Marshal(data)
 	if err != nil {

@@ -43,7 +43,7 @@ type flags struct {
 	readers, rounds                    int
 	slowLatency                        time.Duration
 	slowReaders                        int
-	// setups names the setups to measure, in their fixed order.
+	// setups names the setups to measure; they run in setupNames' order.
 	setups []string
 }
 
