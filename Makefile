@@ -6,6 +6,9 @@ PLUGIN  := vault-plugin-secrets-beyondidentity
 VERSION ?= v0.1.0
 BIN     := $(CURDIR)/bin
 LDFLAGS := -s -w -X $(MODULE).Version=$(VERSION)
+# The plugin is built static, as released, except with GOFLAGS=-race (the
+# end-to-end tests' demo and dev runs): the race detector needs cgo.
+PLUGIN_CGO := $(if $(findstring -race,$(GOFLAGS)),1,0)
 
 .DEFAULT_GOAL := help
 
@@ -16,7 +19,7 @@ help: ## List the targets
 .PHONY: build
 build: ## Build the plugin (static, as released), the fake Beyond Identity server and bi-introspect into bin/
 	@mkdir -p $(BIN)
-	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$(PLUGIN) ./cmd/$(PLUGIN)
+	CGO_ENABLED=$(PLUGIN_CGO) go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$(PLUGIN) ./cmd/$(PLUGIN)
 	go build -trimpath -o $(BIN)/fake-beyondidentity ./cmd/fake-beyondidentity
 	go build -trimpath -o $(BIN)/bi-introspect ./cmd/bi-introspect
 
