@@ -239,18 +239,20 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // sets aside no more than maxPresize before the bytes come, and reads one
 // byte past the limit so that a longer body shows.
 func TestReadBodySizesItsBufferFromTheAnnouncedLength(t *testing.T) {
-	answer := func(announced int64, body string) *http.Response {
-		return &http.Response{ContentLength: announced, Body: io.NopCloser(strings.NewReader(body))}
+	read := func(announced int64, body string, limit int64) ([]byte, error) {
+		resp := &http.Response{ContentLength: announced, Body: io.NopCloser(strings.NewReader(body))}
+		defer resp.Body.Close()
+		return readBody(resp, limit)
 	}
 	token := strings.Repeat("t", 1500)
-	if body, err := readBody(answer(1500, token), MaxResponseBytes); err != nil || string(body) != token || cap(body) != 1501 {
+	if body, err := read(1500, token, MaxResponseBytes); err != nil || string(body) != token || cap(body) != 1501 {
 		t.Fatalf("a 1500-byte answer: %d bytes in a buffer of %d (%v), want one buffer of 1501", len(body), cap(body), err)
 	}
-	if body, err := readBody(answer(MaxResponseBytes, "short"), MaxResponseBytes); err != nil || string(body) != "short" || cap(body) > maxPresize+1 {
+	if body, err := read(MaxResponseBytes, "short", MaxResponseBytes); err != nil || string(body) != "short" || cap(body) > maxPresize+1 {
 		t.Fatalf("an answer announcing %d bytes: a buffer of %d (%v), want at most %d", MaxResponseBytes, cap(body), err, maxPresize+1)
 	}
 	for _, announced := range []int64{-1, 3000} {
-		if body, err := readBody(answer(announced, strings.Repeat("x", 3000)), 2000); err != nil || len(body) != 2001 {
+		if body, err := read(announced, strings.Repeat("x", 3000), 2000); err != nil || len(body) != 2001 {
 			t.Fatalf("3000 bytes (announced %d) over a limit of 2000: read %d (%v), want 2001", announced, len(body), err)
 		}
 	}
