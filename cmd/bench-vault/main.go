@@ -61,7 +61,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.readers, "readers", 8, "concurrent readers of the dev and integrated-storage setups")
 	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long each workload is measured")
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "load before each workload's first round, not counted")
-	fs.IntVar(&f.rounds, "rounds", 3, "turns the workloads take, each of duration/rounds")
+	fs.IntVar(&f.rounds, "rounds", 6, "turns the workloads take, each of duration/rounds")
 	fs.DurationVar(&f.slowLatency, "slow-latency", 100*time.Millisecond, "upstream latency of the third setup")
 	fs.IntVar(&f.slowReaders, "slow-readers", 32, "concurrent readers of the third setup")
 	setups := fs.String("setups", strings.Join(setupNames, ","), "the setups to measure, comma-separated: dev, raft, slow")
