@@ -225,13 +225,11 @@ func (j *journal) claimDone(now time.Time, remove bool) (string, *pageState) {
 		now = now.Add(-reuseWindow)
 	}
 	for len(j.done) > 0 && !j.done[0].done.After(now) {
-		item := j.done[0]
+		item := heap.Pop(&j.done).(donePage)
 		page := j.pages[item.key]
 		if page == nil || page.claimed || !page.done.Equal(item.done) {
-			heap.Pop(&j.done) // stale
-			continue
+			continue // stale
 		}
-		heap.Pop(&j.done)
 		page.claimed = true
 		return item.key, page
 	}

@@ -39,12 +39,12 @@ func (b *backend) lockStaticRole(name string) func() {
 // role's lock.
 func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r *staticRole) (*logical.Response, error) {
 	resp, err := b.replaceToken(ctx, s, name, r)
-	if (err != nil || resp.IsError()) && r.LastRotation.IsZero() {
-		// A role being created whose first mint fails is not stored: no
-		// role, no rotation to count (nor a label value for any name).
-		return resp, err
-	}
 	if err != nil || resp.IsError() {
+		if r.LastRotation.IsZero() {
+			// A role being created whose first mint fails is not stored:
+			// no role, no rotation to count (nor a label value for any name).
+			return resp, err
+		}
 		b.metrics.rotations.WithLabelValues(name, "failed").Inc()
 		b.event("static-rotate-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
 		return resp, err
