@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -252,8 +251,9 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 // statuses, a ResponseError for anything else (such as a redirect).
 func (c *Client) errorFor(call string, a *answer, secrets ...Secret) error {
 	if a.status >= 400 {
-		// The Basic credentials as sent, should an error page echo the header.
-		basic := NewSecret(base64.StdEncoding.EncodeToString([]byte(c.cfg.ClientID + ":" + c.cfg.ClientSecret.Reveal())))
+		// The Basic credentials, should an error page echo the header: the
+		// scrubber removes them in every base64 form, as it does the secret.
+		basic := NewSecret(c.cfg.ClientID + ":" + c.cfg.ClientSecret.Reveal())
 		apiErr := ParseErrorBody(call, a.status, a.header, a.body, c.clock.Now(), append(secrets, c.cfg.ClientSecret, basic)...)
 		apiErr.Attempts = a.attempts
 		return apiErr

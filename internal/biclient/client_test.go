@@ -3,6 +3,8 @@ package biclient
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -255,5 +257,67 @@ func TestReadBodySizesItsBufferFromTheAnnouncedLength(t *testing.T) {
 		if body, err := read(announced, strings.Repeat("x", 3000), 2000); err != nil || len(body) != 2001 {
 			t.Fatalf("3000 bytes (announced %d) over a limit of 2000: read %d (%v), want 2001", announced, len(body), err)
 		}
+	}
+}
+
+// An upstream error that echoes what the client sent never carries its
+// secret out, in any form that gives it back: the raw secret, or the Basic
+// credentials' base64, padded or not, in either alphabet. The client must
+// hand its own secret and the Basic header it builds to the scrubber:
+// dropping either fails a case here.
+func TestUpstreamErrorsNeverEchoTheClientsSecret(t *testing.T) {
+	const clientID, secret = "client-01", "xyz~~~?"
+	basic := []byte(clientID + ":" + secret)
+	forms := map[string]func(r *http.Request) string{
+		"raw secret":           func(*http.Request) string { return secret },
+		"basic header as sent": func(r *http.Request) string { return r.Header.Get("Authorization") },
+		"basic unpadded":       func(*http.Request) string { return base64.RawStdEncoding.EncodeToString(basic) },
+		"basic url-safe":       func(*http.Request) string { return base64.URLEncoding.EncodeToString(basic) },
+		"basic url-safe unpadded": func(*http.Request) string {
+			return base64.RawURLEncoding.EncodeToString(basic)
+		},
+	}
+	// The forms differ from one another, or the cases would not each test one.
+	if base64.StdEncoding.EncodeToString(basic) == base64.RawStdEncoding.EncodeToString(basic) ||
+		base64.StdEncoding.EncodeToString(basic) == base64.URLEncoding.EncodeToString(basic) {
+		t.Fatal("pick credentials whose base64 has padding and a character the URL-safe alphabet changes")
+	}
+	for name, echo := range forms {
+		t.Run(name, func(t *testing.T) {
+			var echoed string
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				echoed = echo(r)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client",
+					"error_description": "bad credentials: " + echoed})
+			}))
+			defer server.Close()
+			client, err := New(Config{AuthURL: server.URL, TenantID: "t", RealmID: "r", ApplicationID: "a",
+				ClientID: clientID, ClientSecret: NewSecret(secret), MaxRetries: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for call, do := range map[string]func() error{
+				CallToken: func() error {
+					_, err := client.MintToken(context.Background(), MintRequest{Lifetime: time.Minute})
+					return err
+				},
+				CallRevoke: func() error { return client.Revoke(context.Background(), NewSecret("some-token")) },
+			} {
+				err := do()
+				var apiErr *APIError
+				if !errors.As(err, &apiErr) || !apiErr.InvalidClient() {
+					t.Fatalf("%s: want an invalid_client APIError, got %v", call, err)
+				}
+				text := err.Error()
+				if echoed == "" || strings.Contains(text, echoed) || strings.Contains(text, secret) {
+					t.Errorf("%s: the error gives the client's credentials back (%s)", call, name)
+				}
+				if !strings.Contains(text, redacted) {
+					t.Errorf("%s: the error does not show that something was redacted", call)
+				}
+			}
+		})
 	}
 }

@@ -78,6 +78,13 @@ func (e *APIError) Refused() bool {
 	return false
 }
 
+// InvalidClient reports whether Beyond Identity refused the client's
+// credentials (RFC 6749 invalid_client, or a 401): another secret of the
+// same client may still be accepted.
+func (e *APIError) InvalidClient() bool {
+	return e.Code == "invalid_client" || e.StatusCode == http.StatusUnauthorized
+}
+
 // Unavailable reports whether Beyond Identity said it could not serve the
 // request now (429 or 503): nothing happened, and a later try may succeed.
 func (e *APIError) Unavailable() bool {
@@ -283,14 +290,21 @@ func CleanText(text string, limit int) string {
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // scrub removes every secret value from text, for upstream messages that
-// might echo what they were sent, as sent (form-encoded) or decoded.
+// might echo what they were sent: as sent (form-encoded), decoded, or in
+// base64 with or without its padding and in its URL-safe alphabet, since
+// any of them gives the value back to whoever reads it. Longer forms go
+// first, so that a padded encoding is not left with its padding.
 func scrub(text string, secrets ...Secret) string {
 	for _, s := range secrets {
 		v := s.Reveal()
 		if v == "" {
 			continue
 		}
-		for _, form := range []string{v, url.QueryEscape(v), base64.StdEncoding.EncodeToString([]byte(v))} {
+		for _, form := range []string{
+			v, url.QueryEscape(v),
+			base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
+			base64.URLEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v)),
+		} {
 			text = strings.ReplaceAll(text, form, redacted)
 		}
 	}

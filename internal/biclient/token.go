@@ -47,8 +47,13 @@ type MintRequest struct {
 type Token struct {
 	AccessToken Secret
 	TokenType   string
-	// Scopes Beyond Identity granted, sorted and de-duplicated.
+	// Scopes Beyond Identity granted, sorted and de-duplicated: the
+	// answer's scope (or, without one, the JWT's scope claim).
 	Scopes []string
+	// ClaimScopes are the JWT's own scope claim, what Beyond Identity
+	// enforces, when the answer carried a scope too; nil otherwise. An
+	// answer may say less than its token grants: both must be checked.
+	ClaimScopes []string
 	// ExpiresAt is the earliest end the answer allows: when the request
 	// was sent plus expires_in, or the JWT's exp when that is sooner. Leases
 	// end by it.
@@ -221,6 +226,9 @@ func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []s
 	switch {
 	case resp.Scope != nil:
 		token.Scopes = scope.Parse(*resp.Scope)
+		if isJWT && claims.Scope != nil {
+			token.ClaimScopes = scope.Parse(*claims.Scope)
+		}
 	case isJWT && claims.Scope != nil:
 		token.Scopes = scope.Parse(*claims.Scope)
 	default:
