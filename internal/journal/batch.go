@@ -1,4 +1,4 @@
-package beyondidentity
+package journal
 
 import "sync"
 
