@@ -12,11 +12,11 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/helper/errutil"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 )
 
 // Version is the plugin's semantic version, reported to Vault as its running
@@ -33,6 +33,8 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
+	// The journal logs through Vault's logger, which Setup provides.
+	b.journal = b.newJournal()
 	return b, nil
 }
 
@@ -47,43 +49,51 @@ type backend struct {
 	// waits.
 	clock, clientClock clock.Clock
 
-	// lock guards biClient and retainedClients. Requests read them under
-	// the read lock; only building them from storage and reset() take the
-	// write lock. No lock is held across a call to Beyond Identity.
-	lock            sync.RWMutex
-	biClient        *biclient.Client
-	retainedClients map[string]*biclient.Client
+	// lock guards biClient and retained. Requests read them under the read
+	// lock; only building them from storage and reset() take the write
+	// lock. No lock is held across a call to Beyond Identity.
+	lock     sync.RWMutex
+	biClient *biclient.Client
+	// retained are the retained credentials, newest first, as last read
+	// from storage; nil until needed.
+	retained []*retainedEntry
+	// configLock serialises config writes and deletes and the drops of
+	// retained credentials.
+	configLock sync.Mutex
 
 	// roles caches the roles credentials are issued from.
 	roles roleCache
 
-	// journal covers fresh tokens until they are handed over.
-	journal *journal
+	// journal covers fresh tokens until Vault holds their lease.
+	journal *journal.Journal[journalEntry]
 
 	// limits are the mount's bounds on concurrent calls. They outlive the
 	// clients that config changes replace, and are resized when a client is
 	// built from a config with another max_concurrent_requests.
 	limits callLimits
 
-	// schedule says when the background worker runs what falls due:
-	// retries of failed revocations and static role rotations.
-	// revocationLocks serialise the work on each token's record.
-	schedule        *schedule
-	revocationLocks []*locksutil.LockEntry
-	staticRoleLocks []*locksutil.LockEntry
+	// queue is the schedule of the background work (queue.go); background
+	// is its loop while it runs.
+	queue      *workQueue
+	background backgroundLoop
+	// revocationLocks guard each revocation record's reads and writes;
+	// staticRoleLocks each static role, across its rotation.
+	revocationLocks, staticRoleLocks keyLocks
 
 	// metrics are the mount's counters; pendingRevocations the failed
-	// revocations the background worker retries.
+	// revocations the background work retries.
 	metrics            *metrics
 	pendingRevocations keySet
 	// events wait here to be sent to Vault.
-	events eventQueue
+	events *eventQueue
+}
 
-	// stopWorker ends the background worker, and workerDone is
-	// closed when it has ended; both nil while no worker runs.
-	workerMu   sync.Mutex
-	stopWorker context.CancelFunc
-	workerDone chan struct{}
+// backgroundLoop is the queue's loop while it runs: stop ends it, and done
+// is closed once it has.
+type backgroundLoop struct {
+	mu   sync.Mutex
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 // callLimits bounds the calls to Beyond Identity a mount runs at once:
@@ -100,90 +110,90 @@ func (l callLimits) setCeiling(n int) {
 
 func newBackend() *backend {
 	b := &backend{
-		clock:           clock.Real{},
-		clientClock:     clock.Real{},
-		retainedClients: map[string]*biclient.Client{},
+		clock:       clock.Real{},
+		clientClock: clock.Real{},
 		limits: callLimits{
 			issue:  biclient.NewLimiter(defaultMaxConcurrent),
 			revoke: biclient.NewLimiter(defaultMaxConcurrent),
 		},
-		schedule:        newSchedule(),
-		revocationLocks: locksutil.CreateLocks(),
-		staticRoleLocks: locksutil.CreateLocks(),
+		queue: newWorkQueue(),
 	}
 	b.metrics = newMetrics(b)
-	b.journal = newJournal(b)
+	b.events = newEventQueue(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Everything that holds the client secret or a token.
-			SealWrapStorage: []string{configPath, rolePrefix, staticRolePrefix, retainedPrefix, revocationPrefix, journalPrefix,
-				framework.WALPrefix},
-			// The journal, a failed revocation or an earlier version's
-			// write-ahead entry belongs to the cluster that minted its
-			// token: performance secondaries mint, lease and revoke
-			// their own.
-			LocalStorage: []string{journalPrefix, revocationPrefix, framework.WALPrefix},
+			SealWrapStorage: []string{configPath, rolePrefix, staticRolePrefix, retainedPrefix, revocationPrefix, journal.Prefix},
+			// The journal and a failed revocation belong to the cluster
+			// that minted the token: performance secondaries mint, lease
+			// and revoke their own.
+			LocalStorage: []string{journal.Prefix, revocationPrefix},
 		},
 		Paths: framework.PathAppend(
 			b.pathConfig(),
 			b.pathRoles(),
 			[]*framework.Path{b.pathCreds()},
 			b.pathStaticRoles(),
+			b.pathRevocations(),
 			[]*framework.Path{b.pathMetrics()},
 		),
-		Secrets:           []*framework.Secret{b.tokenSecret()},
-		WALRollback:       b.walRollback,
-		WALRollbackMinAge: journalMinAge,
-		InitializeFunc:    b.initialize,
-		PeriodicFunc:      b.periodic,
-		Clean:             b.clean,
-		Invalidate:        b.invalidate,
-		RunningVersion:    Version,
+		Secrets:        []*framework.Secret{b.tokenSecret()},
+		InitializeFunc: b.initialize,
+		PeriodicFunc:   b.periodic,
+		Clean:          b.clean,
+		Invalidate:     b.invalidate,
+		RunningVersion: Version,
 	}
 	return b
 }
 
-// initialize starts the background worker on the node that
-// owns the mount's leases: Vault calls it on the active node after a mount,
-// an unseal, a failover or a plugin reload. Records left by a previous
-// process or node are picked up here.
-func (b *backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
+// newJournal builds the journal on the backend's clock, counting its
+// writes in the metrics.
+func (b *backend) newJournal() *journal.Journal[journalEntry] {
+	return journal.New[journalEntry](journal.Config{
+		Clock:  b.clock,
+		Logger: b.Logger(),
+		Committed: func(op string, commits, tokens int) {
+			b.metrics.journalCommits.WithLabelValues(op).Add(float64(commits))
+			b.metrics.journalTokens.WithLabelValues(op).Add(float64(tokens))
+		},
+	})
+}
+
+// The background work starts and stops here, and only here.
+
+// initialize starts the background loop on the node that owns the mount's
+// leases: Vault calls it on the active node after a mount, an unseal, a
+// failover or a plugin reload. The loop first finds the work a previous
+// process or node left in storage.
+func (b *backend) initialize(_ context.Context, req *logical.InitializationRequest) error {
 	state := b.System().ReplicationState()
 	if state.HasState(consts.ReplicationPerformanceStandby) || state.HasState(consts.ReplicationDRSecondary) {
 		return nil
 	}
-	if err := b.loadSchedule(ctx, req.Storage); err != nil {
-		// The worker still serves the records written from now on; the
-		// rest wait for the next initialization, and Vault's own retries.
-		b.Logger().Error("loading the background work failed", "error", err)
-	}
-	b.startWorker(req.Storage)
-	return nil
-}
-
-// startWorker (re)starts the background worker.
-func (b *backend) startWorker(s logical.Storage) {
-	b.stopWorkerAndWait()
-	// The worker outlives the request that starts it (Vault's
+	b.stopBackground()
+	// The loop outlives the request that starts it (Vault's
 	// initialization): its context ends with clean, not with that request.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	b.workerMu.Lock()
-	b.stopWorker, b.workerDone = cancel, done
-	b.workerMu.Unlock()
+	b.background.mu.Lock()
+	b.background.stop, b.background.done = cancel, done
+	b.background.mu.Unlock()
 	go func() {
 		defer close(done)
-		b.backgroundWorker(ctx, s)
+		b.runQueue(ctx, req.Storage)
 	}()
+	return nil
 }
 
-func (b *backend) stopWorkerAndWait() {
-	b.workerMu.Lock()
-	stop, done := b.stopWorker, b.workerDone
-	b.stopWorker, b.workerDone = nil, nil
-	b.workerMu.Unlock()
+// stopBackground ends the background loop, if it runs, and waits for it.
+func (b *backend) stopBackground() {
+	b.background.mu.Lock()
+	stop, done := b.background.stop, b.background.done
+	b.background.stop, b.background.done = nil, nil
+	b.background.mu.Unlock()
 	if stop != nil {
 		stop()
 		<-done
@@ -191,18 +201,21 @@ func (b *backend) stopWorkerAndWait() {
 }
 
 // periodic runs with Vault's rollback, about once a minute on the active
-// node: it revokes the tokens of requests that died (the journal), and
-// drops retained credentials past their retention.
+// node: it finds again in storage whatever the queue may have missed, with
+// the journal's recovery, and drops retained credentials past their
+// retention.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
-	return errors.Join(b.recoverJournal(ctx, req.Storage), b.pruneRetained(ctx, req.Storage))
+	return errors.Join(b.populateQueue(ctx, req.Storage), b.pruneRetained(ctx, req.Storage))
 }
 
-// clean runs when the mount is unmounted or the plugin stops: it ends the
-// background work, removes the journal entries of tokens handed over, and
-// releases pooled connections.
+// clean runs when the mount is unmounted or the plugin stops: it ends
+// every goroutine the plugin started (the background loop, the journal's
+// remover, the event sender), removes the journal's pages of tokens handed
+// over, and releases pooled connections. After it returns, none runs.
 func (b *backend) clean(context.Context) {
-	b.stopWorkerAndWait()
-	b.journal.flush()
+	b.stopBackground()
+	b.journal.Close()
+	b.events.close()
 	b.reset()
 }
 
@@ -256,10 +269,12 @@ func (b *backend) reset() {
 		b.biClient.CloseIdleConnections()
 	}
 	b.biClient = nil
-	for id, c := range b.retainedClients {
-		c.CloseIdleConnections()
-		delete(b.retainedClients, id)
+	for _, entry := range b.retained {
+		if entry.client != nil {
+			entry.client.CloseIdleConnections()
+		}
 	}
+	b.retained = nil
 }
 
 // newClient builds a client for cfg that shares the mount's call limits.

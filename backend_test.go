@@ -19,11 +19,11 @@ func TestFactoryReportsVersionAndSealWraps(t *testing.T) {
 		t.Fatalf("backend type = %v", e.b.Type())
 	}
 	wrapped := strings.Join(e.b.SpecialPaths().SealWrapStorage, ",")
-	if wrapped != "config,roles/,static-roles/,retained/,revocations/,journal/,wal/" {
+	if wrapped != "config,roles/,static-roles/,retained/,revocations/,journal/" {
 		t.Fatalf("SealWrapStorage = %q: every path holding a secret or a token must be seal-wrapped", wrapped)
 	}
-	if local := strings.Join(e.b.SpecialPaths().LocalStorage, ","); local != "journal/,revocations/,wal/" {
-		t.Fatalf("LocalStorage = %q: write-ahead entries and failed revocations must stay in the cluster that minted the token", local)
+	if local := strings.Join(e.b.SpecialPaths().LocalStorage, ","); local != "journal/,revocations/" {
+		t.Fatalf("LocalStorage = %q: the journal and failed revocations must stay in the cluster that minted the token", local)
 	}
 }
 

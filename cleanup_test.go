@@ -10,12 +10,13 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 )
 
 func TestNothingLeftWhenRecordingTheTokenFails(t *testing.T) {
 	t.Parallel()
 	e := newSyncRoleBackend(t)
-	prefix := journalPrefix
+	prefix := journal.Prefix
 	e.withFailingStorage().failPut.Store(&prefix)
 	_, err := e.request(logical.ReadOperation, "creds/sync", nil)
 	if err == nil || !strings.Contains(err.Error(), "recording the new token") || !strings.Contains(err.Error(), "the token was revoked") {
@@ -33,12 +34,14 @@ func TestNothingLeftWhenRecordingTheTokenFails(t *testing.T) {
 func TestAHandedOverTokenSurvivesAFailedJournalRemoval(t *testing.T) {
 	t.Parallel()
 	e := newSyncRoleBackend(t)
-	prefix := journalPrefix
+	fake := e.useFakeClock()
+	prefix := journal.Prefix
 	failing := e.withFailingStorage()
 	failing.failDelete.Store(&prefix)
 	token := e.issue("sync", nil).Data["access_token"].(string)
-	e.b.journal.flush() // the removal fails, and is put back for later
-	e.rollback()        // recovery skips the handed-over entry; its own delete fails too
+	e.b.journal.Flush() // the removal fails, and is put back for later
+	fake.Advance(journal.MinAge + time.Minute)
+	e.rollback() // recovery skips the handed-over entry; its own delete fails too
 	if !e.fake.IsActive(token) {
 		t.Fatal("the token of a credential was revoked because its journal entry could not be removed")
 	}
@@ -135,7 +138,8 @@ func TestRollbackRevokesWhatCouldNotBeRecorded(t *testing.T) {
 	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "the plugin's recovery retries it") {
 		t.Fatalf("resp %s err %v", errorText(resp), err)
 	}
-	e.rollback() // revocation and recording still fail: the entry stays
+	fake.Advance(journal.MinAge + time.Minute) // the page is old enough for recovery
+	e.rollback()                               // revocation and recording still fail: the entry stays
 	if pages := e.journalPages(); len(pages) != 1 {
 		t.Fatalf("journal pages: %v", pages)
 	}
@@ -223,7 +227,7 @@ func TestJournalEntryOnlyWhereRecoveryCouldAct(t *testing.T) {
 			e := newTestBackend(t)
 			e.configure()
 			e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": ttl})
-			recording := &recordingStorage{Storage: e.storage, prefix: journalPrefix}
+			recording := &recordingStorage{Storage: e.storage, prefix: journal.Prefix}
 			e.storage = recording
 			e.issue("sync", nil)
 			if got := recording.puts.Load(); got != wantEntries {

@@ -105,6 +105,12 @@ func (c *config) sameApplication(other *config) bool {
 	return c.issuer() == other.issuer() && c.ClientID == other.ClientID
 }
 
+// sameCredentials reports whether both configs send the same secret of the
+// same client to the same place: whether a check of one holds for the other.
+func (c *config) sameCredentials(other *config) bool {
+	return c.sameApplication(other) && c.CACert == other.CACert && sameSecret(c.ClientSecret, other.ClientSecret)
+}
+
 // newClient builds the client for this config; its calls wait for slots of
 // the mount's limits, and between attempts on clk, and each is observed.
 func (c *config) newClient(limits callLimits, clk clock.Clock, observe func(biclient.Attempt)) (*biclient.Client, error) {

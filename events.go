@@ -29,49 +29,69 @@ type pendingEvent struct {
 	metadata []string
 }
 
-// eventQueue holds a mount's events until they are sent.
+// eventQueue holds a mount's events until they are sent. Its sender is
+// started when an event arrives and none runs, and ends when none waits;
+// close stops it for good.
 type eventQueue struct {
+	b *backend
+	// ctx ends with close: the sender's sends end with it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	sender sync.WaitGroup
+
 	mu      sync.Mutex
 	pending []pendingEvent
 	sending bool
+	closed  bool
+}
+
+func newEventQueue(b *backend) *eventQueue {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &eventQueue{b: b, ctx: ctx, cancel: cancel}
 }
 
 // event queues a Vault event notification of the given kind. A Vault
-// without events (before 1.16, or with them turned off) makes it a no-op.
+// without events (before 1.16, or with them turned off) makes it a no-op,
+// and so does a mount being cleaned up.
 func (b *backend) event(kind string, metadata ...string) {
-	q := &b.events
+	q := b.events
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.pending) >= maxPendingEvents {
+	switch {
+	case q.closed:
+		return
+	case len(q.pending) >= maxPendingEvents:
 		b.metrics.eventsDropped.Inc()
 		return
 	}
 	q.pending = append(q.pending, pendingEvent{kind: kind, metadata: metadata})
 	if !q.sending {
 		q.sending = true
-		go b.sendEvents()
+		q.sender.Add(1)
+		go q.send()
 	}
 }
 
-// sendEvents sends the queued events in order, and stops when none waits.
-// An event leaves the queue when its sending begins, so the queue's bound
+// send sends the queued events in order, and stops when none waits. An
+// event leaves the queue when its sending begins, so the queue's bound
 // counts every event held but the one being sent.
-func (b *backend) sendEvents() {
+func (q *eventQueue) send() {
+	defer q.sender.Done()
 	for {
-		e, ok := b.events.next()
+		e, ok := q.next()
 		if !ok {
 			return
 		}
-		b.sendEvent(e)
+		q.sendOne(e)
 	}
 }
 
-// next takes the oldest event; when none waits, the sender is marked
-// stopped.
+// next takes the oldest event; when none waits, or the queue is closed,
+// the sender is marked stopped.
 func (q *eventQueue) next() (pendingEvent, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.pending) == 0 {
+	if len(q.pending) == 0 || q.closed {
 		q.sending = false
 		return pendingEvent{}, false
 	}
@@ -80,11 +100,22 @@ func (q *eventQueue) next() (pendingEvent, bool) {
 	return e, true
 }
 
-func (b *backend) sendEvent(e pendingEvent) {
-	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+func (q *eventQueue) sendOne(e pendingEvent) {
+	ctx, cancel := context.WithTimeout(q.ctx, eventTimeout)
 	defer cancel()
-	err := logical.SendEvent(ctx, b.Backend, "beyondidentity/"+e.kind, e.metadata...)
+	err := logical.SendEvent(ctx, q.b.Backend, "beyondidentity/"+e.kind, e.metadata...)
 	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
-		b.Logger().Debug("sending an event failed", "event", e.kind, "error", err)
+		q.b.Logger().Debug("sending an event failed", "event", e.kind, "error", err)
 	}
+}
+
+// close drops the events still waiting (they are notifications), ends the
+// send under way and waits for the sender to stop.
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.pending = nil
+	q.mu.Unlock()
+	q.cancel()
+	q.sender.Wait()
 }

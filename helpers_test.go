@@ -15,7 +15,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,6 +27,7 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
@@ -248,22 +248,6 @@ func newSyncRoleBackend(t testing.TB) *testEnv {
 	return e
 }
 
-// assertRecoveryRevokes runs the journal's recovery of the pages written
-// before cutoff, and checks that it revoked the orphan's token (else fails
-// with lost) and kept the credential whose token is held.
-func (e *testEnv) assertRecoveryRevokes(cutoff time.Time, orphan issuedToken, held, lost string) {
-	e.t.Helper()
-	if err := e.b.recoverJournalBefore(context.Background(), e.storage, cutoff); err != nil {
-		e.t.Fatal(err)
-	}
-	if e.fake.IsActive(orphan.AccessToken.Reveal()) {
-		e.t.Fatal(lost)
-	}
-	if !e.fake.IsActive(held) {
-		e.t.Fatal("recovery revoked the token of a credential")
-	}
-}
-
 // switchToSecondApplication adds another application to the fake and
 // points the mount at it.
 func (e *testEnv) switchToSecondApplication() *logical.Response {
@@ -350,11 +334,18 @@ func withExpiry(t *testing.T, internal map[string]any, end time.Time) map[string
 	return data
 }
 
-// failingStorage fails writes or deletes of chosen keys, to inject storage
-// errors.
+// failingStorage fails writes, deletes or lists of chosen keys, to inject
+// storage errors.
 type failingStorage struct {
 	logical.Storage
-	failPut, failDelete atomic.Pointer[string] // key prefix to fail
+	failPut, failDelete, failList atomic.Pointer[string] // key prefix to fail
+}
+
+func (s *failingStorage) List(ctx context.Context, prefix string) ([]string, error) {
+	if failed := s.failList.Load(); failed != nil && strings.HasPrefix(prefix, *failed) {
+		return nil, errInjected
+	}
+	return s.Storage.List(ctx, prefix)
 }
 
 var errInjected = errors.New("injected storage failure")
@@ -399,35 +390,23 @@ func (e *testEnv) assertNothingLeft() {
 	}
 }
 
-// rollback runs Vault's periodic rollback now, and the journal's recovery
-// with it, whatever the age of the entries and pages.
+// rollback runs Vault's periodic function now, and then the background
+// work it queued: the journal's recovery of the pages older than its
+// minimum age, by the backend's clock, among it.
 func (e *testEnv) rollback() {
 	e.t.Helper()
 	_, _ = e.b.HandleRequest(context.Background(), &logical.Request{
 		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
 	})
-	_ = e.b.recoverJournalBefore(context.Background(), e.storage, time.Now().Add(24*time.Hour))
+	e.b.runDue(context.Background(), e.storage)
 }
 
-// settleJournal removes the entries of tokens handed over now and waits
-// for the journal's remover to stop.
-func (e *testEnv) settleJournal() {
-	e.t.Helper()
-	j := e.b.journal
-	j.flush()
-	eventuallyTrue(e.t, func() bool {
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		return !j.remover
-	})
-}
-
-// journalPages lists the journal's pages left in storage once the entries
-// of tokens handed over are removed, as they are handoverDelay later.
+// journalPages lists the journal's pages left in storage once the pages of
+// tokens handed over are removed, as they are handoverDelay later.
 func (e *testEnv) journalPages() []string {
 	e.t.Helper()
-	e.settleJournal()
-	keys, err := e.storage.List(context.Background(), journalPrefix)
+	e.b.journal.Flush()
+	keys, err := e.storage.List(context.Background(), journal.Prefix)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -443,17 +422,6 @@ func awaitTimer(t testing.TB, created <-chan struct{}, what string) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s never waited on the clock", what)
 	}
-}
-
-// storedJournalKeys lists the journal's pages as they are now, sorted.
-func (e *testEnv) storedJournalKeys() []string {
-	e.t.Helper()
-	keys, err := e.storage.List(context.Background(), journalPrefix)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // recordingStorage counts the writes under a prefix.
@@ -534,9 +502,10 @@ func eventuallyTrue(t testing.TB, cond func() bool) {
 // useFakeClock gives the backend, its clients and the fake Beyond Identity
 // one clock that moves only when the test says so, starting now.
 func (e *testEnv) useFakeClock() *clock.Fake {
-	e.settleJournal() // its remover reads the clock
+	e.b.journal.Close() // its remover reads the clock it was built with
 	fake := clock.NewFake(time.Now())
 	e.b.clock, e.b.clientClock = fake, skipWaits{fake}
+	e.b.journal = e.b.newJournal()
 	e.b.reset() // clients are built with the client clock
 	e.fake.SetClock(fake.Now)
 	return fake
@@ -556,6 +525,8 @@ func (e *testEnv) restartedBackend(fake *clock.Fake) *backend {
 	}
 	restarted := raw.(*backend)
 	restarted.clock, restarted.clientClock = fake, skipWaits{fake}
+	restarted.journal.Close()
+	restarted.journal = restarted.newJournal()
 	e.t.Cleanup(func() { restarted.Cleanup(context.Background()) })
 	return restarted
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
@@ -41,31 +42,36 @@ func discarded(revokeErr error) string {
 
 // issue mints the planned token and builds its lease. From the moment the
 // token exists, any failure revokes it before returning, so a failed request
-// leaves nothing valid at Beyond Identity; the journal covers the
-// request dying before it can do so.
+// leaves nothing valid at Beyond Identity; once everything is known of the
+// token, the journal covers the request dying before it can do so.
 func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient.Client, plan *credentialPlan) (*logical.Response, error) {
 	action := fmt.Sprintf("minting a token for role %q", plan.role)
+	who := fmt.Sprintf("role %q", plan.role)
 	token, err := mint(ctx, client, biclient.MintRequest{Scopes: plan.scopes, Lifetime: plan.lifetime, CustomClaims: plan.claims})
 	if token == nil {
 		return upstreamFailure(action, err)
 	}
-	minted := issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
-		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: plan.role}
-	covered, coverErr := b.journal.cover(ctx, s, minted, entryCreds)
-	switch {
-	case coverErr != nil:
-		return b.abandon(ctx, s, minted, ticket{}, nil, fmt.Errorf("recording the new token for role %q: %w", plan.role, coverErr))
-	case err != nil:
-		return b.abandon(ctx, s, minted, covered, nil, fmt.Errorf("%s: %w", action, err))
+	minted := issuedFrom(client, token, plan.role)
+	if err != nil {
+		return b.abandon(ctx, s, minted, entryCreds, journal.Ticket{}, nil, fmt.Errorf("%s: %w", action, err))
 	}
-	resp, err := b.credentialResponse(ctx, client, plan, token)
-	if err == nil && !resp.IsError() && ctx.Err() != nil {
+	facts, warnings, errResp, err := checkToken(ctx, client, token, plan.scopes, who)
+	minted = minted.with(facts)
+	if errResp != nil || err != nil {
+		return b.abandon(ctx, s, minted, entryCreds, journal.Ticket{}, errResp, err)
+	}
+	covered, err := b.cover(ctx, s, minted, entryCreds)
+	if err != nil {
+		return b.abandon(ctx, s, minted, entryCreds, journal.Ticket{}, nil, fmt.Errorf("recording the new token for %s: %w", who, err))
+	}
+	resp, err := b.credentialResponse(plan, token, minted, facts, warnings)
+	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("the request for role %q ended before its credential was returned: %w", plan.role, ctx.Err())
 	}
-	if err != nil || resp.IsError() {
-		return b.abandon(ctx, s, minted, covered, resp, err)
+	if err != nil {
+		return b.abandon(ctx, s, minted, entryCreds, covered, nil, err)
 	}
-	b.journal.handOver(covered)
+	b.journal.HandOver(covered)
 	// Debug, like renewals: at info, a busy mount would write a line per
 	// credential, which the audit log, the credential-issue event and the
 	// issued metric already record.
@@ -74,23 +80,39 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	return resp, nil
 }
 
+// issuedFrom is what the answer says of a fresh token: enough to revoke it.
+func issuedFrom(client *biclient.Client, token *biclient.Token, role string) issuedToken {
+	return issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
+		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: role}
+}
+
+// with is t with what the plugin learnt of it.
+func (t issuedToken) with(facts tokenFacts) issuedToken {
+	t.TokenID, t.ExpiresAt, t.EndsBy = facts.id, facts.expiresAt.Unix(), facts.endsBy.Unix()
+	return t
+}
+
 // abandon revokes the token of a failed request and returns the failure
-// (errResp or err) with what became of the token. Its journal entry goes
-// once the token is revoked, or recorded for the plugin to keep revoking;
-// while neither could be done, the entry stays for recovery to retry. It
-// runs even when the request was cancelled, bounded by the client's own
-// timeout.
-func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedToken, covered ticket,
+// (errResp or err) with what became of the token. kind is what the journal
+// would call the token (entryCreds or entryStatic). The token's journal
+// entry goes once the token is revoked or recorded for the plugin to keep
+// revoking; while neither could be done, the entry stays for recovery to
+// retry, and a token not covered yet is covered now. It runs even when the
+// request was cancelled, bounded by the client's own timeout.
+func (b *backend) abandon(ctx context.Context, s logical.Storage, minted issuedToken, kind string, covered journal.Ticket,
 	errResp *logical.Response, err error) (*logical.Response, error) {
 	ctx = context.WithoutCancel(ctx)
-	revokeErr := b.revokeToken(ctx, s, minted)
+	revokeErr := b.revokeToken(ctx, s, minted, revocationKindOf(kind))
 	settled := revocationSettled(revokeErr)
 	outcome := discarded(revokeErr)
-	if !settled && covered != (ticket{}) {
-		outcome += "; the plugin's recovery retries it"
+	if !settled && covered == (journal.Ticket{}) {
+		covered, _ = b.cover(ctx, s, minted, kind)
 	}
-	if settled {
-		b.journal.handOver(covered)
+	switch {
+	case settled:
+		b.journal.HandOver(covered)
+	case covered != (journal.Ticket{}):
+		outcome += "; the plugin's recovery retries it"
 	}
 	var coded logical.HTTPCodedError
 	switch {
@@ -133,8 +155,11 @@ func learnToken(ctx context.Context, client *biclient.Client, token *biclient.To
 	if len(info.Scopes) > 0 {
 		facts.scopes = info.Scopes
 	}
-	if !info.ExpiresAt.IsZero() && info.ExpiresAt.Before(facts.expiresAt) {
-		facts.expiresAt = info.ExpiresAt
+	// Introspection can only widen what is known of the token's end: its
+	// earliest end sooner, its latest later.
+	if !info.ExpiresAt.IsZero() {
+		facts.expiresAt = minTime(facts.expiresAt, info.ExpiresAt)
+		facts.endsBy = maxTime(facts.endsBy, info.ExpiresAt)
 	}
 	if facts.id == "" {
 		return facts, []string{"token_id is unknown: introspection did not give the opaque token's jti"}, nil
@@ -150,15 +175,31 @@ func checkToken(ctx context.Context, client *biclient.Client, token *biclient.To
 	if err != nil {
 		return facts, nil, nil, err
 	}
-	// The granted scopes must equal the requested ones, both ways.
-	// Defended by TestCredsScopeMismatchRevokesAndNamesTheDifference and
-	// TestCredsExtraScopesAreRefused.
-	missing, extra := scope.Missing(scopes, facts.scopes), scope.Missing(facts.scopes, scopes)
-	if len(missing) > 0 || len(extra) > 0 {
+	// The granted scopes must equal the requested ones, both ways, in the
+	// answer and in the JWT's own claim, which is what Beyond Identity
+	// enforces. Defended by TestCredsScopeMismatchRevokesAndNamesTheDifference,
+	// TestCredsExtraScopesAreRefused and TestAJWTGrantingMoreThanItsAnswerSaysIsRefused.
+	if missing, extra := scopeDifference(scopes, facts.scopes); missing != "" {
 		return facts, nil, logical.ErrorResponse("Beyond Identity granted other scopes than %s requested (missing: %s; extra: %s)",
-			who, listOrNone(missing), listOrNone(extra)), nil
+			who, missing, extra), nil
+	}
+	if token.ClaimScopes != nil {
+		if missing, extra := scopeDifference(scopes, token.ClaimScopes); missing != "" {
+			return facts, nil, logical.ErrorResponse("the token's own scope claim grants other scopes than %s requested, "+
+				"whatever Beyond Identity's answer said (missing: %s; extra: %s)", who, missing, extra), nil
+		}
 	}
 	return facts, warnings, nil, nil
+}
+
+// scopeDifference lists what granted lacks of requested and what it has
+// beyond it, or two empty strings when they are equal.
+func scopeDifference(requested, granted []string) (missing, extra string) {
+	lacking, beyond := scope.Missing(requested, granted), scope.Missing(granted, requested)
+	if len(lacking) == 0 && len(beyond) == 0 {
+		return "", ""
+	}
+	return listOrNone(lacking), listOrNone(beyond)
 }
 
 func listOrNone(items []string) string {

@@ -200,18 +200,18 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 	}}, nil
 }
 
+// pathConfigWrite checks the new credentials without holding any lock (a
+// call to Beyond Identity), then decides and stores under the config lock,
+// from the config as it is then: two writes at once never lose retained
+// credentials, and a write never acts on a config it did not see.
 func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	existing, err := readConfig(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
-	cfg, changed, err := configFromRequest(existing, d)
-	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	if _, given := d.GetOk("client_secret"); !given && existing != nil && len(changed) > 0 {
-		return logical.ErrorResponse("'client_secret' is required when changing %s, so that the stored secret is never sent to a new destination",
-			strings.Join(changed, ", ")), nil
+	cfg, errResp := configFromWrite(existing, d)
+	if errResp != nil {
+		return errResp, nil
 	}
 	// The check shares the mount's bounds as they stand; a new
 	// max_concurrent_requests applies once the config is saved.
@@ -226,55 +226,115 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			return resp, err
 		}
 	}
-	moved := existing != nil && !existing.sameApplication(cfg)
-	if moved {
-		if err := retain(ctx, req.Storage, existing, b.clock.Now()); err != nil {
+
+	defer b.lockConfig()()
+	current, err := readConfig(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	checked := cfg
+	cfg, errResp = configFromWrite(current, d)
+	switch {
+	case errResp != nil:
+		return errResp, nil
+	case verified && !cfg.sameCredentials(checked):
+		return nil, logical.CodedError(http.StatusConflict, "another write changed the config while this one verified its "+
+			"credentials, and the credentials this write would store are not those it verified: write again")
+	}
+	var keptID, reason string
+	if reason = retentionReason(current, cfg); reason != "" {
+		if keptID, err = retain(ctx, req.Storage, current, reason, b.clock.Now()); err != nil {
 			return nil, err
 		}
 	}
 	if err := writeConfig(ctx, req.Storage, cfg); err != nil {
 		return nil, err
 	}
-	// Credentials kept for this same application are superseded.
-	if err := dropRetained(ctx, req.Storage, retainedID(cfg.issuer(), cfg.ClientID)); err != nil {
-		return nil, err
-	}
 	b.reset()
 	tokenURL := biclient.TokenURL(cfg.issuer())
 	b.Logger().Info("configuration saved", "tenant_id", cfg.TenantID, "realm_id", cfg.RealmID,
-		"application_id", cfg.ApplicationID, "client_id", cfg.ClientID, "token_url", tokenURL, "verified", verified)
+		"application_id", cfg.ApplicationID, "client_id", cfg.ClientID, "token_url", tokenURL, "verified", verified,
+		"retained", keptID)
 
 	// The response says where the secret went (or will go), so that a
 	// secret-only write after someone re-pointed the config shows it.
 	b.event("config-write", logical.EventMetadataPath, configPath, "token_url", tokenURL, "client_id", cfg.ClientID,
-		"application_moved", strconv.FormatBool(moved))
+		"application_moved", strconv.FormatBool(reason == retainedMoved))
 	resp := &logical.Response{Data: map[string]any{"token_url": tokenURL, "verified_connection": verified}}
-	if moved {
-		resp.AddWarning(retainedWarning("the mount now uses another Beyond Identity application or client",
-			existing, b.clock.Now().Add(retention), mountPath(req)))
+	if keptID != "" {
+		resp.AddWarning(retainedWarning(reason, current, keptID, b.clock.Now().Add(retention), mountPath(req)))
 	}
 	return resp, nil
 }
 
-// retainedWarning tells the operator that cfg's credentials are kept, and
-// how to drop them.
-func retainedWarning(what string, cfg *config, keptUntil time.Time, mount string) string {
-	return fmt.Sprintf("%s: the credentials of client %s at %s are kept, seal-wrapped, until %s, so that the leases they "+
+// configFromWrite is configFromRequest with the rule on the secret: a
+// change of where it is sent needs it again. Its response is the
+// operator's mistake.
+func configFromWrite(existing *config, d *framework.FieldData) (*config, *logical.Response) {
+	cfg, changed, err := configFromRequest(existing, d)
+	if err != nil {
+		return nil, logical.ErrorResponse(err.Error())
+	}
+	if _, given := d.GetOk("client_secret"); !given && existing != nil && len(changed) > 0 {
+		return nil, logical.ErrorResponse("'client_secret' is required when changing %s, so that the stored secret is never sent to a new destination",
+			strings.Join(changed, ", "))
+	}
+	return cfg, nil
+}
+
+// retentionReason says why a write that replaces current with cfg keeps
+// current's credentials, or "" when it needs not: the tokens current issued
+// can only be revoked with its application, client and a secret Beyond
+// Identity accepts, and a new secret may be one it does not.
+func retentionReason(current, cfg *config) string {
+	switch {
+	case current == nil:
+		return ""
+	case !current.sameApplication(cfg):
+		return retainedMoved
+	case !sameSecret(current.ClientSecret, cfg.ClientSecret):
+		return retainedRotated
+	}
+	return ""
+}
+
+// lockConfig serialises config writes and deletes and the drops of
+// retained credentials.
+func (b *backend) lockConfig() (unlock func()) {
+	b.configLock.Lock()
+	return b.configLock.Unlock
+}
+
+// retainedWarning tells the operator that cfg's credentials are kept (as
+// id), and how to drop them.
+func retainedWarning(reason string, cfg *config, id string, keptUntil time.Time, mount string) string {
+	return fmt.Sprintf("%s: the credentials of client %s at %s are kept, seal-wrapped, until %s, so that the tokens they "+
 		"issued are still revoked at Beyond Identity with them (reading config lists them). To drop them now, run: "+
-		"vault delete %sconfig/retained/%s (the leases they issued then fail to revoke until their tokens expire)",
-		what, cfg.ClientID, biclient.TokenURL(cfg.issuer()), keptUntil.UTC().Format(time.RFC3339), mount,
-		retainedID(cfg.issuer(), cfg.ClientID))
+		"vault delete %sconfig/retained/%s (the tokens they issued then cannot be revoked until they expire)",
+		reason, cfg.ClientID, biclient.TokenURL(cfg.issuer()), keptUntil.UTC().Format(time.RFC3339), mount, id)
 }
 
 // pathConfigDelete deletes the config but keeps its credentials, so that
 // the leases it issued are still revoked: "vault delete <mount>/config"
-// followed by "vault secrets disable <mount>" revokes every token.
+// followed by "vault secrets disable <mount>" revokes every lease's token.
+// It is refused while static roles exist: only these credentials can
+// revoke their tokens, and Vault wipes the mount's storage on disable
+// without telling the plugin.
 func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	defer b.lockConfig()()
 	existing, err := readConfig(ctx, req.Storage)
 	if err != nil || existing == nil {
 		return nil, err
 	}
-	if err := retain(ctx, req.Storage, existing, b.clock.Now()); err != nil {
+	staticRoles, err := req.Storage.List(ctx, staticRolePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing static roles: %w", err)
+	}
+	if len(staticRoles) > 0 {
+		return logical.ErrorResponse(staticRolesBlockDelete(staticRoles, mountPath(req))), nil
+	}
+	keptID, err := retain(ctx, req.Storage, existing, retainedDeleted, b.clock.Now())
+	if err != nil {
 		return nil, err
 	}
 	if err := req.Storage.Delete(ctx, configPath); err != nil {
@@ -284,8 +344,27 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, _ 
 	b.Logger().Info("configuration deleted; its credentials are kept to revoke its leases", "client_id", existing.ClientID)
 	b.event("config-delete", logical.EventMetadataPath, configPath, "client_id", existing.ClientID)
 	resp := &logical.Response{}
-	resp.AddWarning(retainedWarning("the configuration is deleted", existing, b.clock.Now().Add(retention), mountPath(req)))
+	resp.AddWarning(fmt.Sprintf("no role can issue credentials until a new config is written to %sconfig", mountPath(req)))
+	resp.AddWarning(retainedWarning(retainedDeleted, existing, keptID, b.clock.Now().Add(retention), mountPath(req)))
 	return resp, nil
+}
+
+// staticRolesBlockDelete is the answer to a config delete while static
+// roles exist: which, and the commands that delete them.
+func staticRolesBlockDelete(names []string, mount string) string {
+	const shown = 10
+	commands := make([]string, 0, shown)
+	for _, name := range names[:min(len(names), shown)] {
+		commands = append(commands, fmt.Sprintf("vault delete %s%s%s", mount, staticRolePrefix, name))
+	}
+	more := ""
+	if len(names) > shown {
+		more = fmt.Sprintf(" (and %d more: vault list %s%s)", len(names)-shown, mount, staticRolePrefix)
+	}
+	return fmt.Sprintf("'config' cannot be deleted while static roles exist (%d: %s): only these credentials can revoke "+
+		"their tokens, and disabling the mount would leave them valid at Beyond Identity. Delete the static roles first, "+
+		"which revokes their tokens: %s%s", len(names), strings.Join(names[:min(len(names), shown)], ", "),
+		strings.Join(commands, "; "), more)
 }
 
 func (b *backend) pathRetainedList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -313,6 +392,7 @@ func (b *backend) pathRetainedRead(ctx context.Context, req *logical.Request, d 
 }
 
 func (b *backend) pathRetainedDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	defer b.lockConfig()()
 	id := d.Get("id").(string)
 	app, err := readRetained(ctx, req.Storage, id)
 	if err != nil || app == nil {

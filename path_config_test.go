@@ -4,6 +4,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -181,13 +182,13 @@ func TestConfigChangingApplicationKeepsThePreviousCredentials(t *testing.T) {
 	e := newTestBackend(t)
 	e.configure()
 	resp := e.switchToSecondApplication()
-	id := retainedID(e.server.URL+"/v1/tenants/tenant-1/realms/realm-1/applications/app-1", testClientID)
+	read := e.mustOK(logical.ReadOperation, "config", nil)
+	retained := read.Data["retained_applications"].([]map[string]any)
+	id, _ := retained[0]["id"].(string)
 	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "are kept, seal-wrapped, until") ||
 		!strings.Contains(resp.Warnings[0], "vault delete beyondidentity/config/retained/"+id) {
 		t.Fatalf("want a warning naming the kept credentials and how to drop them, got %s", warningsOf(resp))
 	}
-	read := e.mustOK(logical.ReadOperation, "config", nil)
-	retained := read.Data["retained_applications"].([]map[string]any)
 	if len(retained) != 1 || retained[0]["id"] != id || retained[0]["client_id"] != testClientID ||
 		!strings.HasSuffix(retained[0]["token_url"].(string), "/applications/app-1/token") {
 		t.Fatalf("config read lists %v", retained)
@@ -203,11 +204,12 @@ func TestConfigChangingApplicationKeepsThePreviousCredentials(t *testing.T) {
 	if keys := list.Data["keys"].([]string); len(keys) != 1 || keys[0] != id {
 		t.Fatalf("config/retained lists %v", keys)
 	}
-	// Moving back to the first application supersedes its kept credentials.
+	// Moving back to the first application keeps both: retained
+	// credentials go only by their retention or an operator's delete.
 	e.mustOK(logical.UpdateOperation, "config", e.configData(nil))
 	list = e.mustOK(logical.ListOperation, "config/retained/", nil)
-	if keys, _ := list.Data["keys"].([]string); len(keys) != 1 || keys[0] == id {
-		t.Fatalf("after moving back, config/retained lists %v: want only the second application", keys)
+	if keys, _ := list.Data["keys"].([]string); len(keys) != 2 || !slices.Contains(keys, id) {
+		t.Fatalf("after moving back, config/retained lists %v: want both applications", keys)
 	}
 }
 
@@ -217,8 +219,9 @@ func TestConfigDelete(t *testing.T) {
 	e.configure()
 	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
 	resp := e.mustOK(logical.DeleteOperation, "config", nil)
-	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "are kept, seal-wrapped") {
-		t.Fatalf("deleting the config should say its credentials are kept, got %s", warningsOf(resp))
+	if resp == nil || len(resp.Warnings) != 2 || !strings.Contains(resp.Warnings[0], "no role can issue credentials until a new config is written") ||
+		!strings.Contains(resp.Warnings[1], "are kept, seal-wrapped") {
+		t.Fatalf("deleting the config should say what stops working and that its credentials are kept, got %s", warningsOf(resp))
 	}
 	if resp, _ := e.request(logical.ReadOperation, "config", nil); resp != nil {
 		t.Fatal("config still readable after delete")

@@ -170,13 +170,10 @@ func leaseLifetime(plan *credentialPlan, expiresAt, sentAt, now time.Time) (time
 	return plan.lifetime, nil
 }
 
-// credentialResponse checks a fresh token against the plan and builds the
-// lease. An error response or error means the token must be discarded.
-func (b *backend) credentialResponse(ctx context.Context, client *biclient.Client, plan *credentialPlan, token *biclient.Token) (*logical.Response, error) {
-	facts, learnWarnings, errResp, err := checkToken(ctx, client, token, plan.scopes, fmt.Sprintf("role %q", plan.role))
-	if errResp != nil || err != nil {
-		return errResp, err
-	}
+// credentialResponse builds the lease of a checked token, whose facts the
+// plugin has learnt. An error means the token must be discarded.
+func (b *backend) credentialResponse(plan *credentialPlan, token *biclient.Token, minted issuedToken, facts tokenFacts,
+	learnWarnings []string) (*logical.Response, error) {
 	lifetime, endWarnings := leaseLifetime(plan, facts.expiresAt, token.SentAt, b.clock.Now())
 	if lifetime < time.Second {
 		return nil, fmt.Errorf("minting a token for role %q: Beyond Identity issued a token that has already expired (at %s)",
@@ -184,17 +181,9 @@ func (b *backend) credentialResponse(ctx context.Context, client *biclient.Clien
 	}
 	leaseTTL := min(plan.leaseTTL, lifetime)
 	lease := leaseData{
-		issuedToken: issuedToken{
-			AccessToken: token.AccessToken,
-			TokenID:     facts.id,
-			ExpiresAt:   facts.expiresAt.Unix(),
-			EndsBy:      facts.endsBy.Unix(),
-			Issuer:      client.Issuer(),
-			ClientID:    client.ClientID(),
-			Role:        plan.role,
-		},
-		TTL:      int64(leaseTTL / time.Second),
-		Lifetime: int64(lifetime / time.Second),
+		issuedToken: minted,
+		TTL:         int64(leaseTTL / time.Second),
+		Lifetime:    int64(lifetime / time.Second),
 	}
 	resp := b.Secret(secretTypeToken).Response(map[string]any{
 		"access_token": token.AccessToken.Reveal(),

@@ -188,7 +188,7 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 	if err := writeStaticRole(ctx, req.Storage, name, r); err != nil {
 		return nil, err
 	}
-	b.schedule.set(staticRolePrefix+name, r.nextDue())
+	b.pushItem(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("static role saved", "role", name, "rotation_period", r.RotationPeriod.String(), "next_rotation", r.NextRotation)
 	b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return nil, nil
@@ -207,7 +207,7 @@ func (b *backend) pathStaticRoleDelete(ctx context.Context, req *logical.Request
 	if err := req.Storage.Delete(ctx, staticRolePrefix+name); err != nil {
 		return nil, fmt.Errorf("deleting static role %q: %w", name, err)
 	}
-	b.schedule.remove(staticRolePrefix + name)
+	b.popFromQueueByKey(staticRolePrefix + name)
 	b.Logger().Info("static role deleted; its tokens are revoked", "role", name)
 	b.event("static-role-delete", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return nil, nil

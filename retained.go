@@ -2,11 +2,13 @@ package beyondidentity
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -14,28 +16,64 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
-// retainedPrefix holds the credentials of applications the config used to
-// point at, kept (seal-wrapped) while tokens they issued may be alive, so
-// that each lease is revoked with the credentials of the application that
-// issued its token: Beyond Identity ignores a revocation by any other.
+// retainedPrefix holds credentials the config no longer uses, kept
+// (seal-wrapped) while tokens they issued may be alive: those of an
+// application or client the config moved away from, and the previous
+// secrets of the configured client. Each lease is revoked with the
+// credentials of the application and client that issued its token, since
+// Beyond Identity ignores a revocation by any other; and with the secret
+// Beyond Identity accepts, since a rotation or a bad write may have
+// replaced it.
 const retainedPrefix = "retained/"
 
-// retention is how long a previous application's credentials are kept
-// after the config moves away from them: no token issued before the move
-// can live longer, nor its lease last longer.
+// retention is how long credentials are kept after the config stops using
+// them: no token issued with them before can live longer, nor its lease
+// last longer.
 const retention = biclient.MaxTokenLifetime + expiredMargin
 
-// retainedApp is a previous configuration and how long it is kept.
+// Why credentials were retained, for operators.
+const (
+	retainedMoved   = "the config moved to another application or client"
+	retainedRotated = "the client's secret was replaced"
+	retainedDeleted = "the config was deleted"
+)
+
+// retainedApp is a configuration the mount no longer uses and how long it
+// is kept.
 type retainedApp struct {
 	storageConfig
+	Reason    string    `json:"reason,omitempty"`
 	RetiredAt time.Time `json:"retired_at"`
 	KeptUntil time.Time `json:"kept_until"`
 }
 
-// retainedID names the credentials of one application and client.
-func retainedID(issuer, clientID string) string {
+// retainedEntry is retained credentials as cached: the client is built on
+// first use.
+type retainedEntry struct {
+	id     string
+	app    *retainedApp
+	client *biclient.Client
+}
+
+// clientTag names an application and client without revealing anything:
+// the first part of every id of their retained credentials.
+func clientTag(issuer, clientID string) string {
 	sum := sha256.Sum256([]byte(issuer + "\n" + clientID))
 	return hex.EncodeToString(sum[:8])
+}
+
+// newRetainedID names one retained secret: its client's tag and a random
+// part, since a client may have several.
+func newRetainedID(cfg *config) string {
+	suffix := make([]byte, 4)
+	// crypto/rand.Read never fails: it aborts the program instead (Go 1.24+).
+	_, _ = rand.Read(suffix)
+	return clientTag(cfg.issuer(), cfg.ClientID) + "-" + hex.EncodeToString(suffix)
+}
+
+// sameSecret compares two secrets in constant time.
+func sameSecret(a, b biclient.Secret) bool {
+	return subtle.ConstantTimeCompare([]byte(a.Reveal()), []byte(b.Reveal())) == 1
 }
 
 // summary is what an operator may see of retained credentials: never the
@@ -45,6 +83,7 @@ func (r *retainedApp) summary(id string) map[string]any {
 		"id":         id,
 		"token_url":  biclient.TokenURL(r.issuer()),
 		"client_id":  r.ClientID,
+		"reason":     r.Reason,
 		"retired_at": r.RetiredAt.UTC().Format(time.RFC3339),
 		"kept_until": r.KeptUntil.UTC().Format(time.RFC3339),
 	}
@@ -66,62 +105,110 @@ func (e *noCredentialsError) Error() string {
 		"so write that application's config again to revoke it, or let it expire", biclient.TokenURL(e.issuer), e.clientID, now)
 }
 
-// clientFor returns a client with the credentials of the application that
-// issued a token: the configured one, or one retained after the config
-// moved away from it or was deleted.
-func (b *backend) clientFor(ctx context.Context, s logical.Storage, issuer, clientID string) (*biclient.Client, error) {
+// clientsFor returns clients with every secret the plugin holds for the
+// application and client that issued a token: the configured one first,
+// then retained ones, newest first.
+func (b *backend) clientsFor(ctx context.Context, s logical.Storage, issuer, clientID string) ([]*biclient.Client, error) {
 	current, err := b.client(ctx, s)
-	switch {
-	case err == nil && current.Issuer() == issuer && current.ClientID() == clientID:
-		return current, nil
-	case err != nil && !errors.Is(err, errNotConfigured):
+	if err != nil && !errors.Is(err, errNotConfigured) {
 		return nil, err
 	}
-	retained, err := b.retainedClient(ctx, s, retainedID(issuer, clientID))
-	if err != nil || retained != nil {
-		return retained, err
+	var clients []*biclient.Client
+	var tried *biclient.Client
+	if current != nil && current.Issuer() == issuer && current.ClientID() == clientID {
+		clients, tried = append(clients, current), current
 	}
-	missing := &noCredentialsError{issuer: issuer, clientID: clientID}
-	if current != nil {
-		missing.current = fmt.Sprintf("%s and client %s", biclient.TokenURL(current.Issuer()), current.ClientID())
+	retained, err := b.retainedClients(ctx, s, issuer, clientID, tried)
+	if err != nil {
+		return nil, err
 	}
-	return nil, missing
+	clients = append(clients, retained...)
+	if len(clients) == 0 {
+		missing := &noCredentialsError{issuer: issuer, clientID: clientID}
+		if current != nil {
+			missing.current = fmt.Sprintf("%s and client %s", biclient.TokenURL(current.Issuer()), current.ClientID())
+		}
+		return nil, missing
+	}
+	return clients, nil
 }
 
-// retainedClient returns the cached client of retained credentials, or nil
-// when there are none under id.
-func (b *backend) retainedClient(ctx context.Context, s logical.Storage, id string) (*biclient.Client, error) {
-	b.lock.RLock()
-	c := b.retainedClients[id]
-	b.lock.RUnlock()
-	if c != nil {
-		return c, nil
-	}
+// retainedClients returns clients of the retained credentials of one
+// application and client, newest first, but for the secret of tried (when
+// not nil), which is tried already. The retained credentials are read from storage once and
+// cached until reset.
+func (b *backend) retainedClients(ctx context.Context, s logical.Storage, issuer, clientID string, tried *biclient.Client) ([]*biclient.Client, error) {
 	b.lock.Lock()
 	defer b.lock.Unlock()
-	if c := b.retainedClients[id]; c != nil {
-		return c, nil
+	if b.retained == nil {
+		loaded, err := loadRetained(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		b.retained = loaded
 	}
-	app, err := readRetained(ctx, s, id)
-	if err != nil || app == nil {
-		return nil, err
+	var clients []*biclient.Client
+	for _, entry := range b.retained {
+		app := entry.app
+		if app.issuer() != issuer || app.ClientID != clientID || (tried != nil && tried.HasSecret(app.config.ClientSecret)) {
+			continue
+		}
+		if entry.client == nil {
+			c, err := b.newClient(app.config)
+			if err != nil {
+				return nil, fmt.Errorf("retained credentials %s: %w", entry.id, err)
+			}
+			entry.client = c
+		}
+		clients = append(clients, entry.client)
 	}
-	c, err = b.newClient(app.config)
-	if err != nil {
-		return nil, fmt.Errorf("retained credentials %s: %w", id, err)
-	}
-	b.retainedClients[id] = c
-	return c, nil
+	return clients, nil
 }
 
-// retain keeps cfg's credentials for the tokens it issued, from now.
-func retain(ctx context.Context, s logical.Storage, cfg *config, now time.Time) error {
+// loadRetained reads every retained credentials, newest first. One that
+// cannot be read is an error: a revocation must not skip the secret that
+// may be the one Beyond Identity accepts.
+func loadRetained(ctx context.Context, s logical.Storage) ([]*retainedEntry, error) {
+	ids, err := s.List(ctx, retainedPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing retained credentials: %w", err)
+	}
+	entries := make([]*retainedEntry, 0, len(ids))
+	for _, id := range ids {
+		app, err := readRetained(ctx, s, id)
+		if err != nil {
+			return nil, err
+		}
+		if app != nil {
+			entries = append(entries, &retainedEntry{id: id, app: app})
+		}
+	}
+	slices.SortFunc(entries, func(a, b *retainedEntry) int { return b.app.RetiredAt.Compare(a.app.RetiredAt) })
+	return entries, nil
+}
+
+// retain keeps cfg's credentials for the tokens it issued, from now, and
+// returns their id. The same secret of the same client retained before is
+// kept longer rather than twice. The caller holds the config lock.
+func retain(ctx context.Context, s logical.Storage, cfg *config, reason string, now time.Time) (string, error) {
+	existing, err := loadRetained(ctx, s)
+	if err != nil {
+		return "", err
+	}
+	id := newRetainedID(cfg)
+	for _, entry := range existing {
+		if entry.app.sameApplication(cfg) && sameSecret(entry.app.config.ClientSecret, cfg.ClientSecret) {
+			id = entry.id
+			break
+		}
+	}
 	app := retainedApp{
 		storageConfig: storageConfig{config: cfg, ClientSecret: cfg.ClientSecret.Reveal()},
+		Reason:        reason,
 		RetiredAt:     now,
 		KeptUntil:     now.Add(retention),
 	}
-	return putJSON(ctx, s, retainedPrefix+retainedID(cfg.issuer(), cfg.ClientID), "the previous application's credentials", app)
+	return id, putJSON(ctx, s, retainedPrefix+id, "the previous credentials", app)
 }
 
 func readRetained(ctx context.Context, s logical.Storage, id string) (*retainedApp, error) {
@@ -133,45 +220,39 @@ func readRetained(ctx context.Context, s logical.Storage, id string) (*retainedA
 	return app, nil
 }
 
-// listRetained returns the summaries of every retained application, oldest
+// listRetained returns the summaries of every retained credentials, oldest
 // first.
 func listRetained(ctx context.Context, s logical.Storage) ([]map[string]any, error) {
-	ids, err := s.List(ctx, retainedPrefix)
+	entries, err := loadRetained(ctx, s)
 	if err != nil {
-		return nil, fmt.Errorf("listing retained credentials: %w", err)
+		return nil, err
 	}
-	apps := make([]map[string]any, 0, len(ids))
-	for _, id := range ids {
-		app, err := readRetained(ctx, s, id)
-		if err != nil {
-			return nil, err
-		}
-		if app != nil {
-			apps = append(apps, app.summary(id))
-		}
+	summaries := make([]map[string]any, 0, len(entries))
+	for _, entry := range slices.Backward(entries) {
+		summaries = append(summaries, entry.app.summary(entry.id))
 	}
-	sort.Slice(apps, func(i, j int) bool { return apps[i]["retired_at"].(string) < apps[j]["retired_at"].(string) })
-	return apps, nil
+	return summaries, nil
 }
 
-// pruneRetained deletes retained credentials past their retention. It runs
-// with Vault's periodic function, on the active node.
+// pruneRetained deletes retained credentials past their retention: the
+// only way, but for an operator's delete, that they go. It runs with
+// Vault's periodic function, on the active node.
 func (b *backend) pruneRetained(ctx context.Context, s logical.Storage) error {
-	ids, err := s.List(ctx, retainedPrefix)
+	defer b.lockConfig()()
+	entries, err := loadRetained(ctx, s)
 	if err != nil {
-		return fmt.Errorf("listing retained credentials: %w", err)
+		return err
 	}
 	now := b.clock.Now()
-	for _, id := range ids {
-		app, err := readRetained(ctx, s, id)
-		if err != nil || app == nil || now.Before(app.KeptUntil) {
+	for _, entry := range entries {
+		if now.Before(entry.app.KeptUntil) {
 			continue
 		}
-		if err := dropRetained(ctx, s, id); err != nil {
+		if err := dropRetained(ctx, s, entry.id); err != nil {
 			return err
 		}
 		b.reset()
-		b.Logger().Info("dropped retained credentials past their retention", "id", id, "client_id", app.ClientID)
+		b.Logger().Info("dropped retained credentials past their retention", "id", entry.id, "client_id", entry.app.ClientID)
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
@@ -31,10 +30,18 @@ const (
 	revocationRetryMax  = time.Minute
 )
 
+// What a token to revoke was, for operators reading revocations/.
+const (
+	kindLease     = "lease"     // a creds token: its lease's revocation, or a failed request's token
+	kindStatic    = "static"    // a static role's token: retired, replaced, or of a deleted role
+	kindRecovered = "recovered" // a token the journal's recovery found: its request died
+)
+
 // revocationRecord is a token the plugin owes a revocation, or, once
 // revoked (Token empty), proof of it.
 type revocationRecord struct {
 	issuedToken
+	Kind      string `json:"kind,omitempty"`
 	Token     string `json:"access_token,omitempty"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"last_error,omitempty"`
@@ -88,7 +95,7 @@ type revocationError struct {
 }
 
 // revocationSettled reports whether a revocation needs nothing more of its
-// caller: it is done, or recorded for the background worker to finish.
+// caller: it is done, or recorded for the background work to finish.
 func revocationSettled(err error) bool {
 	var pending *revocationError
 	return err == nil || (errors.As(err, &pending) && pending.queued)
@@ -106,15 +113,13 @@ func (e *revocationError) Unwrap() error { return e.err }
 
 // revokeToken revokes a token at Beyond Identity. Its nil error is a promise
 // that the token no longer works. When the revocation fails, the token is
-// recorded and the plugin keeps revoking it in the background, and the error
-// still goes back to the caller, so that Vault, too, keeps the lease and
-// retries.
-func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedToken) error {
+// recorded (as kind) and the plugin keeps revoking it in the background,
+// and the error still goes back to the caller, so that Vault, too, keeps
+// the lease and retries. No lock is held across the call to Beyond
+// Identity: the record's lock guards only its reads and writes, and two
+// attempts at once on one token at worst revoke it twice, which is safe.
+func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedToken, kind string) error {
 	key := revocationKey(t.AccessToken)
-	lock := locksutil.LockForKey(b.revocationLocks, key)
-	lock.Lock()
-	defer lock.Unlock()
-
 	record, readErr := readRevocation(ctx, s, key)
 	if readErr != nil {
 		b.Logger().Warn("reading a revocation record failed; revoking anyway", "token_id", t.TokenID, "error", readErr)
@@ -144,7 +149,7 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 	failure := &revocationError{err: err, endsBy: t.endsBy()}
 	var noCredentials *noCredentialsError
 	if !errors.As(err, &noCredentials) {
-		failure.queued = b.queueRevocation(ctx, s, key, t, record, err) == nil
+		failure.queued = b.queueRevocation(ctx, s, key, t, kind, err) == nil
 	}
 	b.Logger().Warn("revocation failed", "role", t.Role, "token_id", t.TokenID, "error", err, "retried_in_background", failure.queued)
 	outcome := "failed"
@@ -164,25 +169,48 @@ func (b *backend) revoked(t issuedToken, outcome string) {
 }
 
 // revokeUpstream revokes a token with the credentials of the application
-// that issued it. Beyond Identity answers 200 to a revocation by another
-// application and leaves the token alone, so only those credentials will do.
+// and client that issued it: Beyond Identity answers 200 to a revocation by
+// another application and leaves the token alone, so only those will do.
+// The client's current secret goes first; when Beyond Identity refuses a
+// secret as invalid_client (it was rotated, or a bad one was written), the
+// client's retained secrets follow, newest first.
 func (b *backend) revokeUpstream(ctx context.Context, s logical.Storage, t issuedToken) error {
-	client, err := b.clientFor(ctx, s, t.Issuer, t.ClientID)
+	clients, err := b.clientsFor(ctx, s, t.Issuer, t.ClientID)
 	if err != nil {
 		return fmt.Errorf("revoking %s: %w", t.describe(), err)
 	}
-	if err := client.Revoke(ctx, t.AccessToken); err != nil {
-		return fmt.Errorf("revoking %s: %w", t.describe(), err)
+	var refused error
+	for _, client := range clients {
+		err := client.Revoke(ctx, t.AccessToken)
+		var apiErr *biclient.APIError
+		if errors.As(err, &apiErr) && apiErr.InvalidClient() {
+			refused = err
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("revoking %s: %w", t.describe(), err)
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("revoking %s: Beyond Identity refused each of the %d secrets the plugin holds for client %s "+
+		"(write the client's current secret to config): %w", t.describe(), len(clients), t.ClientID, refused)
 }
 
-// queueRevocation records a failed revocation durably and schedules the
-// next attempt. The caller holds the token's lock.
-func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key string, t issuedToken,
-	record *revocationRecord, cause error) error {
+// queueRevocation records a failed revocation durably (or counts one more
+// failure of a recorded one) and schedules the next attempt. A record that
+// another attempt has meanwhile marked revoked stays as it is.
+func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key string, t issuedToken, kind string, cause error) error {
+	defer b.revocationLocks.lock(key)()
+	record, err := readRevocation(ctx, s, key)
+	switch {
+	case err != nil:
+		b.Logger().Warn("reading a revocation record failed; writing it anew", "token_id", t.TokenID, "error", err)
+		record = nil
+	case record != nil && record.revoked():
+		return nil
+	}
 	if record == nil {
-		record = &revocationRecord{issuedToken: t, Token: t.AccessToken.Reveal()}
+		record = &revocationRecord{issuedToken: t, Kind: kind, Token: t.AccessToken.Reveal()}
 	}
 	record.Attempts++
 	record.LastError = biclient.CleanText(cause.Error(), 512)
@@ -191,19 +219,20 @@ func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key st
 		b.Logger().Error("recording a failed revocation failed", "token_id", t.TokenID, "error", err)
 		return err
 	}
-	b.schedule.set(revocationPrefix+key, record.Next)
+	b.pushItem(revocationPrefix+key, record.Next)
 	b.pendingRevocations.add(key)
 	return nil
 }
 
 // forgetRevocation deletes a record that is no longer needed. A failure
-// leaves it for the background worker, which finds nothing to do.
+// leaves it for the background work, which finds nothing to do.
 func (b *backend) forgetRevocation(ctx context.Context, s logical.Storage, key string) {
+	defer b.revocationLocks.lock(key)()
 	if err := s.Delete(ctx, revocationPrefix+key); err != nil {
 		b.Logger().Warn("deleting a revocation record failed", "error", err)
 		return
 	}
-	b.schedule.remove(revocationPrefix + key)
+	b.popFromQueueByKey(revocationPrefix + key)
 	b.pendingRevocations.remove(key)
 }
 
@@ -215,25 +244,21 @@ func revocationBackoff(attempts int) time.Duration {
 	return delay - rand.N(delay/5+1)
 }
 
-// retryRevocation is the background worker's attempt on one record.
+// retryRevocation is the background work's attempt on one record.
 func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key string) {
-	lock := locksutil.LockForKey(b.revocationLocks, key)
-	lock.Lock()
-	defer lock.Unlock()
-
 	now := b.clock.Now()
 	record, err := readRevocation(ctx, s, key)
 	switch {
 	case err != nil:
 		b.Logger().Warn("reading a revocation record failed; trying again later", "error", err)
-		b.schedule.set(revocationPrefix+key, now.Add(revocationRetryMax))
+		b.pushItem(revocationPrefix+key, now.Add(revocationRetryMax))
 		return
 	case record == nil:
-		b.schedule.remove(revocationPrefix + key)
+		b.pendingRevocations.remove(key)
 		return
 	case record.revoked():
 		if now.Before(record.Next) {
-			b.schedule.set(revocationPrefix+key, record.Next)
+			b.pushItem(revocationPrefix+key, record.Next)
 			return
 		}
 		b.forgetRevocation(ctx, s, key)
@@ -246,15 +271,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 	case revokeErr == nil:
 		b.Logger().Info("revoked a token in the background", "role", t.Role, "token_id", t.TokenID, "attempts", record.Attempts+1)
 		b.revoked(t, "revoked")
-		b.pendingRevocations.remove(key)
-		record.Token, record.RevokedAt, record.LastError = "", now, ""
-		record.Next = t.endsBy().Add(expiredMargin)
-		if err := writeRevocation(ctx, s, key, record); err != nil {
-			// Without the proof, Vault's next attempt revokes again: harmless.
-			b.forgetRevocation(ctx, s, key)
-			return
-		}
-		b.schedule.set(revocationPrefix+key, record.Next)
+		b.keepProofOfRevocation(ctx, s, key, record, now)
 	case t.surelyExpired(now):
 		b.Logger().Info("token ended before its revocation could be done", "role", t.Role, "token_id", t.TokenID)
 		b.revoked(t, "ended")
@@ -263,10 +280,40 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 		b.Logger().Warn("background revocation failed; will retry", "role", t.Role, "token_id", t.TokenID,
 			"attempts", record.Attempts+1, "error", revokeErr)
 		b.metrics.revocations.WithLabelValues("retrying").Inc()
-		if err := b.queueRevocation(ctx, s, key, t, record, revokeErr); err != nil {
-			b.schedule.set(revocationPrefix+key, now.Add(revocationRetryMax))
+		if err := b.queueRevocation(ctx, s, key, t, record.Kind, revokeErr); err != nil {
+			b.pushItem(revocationPrefix+key, now.Add(revocationRetryMax))
 		}
 	}
+}
+
+// keepProofOfRevocation replaces a revoked token's record with one without
+// the token, kept until the token would have ended, so that Vault's next
+// attempt on its lease succeeds at once.
+func (b *backend) keepProofOfRevocation(ctx context.Context, s logical.Storage, key string, record *revocationRecord, now time.Time) {
+	unlock := b.revocationLocks.lock(key)
+	b.pendingRevocations.remove(key)
+	record.Token, record.RevokedAt, record.LastError = "", now, ""
+	record.Next = record.endsBy().Add(expiredMargin)
+	err := writeRevocation(ctx, s, key, record)
+	unlock()
+	if err != nil {
+		// Without the proof, Vault's next attempt revokes again: harmless.
+		b.forgetRevocation(ctx, s, key)
+		return
+	}
+	b.pushItem(revocationPrefix+key, record.Next)
+}
+
+// revocationDue is when populateQueue schedules a record found in storage.
+func (b *backend) revocationDue(ctx context.Context, s logical.Storage, key string) (time.Time, bool, error) {
+	record, err := readRevocation(ctx, s, key)
+	if err != nil || record == nil {
+		return time.Time{}, false, err
+	}
+	if !record.revoked() {
+		b.pendingRevocations.add(key)
+	}
+	return record.Next, true, nil
 }
 
 func readRevocation(ctx context.Context, s logical.Storage, key string) (*revocationRecord, error) {
@@ -279,26 +326,4 @@ func readRevocation(ctx context.Context, s logical.Storage, key string) (*revoca
 
 func writeRevocation(ctx context.Context, s logical.Storage, key string, record *revocationRecord) error {
 	return putJSON(ctx, s, revocationPrefix+key, "revocation record", record)
-}
-
-// loadRevocations schedules the records a previous process or another node
-// left.
-func (b *backend) loadRevocations(ctx context.Context, s logical.Storage) error {
-	keys, err := s.List(ctx, revocationPrefix)
-	if err != nil {
-		return fmt.Errorf("listing revocation records: %w", err)
-	}
-	for _, key := range keys {
-		record, err := readRevocation(ctx, s, key)
-		if err != nil {
-			return err
-		}
-		if record != nil {
-			b.schedule.set(revocationPrefix+key, record.Next)
-			if !record.revoked() {
-				b.pendingRevocations.add(key)
-			}
-		}
-	}
-	return nil
 }

@@ -160,7 +160,7 @@ func TestCleanStopsTheWorkerAndClosesConnections(t *testing.T) {
 	e.issue("sync", nil)
 	closedBefore := closed.Load()
 	e.b.Cleanup(context.Background())
-	if e.b.workerDone != nil {
+	if e.b.background.done != nil {
 		t.Fatal("the worker is still running")
 	}
 	eventuallyTrue(t, func() bool { return closed.Load() > closedBefore })

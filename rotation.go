@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/helper/consts"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // Backoff between attempts of a failing rotation: short, because the
@@ -21,22 +22,27 @@ const (
 	rotationRetryMax  = time.Minute
 )
 
+// maxRetiredTokens bounds the replaced tokens a static role keeps in their
+// grace: a burst of rotations revokes the oldest at once, so that neither
+// the live tokens nor the role's record grow with the rotations.
+const maxRetiredTokens = 3
+
 // lockStaticRole takes the lock of one static role: a write, a rotate-role
-// and the background worker never work on the same role at once. It is
-// held across the mint of a new token, so that a role never gets two.
+// and the background work never work on the same role at once. It is
+// held across the mint of a new token, so that a role never gets two; it
+// is the role's own, so another role never waits for it.
 func (b *backend) lockStaticRole(name string) func() {
-	lock := locksutil.LockForKey(b.staticRoleLocks, name)
-	lock.Lock()
-	return lock.Unlock
+	return b.staticRoleLocks.lock(name)
 }
 
 // rotate mints a new token for the role and stores it as the current one,
-// the previous current token retired to be revoked when its grace ends.
-// The new token is stored in the same write that retires the old one, so a
-// crash at any point leaves a working token in place. A failure leaves the
-// role as it was, the new token discarded, and is returned as an error
-// response (the operator's to fix) or an error. The caller holds the
-// role's lock.
+// the previous current token retired to be revoked when its grace ends, or
+// at once when it carries a scope the role no longer has or the role holds
+// maxRetiredTokens retired ones already. The new token is stored before any
+// old one is revoked, so a crash at any point leaves a working token in
+// place. A failure leaves the role as it was, the new token discarded, and
+// is returned as an error response (the operator's to fix) or an error.
+// The caller holds the role's lock.
 func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r *staticRole) (*logical.Response, error) {
 	resp, err := b.replaceToken(ctx, s, name, r)
 	if err != nil || resp.IsError() {
@@ -68,47 +74,73 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 	if token == nil {
 		return upstreamFailure("minting a token for "+who, err)
 	}
-	minted := issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
-		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: name}
-	covered, coverErr := b.journal.cover(ctx, s, minted, entryStatic)
-	switch {
-	case coverErr != nil:
-		return b.abandon(ctx, s, minted, ticket{}, nil, fmt.Errorf("recording the new token for %s: %w", who, coverErr))
-	case err != nil:
-		return b.abandon(ctx, s, minted, covered, nil, fmt.Errorf("minting a token for %s: %w", who, err))
+	minted := issuedFrom(client, token, name)
+	if err != nil {
+		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, nil, fmt.Errorf("minting a token for %s: %w", who, err))
 	}
 	facts, warnings, errResp, err := checkToken(ctx, client, token, r.Scopes, who)
+	minted = minted.with(facts)
 	if errResp != nil || err != nil {
-		return b.abandon(ctx, s, minted, covered, errResp, err)
+		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, errResp, err)
 	}
-	minted.TokenID, minted.ExpiresAt, minted.EndsBy = facts.id, facts.expiresAt.Unix(), facts.endsBy.Unix()
-	updated := r.withNewToken(staticToken{issuedToken: minted, Token: token.AccessToken.Reveal(),
-		TokenType: token.TokenType, Scopes: facts.scopes}, b.clock.Now())
+	covered, err := b.cover(ctx, s, minted, entryStatic)
+	if err != nil {
+		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, nil, fmt.Errorf("recording the new token for %s: %w", who, err))
+	}
+	now := b.clock.Now()
+	updated, cut := r.withNewToken(staticToken{issuedToken: minted, Token: token.AccessToken.Reveal(),
+		TokenType: token.TokenType, Scopes: facts.scopes}, now)
 	if err := writeStaticRole(ctx, s, name, updated); err != nil {
-		return b.abandon(ctx, s, minted, covered, nil, err)
+		return b.abandon(ctx, s, minted, entryStatic, covered, nil, err)
 	}
 	*r = *updated
-	b.journal.handOver(covered)
-	b.schedule.set(staticRolePrefix+name, r.nextDue())
+	b.journal.HandOver(covered)
+	if b.revokeRetired(ctx, s, r, now) {
+		if err := writeStaticRole(ctx, s, name, r); err != nil {
+			// The revoked tokens stay listed; the next turn finds them ended.
+			b.Logger().Warn("saving a static role after revoking its replaced tokens failed", "role", name, "error", err)
+		}
+	}
+	b.pushItem(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("rotated static role", "role", name, "token_id", minted.TokenID, "next_rotation", r.NextRotation)
-	return &logical.Response{Warnings: warnings}, nil
+	return &logical.Response{Warnings: append(warnings, cut...)}, nil
 }
 
 // withNewToken is the role with token as its current one since now, the
-// previous current token retired for the grace period.
-func (r *staticRole) withNewToken(token staticToken, now time.Time) *staticRole {
-	updated := *r
-	updated.Retired = slices.Clone(r.Retired)
+// previous current token retired for the grace period. A retired token that
+// carries a scope the role no longer has, or beyond the maxRetiredTokens
+// newest, is due for revocation now; cut says which and why.
+func (r *staticRole) withNewToken(token staticToken, now time.Time) (updated *staticRole, cut []string) {
+	role := *r
+	role.Retired = slices.Clone(r.Retired)
 	if r.Current != nil {
 		retired := *r.Current
 		retired.RevokeAt = now.Add(r.grace())
-		updated.Retired = append(updated.Retired, retired)
+		role.Retired = append(role.Retired, retired)
 	}
-	updated.Current = &token
-	updated.LastRotation = now
-	updated.NextRotation = r.nextRotation(now, token.expiresAt())
-	updated.LastRotationError, updated.FailedRotations = "", 0
-	return &updated
+	inGrace := 0
+	for i := len(role.Retired) - 1; i >= 0; i-- { // newest first
+		t := &role.Retired[i]
+		if !t.RevokeAt.After(now) {
+			continue
+		}
+		if dropped := scope.Missing(t.Scopes, role.Scopes); len(dropped) > 0 {
+			t.RevokeAt = now
+			cut = append(cut, fmt.Sprintf("the replaced token %s is revoked now, not after its grace: it carries %s, "+
+				"which the role no longer has", t.TokenID, strings.Join(dropped, ", ")))
+			continue
+		}
+		if inGrace++; inGrace > maxRetiredTokens {
+			t.RevokeAt = now
+			cut = append(cut, fmt.Sprintf("the replaced token %s is revoked now, not after its grace: a static role keeps "+
+				"at most %d replaced tokens", t.TokenID, maxRetiredTokens))
+		}
+	}
+	role.Current = &token
+	role.LastRotation = now
+	role.NextRotation = r.nextRotation(now, token.expiresAt())
+	role.LastRotationError, role.FailedRotations = "", 0
+	return &role, cut
 }
 
 // nextRotation is when a token minted now, which ends at end, is to be
@@ -125,19 +157,18 @@ func (r *staticRole) nextRotation(now, end time.Time) time.Time {
 	return next
 }
 
-// runStaticRole is the background worker's turn on a static role: it
-// revokes the retired tokens whose grace has ended and rotates the role
-// when due, retrying a failed rotation with backoff.
+// runStaticRole is the background work's turn on a static role: it revokes
+// the retired tokens whose grace has ended and rotates the role when due,
+// retrying a failed rotation with backoff.
 func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name string) {
 	defer b.lockStaticRole(name)()
 	r, err := readStaticRole(ctx, s, name)
 	switch {
 	case err != nil:
 		b.Logger().Warn("reading a static role failed; trying again later", "role", name, "error", err)
-		b.schedule.set(staticRolePrefix+name, b.clock.Now().Add(rotationRetryMax))
+		b.pushItem(staticRolePrefix+name, b.clock.Now().Add(rotationRetryMax))
 		return
 	case r == nil:
-		b.schedule.remove(staticRolePrefix + name)
 		return
 	}
 	now := b.clock.Now()
@@ -159,12 +190,12 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 			b.Logger().Error("saving a static role failed", "role", name, "error", err)
 		}
 	}
-	b.schedule.set(staticRolePrefix+name, r.nextDue())
+	b.pushItem(staticRolePrefix+name, r.nextDue())
 }
 
-// revokeRetired revokes the retired tokens whose grace has ended, and
-// reports whether the role changed. A revocation that fails is handed to the
-// durable revocation records, or, failing that, tried again later.
+// revokeRetired revokes the retired tokens due by now, and reports whether
+// the role changed. A revocation that fails is handed to the durable
+// revocation records, or, failing that, tried again later.
 func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *staticRole, now time.Time) bool {
 	kept := r.Retired[:0:0]
 	for _, t := range r.Retired {
@@ -172,7 +203,7 @@ func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *stati
 			kept = append(kept, t)
 			continue
 		}
-		err := b.revokeToken(ctx, s, t.issued())
+		err := b.revokeToken(ctx, s, t.issued(), kindStatic)
 		if !revocationSettled(err) {
 			t.RevokeAt = now.Add(revocationRetryMax)
 			kept = append(kept, t)
@@ -197,7 +228,7 @@ func failureText(resp *logical.Response, err error) string {
 // even that fails, the error is returned and the role must stay.
 func (b *backend) revokeStaticRoleTokens(ctx context.Context, s logical.Storage, r *staticRole) error {
 	for _, t := range r.tokens() {
-		err := b.revokeToken(ctx, s, t.issued())
+		err := b.revokeToken(ctx, s, t.issued(), kindStatic)
 		if !revocationSettled(err) {
 			return err
 		}
@@ -205,24 +236,12 @@ func (b *backend) revokeStaticRoleTokens(ctx context.Context, s logical.Storage,
 	return nil
 }
 
-// loadStaticRoles schedules every static role. Rotation runs on the primary
-// cluster only: a performance secondary serves the tokens it replicates.
-func (b *backend) loadStaticRoles(ctx context.Context, s logical.Storage) error {
-	if b.System().ReplicationState().HasState(consts.ReplicationPerformanceSecondary) {
-		return nil
+// staticRoleDue is when populateQueue schedules a static role found in
+// storage.
+func (b *backend) staticRoleDue(ctx context.Context, s logical.Storage, name string) (time.Time, bool, error) {
+	r, err := readStaticRole(ctx, s, name)
+	if err != nil || r == nil {
+		return time.Time{}, false, err
 	}
-	names, err := s.List(ctx, staticRolePrefix)
-	if err != nil {
-		return fmt.Errorf("listing static roles: %w", err)
-	}
-	for _, name := range names {
-		r, err := readStaticRole(ctx, s, name)
-		if err != nil {
-			return err
-		}
-		if r != nil {
-			b.schedule.set(staticRolePrefix+name, r.nextDue())
-		}
-	}
-	return nil
+	return r.nextDue(), true, nil
 }

@@ -190,7 +190,7 @@ func (b *backend) tokenRevoke(ctx context.Context, req *logical.Request, _ *fram
 	if err != nil {
 		return nil, err
 	}
-	if err := b.revokeToken(ctx, req.Storage, lease.issuedToken); err != nil {
+	if err := b.revokeToken(ctx, req.Storage, lease.issuedToken, kindLease); err != nil {
 		return nil, err
 	}
 	b.Logger().Info("revoked token", "role", lease.Role, "token_id", lease.TokenID)

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 )
 
 // newStaticRole returns a configured backend on a fake clock with static
@@ -309,30 +309,38 @@ func TestStaticRoleRotatesWithoutARequestAfterARestart(t *testing.T) {
 	}
 }
 
-// An earlier version's write-ahead entry of a static role never costs it its
-// token: the rollback leaves a token the role holds alone, and revokes one
-// it does not.
-func TestRollbackLeavesAStaticRolesTokenAlone(t *testing.T) {
+// A static role's journal entry never costs it its token: recovery leaves
+// a token the role holds alone, and revokes one it does not (a rotation
+// that died before storing its token).
+func TestRecoveryLeavesAStaticRolesTokenAlone(t *testing.T) {
 	t.Parallel()
-	e, _ := newStaticRole(t)
+	e, fake := newStaticRole(t)
 	held := e.staticToken()
 	minted, _ := e.fake.TokenByValue(held)
-	orphan := e.fake.Tokens()[0] // the config's verification token, revoked
+	e.mustOK(logical.CreateOperation, "static-roles/other", map[string]any{"scopes": "identities:read"})
+	orphan := e.lastToken() // "other"'s, which its role is made to forget below
+	if err := e.storage.Delete(context.Background(), staticRolePrefix+"other"); err != nil {
+		t.Fatal(err)
+	}
 	for _, token := range []fakebi.Token{minted, orphan} {
 		entry := issuedToken{AccessToken: secretOf(token.Value), TokenID: token.ID, Role: "sync",
 			Issuer: e.server.URL + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1", ClientID: testClientID,
 			ExpiresAt: token.ExpiresAt.Unix(), EndsBy: token.ExpiresAt.Unix()}
-		if _, err := framework.PutWAL(context.Background(), e.storage, walKindStaticToken, withToken(entry, entry.AccessToken)); err != nil {
+		if token.Value == orphan.Value {
+			entry.Role = "other"
+		}
+		if _, err := e.b.cover(context.Background(), e.storage, entry, entryStatic); err != nil {
 			t.Fatal(err)
 		}
 	}
 	e.fake.ResetCalls()
+	fake.Advance(journal.MinAge + time.Minute)
 	e.rollback()
 	revokes := e.fake.CallsTo(fakebi.OpRevoke)
 	if !e.fake.IsActive(held) || len(revokes) != 1 || revokes[0].Form.Get("token") != orphan.Value {
-		t.Fatalf("want only the token the role does not hold revoked; calls %v", opsOf(e.fake.Calls()))
+		t.Fatalf("want only the token no role holds revoked; calls %v", opsOf(e.fake.Calls()))
 	}
-	if keys, _ := framework.ListWAL(context.Background(), e.storage); len(keys) != 0 {
-		t.Fatalf("write-ahead entries left: %v", keys)
+	if pages := e.journalPages(); len(pages) != 0 {
+		t.Fatalf("journal pages left: %v", pages)
 	}
 }

@@ -6,6 +6,7 @@ package biclient
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -169,6 +170,12 @@ func (c *Client) Issuer() string { return c.issuer }
 
 // ClientID is the client id the Client authenticates with.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
+
+// HasSecret reports, in constant time, whether the Client authenticates
+// with secret.
+func (c *Client) HasSecret(secret Secret) bool {
+	return subtle.ConstantTimeCompare([]byte(c.cfg.ClientSecret.Reveal()), []byte(secret.Reveal())) == 1
+}
 
 // CloseIdleConnections releases pooled connections of a Client that is
 // being replaced.
