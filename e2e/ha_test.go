@@ -37,7 +37,7 @@ type haCluster struct {
 func newHACluster(t *testing.T) *haCluster {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), pluginName)
-	if err := buildPlugin(bin, modulePath+".journalMinAgeOverride="+haJournalMinAge); err != nil {
+	if err := buildPlugin(bin, modulePath+"/internal/journal.minAgeOverride="+haJournalMinAge); err != nil {
 		t.Fatalf("building the HA test's plugin: %v", err)
 	}
 	fake := newFake(defaultScopes...)
