@@ -173,14 +173,14 @@ func (b *backend) initialize(_ context.Context, req *logical.InitializationReque
 	if state.HasState(consts.ReplicationPerformanceStandby) || state.HasState(consts.ReplicationDRSecondary) {
 		return nil
 	}
-	b.stopBackground()
+	b.background.mu.Lock()
+	defer b.background.mu.Unlock()
+	b.stopBackgroundLocked()
 	// The loop outlives the request that starts it (Vault's
 	// initialization): its context ends with clean, not with that request.
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	b.background.mu.Lock()
 	b.background.stop, b.background.done = cancel, done
-	b.background.mu.Unlock()
 	go func() {
 		defer close(done)
 		b.runQueue(ctx, req.Storage)
@@ -188,16 +188,21 @@ func (b *backend) initialize(_ context.Context, req *logical.InitializationReque
 	return nil
 }
 
-// stopBackground ends the background loop, if it runs, and waits for it.
+// stopBackground ends the background loop, if it runs, and waits for it
+// and for the items it started.
 func (b *backend) stopBackground() {
 	b.background.mu.Lock()
-	stop, done := b.background.stop, b.background.done
-	b.background.stop, b.background.done = nil, nil
-	b.background.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
+	defer b.background.mu.Unlock()
+	b.stopBackgroundLocked()
+}
+
+func (b *backend) stopBackgroundLocked() {
+	if b.background.stop != nil {
+		b.background.stop()
+		<-b.background.done
+		b.background.stop, b.background.done = nil, nil
 	}
+	b.queue.inFlight.Wait()
 }
 
 // periodic runs with Vault's rollback, about once a minute on the active
@@ -205,6 +210,10 @@ func (b *backend) stopBackground() {
 // the journal's recovery, and drops retained credentials past their
 // retention.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
+	if b.System().ReplicationState().HasState(consts.ReplicationPerformanceSecondary) {
+		// Retained credentials are the primary's, replicated here read-only.
+		return b.populateQueue(ctx, req.Storage)
+	}
 	return errors.Join(b.populateQueue(ctx, req.Storage), b.pruneRetained(ctx, req.Storage))
 }
 

@@ -41,6 +41,22 @@ func (b *backend) cover(ctx context.Context, s logical.Storage, t issuedToken, k
 	return b.journal.Cover(ctx, s, journalEntry{issuedToken: t, Token: t.AccessToken.Reveal(), Kind: kind}, t.endsBy())
 }
 
+// coverWhileLearning covers an opaque token before the plugin introspects
+// it, since that call may take as long as request_timeout and the node may
+// die meanwhile. Until introspection says otherwise, the token may live as
+// long as any Beyond Identity token, so that is the end its entry records:
+// recovery never counts it ended too soon. A JWT's facts are in the token
+// itself, known at once: it is covered once checked (the zero ticket here).
+func (b *backend) coverWhileLearning(ctx context.Context, s logical.Storage, minted issuedToken, token *biclient.Token,
+	kind string) (journal.Ticket, error) {
+	if token.Format != biclient.FormatOpaque {
+		return journal.Ticket{}, nil
+	}
+	unknown := minted
+	unknown.EndsBy = maxTime(minted.endsBy(), token.SentAt.Add(biclient.MaxTokenLifetime)).Unix()
+	return b.cover(ctx, s, unknown, kind)
+}
+
 // recoverEntry settles the token of a request that died, and reports
 // whether it is settled: revoked, recorded for the background work, or
 // held by its static role.

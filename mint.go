@@ -55,14 +55,9 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	if err != nil {
 		return b.abandon(ctx, s, minted, entryCreds, journal.Ticket{}, nil, fmt.Errorf("%s: %w", action, err))
 	}
-	facts, warnings, errResp, err := checkToken(ctx, client, token, plan.scopes, who)
-	minted = minted.with(facts)
+	minted, facts, warnings, covered, errResp, err := b.learnAndCover(ctx, s, client, token, minted, plan.scopes, who, entryCreds)
 	if errResp != nil || err != nil {
-		return b.abandon(ctx, s, minted, entryCreds, journal.Ticket{}, errResp, err)
-	}
-	covered, err := b.cover(ctx, s, minted, entryCreds)
-	if err != nil {
-		return b.abandon(ctx, s, minted, entryCreds, journal.Ticket{}, nil, fmt.Errorf("recording the new token for %s: %w", who, err))
+		return b.abandon(ctx, s, minted, entryCreds, covered, errResp, err)
 	}
 	resp, err := b.credentialResponse(plan, token, minted, facts, warnings)
 	if err == nil && ctx.Err() != nil {
@@ -78,6 +73,28 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	b.Logger().Debug("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
 		"lease_ttl", resp.Secret.TTL.String())
 	return resp, nil
+}
+
+// learnAndCover checks a fresh token against the scopes asked for, learns
+// its facts, and covers it with the journal: an opaque token before the
+// introspection that learns them, a JWT once checked. An error response or
+// an error means the token must be discarded (with its ticket, if any).
+func (b *backend) learnAndCover(ctx context.Context, s logical.Storage, client *biclient.Client, token *biclient.Token,
+	minted issuedToken, scopes []string, who, kind string) (issuedToken, tokenFacts, []string, journal.Ticket, *logical.Response, error) {
+	covered, err := b.coverWhileLearning(ctx, s, minted, token, kind)
+	if err != nil {
+		return minted, tokenFacts{}, nil, journal.Ticket{}, nil, fmt.Errorf("recording the new token for %s: %w", who, err)
+	}
+	facts, warnings, errResp, err := checkToken(ctx, client, token, scopes, who)
+	minted = minted.with(facts)
+	if errResp != nil || err != nil || covered != (journal.Ticket{}) {
+		return minted, facts, warnings, covered, errResp, err
+	}
+	covered, err = b.cover(ctx, s, minted, kind)
+	if err != nil {
+		err = fmt.Errorf("recording the new token for %s: %w", who, err)
+	}
+	return minted, facts, warnings, covered, nil, err
 }
 
 // issuedFrom is what the answer says of a fresh token: enough to revoke it.

@@ -389,3 +389,40 @@ func pluginGoroutines() []string {
 	}
 	return running
 }
+
+// 8. A revocation that hangs at Beyond Identity holds only its own slot of
+// the background work: rotations due meanwhile still run on time.
+func TestHangingRevocationsDelayNoRotation(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	fake := e.useFakeClock()
+	var hang sync.Map // set: every revocation waits for release
+	release := make(chan struct{})
+	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, on := hang.Load("on"); on && strings.HasSuffix(r.URL.Path, "/revoke") {
+			<-release
+		}
+		e.fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gated.Close)
+	defer close(release)
+	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"auth_url": gated.URL}))
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e.mustOK(logical.CreateOperation, "static-roles/ci", map[string]any{"scopes": "identities:read", "rotation_period": "10m"})
+	// More failed revocations than the background work runs at once.
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{}`})
+	for range 2 * workSlots[kindOfRevocation] {
+		if _, err := e.revoke(e.issue("sync", nil).Secret); err == nil {
+			t.Fatal("a revocation succeeded during the outage")
+		}
+	}
+	e.fake.ClearFaults()
+	hang.Store("on", true)
+	before, _ := readStaticRole(context.Background(), e.storage, "ci")
+	fake.Advance(10 * time.Minute) // the retries and the rotation are due
+	e.b.startDue(context.Background(), e.storage, nil)
+	eventuallyTrue(t, func() bool {
+		role, err := readStaticRole(context.Background(), e.storage, "ci")
+		return err == nil && role.LastRotation.After(before.LastRotation)
+	})
+}

@@ -28,9 +28,19 @@ import (
 // a second or two of their due time.
 const queueTick = time.Second
 
-// backgroundWorkers bounds the queue's items run at once; the mount's call
-// limits bound the calls to Beyond Identity.
-const backgroundWorkers = 4
+// workSlots bounds the items of each kind run at once, so that slow
+// revocations (a hanging Beyond Identity holds each for up to
+// request_timeout) never keep a rotation from running on time, nor the
+// other way round. The mount's call limits bound the calls to Beyond
+// Identity.
+var workSlots = map[string]int{kindOfRotation: 4, kindOfRevocation: 4, kindOfRecovery: 1}
+
+// The kinds of queue items, by the record their key names.
+const (
+	kindOfRotation   = "rotation"
+	kindOfRevocation = "revocation"
+	kindOfRecovery   = "recovery"
+)
 
 // recoveryKey is the queue's item for the journal's recovery, which
 // populateQueue pushes every time it runs (once a minute, with Vault's
@@ -42,13 +52,33 @@ const recoveryKey = journal.Prefix
 type workQueue struct {
 	mu    sync.Mutex
 	items *queue.PriorityQueue
-	// running are the keys popped and being worked on: populateQueue
-	// leaves them to their run, which pushes them again as needed.
+	// running are the keys popped and being worked on: a key is never run
+	// twice at once, and populateQueue leaves them to their run, which
+	// pushes them again as needed.
 	running map[string]bool
+	// slots hold a token per item of each kind under way.
+	slots map[string]chan struct{}
+	// inFlight counts the items under way, for clean to wait for.
+	inFlight sync.WaitGroup
 }
 
 func newWorkQueue() *workQueue {
-	return &workQueue{items: queue.New(), running: map[string]bool{}}
+	q := &workQueue{items: queue.New(), running: map[string]bool{}, slots: map[string]chan struct{}{}}
+	for kind, n := range workSlots {
+		q.slots[kind] = make(chan struct{}, n)
+	}
+	return q
+}
+
+// kindOf is the kind of the record key names.
+func kindOf(key string) string {
+	switch {
+	case key == recoveryKey:
+		return kindOfRecovery
+	case strings.HasPrefix(key, revocationPrefix):
+		return kindOfRevocation
+	}
+	return kindOfRotation
 }
 
 // pushItem schedules key at due, replacing any earlier schedule of it.
@@ -64,6 +94,20 @@ func (b *backend) pushItem(key string, due time.Time) {
 	}
 }
 
+// pushItemUnlessKnown schedules key at due unless it is queued or running:
+// populateQueue's push, which must not undo a schedule set meanwhile.
+func (b *backend) pushItemUnlessKnown(key string, due time.Time) {
+	q := b.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running[key] {
+		return
+	}
+	if err := q.items.Push(&queue.Item{Key: key, Priority: due.UnixNano()}); err != nil && !errors.Is(err, queue.ErrDuplicateItem) {
+		b.Logger().Error("scheduling background work failed", "key", key, "error", err)
+	}
+}
+
 // popFromQueueByKey unschedules key: its record is gone.
 func (b *backend) popFromQueueByKey(key string) {
 	q := b.queue
@@ -74,23 +118,45 @@ func (b *backend) popFromQueueByKey(key string) {
 	}
 }
 
-// takeDue pops the keys due by now and marks them running.
+// takeDue pops the keys due by now that can start: not running already,
+// and with a free slot of their kind, which it takes. The others stay
+// queued for a later tick.
 func (q *workQueue) takeDue(now time.Time) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var due []string
+	var later []*queue.Item
+	defer func() {
+		for _, item := range later {
+			// Pushing back what was just popped cannot meet a duplicate.
+			_ = q.items.Push(item)
+		}
+	}()
 	for {
 		item, err := q.items.Pop()
 		if err != nil {
 			return due // empty
 		}
 		if item.Priority > now.UnixNano() {
-			// Pushing back what was just popped cannot meet a duplicate.
-			_ = q.items.Push(item)
+			later = append(later, item)
 			return due
+		}
+		if q.running[item.Key] || !q.takeSlot(kindOf(item.Key)) {
+			later = append(later, item)
+			continue
 		}
 		q.running[item.Key] = true
 		due = append(due, item.Key)
+	}
+}
+
+// takeSlot takes a slot of kind if one is free.
+func (q *workQueue) takeSlot(kind string) bool {
+	select {
+	case q.slots[kind] <- struct{}{}:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -98,6 +164,7 @@ func (q *workQueue) finished(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.running, key)
+	<-q.slots[kindOf(key)]
 }
 
 // known reports whether key is queued or running.
@@ -116,21 +183,36 @@ func (q *workQueue) known(key string) bool {
 	return true
 }
 
-// runDue runs every item due by now, a few at a time, and returns when
-// they are done. Each run schedules its item again as its record needs.
-func (b *backend) runDue(ctx context.Context, s logical.Storage) {
-	keys := b.queue.takeDue(b.clock.Now())
-	slots := make(chan struct{}, backgroundWorkers)
-	var wg sync.WaitGroup
-	for _, key := range keys {
-		slots <- struct{}{}
-		wg.Add(1)
+// startDue starts every item due by now that can start, each in its own
+// goroutine, and returns at once; done, when not nil, counts them.
+func (b *backend) startDue(ctx context.Context, s logical.Storage, done *sync.WaitGroup) {
+	if ctx.Err() != nil {
+		return // stopping: the next process finds the work in storage
+	}
+	for _, key := range b.queue.takeDue(b.clock.Now()) {
+		b.queue.inFlight.Add(1)
+		if done != nil {
+			done.Add(1)
+		}
 		go func() {
-			defer func() { b.queue.finished(key); <-slots; wg.Done() }()
+			defer func() {
+				b.queue.finished(key)
+				b.queue.inFlight.Done()
+				if done != nil {
+					done.Done()
+				}
+			}()
 			b.runItem(ctx, s, key)
 		}()
 	}
-	wg.Wait()
+}
+
+// runDue runs the items due by now that can start, and returns when they
+// are done: what one tick of the loop starts.
+func (b *backend) runDue(ctx context.Context, s logical.Storage) {
+	var done sync.WaitGroup
+	b.startDue(ctx, s, &done)
+	done.Wait()
 }
 
 // runItem is one item's turn, by the kind of record its key names.
@@ -149,7 +231,8 @@ func (b *backend) runItem(ctx context.Context, s logical.Storage, key string) {
 }
 
 // runQueue is the background loop: it fills the queue from storage, then
-// ticks on the injected clock and runs what is due, until ctx ends.
+// ticks on the injected clock and starts what is due, until ctx ends. It
+// never waits for an item: one that hangs holds only its own slot.
 func (b *backend) runQueue(ctx context.Context, s logical.Storage) {
 	if err := b.populateQueue(ctx, s); err != nil {
 		// Vault's periodic function populates again within a minute.
@@ -163,7 +246,7 @@ func (b *backend) runQueue(ctx context.Context, s logical.Storage) {
 			return
 		case <-timer.C():
 		}
-		b.runDue(ctx, s)
+		b.startDue(ctx, s, nil) // clean waits for them through queue.inFlight
 	}
 }
 
@@ -202,7 +285,7 @@ func (b *backend) populatePrefix(ctx context.Context, s logical.Storage, prefix 
 		case err != nil:
 			b.Logger().Error("skipping a record the background work cannot read", "key", key, "error", err)
 		case ok:
-			b.pushItem(key, at)
+			b.pushItemUnlessKnown(key, at)
 		}
 	}
 	return nil

@@ -27,9 +27,10 @@ import (
 const retainedPrefix = "retained/"
 
 // retention is how long credentials are kept after the config stops using
-// them: no token issued with them before can live longer, nor its lease
-// last longer.
-const retention = biclient.MaxTokenLifetime + expiredMargin
+// them: no token issued with them can live longer, nor its lease last
+// longer, counting a request that still held the old client and minted up
+// to request_timeout after the change.
+const retention = biclient.MaxTokenLifetime + maxRequestTimeout + expiredMargin
 
 // Why credentials were retained, for operators.
 const (

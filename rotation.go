@@ -78,24 +78,20 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 	if err != nil {
 		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, nil, fmt.Errorf("minting a token for %s: %w", who, err))
 	}
-	facts, warnings, errResp, err := checkToken(ctx, client, token, r.Scopes, who)
-	minted = minted.with(facts)
+	minted, facts, warnings, covered, errResp, err := b.learnAndCover(ctx, s, client, token, minted, r.Scopes, who, entryStatic)
 	if errResp != nil || err != nil {
-		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, errResp, err)
-	}
-	covered, err := b.cover(ctx, s, minted, entryStatic)
-	if err != nil {
-		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, nil, fmt.Errorf("recording the new token for %s: %w", who, err))
+		return b.abandon(ctx, s, minted, entryStatic, covered, errResp, err)
 	}
 	now := b.clock.Now()
 	updated, cut := r.withNewToken(staticToken{issuedToken: minted, Token: token.AccessToken.Reveal(),
 		TokenType: token.TokenType, Scopes: facts.scopes}, now)
-	if err := writeStaticRole(ctx, s, name, updated); err != nil {
-		return b.abandon(ctx, s, minted, entryStatic, covered, nil, err)
+	if errResp, err := b.storeRotated(ctx, s, name, updated, r.Current == nil); errResp != nil || err != nil {
+		return b.abandon(ctx, s, minted, entryStatic, covered, errResp, err)
 	}
 	*r = *updated
 	b.journal.HandOver(covered)
-	if b.revokeRetired(ctx, s, r, now) {
+	changed, failures := b.revokeRetired(ctx, s, r, now)
+	if changed {
 		if err := writeStaticRole(ctx, s, name, r); err != nil {
 			// The revoked tokens stay listed; the next turn finds them ended.
 			b.Logger().Warn("saving a static role after revoking its replaced tokens failed", "role", name, "error", err)
@@ -103,14 +99,57 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 	}
 	b.pushItem(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("rotated static role", "role", name, "token_id", minted.TokenID, "next_rotation", r.NextRotation)
-	return &logical.Response{Warnings: append(warnings, cut...)}, nil
+	return &logical.Response{Warnings: append(warnings, cutWarnings(cut, failures)...)}, nil
+}
+
+// cutWarnings says what became of the replaced tokens a rotation revoked
+// at once instead of after their grace: cut says why each was, by token,
+// and failures how the revocations that did not succeed failed.
+func cutWarnings(cut []cutToken, failures map[string]error) []string {
+	warnings := make([]string, 0, len(cut))
+	for _, c := range cut {
+		name := "the replaced token " + c.token.TokenID
+		if c.token.TokenID == "" {
+			name = "a replaced token (its id is unknown)"
+		}
+		outcome := "was revoked now, not after its grace"
+		if err := failures[c.token.Token]; err != nil {
+			outcome = "was due for revocation now, not after its grace, but revoking it failed (" + err.Error() + ")"
+		}
+		warnings = append(warnings, fmt.Sprintf("%s %s: %s", name, outcome, c.reason))
+	}
+	return warnings
+}
+
+// storeRotated stores a role with its new token. A role being created is
+// stored under the config lock, and only while a config exists: a config
+// delete, which is refused while static roles exist, must not miss one
+// whose first mint was under way.
+func (b *backend) storeRotated(ctx context.Context, s logical.Storage, name string, r *staticRole, creating bool) (*logical.Response, error) {
+	if creating {
+		defer b.lockConfig()()
+		cfg, err := readConfig(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		if cfg == nil {
+			return logical.ErrorResponse("the config was deleted while static role %q minted its first token: write a config, then the role", name), nil
+		}
+	}
+	return nil, writeStaticRole(ctx, s, name, r)
+}
+
+// cutToken is a replaced token due for revocation at once, and why.
+type cutToken struct {
+	token  staticToken
+	reason string
 }
 
 // withNewToken is the role with token as its current one since now, the
 // previous current token retired for the grace period. A retired token that
 // carries a scope the role no longer has, or beyond the maxRetiredTokens
 // newest, is due for revocation now; cut says which and why.
-func (r *staticRole) withNewToken(token staticToken, now time.Time) (updated *staticRole, cut []string) {
+func (r *staticRole) withNewToken(token staticToken, now time.Time) (updated *staticRole, cut []cutToken) {
 	role := *r
 	role.Retired = slices.Clone(r.Retired)
 	if r.Current != nil {
@@ -126,14 +165,12 @@ func (r *staticRole) withNewToken(token staticToken, now time.Time) (updated *st
 		}
 		if dropped := scope.Missing(t.Scopes, role.Scopes); len(dropped) > 0 {
 			t.RevokeAt = now
-			cut = append(cut, fmt.Sprintf("the replaced token %s is revoked now, not after its grace: it carries %s, "+
-				"which the role no longer has", t.TokenID, strings.Join(dropped, ", ")))
+			cut = append(cut, cutToken{*t, fmt.Sprintf("it carries %s, which the role no longer has", strings.Join(dropped, ", "))})
 			continue
 		}
 		if inGrace++; inGrace > maxRetiredTokens {
 			t.RevokeAt = now
-			cut = append(cut, fmt.Sprintf("the replaced token %s is revoked now, not after its grace: a static role keeps "+
-				"at most %d replaced tokens", t.TokenID, maxRetiredTokens))
+			cut = append(cut, cutToken{*t, fmt.Sprintf("a static role keeps at most %d replaced tokens", maxRetiredTokens)})
 		}
 	}
 	role.Current = &token
@@ -172,11 +209,14 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 		return
 	}
 	now := b.clock.Now()
-	changed := b.revokeRetired(ctx, s, r, now)
+	changed, _ := b.revokeRetired(ctx, s, r, now)
 	if !r.NextRotation.After(now) {
 		resp, err := b.rotate(ctx, s, name, r)
 		if err == nil && !resp.IsError() {
 			return // stored and scheduled, retired tokens included
+		}
+		if ctx.Err() != nil {
+			return // the plugin is stopping: the next process rotates it
 		}
 		r.FailedRotations++
 		r.LastRotationError = failureText(resp, err)
@@ -194,16 +234,21 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 }
 
 // revokeRetired revokes the retired tokens due by now, and reports whether
-// the role changed. A revocation that fails is handed to the durable
-// revocation records, or, failing that, tried again later.
-func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *staticRole, now time.Time) bool {
+// the role changed, and how each revocation that did not succeed failed,
+// by token. A revocation that fails is handed to the durable revocation
+// records, or, failing that, tried again later.
+func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *staticRole, now time.Time) (bool, map[string]error) {
 	kept := r.Retired[:0:0]
+	failures := map[string]error{}
 	for _, t := range r.Retired {
 		if t.RevokeAt.After(now) {
 			kept = append(kept, t)
 			continue
 		}
 		err := b.revokeToken(ctx, s, t.issued(), kindStatic)
+		if err != nil {
+			failures[t.Token] = err
+		}
 		if !revocationSettled(err) {
 			t.RevokeAt = now.Add(revocationRetryMax)
 			kept = append(kept, t)
@@ -211,7 +256,7 @@ func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *stati
 	}
 	changed := len(kept) != len(r.Retired)
 	r.Retired = kept
-	return changed
+	return changed, failures
 }
 
 // failureText is the message of a failure given as an error response or an

@@ -189,24 +189,31 @@ func (j *Journal[E]) writeCovers(items []*batchItem[*coverItem[E]]) {
 
 // HandOver marks an entry as no longer the journal's: its token is held by
 // a lease or a static role, or revoked. When that completes its page, the
-// page is done handoverDelay later. Once the journal is closed, HandOver
-// does nothing.
+// page is done handoverDelay later. Once the journal is closed, no remover
+// runs: the caller that completes a page deletes it at once, or recovery
+// would later settle tokens their leases hold.
 func (j *Journal[E]) HandOver(t Ticket) {
 	if t == (Ticket{}) {
 		return
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	page := j.pages[t.page]
-	if page == nil || j.closed {
-		return // recovery took care of the page, or no one removes it now
+	if page == nil {
+		j.mu.Unlock()
+		return // recovery took care of the page
 	}
 	page.handed[t.entry] = true
 	if !page.complete() {
+		j.mu.Unlock()
 		return
 	}
 	page.done = j.clock.Now().Add(handoverDelay)
 	j.queueDone(t.page, page)
+	closed := j.closed
+	j.mu.Unlock()
+	if closed {
+		j.Flush()
+	}
 }
 
 // Close flushes the journal, then stops its remover and waits for it: once
