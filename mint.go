@@ -70,8 +70,8 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	// Debug, like renewals: at info, a busy mount would write a line per
 	// credential, which the audit log, the credential-issue event and the
 	// issued metric already record.
-	b.Logger().Debug("issued token", "role", plan.role, "token_id", resp.Data["token_id"], "expires_at", resp.Data["expires_at"],
-		"lease_ttl", resp.Secret.TTL.String())
+	b.Logger().Debug("issued token", "role", plan.role, "entity_id", plan.entityID, "token_id", resp.Data["token_id"],
+		"expires_at", resp.Data["expires_at"], "lease_ttl", resp.Secret.TTL.String())
 	return resp, nil
 }
 

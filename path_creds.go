@@ -81,6 +81,8 @@ type credentialPlan struct {
 	leaseTTL time.Duration
 	claims   map[string]any
 	warnings []string
+	// entityID is the Vault entity that asked, when the token has one.
+	entityID string
 }
 
 func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -103,14 +105,28 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err
 	}
+	plan.entityID = req.EntityID
+	if r.ClaimsTemplate != "" {
+		claims, err := b.attributedClaims(r, name, req.EntityID)
+		var missing *missingValueError
+		switch {
+		case errors.As(err, &missing):
+			b.metrics.issueFailures.WithLabelValues(strconv.Itoa(http.StatusBadRequest)).Inc()
+			return logical.ErrorResponse(missing.Error()), nil
+		case err != nil:
+			return nil, err
+		}
+		plan.claims = claims
+	}
 	resp, err := b.issue(ctx, req.Storage, client, plan)
 	if err != nil || resp.IsError() {
 		b.metrics.issueFailures.WithLabelValues(strconv.Itoa(statusOfFailure(err))).Inc()
-		b.event("credential-issue-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
+		b.event("credential-issue-failure", append([]string{"role", name, "entity_id", req.EntityID}, failureMetadata(resp, err)...)...)
 		return resp, err
 	}
 	b.metrics.issued.WithLabelValues(name).Inc()
-	b.event("credential-issue", "role", name, "token_id", resp.Data["token_id"].(string), "expires_at", resp.Data["expires_at"].(string))
+	b.event("credential-issue", "role", name, "entity_id", req.EntityID, "token_id", resp.Data["token_id"].(string),
+		"expires_at", resp.Data["expires_at"].(string))
 	return resp, nil
 }
 
@@ -184,6 +200,7 @@ func (b *backend) credentialResponse(plan *credentialPlan, token *biclient.Token
 		issuedToken: minted,
 		TTL:         int64(leaseTTL / time.Second),
 		Lifetime:    int64(lifetime / time.Second),
+		EntityID:    plan.entityID,
 	}
 	resp := b.Secret(secretTypeToken).Response(map[string]any{
 		"access_token": token.AccessToken.Reveal(),

@@ -547,7 +547,7 @@ func TestLeaseInternalDataIsTheLeaseJSON(t *testing.T) {
 	t.Parallel()
 	full := leaseData{issuedToken: issuedToken{AccessToken: secretOf("the-token"), TokenID: "id", Role: "sync",
 		Issuer: "https://auth.example/v1/tenants/t/realms/r/applications/a", ClientID: "client", ExpiresAt: 1, EndsBy: 2},
-		TTL: 3, Lifetime: 4}
+		TTL: 3, Lifetime: 4, EntityID: "entity"}
 	// Every field is set, so that a field added to leaseData fails here
 	// until it is set, and so checked, too.
 	fields := reflect.VisibleFields(reflect.TypeOf(full))
@@ -557,7 +557,7 @@ func TestLeaseInternalDataIsTheLeaseJSON(t *testing.T) {
 		}
 	}
 	noEnd := full
-	noEnd.EndsBy = 0
+	noEnd.EndsBy, noEnd.EntityID = 0, ""
 	for _, lease := range []leaseData{full, noEnd} {
 		want := withToken(lease, lease.AccessToken)
 		var got map[string]any

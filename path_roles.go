@@ -59,6 +59,16 @@ func (b *backend) pathRoles() []*framework.Path {
 					Type:        framework.TypeMap,
 					Description: "JSON object (or a string holding one) sent as Beyond Identity custom_claims; it appears in the token as bi_custom. At most 8 KiB of JSON. Default: none.",
 				},
+				"claims_template": {
+					Type: framework.TypeString,
+					Description: "A JSON object template, in the syntax of Vault's identity token templates, rendered " +
+						"for each credential with the identity of the Vault token that reads it and merged over custom_claims, " +
+						"so that the token says in bi_custom who in Vault asked for it, e.g. " +
+						`{"vault_entity": {{identity.entity.id}}, "vault_user": {{identity.entity.name}}, ` +
+						`"team": {{identity.entity.metadata.team}}, "groups": {{identity.entity.groups.names}}}. ` +
+						"A read by a token with no entity (a root token), or whose entity lacks a value the template names, " +
+						"is refused: the role never mints an anonymous token. At most 8 KiB, rendered too. Default: none.",
+				},
 				"description": {
 					Type:        framework.TypeString,
 					Description: "Free text describing the role, at most 1024 characters. Default: empty.",
@@ -87,8 +97,9 @@ var roleResponseFields = map[string]*framework.FieldSchema{
 	"scopes":        {Type: framework.TypeCommaStringSlice, Description: "Scopes of the role's tokens, sorted."},
 	"ttl":           {Type: framework.TypeDurationSecond, Description: "Lease duration, in seconds."},
 	"max_ttl":       {Type: framework.TypeDurationSecond, Description: "Token lifetime and lease hard end, in seconds."},
-	"custom_claims": {Type: framework.TypeMap, Description: "Custom claims sent with each mint."},
-	"description":   {Type: framework.TypeString, Description: "Free text."},
+	"custom_claims":   {Type: framework.TypeMap, Description: "Custom claims sent with each mint."},
+	"claims_template": {Type: framework.TypeString, Description: "Template of the claims that attribute each token to the entity that read it."},
+	"description":     {Type: framework.TypeString, Description: "Free text."},
 }
 
 func (b *backend) roleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
@@ -117,6 +128,9 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 	}
 	if len(r.CustomClaims) > 0 {
 		data["custom_claims"] = r.CustomClaims
+	}
+	if r.ClaimsTemplate != "" {
+		data["claims_template"] = r.ClaimsTemplate
 	}
 	return &logical.Response{Data: data}, nil
 }

@@ -67,7 +67,13 @@ func (b *backend) pathStaticRoles() []*framework.Path {
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "beyond-identity", OperationVerb: "rotate", OperationSuffix: "static-role"},
 			Fields:       name,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: forwarded(b.pathRotateRole, "Replace a static role's token now; the previous one works for the grace period."),
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:                    b.pathRotateRole,
+					Summary:                     "Replace a static role's token now; the previous one works for the grace period.",
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+					Responses:                   map[int][]framework.Response{http.StatusOK: {{Description: "OK", Fields: rotateRoleResponseFields}}},
+				},
 			},
 			HelpSynopsis:    rotateRoleHelpSynopsis,
 			HelpDescription: rotateRoleHelpDescription,
@@ -85,14 +91,29 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 		},
 		"rotation_period": {
 			Type: framework.TypeDurationSecond,
-			Description: "How often the token is replaced, without any request. At least 10s; with grace_period, " +
-				"at most 7776000s (90 days). Default: 24h.",
+			Description: "How often the token is replaced, without any request. At least 10s, at most 7776000s (90 days). " +
+				"Mutually exclusive with rotation_schedule: writing one replaces the other. Default: 24h unless rotation_schedule is set.",
+		},
+		"rotation_schedule": {
+			Type: framework.TypeString,
+			Description: "Instead of rotation_period: a standard five-field cron expression (minute hour day-of-month month " +
+				"day-of-week), in UTC, at whose times the token is replaced, e.g. \"0 2 * * 1-5\" (02:00 UTC on weekdays). " +
+				"Mutually exclusive with rotation_period. Empty clears it (back to a 24h period).",
+		},
+		"rotation_window": {
+			Type: framework.TypeDurationSecond,
+			Description: "Only with rotation_schedule: how long after a scheduled time a rotation may still run, retries " +
+				"included; at least 1h. Past it the role waits for the next scheduled time, unless its current token would " +
+				"end first: then it rotates at once and last_rotation_error says the window was missed. Default (or 0): " +
+				"no window, a late rotation runs as soon as it can.",
 		},
 		"grace_period": {
 			Type: framework.TypeDurationSecond,
 			Description: "How long a replaced token keeps working, so that a consumer re-reading on schedule never holds " +
-				"a dead one; then it is revoked. Each token is minted for rotation_period plus grace_period. At most " +
-				"rotation_period. Default (or 0): a tenth of rotation_period.",
+				"a dead one; then it is revoked. Each token is minted to live until the next rotation is due, plus " +
+				"rotation_window, plus grace_period, at most 7776000s. At most rotation_period (or the schedule's shortest " +
+				"interval). Default (or 0): a tenth of rotation_period, or of the shortest interval between two of the " +
+				"schedule's times over the next 90 days, and at least 10s.",
 		},
 		"custom_claims": {
 			Type:        framework.TypeMap,
@@ -104,7 +125,9 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 
 var staticRoleResponseFields = map[string]*framework.FieldSchema{
 	"scopes":              {Type: framework.TypeCommaStringSlice, Description: "Scopes of the role's token, sorted."},
-	"rotation_period":     {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds."},
+	"rotation_period":     {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds; 0 with a schedule."},
+	"rotation_schedule":   {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations; empty with a period."},
+	"rotation_window":     {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in seconds; 0: no window."},
 	"grace_period":        {Type: framework.TypeDurationSecond, Description: "How long a replaced token keeps working, in seconds."},
 	"custom_claims":       {Type: framework.TypeMap, Description: "Custom claims sent with each mint."},
 	"description":         {Type: framework.TypeString, Description: "Free text."},
@@ -122,8 +145,16 @@ var staticCredsFields = map[string]*framework.FieldSchema{
 	"token_id":            {Type: framework.TypeString, Description: "The token's jti."},
 	"role":                {Type: framework.TypeString, Description: "The static role."},
 	"last_vault_rotation": {Type: framework.TypeString, Description: "RFC 3339 time the token was minted."},
-	"rotation_period":     {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds."},
+	"rotation_period":     {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds (roles with a period)."},
+	"rotation_schedule":   {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations (roles with a schedule)."},
+	"rotation_window":     {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in seconds (roles with a schedule)."},
 	"ttl":                 {Type: framework.TypeDurationSecond, Description: "Seconds until the token is replaced: read again then."},
+}
+
+var rotateRoleResponseFields = map[string]*framework.FieldSchema{
+	"token_id":            {Type: framework.TypeString, Description: "The new token's jti."},
+	"last_vault_rotation": {Type: framework.TypeString, Description: "RFC 3339 time the new token was minted."},
+	"next_vault_rotation": {Type: framework.TypeString, Description: "RFC 3339 time of the next rotation."},
 }
 
 func (b *backend) staticRoleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
@@ -144,22 +175,31 @@ func (b *backend) pathStaticRoleRead(ctx context.Context, req *logical.Request, 
 	if err != nil || r == nil {
 		return nil, err
 	}
+	return &logical.Response{Data: r.operatorView()}, nil
+}
+
+// operatorView is what reading a static role shows: never its token.
+func (r *staticRole) operatorView() map[string]any {
 	data := map[string]any{
 		"scopes":              r.Scopes,
 		"rotation_period":     int64(r.RotationPeriod.Seconds()),
+		"rotation_schedule":   r.RotationSchedule,
+		"rotation_window":     int64(r.RotationWindow.Seconds()),
 		"grace_period":        int64(r.grace().Seconds()),
 		"description":         r.Description,
-		"last_vault_rotation": r.LastRotation.UTC().Format(time.RFC3339),
-		"next_vault_rotation": r.NextRotation.UTC().Format(time.RFC3339),
+		"last_vault_rotation": rfc3339(r.LastRotation),
+		"next_vault_rotation": rfc3339(r.NextRotation),
 		"token_id":            r.Current.TokenID,
 		"last_rotation_error": r.LastRotationError,
 	}
 	if len(r.CustomClaims) > 0 {
 		data["custom_claims"] = r.CustomClaims
 	}
-	return &logical.Response{Data: data}, nil
+	return data
 }
 
+// pathStaticRoleWrite answers with the role's operator view, and the
+// warnings of its rotation when the write rotated it.
 func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
 	if len(name) > maxRoleNameLen {
@@ -170,28 +210,37 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 	if err != nil {
 		return nil, err
 	}
-	r, tokenChanged, err := staticRoleFromRequest(existing, d)
+	now := b.clock.Now()
+	r, tokenChanged, err := staticRoleFromRequest(existing, d, now)
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	if existing == nil || tokenChanged {
 		// A failing mint leaves the role as it was: absent, or unchanged.
 		resp, err := b.rotate(ctx, req.Storage, name, r)
-		if err == nil && !resp.IsError() {
-			b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+		if err != nil || resp.IsError() {
+			return resp, err
 		}
-		return resp, err
+		b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+		return &logical.Response{Data: r.operatorView(), Warnings: resp.Warnings}, nil
 	}
 	if r.FailedRotations == 0 {
-		r.NextRotation = r.nextRotation(r.LastRotation, r.Current.expiresAt())
+		// A new period counts from the last rotation, a new schedule from
+		// now; either way the current token must outlive its grace.
+		from := r.LastRotation
+		if r.RotationSchedule != "" {
+			from = now
+		}
+		r.scheduleNext(from, now, r.Current.expiresAt())
 	}
 	if err := writeStaticRole(ctx, req.Storage, name, r); err != nil {
 		return nil, err
 	}
 	b.pushItem(staticRolePrefix+name, r.nextDue())
-	b.Logger().Info("static role saved", "role", name, "rotation_period", r.RotationPeriod.String(), "next_rotation", r.NextRotation)
+	b.Logger().Info("static role saved", "role", name, "rotation_period", r.RotationPeriod.String(),
+		"rotation_schedule", r.RotationSchedule, "next_rotation", r.NextRotation)
 	b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
-	return nil, nil
+	return &logical.Response{Data: r.operatorView()}, nil
 }
 
 func (b *backend) pathStaticRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -222,8 +271,7 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 		return nil, err
 	}
 	if r == nil {
-		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf("static role %q does not exist: 'name' must be a static role written at %s%s%s",
-			name, mountPath(req), staticRolePrefix, name))
+		return unknownStaticRole(name, req), nil
 	}
 	now := b.clock.Now()
 	if !now.Before(r.Current.expiresAt()) {
@@ -234,17 +282,32 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 		return nil, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf("the token of static role %q ended at %s, and %s",
 			name, r.Current.expiresAt().Format(time.RFC3339), why))
 	}
-	return &logical.Response{Data: map[string]any{
+	data := map[string]any{
 		"access_token":        r.Current.Token,
 		"token_type":          r.Current.TokenType,
 		"scopes":              r.Current.Scopes,
 		"expires_at":          r.Current.expiresAt().Format(time.RFC3339),
 		"token_id":            r.Current.TokenID,
 		"role":                name,
-		"last_vault_rotation": r.LastRotation.UTC().Format(time.RFC3339),
-		"rotation_period":     int64(r.RotationPeriod.Seconds()),
+		"last_vault_rotation": rfc3339(r.LastRotation),
 		"ttl":                 int64(ceilSeconds(r.NextRotation.Sub(now)).Seconds()),
-	}}, nil
+	}
+	// Readers tell the two kinds apart by which fields are there.
+	if r.RotationSchedule != "" {
+		data["rotation_schedule"], data["rotation_window"] = r.RotationSchedule, int64(r.RotationWindow.Seconds())
+	} else {
+		data["rotation_period"] = int64(r.RotationPeriod.Seconds())
+	}
+	return &logical.Response{Data: data}, nil
+}
+
+// unknownStaticRole answers a path that hands out or rotates a credential
+// of a static role that does not exist: a 400 naming it, as creds/ does,
+// so that a client's typo never reads as an empty secret (a 404 does, to
+// hvac and consul-template).
+func unknownStaticRole(name string, req *logical.Request) *logical.Response {
+	return logical.ErrorResponse("static role %q does not exist: 'name' must be a static role written at %s%s%s "+
+		"(vault list %s%s lists them)", name, mountPath(req), staticRolePrefix, name, mountPath(req), staticRolePrefix)
 }
 
 func (b *backend) pathRotateRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -255,10 +318,18 @@ func (b *backend) pathRotateRole(ctx context.Context, req *logical.Request, d *f
 		return nil, err
 	}
 	if r == nil {
-		return logical.ErrorResponse("static role %q does not exist: 'name' must be a static role written at %s%s%s",
-			name, mountPath(req), staticRolePrefix, name), nil
+		return unknownStaticRole(name, req), nil
 	}
-	return b.rotate(ctx, req.Storage, name, r)
+	resp, err := b.rotate(ctx, req.Storage, name, r)
+	if err != nil || resp.IsError() {
+		return resp, err
+	}
+	resp.Data = map[string]any{
+		"token_id":            r.Current.TokenID,
+		"last_vault_rotation": rfc3339(r.LastRotation),
+		"next_vault_rotation": rfc3339(r.NextRotation),
+	}
+	return resp, nil
 }
 
 const staticRoleListHelpSynopsis = "List the static roles."
@@ -270,19 +341,25 @@ Lists the names of the static roles defined on this mount.
 const staticRoleHelpSynopsis = "Define a static role: one token, replaced on a schedule, for consumers that cannot hold a lease."
 
 var staticRoleHelpDescription = strings.TrimSpace(`
-A static role keeps one Beyond Identity token and replaces it every
-rotation_period (default 24h, at least 10s), on the active node, without
-any request. Readers get the current token at static-creds/<name>, with no
-lease: External Secrets Operator, Terraform data sources, Vault Secrets
-Operator (allowStaticCreds), CI systems that read once and cache.
+A static role keeps one Beyond Identity token and replaces it on the active
+node, without any request: every rotation_period (default 24h, at least
+10s), or at the times of rotation_schedule, a five-field cron expression in
+UTC ("0 2 * * 1-5": 02:00 on weekdays), within rotation_window of each
+(at least 1h; past it the role waits for the next time unless its token
+would end first). Readers get the current token at static-creds/<name>,
+with no lease: External Secrets Operator, Terraform data sources, Vault
+Secrets Operator (allowStaticCreds), CI systems that read once and cache.
 
-A replaced token keeps working for grace_period (default a tenth of
-rotation_period), then is revoked at Beyond Identity. Each token is minted
-for rotation_period plus grace_period.
+A replaced token keeps working for grace_period (default a tenth of the
+period, or of the schedule's shortest interval, and at least 10s), then is
+revoked at Beyond Identity. Each token is minted to live until the next
+rotation is due, plus rotation_window, plus grace_period, at most 90 days.
 
 Writing a static role mints its first token at once; if that fails, nothing
-is stored. Changing scopes or custom_claims rotates the token at once.
-Reading it shows last_vault_rotation, next_vault_rotation, the current
+is stored. Changing scopes or custom_claims rotates the token at once; a
+change that removes a scope revokes the tokens carrying it at once. A role
+keeps at most three replaced tokens. Every write answers with the role as
+reading it shows it: last_vault_rotation, next_vault_rotation, the current
 token_id and last_rotation_error, never the token. Deleting it revokes its
 tokens. A failed rotation is retried with backoff and shown in
 last_rotation_error.
@@ -293,7 +370,8 @@ const staticCredsHelpSynopsis = "Read the current token of a static role, withou
 const staticCredsHelpDescription = `
 Returns the static role's current token: access_token, token_type, scopes,
 expires_at, token_id and role, with last_vault_rotation, rotation_period
-and ttl, the seconds until the next rotation. Vault Agent, consul-template
+(or rotation_schedule and rotation_window) and ttl, the seconds until the
+next rotation is due. Vault Agent, consul-template
 and Vault Secrets Operator read these fields to fetch the new token when it
 comes; the previous one keeps working for the role's grace_period. Reading
 mints nothing: every read until the next rotation returns the same token.
@@ -304,5 +382,7 @@ const rotateRoleHelpSynopsis = "Replace a static role's token now."
 const rotateRoleHelpDescription = `
 Mints a new token for the static role at once; the previous one keeps
 working for the role's grace_period, then is revoked at Beyond Identity.
-The next scheduled rotation counts from now.
+The next rotation counts from now (a period), or is the schedule's next
+time. The answer holds the new token_id, last_vault_rotation and
+next_vault_rotation, never the token.
 `

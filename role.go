@@ -37,7 +37,10 @@ type role struct {
 	TTL          time.Duration  `json:"ttl"`
 	MaxTTL       time.Duration  `json:"max_ttl"`
 	CustomClaims map[string]any `json:"custom_claims,omitempty"`
-	Description  string         `json:"description"`
+	// ClaimsTemplate, when set, is rendered with the requesting entity and
+	// merged over CustomClaims for each credential (attribution.go).
+	ClaimsTemplate string `json:"claims_template,omitempty"`
+	Description    string `json:"description"`
 }
 
 // ttl is the lease duration: as set, else 90 days, but never above an
@@ -100,6 +103,13 @@ func roleFromRequest(existing *role, d *framework.FieldData) (*role, error) {
 			return nil, err
 		}
 		r.CustomClaims = claims
+	}
+	if raw, ok := d.GetOk("claims_template"); ok {
+		template, err := parseClaimsTemplate(raw.(string))
+		if err != nil {
+			return nil, err
+		}
+		r.ClaimsTemplate = template
 	}
 	if raw, ok := d.GetOk("description"); ok {
 		description, err := parseDescription(raw.(string))

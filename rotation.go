@@ -70,7 +70,8 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 		return nil, err
 	}
 	who := fmt.Sprintf("static role %q", name)
-	token, err := mint(ctx, client, biclient.MintRequest{Scopes: r.Scopes, Lifetime: r.tokenLifetime(), CustomClaims: r.CustomClaims})
+	lifetime := r.tokenLifetime(b.clock.Now())
+	token, err := mint(ctx, client, biclient.MintRequest{Scopes: r.Scopes, Lifetime: lifetime, CustomClaims: r.CustomClaims})
 	if token == nil {
 		return upstreamFailure("minting a token for "+who, err)
 	}
@@ -175,23 +176,38 @@ func (r *staticRole) withNewToken(token staticToken, now time.Time) (updated *st
 	}
 	role.Current = &token
 	role.LastRotation = now
-	role.NextRotation = r.nextRotation(now, token.expiresAt())
+	role.scheduleNext(now, now, token.expiresAt())
 	role.LastRotationError, role.FailedRotations = "", 0
 	return &role, cut
 }
 
-// nextRotation is when a token minted now, which ends at end, is to be
-// replaced: after the rotation period, or sooner if Beyond Identity gave it
-// a shorter life, so that it still outlives its grace.
-func (r *staticRole) nextRotation(now, end time.Time) time.Time {
-	next := now.Add(r.RotationPeriod)
-	if latest := end.Add(-r.grace()); latest.Before(next) {
+// scheduleNext sets when the current token, which ends at end, is to be
+// replaced: the rotation due after from (a period after it, or the
+// schedule's next time), or sooner if the token ends before it could
+// outlive its grace. now bounds how soon.
+func (r *staticRole) scheduleNext(from, now, end time.Time) {
+	due := r.dueAfter(from)
+	next := due
+	// A token ending within seconds of its plan (whole seconds, the time
+	// the call took) keeps the due time; one Beyond Identity made
+	// materially shorter is replaced while it still outlives its grace.
+	if latest := end.Add(-r.grace()); latest.Before(next.Add(-shortLifeTolerance)) {
 		next = latest
 	}
 	if floor := now.Add(minRotationPeriod / 2); next.Before(floor) {
 		next = floor
 	}
-	return next
+	r.NextRotation, r.RotationDue = next, due
+}
+
+// missedWindow reports whether a scheduled role is past the window of its
+// due time, and if so the next scheduled time.
+func (r *staticRole) missedWindow(now time.Time) (bool, time.Time) {
+	if r.RotationSchedule == "" || r.RotationWindow == 0 || r.RotationDue.IsZero() ||
+		!now.After(r.RotationDue.Add(r.RotationWindow)) {
+		return false, time.Time{}
+	}
+	return true, r.dueAfter(now)
 }
 
 // runStaticRole is the background work's turn on a static role: it revokes
@@ -211,8 +227,19 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 	now := b.clock.Now()
 	changed, _ := b.revokeRetired(ctx, s, r, now)
 	if !r.NextRotation.After(now) {
+		note, wait := r.afterMissedWindow(now)
+		if wait {
+			b.Logger().Warn("static role missed its rotation window; waiting for the next scheduled time", "role", name,
+				"next_rotation", r.NextRotation)
+			b.saveStaticRole(ctx, s, name, r)
+			return
+		}
 		resp, err := b.rotate(ctx, s, name, r)
 		if err == nil && !resp.IsError() {
+			if note != "" {
+				r.LastRotationError = note
+				b.saveStaticRole(ctx, s, name, r)
+			}
 			return // stored and scheduled, retired tokens included
 		}
 		if ctx.Err() != nil {
@@ -226,11 +253,41 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 			"next_attempt", r.NextRotation, "error", r.LastRotationError)
 	}
 	if changed {
-		if err := writeStaticRole(ctx, s, name, r); err != nil {
-			b.Logger().Error("saving a static role failed", "role", name, "error", err)
-		}
+		b.saveStaticRole(ctx, s, name, r)
+		return
 	}
 	b.pushItem(staticRolePrefix+name, r.nextDue())
+}
+
+// saveStaticRole stores a role the background work changed and schedules
+// it; a failure is logged, and the role's turn comes again as scheduled.
+func (b *backend) saveStaticRole(ctx context.Context, s logical.Storage, name string, r *staticRole) {
+	if err := writeStaticRole(ctx, s, name, r); err != nil {
+		b.Logger().Error("saving a static role failed", "role", name, "error", err)
+	}
+	b.pushItem(staticRolePrefix+name, r.nextDue())
+}
+
+// afterMissedWindow decides what a scheduled role past the window of its
+// due time does: wait for the next scheduled time (wait) when its current
+// token outlives it, the role then rescheduled; or rotate at once, as a
+// dead token helps no one, and say so in the note.
+func (r *staticRole) afterMissedWindow(now time.Time) (note string, wait bool) {
+	missed, next := r.missedWindow(now)
+	if !missed {
+		return "", false
+	}
+	missedWhat := fmt.Sprintf("the rotation due at %s missed its window (until %s)", rfc3339(r.RotationDue),
+		rfc3339(r.RotationDue.Add(r.RotationWindow)))
+	// Readers come back at the next time: the token must still work then,
+	// a little after it.
+	if end := r.Current.expiresAt(); end.Before(next.Add(minGracePeriod)) {
+		return fmt.Sprintf("%s; rotated at once at %s, since the token then current ended at %s, before the next "+
+			"scheduled time %s", missedWhat, rfc3339(now), rfc3339(end), rfc3339(next)), false
+	}
+	r.LastRotationError = fmt.Sprintf("%s; the next rotation is at the next scheduled time, %s", missedWhat, rfc3339(next))
+	r.NextRotation, r.RotationDue, r.FailedRotations = next, next, 0
+	return "", true
 }
 
 // revokeRetired revokes the retired tokens due by now, and reports whether

@@ -85,6 +85,9 @@ type leaseData struct {
 	issuedToken
 	TTL      int64 `json:"ttl"`      // the lease's default increment, seconds
 	Lifetime int64 `json:"lifetime"` // from issue to the lease's hard end, seconds
+	// EntityID is the Vault entity that read the credential, when its token
+	// had one: who asked, in the lease, never in a metric.
+	EntityID string `json:"entity_id,omitempty"`
 }
 
 // fromTokenData decodes a value's JSON fields plus access_token (a lease's
@@ -124,6 +127,9 @@ func (l leaseData) internalData() map[string]any {
 	}
 	if l.EndsBy != 0 { // omitempty
 		data["ends_by"] = l.EndsBy
+	}
+	if l.EntityID != "" { // omitempty
+		data["entity_id"] = l.EntityID
 	}
 	return data
 }

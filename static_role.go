@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/robfig/cron/v3"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
@@ -22,16 +24,33 @@ const staticRolePrefix = "static-roles/"
 const (
 	defaultRotationPeriod = 24 * time.Hour
 	minRotationPeriod     = 10 * time.Second
+	// minGracePeriod is the least default grace: consumers such as
+	// consul-template re-read a static credential a second after its ttl,
+	// and must never hold a token already revoked.
+	minGracePeriod    = 10 * time.Second
+	minRotationWindow = time.Hour
+	// scheduleHorizon is how far ahead a schedule's shortest interval, the
+	// base of its default grace, is looked for.
+	scheduleHorizon = 90 * 24 * time.Hour
 )
 
 // staticRole keeps one token for consumers that cannot hold a lease and
-// replaces it every RotationPeriod; each replaced token keeps working for
-// the grace period, then is revoked.
+// replaces it every RotationPeriod, or at each time of RotationSchedule;
+// each replaced token keeps working for the grace period, then is revoked.
 type staticRole struct {
-	Scopes         []string      `json:"scopes"`
-	RotationPeriod time.Duration `json:"rotation_period"`
-	// GracePeriod is as set; zero means a tenth of the rotation period, so
-	// that it follows the period when that changes.
+	Scopes []string `json:"scopes"`
+	// RotationPeriod and RotationSchedule are exclusive: one is set.
+	RotationPeriod time.Duration `json:"rotation_period,omitempty"`
+	// RotationSchedule is a standard cron expression, in UTC;
+	// RotationWindow how long after each of its times a rotation may still
+	// run (zero: until it does); ScheduleInterval the shortest interval
+	// between two of its times over the 90 days after it was set.
+	RotationSchedule string        `json:"rotation_schedule,omitempty"`
+	RotationWindow   time.Duration `json:"rotation_window,omitempty"`
+	ScheduleInterval time.Duration `json:"schedule_interval,omitempty"`
+	// GracePeriod is as set; zero means the default (a tenth of the
+	// period or of the schedule's shortest interval, at least 10s), so that
+	// it follows the period when that changes.
 	GracePeriod  time.Duration  `json:"grace_period"`
 	CustomClaims map[string]any `json:"custom_claims,omitempty"`
 	Description  string         `json:"description"`
@@ -41,9 +60,12 @@ type staticRole struct {
 	Current *staticToken  `json:"current,omitempty"`
 	Retired []staticToken `json:"retired,omitempty"`
 	// LastRotation is when Current was minted; NextRotation when it is to
-	// be replaced, or, while rotations fail, when to try again.
+	// be replaced, or, while rotations fail, when to try again;
+	// RotationDue, for a schedule, the scheduled time NextRotation is for,
+	// from which the window counts.
 	LastRotation      time.Time `json:"last_rotation"`
 	NextRotation      time.Time `json:"next_rotation"`
+	RotationDue       time.Time `json:"rotation_due,omitzero"`
 	LastRotationError string    `json:"last_rotation_error,omitempty"`
 	FailedRotations   int       `json:"failed_rotations,omitempty"`
 }
@@ -73,17 +95,80 @@ func (r *staticRole) tokens() []staticToken {
 	return tokens
 }
 
+// interval is the shortest time between two rotations: the period, or
+// the schedule's shortest interval.
+func (r *staticRole) interval() time.Duration {
+	if r.RotationSchedule != "" {
+		return r.ScheduleInterval
+	}
+	return r.RotationPeriod
+}
+
 // grace is how long a replaced token keeps working.
 func (r *staticRole) grace() time.Duration {
 	if r.GracePeriod > 0 {
 		return r.GracePeriod
 	}
-	return r.RotationPeriod / 10
+	return max(r.interval()/10, minGracePeriod)
 }
 
-// tokenLifetime is the life each token is minted with: it must outlive its
-// rotation by the grace.
-func (r *staticRole) tokenLifetime() time.Duration { return r.RotationPeriod + r.grace() }
+// schedule is the role's parsed rotation_schedule; nil for a period.
+func (r *staticRole) schedule() cron.Schedule {
+	if r.RotationSchedule == "" {
+		return nil
+	}
+	// Validated on write: a stored schedule parses.
+	schedule, _ := parseSchedule(r.RotationSchedule)
+	return schedule
+}
+
+// dueAfter is the rotation after one at from: a period later, or the
+// schedule's next time (in UTC).
+func (r *staticRole) dueAfter(from time.Time) time.Time {
+	if schedule := r.schedule(); schedule != nil {
+		return schedule.Next(from.UTC())
+	}
+	return from.Add(r.RotationPeriod)
+}
+
+// tokenLifetime is the life of a token minted now: until the next
+// rotation is due, plus the window, plus the grace, and never longer than
+// a Beyond Identity token lives.
+func (r *staticRole) tokenLifetime(now time.Time) time.Duration {
+	return min(ceilSeconds(r.dueAfter(now).Sub(now))+r.RotationWindow+r.grace(), biclient.MaxTokenLifetime)
+}
+
+// parseSchedule parses a standard cron expression, in UTC: a time zone of
+// its own is refused, so that every node agrees on the times.
+func parseSchedule(expression string) (cron.Schedule, error) {
+	trimmed := strings.TrimSpace(expression)
+	if strings.HasPrefix(trimmed, "TZ=") || strings.HasPrefix(trimmed, "CRON_TZ=") {
+		return nil, errors.New("runs in UTC: remove the time zone")
+	}
+	schedule, err := cron.ParseStandard(trimmed)
+	if err != nil {
+		return nil, fmt.Errorf("must be a standard five-field cron expression (minute hour day-of-month month "+
+			"day-of-week, in UTC), such as \"0 2 * * 1-5\": %w", err)
+	}
+	return schedule, nil
+}
+
+// shortestInterval is the shortest time between two times of schedule over
+// the horizon from from. It stops early once the interval is short enough
+// that the default grace is its floor anyway.
+func shortestInterval(schedule cron.Schedule, from time.Time) time.Duration {
+	shortest := scheduleHorizon
+	at := schedule.Next(from.UTC())
+	for end := from.Add(scheduleHorizon); !at.IsZero() && at.Before(end) && shortest/10 > minGracePeriod; {
+		next := schedule.Next(at)
+		if next.IsZero() {
+			break
+		}
+		shortest = min(shortest, next.Sub(at))
+		at = next
+	}
+	return shortest
+}
 
 // nextDue is when the background worker must next look at the role: its
 // rotation, or the end of a retired token's grace, whichever comes first.
@@ -98,9 +183,10 @@ func (r *staticRole) nextDue() time.Time {
 }
 
 // staticRoleFromRequest merges the request into a copy of the existing
-// static role (or the defaults) and validates it. It also reports whether
-// what the token carries changed, which calls for a new token at once.
-func staticRoleFromRequest(existing *staticRole, d *framework.FieldData) (*staticRole, bool, error) {
+// static role (or the defaults) and validates it, at now. It also reports
+// whether what the token carries changed, which calls for a new token at
+// once.
+func staticRoleFromRequest(existing *staticRole, d *framework.FieldData, now time.Time) (*staticRole, bool, error) {
 	r := &staticRole{RotationPeriod: defaultRotationPeriod}
 	if existing != nil {
 		copied := *existing
@@ -118,13 +204,7 @@ func staticRoleFromRequest(existing *staticRole, d *framework.FieldData) (*stati
 	if len(r.Scopes) == 0 {
 		return nil, false, errors.New("'scopes' is required: list at least one scope, e.g. identities:read")
 	}
-	if raw, ok := d.GetOk("rotation_period"); ok {
-		r.RotationPeriod = time.Duration(raw.(int)) * time.Second
-	}
-	if raw, ok := d.GetOk("grace_period"); ok {
-		r.GracePeriod = time.Duration(raw.(int)) * time.Second
-	}
-	if err := r.validatePeriods(); err != nil {
+	if err := r.mergeTiming(d, now); err != nil {
 		return nil, false, err
 	}
 	if raw, ok := d.GetOk("custom_claims"); ok {
@@ -145,15 +225,61 @@ func staticRoleFromRequest(existing *staticRole, d *framework.FieldData) (*stati
 	return r, changed, nil
 }
 
-func (r *staticRole) validatePeriods() error {
+// mergeTiming merges when the role rotates: a period, or a schedule with
+// its window, never both; and the grace.
+func (r *staticRole) mergeTiming(d *framework.FieldData, now time.Time) error {
+	rawPeriod, periodGiven := d.GetOk("rotation_period")
+	rawSchedule, scheduleGiven := d.GetOk("rotation_schedule")
+	if periodGiven && scheduleGiven && rawSchedule.(string) != "" {
+		return errors.New("'rotation_period' and 'rotation_schedule' are mutually exclusive: set one of them " +
+			"(writing one replaces the other)")
+	}
 	switch {
-	case r.RotationPeriod < minRotationPeriod:
-		return fmt.Errorf("'rotation_period' must be at least %s, got %s", seconds(minRotationPeriod), seconds(r.RotationPeriod))
-	case r.grace() > r.RotationPeriod:
-		return fmt.Errorf("'grace_period' (%s) must not exceed 'rotation_period' (%s)", seconds(r.grace()), seconds(r.RotationPeriod))
-	case r.tokenLifetime() > biclient.MaxTokenLifetime:
-		return fmt.Errorf("'rotation_period' and 'grace_period' together (%s) must be at most 7776000s (90 days), "+
-			"the longest life of a Beyond Identity token", seconds(r.tokenLifetime()))
+	case periodGiven:
+		r.RotationPeriod = time.Duration(rawPeriod.(int)) * time.Second
+		r.RotationSchedule, r.RotationWindow, r.ScheduleInterval = "", 0, 0
+	case scheduleGiven && rawSchedule.(string) == "":
+		r.RotationSchedule, r.RotationWindow, r.ScheduleInterval = "", 0, 0
+	case scheduleGiven:
+		schedule, err := parseSchedule(rawSchedule.(string))
+		if err != nil {
+			return fmt.Errorf("'rotation_schedule' %w", err)
+		}
+		r.RotationSchedule, r.RotationPeriod = strings.TrimSpace(rawSchedule.(string)), 0
+		r.ScheduleInterval = shortestInterval(schedule, now)
+	}
+	if r.RotationPeriod == 0 && r.RotationSchedule == "" {
+		r.RotationPeriod = defaultRotationPeriod
+	}
+	if raw, ok := d.GetOk("rotation_window"); ok {
+		if window := time.Duration(raw.(int)) * time.Second; window > 0 && r.RotationSchedule == "" {
+			return errors.New("'rotation_window' applies only with 'rotation_schedule': a period has no window")
+		}
+		r.RotationWindow = time.Duration(raw.(int)) * time.Second
+	}
+	if raw, ok := d.GetOk("grace_period"); ok {
+		r.GracePeriod = time.Duration(raw.(int)) * time.Second
+	}
+	return r.validateTiming()
+}
+
+func (r *staticRole) validateTiming() error {
+	what := "'rotation_period'"
+	if r.RotationSchedule != "" {
+		what = "the shortest interval of 'rotation_schedule'"
+	}
+	switch {
+	case r.RotationSchedule == "" && r.RotationPeriod > biclient.MaxTokenLifetime:
+		return fmt.Errorf("'rotation_period' must be at most 7776000s (90 days), the longest life of a Beyond Identity token, got %s",
+			seconds(r.RotationPeriod))
+	case r.interval() < minRotationPeriod:
+		return fmt.Errorf("%s must be at least %s, got %s", what, seconds(minRotationPeriod), seconds(r.interval()))
+	case r.RotationWindow != 0 && r.RotationWindow < minRotationWindow:
+		return fmt.Errorf("'rotation_window' must be at least %s, got %s", humanDuration(minRotationWindow), seconds(r.RotationWindow))
+	case r.RotationWindow > biclient.MaxTokenLifetime:
+		return fmt.Errorf("'rotation_window' must be at most 7776000s (90 days), got %s", seconds(r.RotationWindow))
+	case r.GracePeriod > r.interval():
+		return fmt.Errorf("'grace_period' (%s) must not exceed %s (%s)", seconds(r.GracePeriod), what, seconds(r.interval()))
 	}
 	return nil
 }

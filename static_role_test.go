@@ -262,7 +262,7 @@ func TestStaticRoleBadInput(t *testing.T) {
 		"period below 10s":      {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "rotation_period": "9s"}, "rotation_period", "at least 10s, got 9s"},
 		"no scopes":             {logical.CreateOperation, "static-roles/r", map[string]any{"rotation_period": "1h"}, "scopes", "is required"},
 		"grace above period":    {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "rotation_period": "1m", "grace_period": "2m"}, "grace_period", "must not exceed 'rotation_period'"},
-		"longer than 90 days":   {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "rotation_period": "2160h", "grace_period": "1h"}, "rotation_period", "at most 7776000s"},
+		"longer than 90 days":   {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "rotation_period": "2161h"}, "rotation_period", "at most 7776000s"},
 		"malformed scope":       {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "Groups"}, "scopes", "which is not a scope"},
 		"unknown role, rotate":  {logical.UpdateOperation, "rotate-role/nope", nil, "name", "must be a static role written at beyondidentity/static-roles/nope"},
 		"name too long":         {logical.CreateOperation, "static-roles/" + strings.Repeat("n", 129), map[string]any{"scopes": "a:b"}, "name", "at most 128 characters"},
@@ -285,7 +285,7 @@ func TestStaticRoleBadInput(t *testing.T) {
 		t.Fatalf("bad input called Beyond Identity: %v", opsOf(calls))
 	}
 	resp, err := e.request(logical.ReadOperation, "static-creds/nope", nil)
-	if status, message := statusOf(resp, err); status != 404 || !strings.Contains(message, "'name' must be a static role") {
+	if status, message := statusOf(resp, err); status != 400 || !strings.Contains(message, "'name' must be a static role") {
 		t.Fatalf("static-creds of an unknown role: %d %s", status, message)
 	}
 }

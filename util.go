@@ -90,3 +90,6 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// rfc3339 writes a time as RFC 3339 in UTC, as the plugin reports times.
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

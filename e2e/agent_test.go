@@ -25,22 +25,31 @@ const agentTemplate = `{{ with secret "beyondidentity/creds/agent" }}{{ .Data.ac
 // it when the test ends. It returns the rendered file's path.
 func startAgent(t *testing.T, v *vaulttest.Server, token, template string) string {
 	t.Helper()
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "vault-token")
-	rendered := filepath.Join(dir, "beyondidentity-token")
+	tokenFile := filepath.Join(t.TempDir(), "vault-token")
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startAgentWith(t, v, fmt.Sprintf(`
+  method "token_file" {
+    config = {
+      token_file_path = %q
+    }
+  }`, tokenFile), template)
+}
+
+// startAgentWith runs Vault Agent with the given auto_auth method block and
+// one template, and stops it when the test ends. It returns the rendered
+// file's path.
+func startAgentWith(t *testing.T, v *vaulttest.Server, method, template string) string {
+	t.Helper()
+	dir := t.TempDir()
+	rendered := filepath.Join(dir, "beyondidentity-token")
 	config := fmt.Sprintf(`
 vault {
   address = %q
 }
 auto_auth {
-  method "token_file" {
-    config = {
-      token_file_path = %q
-    }
-  }
+%s
 }
 template_config {
   exit_on_retry_failure = true
@@ -50,7 +59,7 @@ template {
   destination = %q
   perms       = "0600"
 }
-`, v.URL(), tokenFile, template, rendered)
+`, v.URL(), method, template, rendered)
 	configFile := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
