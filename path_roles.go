@@ -94,9 +94,9 @@ func (b *backend) pathRoles() []*framework.Path {
 }
 
 var roleResponseFields = map[string]*framework.FieldSchema{
-	"scopes":        {Type: framework.TypeCommaStringSlice, Description: "Scopes of the role's tokens, sorted."},
-	"ttl":           {Type: framework.TypeDurationSecond, Description: "Lease duration, in seconds."},
-	"max_ttl":       {Type: framework.TypeDurationSecond, Description: "Token lifetime and lease hard end, in seconds."},
+	"scopes":          {Type: framework.TypeCommaStringSlice, Description: "Scopes of the role's tokens, sorted."},
+	"ttl":             {Type: framework.TypeDurationSecond, Description: "Lease duration, in seconds."},
+	"max_ttl":         {Type: framework.TypeDurationSecond, Description: "Token lifetime and lease hard end, in seconds."},
 	"custom_claims":   {Type: framework.TypeMap, Description: "Custom claims sent with each mint."},
 	"claims_template": {Type: framework.TypeString, Description: "Template of the claims that attribute each token to the entity that read it."},
 	"description":     {Type: framework.TypeString, Description: "Free text."},
