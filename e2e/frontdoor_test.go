@@ -120,9 +120,10 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 	// config's test token, the read and the narrowed write, whose leases
 	// the prefix revocation ends; then the static role's first token and
-	// its rotation, which deleting the role revokes.
+	// its rotation, which deleting the role revokes; then the scheduled
+	// static role's first token, which deleting it revokes.
 	tokens := fake.Tokens()
-	if len(tokens) != 5 || tokens[2].Scopes[0] != "scim:users:read" || len(tokens[2].Scopes) != 1 {
+	if len(tokens) != 6 || tokens[2].Scopes[0] != "scim:users:read" || len(tokens[2].Scopes) != 1 {
 		t.Fatalf("the fake minted %d tokens", len(tokens))
 	}
 	// lease revoke -prefix is asynchronous: the revocations follow.

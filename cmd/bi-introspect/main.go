@@ -1,8 +1,8 @@
 // Command bi-introspect asks Beyond Identity whether access tokens are still
 // active (RFC 7662 introspection), with the client credentials of the
 // application that issued them. It reads one token per line on standard
-// input and prints, per token, its id and whether it is active, never the
-// token itself. The demo uses it to show that a revoked lease's token is
+// input and prints, per token, its id, whether it is active and, for an
+// active one, its custom claims (bi_custom), never the token itself. The demo uses it to show that a revoked lease's token is
 // dead at Beyond Identity.
 //
 //	BEYOND_IDENTITY_CLIENT_SECRET=... bi-introspect -tenant-id T -realm-id R \
@@ -86,7 +86,13 @@ func report(client *biclient.Client, token biclient.Secret, out io.Writer) error
 		_, err = fmt.Fprintf(out, "%s: active=false (revoked, expired or unknown at Beyond Identity)\n", name)
 		return err
 	}
-	_, err = fmt.Fprintf(out, "%s: active=true, expires %s\n", name, info.ExpiresAt.Format(time.RFC3339))
+	custom := ""
+	if len(info.Custom) > 0 {
+		// The custom claims it was minted with: who asked for it, with a
+		// role's claims_template. Claims, never a secret.
+		custom = ", bi_custom " + string(info.Custom)
+	}
+	_, err = fmt.Fprintf(out, "%s: active=true, expires %s%s\n", name, info.ExpiresAt.Format(time.RFC3339), custom)
 	return err
 }
 

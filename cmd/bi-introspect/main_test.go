@@ -20,7 +20,8 @@ func TestReportsEachTokenWithoutPrintingIt(t *testing.T) {
 	mint := func() string {
 		t.Helper()
 		resp, err := server.Client().PostForm(server.URL+"/v1/tenants/t/realms/r/applications/a/token",
-			url.Values{"grant_type": {"client_credentials"}, "client_id": {"c"}, "client_secret": {"s3cret"}})
+			url.Values{"grant_type": {"client_credentials"}, "client_id": {"c"}, "client_secret": {"s3cret"},
+				"custom_claims": {`{"vault_user":"alice"}`}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,6 +47,7 @@ func TestReportsEachTokenWithoutPrintingIt(t *testing.T) {
 	liveToken, _ := fake.TokenByValue(live)
 	revokedToken, _ := fake.TokenByValue(revoked)
 	if len(lines) != 2 || !strings.HasPrefix(lines[0], "token "+liveToken.ID+": active=true") ||
+		!strings.HasSuffix(lines[0], `bi_custom {"vault_user":"alice"}`) ||
 		!strings.HasPrefix(lines[1], "token "+revokedToken.ID+": active=false") {
 		t.Fatalf("output:\n%s", out.String())
 	}

@@ -50,13 +50,17 @@ type Introspection struct {
 	ID        string    // jti
 	ExpiresAt time.Time // zero when not given
 	Scopes    []string
+	// Custom is the token's bi_custom claim, the custom_claims it was
+	// minted with, as JSON; nil when it has none.
+	Custom json.RawMessage
 }
 
 type introspectionResponse struct {
-	Active *bool    `json:"active"`
-	JTI    string   `json:"jti"`
-	Exp    *float64 `json:"exp"`
-	Scope  string   `json:"scope"`
+	Active *bool           `json:"active"`
+	JTI    string          `json:"jti"`
+	Exp    *float64        `json:"exp"`
+	Scope  string          `json:"scope"`
+	Custom json.RawMessage `json:"bi_custom"`
 }
 
 // Introspect asks Beyond Identity about a token: the way to learn the id and
@@ -74,7 +78,7 @@ func (c *Client) Introspect(ctx context.Context, token Secret) (*Introspection, 
 	if !isJSONObject(a.body) || json.Unmarshal(a.body, &resp) != nil || resp.Active == nil {
 		return nil, &ResponseError{Call: CallIntrospect, StatusCode: a.status, Reason: "body is not an RFC 7662 introspection answer"}
 	}
-	result := &Introspection{Active: *resp.Active, ID: resp.JTI, Scopes: scope.Parse(resp.Scope)}
+	result := &Introspection{Active: *resp.Active, ID: resp.JTI, Scopes: scope.Parse(resp.Scope), Custom: resp.Custom}
 	if resp.Exp != nil && *resp.Exp > 0 {
 		result.ExpiresAt = time.Unix(int64(*resp.Exp), 0).UTC()
 	}
