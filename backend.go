@@ -228,10 +228,14 @@ func (b *backend) clean(context.Context) {
 	b.reset()
 }
 
-// HandleRequest and HandleExistenceCheck let custom_claims arrive as a JSON
+// HandleRequest refuses a parameter its path does not take (params.go),
+// and, with HandleExistenceCheck, lets custom_claims arrive as a JSON
 // string as well as an object (see decodeClaimsField). Vault runs the
 // existence check first, so both must convert it.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	if resp := b.unknownParameter(req); resp != nil {
+		return resp, nil
+	}
 	if err := decodeClaimsField(req); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}

@@ -261,6 +261,10 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	b.event("config-write", logical.EventMetadataPath, configPath, "token_url", tokenURL, "client_id", cfg.ClientID,
 		"application_moved", strconv.FormatBool(reason == retainedMoved))
 	resp := &logical.Response{Data: map[string]any{"token_url": tokenURL, "verified_connection": verified}}
+	if _, regionGiven := d.GetOk("region"); regionGiven && cfg.AuthURL != "" {
+		resp.AddWarning(fmt.Sprintf("'region' (%s) has no effect while 'auth_url' is set: the secret goes to %s. "+
+			"To use the region's host, write auth_url=\"\" with client_secret", cfg.Region, tokenURL))
+	}
 	if keptID != "" {
 		resp.AddWarning(retainedWarning(reason, current, keptID, b.clock.Now().Add(retention), mountPath(req)))
 	}

@@ -120,6 +120,11 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 	if err != nil || r == nil {
 		return nil, err
 	}
+	return &logical.Response{Data: r.view()}, nil
+}
+
+// view is what reading a role shows, and what a write answers with.
+func (r *role) view() map[string]any {
 	data := map[string]any{
 		"scopes":      r.Scopes,
 		"ttl":         int64(r.ttl().Seconds()),
@@ -132,7 +137,7 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 	if r.ClaimsTemplate != "" {
 		data["claims_template"] = r.ClaimsTemplate
 	}
-	return &logical.Response{Data: data}, nil
+	return data
 }
 
 func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -154,11 +159,9 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	b.roles.drop(name)
 	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.ttl().String(), "max_ttl", r.maxTTL().String())
 	b.event("role-write", logical.EventMetadataPath, rolePrefix+name, "role", name)
-	warnings := mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))
-	if len(warnings) == 0 {
-		return nil, nil
-	}
-	return &logical.Response{Warnings: warnings}, nil
+	// The answer is the role as stored: the CLI shows it, and a write that
+	// merged with an earlier one shows what the role now is.
+	return &logical.Response{Data: r.view(), Warnings: mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))}, nil
 }
 
 func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -16,8 +16,8 @@ func TestRoleDefaultsAndNormalization(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
 	resp := e.writeRole("sync", map[string]any{"scopes": " identities:read,groups:read,identities:read "})
-	if resp != nil {
-		t.Fatalf("unexpected response with the mount ceiling at 2160h: %v", resp.Warnings)
+	if len(resp.Warnings) != 0 {
+		t.Fatalf("unexpected warnings with the mount ceiling at 2160h: %v", resp.Warnings)
 	}
 	got := e.mustOK(logical.ReadOperation, "roles/sync", nil).Data
 	want := map[string]any{
@@ -134,7 +134,7 @@ func TestRoleWarnsWhenTheMountCeilingCaps(t *testing.T) {
 			t.Errorf("warning %q lacks %q", warning, part)
 		}
 	}
-	if resp := e.writeRole("short", map[string]any{"scopes": "identities:read", "ttl": "24h"}); resp != nil {
+	if resp := e.writeRole("short", map[string]any{"scopes": "identities:read", "ttl": "24h"}); len(resp.Warnings) != 0 {
 		t.Fatalf("a role under the ceiling must not warn: %v", resp.Warnings)
 	}
 	resp = e.writeRole("odd", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2764801s"})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
@@ -124,15 +126,26 @@ func failureMetadata(resp *logical.Response, err error) []string {
 }
 
 // pathMetrics serves the mount's counters to a Vault token allowed to read
-// <mount>/metrics; like every path but none, it needs one.
+// <mount>/metrics; like every path but none, it needs one. As Vault's own
+// sys/metrics, it answers JSON by default, which `vault read` shows, and
+// the Prometheus text exposition with format=prometheus, which a
+// Prometheus scrape asks for.
 func (b *backend) pathMetrics() *framework.Path {
 	return &framework.Path{
 		Pattern:      "metrics",
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "beyond-identity", OperationSuffix: "metrics"},
+		Fields: map[string]*framework.FieldSchema{
+			"format": {
+				Type:          framework.TypeString,
+				Description:   "prometheus for the Prometheus text exposition format; empty or json for JSON. Default: json.",
+				AllowedValues: []any{"", "json", "prometheus"},
+				Query:         true,
+			},
+		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback: b.pathMetricsRead,
-				Summary:  "The mount's counters in the Prometheus text format.",
+				Summary:  "The mount's counters, as JSON or (format=prometheus) in the Prometheus text format.",
 			},
 		},
 		HelpSynopsis:    metricsHelpSynopsis,
@@ -140,30 +153,82 @@ func (b *backend) pathMetrics() *framework.Path {
 	}
 }
 
-func (b *backend) pathMetricsRead(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
-	body, err := b.metrics.exposition()
+func (b *backend) pathMetricsRead(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	switch format := d.Get("format").(string); format {
+	case "prometheus":
+		body, err := b.metrics.exposition()
+		if err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: map[string]any{
+			logical.HTTPContentType: string(expfmt.NewFormat(expfmt.TypeTextPlain)),
+			logical.HTTPRawBody:     body,
+			logical.HTTPStatusCode:  http.StatusOK,
+		}}, nil
+	case "", "json":
+		series, err := b.metrics.series()
+		if err != nil {
+			return nil, err
+		}
+		return &logical.Response{Data: series}, nil
+	default:
+		return logical.ErrorResponse("'format' must be json or prometheus, got %q", biclient.CleanText(format, 32)), nil
+	}
+}
+
+// series is every counter and gauge as one entry, named as Prometheus
+// shows it (name{label="value",...}), and each histogram's _count and
+// _sum: flat, so that `vault read` prints one line per series.
+func (m *metrics) series() (map[string]any, error) {
+	families, err := m.registry.Gather()
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: map[string]any{
-		logical.HTTPContentType: string(expfmt.NewFormat(expfmt.TypeTextPlain)),
-		logical.HTTPRawBody:     body,
-		logical.HTTPStatusCode:  http.StatusOK,
-	}}, nil
+	series := map[string]any{}
+	for _, family := range families {
+		for _, metric := range family.GetMetric() {
+			name := family.GetName() + labelsOf(metric)
+			switch {
+			case metric.GetCounter() != nil:
+				series[name] = metric.GetCounter().GetValue()
+			case metric.GetGauge() != nil:
+				series[name] = metric.GetGauge().GetValue()
+			case metric.GetHistogram() != nil:
+				series[family.GetName()+"_count"+labelsOf(metric)] = metric.GetHistogram().GetSampleCount()
+				series[family.GetName()+"_sum"+labelsOf(metric)] = metric.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return series, nil
 }
 
-const metricsHelpSynopsis = "The mount's counters, in the Prometheus text format."
+// labelsOf writes a series' labels as Prometheus does: {a="x",b="y"}.
+func labelsOf(metric *dto.Metric) string {
+	if len(metric.GetLabel()) == 0 {
+		return ""
+	}
+	pairs := make([]string, 0, len(metric.GetLabel()))
+	for _, label := range metric.GetLabel() {
+		pairs = append(pairs, fmt.Sprintf("%s=%q", label.GetName(), label.GetValue()))
+	}
+	return "{" + strings.Join(pairs, ",") + "}"
+}
+
+const metricsHelpSynopsis = "The mount's counters, as JSON or in the Prometheus text format."
 
 var metricsHelpDescription = strings.TrimSpace(`
-Reading metrics returns this mount's counters as the body of the answer, in
-the Prometheus text exposition format, to a Vault token allowed to read the
-path (never without one). Each node reports its own process's counters:
-credentials issued by role, issue failures by status, revocations by
-outcome, pending revocations, static rotations by role and outcome, calls
-to Beyond Identity by call and status, their latency, retries and 429s,
-the call slots the adaptive bound allows, and the storage writes of the
-journal of new tokens with the tokens they carried. No label holds a secret, a token
-or a token id.
+Reading metrics returns this mount's counters to a Vault token allowed to
+read the path (never without one), as Vault's own sys/metrics does: JSON by
+default, one entry per series, which "vault read" shows; the Prometheus text
+exposition format with format=prometheus, which is what a Prometheus scrape
+asks for. Each node reports its own process's counters: credentials issued
+by role, issue failures by status, revocations by outcome, pending
+revocations, static rotations by role and outcome, calls to Beyond Identity
+by call and status, their latency, retries and 429s, the call slots the
+adaptive bound allows, and the storage writes of the journal of new tokens
+with the tokens they carried. No label holds a secret, a token, a token id
+or an entity.
 
-  curl -H "X-Vault-Token: $VAULT_TOKEN" $VAULT_ADDR/v1/beyondidentity/metrics
+  vault read beyondidentity/metrics
+  curl -H "X-Vault-Token: $VAULT_TOKEN" "$VAULT_ADDR/v1/beyondidentity/metrics?format=prometheus"
 `)

@@ -22,7 +22,7 @@ import (
 // with Prometheus's own parser.
 func (e *testEnv) scrape() map[string]*dto.MetricFamily {
 	e.t.Helper()
-	resp := e.mustOK(logical.ReadOperation, "metrics", nil)
+	resp := e.mustOK(logical.ReadOperation, "metrics", map[string]any{"format": "prometheus"})
 	if resp.Data[logical.HTTPContentType] != "text/plain; version=0.0.4; charset=utf-8" || resp.Data[logical.HTTPStatusCode] != 200 {
 		e.t.Fatalf("metrics answered %v %v", resp.Data[logical.HTTPContentType], resp.Data[logical.HTTPStatusCode])
 	}
