@@ -138,6 +138,8 @@ func newBackend() *backend {
 			b.pathStaticRoles(),
 			b.pathRevocations(),
 			[]*framework.Path{b.pathMetrics()},
+			// Last: it answers only what no other path takes.
+			[]*framework.Path{b.pathInvalidName()},
 		),
 		Secrets:        []*framework.Secret{b.tokenSecret()},
 		InitializeFunc: b.initialize,
@@ -228,8 +230,8 @@ func (b *backend) clean(context.Context) {
 	b.reset()
 }
 
-// HandleRequest refuses a parameter its path does not take (params.go),
-// and, with HandleExistenceCheck, lets custom_claims arrive as a JSON
+// HandleRequest and HandleExistenceCheck refuse a parameter the path does
+// not take (params.go), and let custom_claims arrive as a JSON
 // string as well as an object (see decodeClaimsField). Vault runs the
 // existence check first, so both must convert it.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
@@ -244,6 +246,9 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 
 // HandleExistenceCheck implements logical.Backend; see HandleRequest.
 func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
+	if resp := b.unknownParameter(req); resp != nil {
+		return false, false, errutil.UserError{Err: resp.Error().Error()}
+	}
 	if err := decodeClaimsField(req); err != nil {
 		return false, false, errutil.UserError{Err: err.Error()}
 	}

@@ -125,3 +125,24 @@ func TestMetricsAreJSONByDefault(t *testing.T) {
 		t.Fatalf("format=yaml: %d %q", status, message)
 	}
 }
+
+// A name the role paths refuse gets an answer that says which names are
+// valid, not Vault's "unsupported path"; a duration that is none says what
+// durations are.
+func TestAnInvalidNameOrDurationSaysWhatWouldDo(t *testing.T) {
+	t.Parallel()
+	e := newSyncRoleBackend(t)
+	for _, path := range []string{"roles/scim.", "static-roles/-x", "creds/a/b", "static-creds/x!", "rotate-role/.x"} {
+		status, message := statusOf(e.request(logical.UpdateOperation, path, map[string]any{"scopes": "identities:read"}))
+		if status != http.StatusBadRequest || !strings.Contains(message, "may use only letters, digits") {
+			t.Errorf("%s: %d %q", path, status, message)
+		}
+	}
+	status, message := statusOf(e.request(logical.CreateOperation, "roles/x", map[string]any{"scopes": "identities:read", "ttl": "1 day"}))
+	if status != http.StatusBadRequest || !strings.Contains(message, "'ttl' must be a duration") || !strings.Contains(message, "1 day is 24h") {
+		t.Fatalf("ttl=\"1 day\": %d %q", status, message)
+	}
+	if resp, _ := e.request(logical.ReadOperation, "roles/x", nil); resp != nil {
+		t.Fatal("a refused write stored the role")
+	}
+}

@@ -1,12 +1,15 @@
 package beyondidentity
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
 // A parameter the path does not take is refused before the request runs,
@@ -28,8 +31,8 @@ func (b *backend) unknownParameter(req *logical.Request) *logical.Response {
 		return nil
 	}
 	path := b.Route(req.Path)
-	if path == nil {
-		return nil // Vault answers an unknown path itself
+	if path == nil || strings.Contains(path.Pattern, invalidNamePattern) {
+		return nil // Vault answers an unknown path itself; a bad name has its own answer
 	}
 	var unknown []string
 	for key := range req.Data {
@@ -38,7 +41,7 @@ func (b *backend) unknownParameter(req *logical.Request) *logical.Response {
 		}
 	}
 	if len(unknown) == 0 {
-		return nil
+		return badDuration(req, path)
 	}
 	slices.Sort(unknown)
 	taken := parametersOf(path)
@@ -118,4 +121,56 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(a)][len(b)]
+}
+
+// badDuration answers a duration field whose value is no duration (such as
+// ttl="1 day") with what Vault's durations are, before the framework's
+// parse error (which names the field but not what would do).
+func badDuration(req *logical.Request, path *framework.Path) *logical.Response {
+	fields := &framework.FieldData{Raw: req.Data, Schema: path.Fields}
+	for key, schema := range path.Fields {
+		if schema.Type != framework.TypeDurationSecond {
+			continue
+		}
+		// A negative value parses: the framework's own message says what is wrong with it.
+		if _, _, err := fields.GetOkErr(key); err != nil && !strings.Contains(err.Error(), "negative") {
+			return logical.ErrorResponse("'%s' must be a duration: whole seconds (3600) or a number with a unit, such as "+
+				"90s, 45m or 24h (1 day is 24h), got %q; nothing was stored or minted",
+				key, biclient.CleanText(fmt.Sprint(req.Data[key]), 32))
+		}
+	}
+	return nil
+}
+
+// pathInvalidName answers a path of a role family whose name the real
+// paths refuse (roles/scim., static-creds/a/b): Vault would answer
+// "unsupported path", which says nothing of the name. It comes after every
+// other path, which match first.
+func (b *backend) pathInvalidName() *framework.Path {
+	return &framework.Path{
+		Pattern: invalidNamePattern,
+		Fields: map[string]*framework.FieldSchema{
+			"family": {Type: framework.TypeString, Description: "The kind of path."},
+			"name":   {Type: framework.TypeString, Description: "The name that is not a valid role name."},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation:   &framework.PathOperation{Callback: b.invalidName, Summary: "Explains which role names are valid."},
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.invalidName, Summary: "Explains which role names are valid."},
+			logical.DeleteOperation: &framework.PathOperation{Callback: b.invalidName, Summary: "Explains which role names are valid."},
+		},
+		HelpSynopsis:    "Role names: which characters they may use.",
+		HelpDescription: roleNameRule,
+	}
+}
+
+// invalidNamePattern is every path of a role family, whatever its name.
+const invalidNamePattern = "(?P<family>roles|static-roles|creds|static-creds|rotate-role)/(?P<name>.+)"
+
+// roleNameRule is what a role's name may be: framework.GenericNameRegex.
+const roleNameRule = "a role name may use only letters, digits, '_', '-' and '.', and must start and end with a letter, " +
+	"a digit or '_' (such as scim-sync or ci.export), at most 128 characters"
+
+func (b *backend) invalidName(_ context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return logical.ErrorResponse("'name' %q is not a valid name at %s%s/: %s",
+		biclient.CleanText(d.Get("name").(string), 140), mountPath(req), d.Get("family").(string), roleNameRule), nil
 }

@@ -5,6 +5,8 @@ package e2e
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,8 +15,8 @@ import (
 )
 
 // TestMetricsThroughTheHTTPAPI issues and revokes a credential, then scrapes
-// the mount's metrics as Prometheus would, with a Vault token; without one,
-// Vault refuses.
+// the mount's metrics as Prometheus would (format=prometheus), with a Vault
+// token; without one, Vault refuses. vault read shows them too, as JSON.
 func TestMetricsThroughTheHTTPAPI(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
@@ -47,12 +49,19 @@ func TestMetricsThroughTheHTTPAPI(t *testing.T) {
 	if status, _, _ := scrapeMetrics(t, e.vault.URL(), ""); status != http.StatusForbidden {
 		t.Fatalf("a scrape without a Vault token answered %d, want 403", status)
 	}
+
+	// The obvious command works: the CLI prints the counters.
+	out, err := e.vault.CLIAs(scraper, "read", "beyondidentity/metrics")
+	if err != nil || !strings.Contains(out, `beyondidentity_tokens_issued_total{role="r"}`) ||
+		!strings.Contains(out, `beyondidentity_revocations_total{outcome="revoked"}`) {
+		t.Fatalf("vault read beyondidentity/metrics: %v\n%s", err, redactSecrets(out))
+	}
 }
 
 // scrapeMetrics GETs the metrics path with token (none when empty).
 func scrapeMetrics(t *testing.T, vaultURL, token string) (int, string, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, vaultURL+"/v1/beyondidentity/metrics", nil)
+	req, err := http.NewRequest(http.MethodGet, vaultURL+"/v1/beyondidentity/metrics?format=prometheus", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +78,8 @@ func scrapeMetrics(t *testing.T, vaultURL, token string) (int, string, string) {
 }
 
 // TestReadmePolicyLimitsNarrowing applies the README's allowed_parameters
-// policy as written and checks what it allows.
+// policy as written and checks what it allows, with the options as a write's
+// body and as a read's query parameters alike.
 func TestReadmePolicyLimitsNarrowing(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/scim-sync", map[string]any{"scopes": "scim:users:read,groups:read", "ttl": "4h"})
@@ -85,18 +95,59 @@ func TestReadmePolicyLimitsNarrowing(t *testing.T) {
 		{[]string{"write", "beyondidentity/creds/scim-sync", "scopes=scim:users:read"}, true},
 		{[]string{"write", "beyondidentity/creds/scim-sync", "ttl=2h"}, false},
 		{[]string{"write", "beyondidentity/creds/scim-sync", "scopes=groups:read"}, false},
+		{[]string{"read", "beyondidentity/creds/scim-sync", "ttl=1h"}, true},
+		{[]string{"read", "beyondidentity/creds/scim-sync", "scopes=scim:users:read"}, true},
+		{[]string{"read", "beyondidentity/creds/scim-sync", "ttl=2h"}, false},
+		{[]string{"read", "beyondidentity/creds/scim-sync", "scopes=groups:read"}, false},
 	} {
-		_, err := e.vault.CLIAs(reader, tc.args...)
+		out, err := e.vault.CLIAs(reader, tc.args...)
 		if (err == nil) != tc.ok {
 			t.Errorf("vault %s: allowed %v, want %v (%v)", strings.Join(tc.args, " "), err == nil, tc.ok, err)
+		}
+		// What is allowed narrows: the lease is as asked.
+		if err == nil && len(tc.args) == 3 && strings.HasPrefix(tc.args[2], "ttl=") && !strings.Contains(out, "1h") {
+			t.Errorf("vault %s did not narrow the lease:\n%s", strings.Join(tc.args, " "), redactSecrets(out))
+		}
+	}
+
+	// The README's second policy allows the role's settings only.
+	after := readmeBlockAfter(t, "### Who may narrow a credential", "```hcl")
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := string(readme)[strings.Index(string(readme), after)+len(after):]
+	start := strings.Index(rest, "```hcl\n") + len("```hcl\n")
+	strict := rest[start : start+strings.Index(rest[start:], "\n```")+1]
+	if !strings.Contains(strict, "denied_parameters") {
+		t.Fatalf("the README's second policy is not the one that denies the options:\n%s", strict)
+	}
+	e.vault.MustCLI("policy", "write", "strict", writeTemp(t, strict))
+	plain := strings.TrimSpace(e.vault.MustCLI("token", "create", "-policy=strict", "-field=token"))
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"read", "beyondidentity/creds/scim-sync"}, true},
+		{[]string{"read", "beyondidentity/creds/scim-sync", "ttl=1h"}, false},
+		{[]string{"read", "beyondidentity/creds/scim-sync", "scopes=scim:users:read"}, false},
+		{[]string{"write", "beyondidentity/creds/scim-sync", "ttl=1h"}, false},
+	} {
+		if _, err := e.vault.CLIAs(plain, tc.args...); (err == nil) != tc.ok {
+			t.Errorf("with the strict policy, vault %s: allowed %v, want %v (%v)", strings.Join(tc.args, " "), err == nil, tc.ok, err)
 		}
 	}
 }
 
-// TestScrapeWithABearerToken scrapes as the README's Prometheus config does.
+// TestScrapeWithABearerToken scrapes as the README's Prometheus config does:
+// format=prometheus, with the Vault token as a Bearer token.
 func TestScrapeWithABearerToken(t *testing.T) {
 	e := newEnv(t)
-	req, err := http.NewRequest(http.MethodGet, e.vault.URL()+"/v1/beyondidentity/metrics", nil)
+	config := readmeBlockAfter(t, "## Metrics and events", "```yaml")
+	if !strings.Contains(config, "format: ['prometheus']") {
+		t.Fatalf("the README's scrape config does not ask for format=prometheus:\n%s", config)
+	}
+	req, err := http.NewRequest(http.MethodGet, e.vault.URL()+"/v1/beyondidentity/metrics?format=prometheus", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +156,13 @@ func TestScrapeWithABearerToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("a scrape with a Bearer token answered %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := parser.TextToMetricFamilies(strings.NewReader(string(body))); err != nil {
+		t.Fatalf("Prometheus's parser cannot read the scrape: %v", err)
 	}
 }

@@ -19,7 +19,7 @@ trap 'exit 130' INT TERM
 step "Build the plugin ($VERSION), the fake Beyond Identity server and bi-introspect"
 show "make build VERSION=$VERSION" make -s -C "$ROOT" build VERSION="$VERSION"
 
-step "Get the pinned Vault server (built once from the Go module proxy, then cached)"
+step "Find a Vault server (scripts/vault.sh says which and why: VAULT_BIN, PATH, cache, release site or a build)"
 VAULT="$("$ROOT/scripts/vault.sh")"
 show "vault version" "$VAULT" version
 

@@ -37,13 +37,20 @@ VAULT=$VAULT
 PLUGIN_DIR=$work/plugins
 ENV
 
+# The PATH line only when the vault command would be another binary (or
+# none): with Vault already on PATH it is noise.
+path_line=""
+if [ "$(command -v vault 2>/dev/null || true)" != "$VAULT" ]; then
+    path_line="    export PATH=\"$(dirname "$VAULT"):\$PATH\"   # the Vault binary this environment runs is named $(basename "$VAULT")
+"
+fi
+
 cat <<MSG
 
 ${BOLD}Ready.${PLAIN} In another shell:
 
     export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=$VAULT_TOKEN
-    export PATH="$(dirname "$VAULT"):\$PATH"   # the pinned Vault binary is named $(basename "$VAULT")
-    $(basename "$VAULT") read beyondidentity/creds/demo
+${path_line}    $(basename "$VAULT") read beyondidentity/creds/demo
 
 After changing the code: make register (rebuilds, re-registers and reloads the plugin).
 Press Ctrl-C here to stop everything.
