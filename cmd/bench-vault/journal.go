@@ -32,9 +32,12 @@ func (s journalStats) String() string {
 }
 
 // readJournalStats reads the mount's metrics and sums the journal's
-// counters over their op label.
+// counters over their op label. It asks for the Prometheus text
+// exposition: the path answers JSON by default, in which no line is a
+// series, and the column would say "-" of a journal that did commit.
 func readJournalStats(ctx context.Context, client *api.Client) journalStats {
-	resp, err := client.Logical().ReadRawWithContext(ctx, mount+"/metrics")
+	resp, err := client.Logical().ReadRawWithDataWithContext(ctx, mount+"/metrics",
+		map[string][]string{"format": {"prometheus"}})
 	if err != nil {
 		return journalStats{err: err}
 	}

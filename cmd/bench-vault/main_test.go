@@ -71,10 +71,10 @@ func TestRatioAndTable(t *testing.T) {
 		{name: "creds", requests: 300, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
 		{name: "token-create", requests: 1000, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
 	}}
-	if got := m.ratio("token-create"); got != "0.30" {
+	if got := m.ratio("creds", "token-create"); got != "0.30" {
 		t.Fatalf("creds/token-create = %s", got)
 	}
-	if got := m.ratio("roles-read"); got != "-" {
+	if got := m.ratio("creds", "roles-read"); got != "-" {
 		t.Fatalf("a workload not measured gives %s", got)
 	}
 	var out strings.Builder
@@ -83,6 +83,37 @@ func TestRatioAndTable(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the tables lack %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The attributed workload has its row, and its ratio to roles-read a
+// column of its own: the plain creds ratios stay what they were.
+func TestAttributedRatio(t *testing.T) {
+	m := measurement{setup: setup{name: "dev"}, results: []result{
+		{name: "creds", requests: 300, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
+		{name: "roles-read", requests: 1000, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
+		{name: "creds-attributed", requests: 250, elapsed: time.Second, latencies: []time.Duration{2 * time.Millisecond}},
+	}}
+	if got := m.ratio("creds", "roles-read"); got != "0.30" {
+		t.Fatalf("creds/roles-read = %s", got)
+	}
+	if got := m.ratio("creds-attributed", "roles-read"); got != "0.25" {
+		t.Fatalf("attributed creds/roles-read = %s", got)
+	}
+	var out strings.Builder
+	printTables(&out, []measurement{m, {setup: setup{name: "slow"}, results: m.results[:1]}})
+	lines := strings.Split(out.String(), "\n")
+	header := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "attributed creds/roles-read") })
+	if header < 0 || !strings.Contains(out.String(), "creds-attributed  250") {
+		t.Fatalf("no attributed row or column:\n%s", out.String())
+	}
+	// The columns line up: each setup's ratios start under their headers.
+	column := strings.Index(lines[header], "attributed creds/roles-read")
+	if row := lines[header+1]; !strings.HasPrefix(row[column:], "0.25") {
+		t.Errorf("dev's attributed ratio is not under its header:\n%s", out.String())
+	}
+	if row := lines[header+2]; !strings.HasPrefix(row[column:], "-") {
+		t.Errorf("a setup without the attributed workload shows more than -:\n%s", out.String())
 	}
 }
 

@@ -23,10 +23,11 @@ func printTables(out io.Writer, ms []measurement) {
 				formatDuration(r.percentile(0.50)), formatDuration(r.percentile(0.99)), r.errors)
 		}
 	}
-	fmt.Fprintln(w, "\nsetup\tcreds/token-create\tcreds/roles-read\tplugin RSS peak under creds\ttokens covered per journal commit")
+	fmt.Fprintln(w, "\nsetup\tcreds/token-create\tcreds/roles-read\tattributed creds/roles-read\t"+
+		"plugin RSS peak under creds\ttokens covered per journal commit")
 	for _, m := range ms {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", m.name, m.ratio("token-create"), m.ratio("roles-read"), formatBytes(m.rssPeak),
-			m.journal)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", m.name, m.ratio("creds", "token-create"), m.ratio("creds", "roles-read"),
+			m.ratio("creds-attributed", "roles-read"), formatBytes(m.rssPeak), m.journal)
 	}
 	_ = w.Flush()
 	for _, m := range ms {
@@ -39,15 +40,15 @@ func printTables(out io.Writer, ms []measurement) {
 	}
 }
 
-// ratio is creds per second over another workload's, or "-" when either
-// was not measured.
-func (m measurement) ratio(other string) string {
-	creds, ok := m.result("creds")
+// ratio is one workload's requests per second over another's, or "-"
+// when either was not measured.
+func (m measurement) ratio(name, other string) string {
+	numerator, ok := m.result(name)
 	denominator, found := m.result(other)
 	if !ok || !found || denominator.rate() == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f", creds.rate()/denominator.rate())
+	return fmt.Sprintf("%.2f", numerator.rate()/denominator.rate())
 }
 
 func formatDuration(d time.Duration) string {

@@ -25,6 +25,18 @@ const (
 	role          = "bench"
 )
 
+// The attributed workload's role, and the userpass user whose login reads
+// it: a root token has no entity, and such a role refuses it.
+const (
+	attributedRole = "bench-attributed"
+	// claimsTemplate is the README's example without its groups, which a
+	// user in no group has no value for.
+	claimsTemplate = `{"vault_entity": {{identity.entity.id}}, "vault_user": {{identity.entity.name}}}`
+	userpassUser   = "bench"
+	// Its password protects nothing beyond this run's throwaway Vault.
+	userpassPassword = "bench-password-not-a-secret"
+)
+
 // setup is one Vault configuration to measure.
 type setup struct {
 	name    string
@@ -34,6 +46,10 @@ type setup struct {
 	// credsOnly measures creds alone: the slow-upstream setup, whose
 	// question is the plugin's throughput and tail under latency.
 	credsOnly bool
+	// attributed adds creds of a role with a claims_template, read with a
+	// login's token: the dev setup, whose in-memory ratio to roles-read is
+	// what attribution costs with no upstream or storage to hide it.
+	attributed bool
 }
 
 // measurement is what one setup gave.
@@ -42,7 +58,8 @@ type measurement struct {
 	results []result
 	// rssPeak is the plugin's peak RSS during the creds load, in bytes.
 	rssPeak int64
-	// journal is what the plugin's metrics say of its journal writes.
+	// journal is what the plugin's metrics say of its journal writes, for
+	// the tokens of every creds workload the setup has.
 	journal journalStats
 }
 
@@ -91,6 +108,10 @@ func (s setup) measure(ctx context.Context, r *runner, opts vaulttest.Options, w
 	// all of them alike instead of on whichever ran last.
 	m := measurement{setup: s}
 	workloads := s.workloads(client)
+	if s.attributed {
+		// Last, so that the other workloads keep their turns' order.
+		workloads = append(workloads, s.attributedWorkload(r, vault, client))
+	}
 	for round := range rounds {
 		for i, w := range workloads {
 			if round == 0 {
@@ -124,14 +145,10 @@ type workload struct {
 // workloads are, side by side: the plugin's credential, which writes a
 // lease and calls Beyond Identity; a child token, Vault's own lease with
 // no plugin; and a role read, the plugin's round trip with no upstream.
+// (The attributed setup adds its own, with what it needs: see
+// attributedWorkload.)
 func (s setup) workloads(client *api.Client) []workload {
-	creds := workload{"creds", func(ctx context.Context) error {
-		secret, err := client.Logical().ReadWithContext(ctx, mount+"/creds/"+role)
-		if err == nil && (secret == nil || secret.LeaseID == "") {
-			err = fmt.Errorf("creds/%s returned no lease", role)
-		}
-		return err
-	}}
+	creds := workload{"creds", readCreds(client, role)}
 	if s.credsOnly {
 		return []workload{creds}
 	}
@@ -149,6 +166,49 @@ func (s setup) workloads(client *api.Client) []workload {
 			return err
 		}},
 	}
+}
+
+// readCreds reads a credential of a role and checks that it has a lease.
+func readCreds(client *api.Client, name string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		secret, err := client.Logical().ReadWithContext(ctx, mount+"/creds/"+name)
+		if err == nil && (secret == nil || secret.LeaseID == "") {
+			err = fmt.Errorf("creds/%s returned no lease", name)
+		}
+		return err
+	}
+}
+
+// attributedWorkload writes a role whose claims_template names the
+// reader's entity id and name, and returns creds reads of it made with the
+// token of a userpass login: every credential then costs the entity's
+// look-up and the template's rendering on top of a plain one.
+func (s setup) attributedWorkload(r *runner, vault *vaulttest.Server, client *api.Client) workload {
+	write(r, client, mount+"/roles/"+attributedRole, map[string]any{"scopes": "identities:read", "ttl": "1h",
+		"claims_template": claimsTemplate})
+	if err := client.Sys().EnableAuthWithOptions("userpass", &api.EnableAuthOptions{Type: "userpass"}); err != nil {
+		r.Fatalf("enable userpass: %v", err)
+	}
+	// The login may read the role's credentials and nothing else, as a
+	// reader in production would.
+	policy := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", mount+"/creds/"+attributedRole)
+	if err := client.Sys().PutPolicy(attributedRole, policy); err != nil {
+		r.Fatalf("write policy %s: %v", attributedRole, err)
+	}
+	write(r, client, "auth/userpass/users/"+userpassUser, map[string]any{"password": userpassPassword,
+		"token_policies": attributedRole})
+	reader := loadClient(r, vault, s.readers)
+	// The login itself needs no token; the root one must not stand in.
+	reader.ClearToken()
+	login, err := reader.Logical().Write("auth/userpass/login/"+userpassUser, map[string]any{"password": userpassPassword})
+	switch {
+	case err != nil:
+		r.Fatalf("userpass login: %v", err)
+	case login == nil || login.Auth == nil || login.Auth.EntityID == "":
+		r.Fatalf("userpass login gave no token with an entity")
+	}
+	reader.SetToken(login.Auth.ClientToken)
+	return workload{"creds-attributed", readCreds(reader, attributedRole)}
 }
 
 // loadClient is a root client whose connection pool fits the readers, so
