@@ -167,7 +167,7 @@ var configResponseFields = map[string]*framework.FieldSchema{
 	"max_concurrent_requests": {Type: framework.TypeInt, Description: "The most issuing calls to Beyond Identity run at once."},
 	"token_url":               {Type: framework.TypeString, Description: "The token endpoint the configuration resolves to."},
 	"retained_applications": {Type: framework.TypeSlice, Description: "Previous applications whose credentials are kept " +
-		"to revoke the leases they issued: id, token_url, client_id, retired_at and kept_until; never their secrets."},
+		"to revoke the tokens they issued: id, token_url, client_id, reason, retired_at and kept_until; never their secrets."},
 }
 
 func (b *backend) configExists(ctx context.Context, req *logical.Request, _ *framework.FieldData) (bool, error) {
@@ -435,25 +435,34 @@ With verify_connection=true (the default), a write mints a 60-second token
 and revokes it at once, and refuses credentials that do not work.
 
 Beyond Identity ignores a revocation made with another application's
-credentials. So when a write moves the config to another application or
-client, or the config is deleted, the previous credentials are kept,
+credentials, and refuses one made with a secret it no longer accepts. So
+when a write moves the config to another application or client, replaces
+the secret, or the config is deleted, the previous credentials are kept,
 seal-wrapped, for 90 days (the longest a token lives): every lease is
-revoked with the credentials of the application that issued it. They are
-listed at config/retained and can be dropped sooner with
-"vault delete <mount>/config/retained/<id>".
+revoked with the credentials of the application and client that issued it,
+the current secret first, then the retained ones, newest first, while
+Beyond Identity answers invalid_client. They are listed at config/retained
+and go only when their retention ends or with
+"vault delete <mount>/config/retained/<id>". Writes, deletes and drops are
+serialised.
+
+Deleting config is refused while static roles exist: only these
+credentials can revoke their tokens. Delete the static roles first.
 `
 
 const retainedHelpSynopsis = "Credentials of previous applications, kept to revoke the leases they issued."
 
 const retainedHelpDescription = `
-When the config moves to another Beyond Identity application or client, or
-is deleted, the previous application's credentials are kept, seal-wrapped,
-until no token they issued can still be alive (90 days), because Beyond
-Identity ignores a revocation made by any other application. Each lease is
-revoked with the credentials of the application that issued its token.
+When the config moves to another Beyond Identity application or client,
+replaces the secret, or is deleted, the credentials it used are kept,
+seal-wrapped, until no token they issued can still be alive (90 days),
+because Beyond Identity ignores a revocation made by any other application
+and refuses a secret it no longer accepts. Each lease is revoked with the
+credentials of the application and client that issued its token: the
+current secret first, then the retained ones, newest first.
 
 Listing config/retained (or reading config) shows each one's id, token_url,
-client_id, retired_at and kept_until, never the secret. Deleting
+client_id, reason, retired_at and kept_until, never the secret. Deleting
 config/retained/<id> drops one at once: the leases it issued can then no
 longer be revoked at Beyond Identity, and their revocations fail until
 their tokens expire.
