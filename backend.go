@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
@@ -30,6 +31,11 @@ var errNotConfigured = errors.New("the mount is not configured: write its config
 // Factory creates the backend for Vault.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend()
+	if conf.System != nil {
+		withView := *conf
+		withView.System = newCachedReplicationView(conf.System, func() time.Time { return b.clock.Now() })
+		conf = &withView
+	}
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,58 @@
+package beyondidentity
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// countingView counts the times the plugin asks Vault for the node's
+// replication state.
+type countingView struct {
+	*logical.StaticSystemView
+	asked atomic.Int64
+}
+
+func (v *countingView) ReplicationState() consts.ReplicationState {
+	v.asked.Add(1)
+	return v.StaticSystemView.ReplicationState()
+}
+
+// The SDK asks for the replication state before every request; the plugin
+// passes the question on to Vault at most once a second, and a node that
+// has since become a performance standby forwards credential requests
+// once that second has passed, minting nothing itself.
+func TestReplicationStateIsAskedOfVaultOnceASecond(t *testing.T) {
+	var view *countingView
+	e := newTestBackendWith(t, func(conf *logical.BackendConfig) {
+		view = &countingView{StaticSystemView: conf.System.(*logical.StaticSystemView)}
+		conf.System = view
+	})
+	fake := e.useFakeClock()
+	e.configure()
+	e.writeRole("ci", map[string]any{"scopes": "identities:read"})
+
+	before := view.asked.Load()
+	for range 20 {
+		e.mustOK(logical.ReadOperation, "creds/ci", nil)
+	}
+	if asked := view.asked.Load() - before; asked > 1 {
+		t.Fatalf("20 credential requests within a second asked Vault for the replication state %d times, want at most 1", asked)
+	}
+
+	e.sys.ReplicationStateVal = consts.ReplicationPerformanceStandby
+	fake.Advance(time.Second)
+	e.fake.ResetCalls()
+	_, err := e.request(logical.ReadOperation, "creds/ci", nil)
+	if !errors.Is(err, logical.ErrReadOnly) {
+		t.Fatalf("creds on a node that became a performance standby a second ago: err = %v, want logical.ErrReadOnly "+
+			"(Vault forwards it to the active node)", err)
+	}
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("a request forwarded to the active node called Beyond Identity %d times, want none", len(calls))
+	}
+}
