@@ -82,8 +82,9 @@ func newTestBackendWith(t testing.TB, adjust func(*logical.BackendConfig)) *test
 	t.Cleanup(server.Close)
 
 	logs := &testutil.SyncBuffer{}
+	// Vault Enterprise, where events can be subscribed to and so are sent.
 	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: 768 * time.Hour, MaxLeaseTTLVal: 2160 * time.Hour,
-		PluginEnvironment: &logical.PluginEnvironment{VaultVersion: "1.21.0"}}
+		PluginEnvironment: &logical.PluginEnvironment{VaultVersion: "1.21.0", VaultVersionMetadata: "ent"}}
 	conf := logical.TestBackendConfig()
 	conf.System = sys
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})

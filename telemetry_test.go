@@ -183,6 +183,31 @@ func (e *testEnv) issueWithoutFault(t *testing.T) *logical.Secret {
 	return e.issue("sync", nil).Secret
 }
 
+// Community Edition takes events but lets no one subscribe to them: the
+// plugin sends none there, neither the first nor any later, and drops none
+// it could have sent.
+func TestCommunityEditionIsSentNoEvents(t *testing.T) {
+	t.Parallel()
+	events := &recordingEvents{}
+	e := newTestBackendWith(t, func(conf *logical.BackendConfig) {
+		conf.EventsSender = events
+		conf.System.(*logical.StaticSystemView).PluginEnvironment.VaultVersionMetadata = ""
+	})
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	eventuallyTrue(t, func() bool { return !e.b.eventsWaiting() })
+	for range 3 {
+		_, _ = e.revoke(e.issue("sync", nil).Secret)
+	}
+	eventuallyTrue(t, func() bool { return !e.b.eventsWaiting() })
+	if got := events.all(); got != "" {
+		t.Fatalf("Community Edition was sent events:\n%s", got)
+	}
+	if dropped := value(e.scrape(), "beyondidentity_events_dropped_total", nil); dropped != 0 {
+		t.Fatalf("%v events counted as dropped, want 0: none could have been received", dropped)
+	}
+}
+
 // failingEvents refuses every event, as a Vault without events does.
 type failingEvents struct{}
 
