@@ -41,6 +41,11 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	}
 	// The journal logs through Vault's logger, which Setup provides.
 	b.journal = b.newJournal()
+	// Whether to send events at all (events.go): asked here, once, and not
+	// while the mount serves requests.
+	asking, cancel := context.WithTimeout(ctx, eventTimeout)
+	defer cancel()
+	b.events.askEdition(asking)
 	return b, nil
 }
 

@@ -22,8 +22,9 @@ import (
 // (1.16 through 1.21 at least) takes them and discards them, since its
 // subscription endpoint is an Enterprise stub. Each one still costs a call
 // back to Vault, about a tenth of creds' throughput measured with make
-// bench-vault. So the sender first asks Vault which edition it is, once,
-// and on Community Edition sends none, then or later.
+// bench-vault. So the plugin asks Vault which edition it is when the mount
+// is set up (or, should that fail, before the first event it sends), and on
+// Community Edition sends none.
 
 // maxPendingEvents bounds the events waiting to be sent.
 const maxPendingEvents = 1024
@@ -108,17 +109,19 @@ func (q *eventQueue) send() {
 	}
 }
 
-// subscribable asks Vault, the first time, whether it is an edition whose
-// events anyone can subscribe to. When it is not, the waiting events are
-// dropped (uncounted: nothing could have received them), no event is
-// queued from then on, and the sender stops. When Vault cannot say, the
-// events are sent, and the next sender asks again.
+// subscribable says whether Vault is an edition whose events anyone can
+// subscribe to, asking it if the setup could not. When it is not, the
+// waiting events are dropped (uncounted: nothing could have received
+// them), no event is queued from then on, and the sender stops. When Vault
+// cannot say, the events are sent, and the next sender asks again.
 func (q *eventQueue) subscribable() bool {
 	q.mu.Lock()
 	edition := q.edition
 	q.mu.Unlock()
 	if edition == editionUnknown {
-		edition = q.askEdition()
+		ctx, cancel := context.WithTimeout(q.ctx, eventTimeout)
+		edition = q.askEdition(ctx)
+		cancel()
 	}
 	if edition != editionWithout {
 		return true
@@ -131,9 +134,7 @@ func (q *eventQueue) subscribable() bool {
 
 // askEdition asks Vault its version: Enterprise builds carry "ent" in the
 // version's metadata (1.21.0+ent, +ent.hsm, +ent.fips1403).
-func (q *eventQueue) askEdition() vaultEdition {
-	ctx, cancel := context.WithTimeout(q.ctx, eventTimeout)
-	defer cancel()
+func (q *eventQueue) askEdition(ctx context.Context) vaultEdition {
 	env, err := q.b.System().PluginEnv(ctx)
 	if err != nil || env == nil {
 		q.b.Logger().Debug("asking Vault its edition failed; sending events", "error", err)
