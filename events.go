@@ -52,8 +52,8 @@ type eventQueue struct {
 	pending []pendingEvent
 	sending bool
 	closed  bool
-	// edition is what the sender learnt of Vault: unknown until it asks,
-	// then whether anyone can subscribe.
+	// edition is whether anyone can subscribe to Vault's events: asked at
+	// setup, or by the sender when setup could not learn it.
 	edition vaultEdition
 }
 
@@ -128,7 +128,7 @@ func (q *eventQueue) subscribable() bool {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.edition, q.pending, q.sending = editionWithout, nil, false
+	q.pending, q.sending = nil, false
 	return false
 }
 

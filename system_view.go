@@ -32,10 +32,10 @@ type cachedReplicationView struct {
 	logical.SystemView
 	now func() time.Time
 
-	mu      sync.Mutex
-	state   consts.ReplicationState
+	mu    sync.Mutex
+	state consts.ReplicationState
+	// askedAt is when state was asked for; zero until the first ask.
 	askedAt time.Time
-	asked   bool
 }
 
 func newCachedReplicationView(view logical.SystemView, now func() time.Time) *cachedReplicationView {
@@ -49,8 +49,8 @@ func (v *cachedReplicationView) ReplicationState() consts.ReplicationState {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	now := v.now()
-	if !v.asked || now.Sub(v.askedAt) >= replicationStateAge || now.Before(v.askedAt) {
-		v.state, v.askedAt, v.asked = v.SystemView.ReplicationState(), now, true
+	if v.askedAt.IsZero() || now.Sub(v.askedAt) >= replicationStateAge || now.Before(v.askedAt) {
+		v.state, v.askedAt = v.SystemView.ReplicationState(), now
 	}
 	return v.state
 }

@@ -56,6 +56,13 @@ func readmeShellBlocks(t *testing.T) []string {
 // in the README.
 func readmeBlockAfter(t *testing.T, heading, fence string) string {
 	t.Helper()
+	return readmeBlocksAfter(t, heading, fence)[0]
+}
+
+// readmeBlocksAfter returns the blocks fenced with fence after heading in
+// the README, in order; it fails the test when there is none.
+func readmeBlocksAfter(t *testing.T, heading, fence string) []string {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -66,12 +73,20 @@ func readmeBlockAfter(t *testing.T, heading, fence string) string {
 		t.Fatalf("the README has no %q", heading)
 	}
 	text = text[at:]
-	start := strings.Index(text, "\n"+fence+"\n")
-	if start < 0 {
+	var blocks []string
+	for {
+		start := strings.Index(text, "\n"+fence+"\n")
+		if start < 0 {
+			break
+		}
+		text = text[start+len(fence)+2:]
+		end := strings.Index(text, "\n```") + 1
+		blocks, text = append(blocks, text[:end]), text[end:]
+	}
+	if len(blocks) == 0 {
 		t.Fatalf("no %s block after %q", fence, heading)
 	}
-	text = text[start+len(fence)+2:]
-	return text[:strings.Index(text, "\n```")+1]
+	return blocks
 }
 
 // TestReadmeWalkthrough runs every ```shell block of the README, in order,
