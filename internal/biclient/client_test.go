@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -265,6 +266,45 @@ func TestReadBodySizesItsBufferFromTheAnnouncedLength(t *testing.T) {
 // credentials' base64, padded or not, in either alphabet. The client must
 // hand its own secret and the Basic header it builds to the scrubber:
 // dropping either fails a case here.
+// mixedCase upper-cases every other letter.
+func mixedCase(s string) string {
+	out := []byte(s)
+	for i := 0; i < len(out); i += 2 {
+		out[i] = strings.ToUpper(string(out[i]))[0]
+	}
+	return string(out)
+}
+
+// TestARevocationErrorNeverEchoesTheTokenInHex: an upstream that echoes the
+// token it was asked to revoke, in hex of either case, gets it scrubbed as
+// in every other form.
+func TestARevocationErrorNeverEchoesTheTokenInHex(t *testing.T) {
+	const token = "eyJhbGciOiJSUzI1NiJ9.payload-of-the-token.signature"
+	for name, form := range map[string]string{
+		"hex":       hex.EncodeToString([]byte(token)),
+		"upper hex": strings.ToUpper(hex.EncodeToString([]byte(token))),
+		"mixed hex": mixedCase(hex.EncodeToString([]byte(token))),
+	} {
+		t.Run(name, func(t *testing.T) {
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": "cannot revoke " + form})
+			}))
+			defer server.Close()
+			client, err := New(Config{AuthURL: server.URL, TenantID: "t", RealmID: "r", ApplicationID: "a",
+				ClientID: "c", ClientSecret: NewSecret("s"), MaxRetries: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = client.Revoke(context.Background(), NewSecret(token))
+			if err == nil || strings.Contains(strings.ToLower(err.Error()), strings.ToLower(form)) || !strings.Contains(err.Error(), redacted) {
+				t.Fatalf("the error echoes the token in %s, or says nothing was redacted: %v", name, err != nil)
+			}
+		})
+	}
+}
+
 func TestUpstreamErrorsNeverEchoTheClientsSecret(t *testing.T) {
 	const clientID, secret = "client-01", "xyz~~~?"
 	basic := []byte(clientID + ":" + secret)
@@ -276,6 +316,10 @@ func TestUpstreamErrorsNeverEchoTheClientsSecret(t *testing.T) {
 		"basic url-safe unpadded": func(*http.Request) string {
 			return base64.RawURLEncoding.EncodeToString(basic)
 		},
+		"secret in hex":           func(*http.Request) string { return hex.EncodeToString([]byte(secret)) },
+		"secret in upper hex":     func(*http.Request) string { return strings.ToUpper(hex.EncodeToString([]byte(secret))) },
+		"basic in hex":            func(*http.Request) string { return hex.EncodeToString(basic) },
+		"basic in mixed-case hex": func(*http.Request) string { return mixedCase(hex.EncodeToString(basic)) },
 	}
 	// The forms differ from one another, or the cases would not each test one.
 	if base64.StdEncoding.EncodeToString(basic) == base64.RawStdEncoding.EncodeToString(basic) ||

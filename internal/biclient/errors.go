@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -229,8 +231,8 @@ func ParseErrorBody(call string, status int, header http.Header, body []byte, no
 	if err := json.Unmarshal(body, &parsed); err != nil {
 		return apiErr
 	}
-	apiErr.Code = CleanText(scrub(firstNonEmpty(parsed.Error, parsed.Code), secrets...), 64)
-	apiErr.Description = CleanText(scrub(firstNonEmpty(parsed.ErrorDescription, parsed.Message), secrets...), maxDescriptionLen)
+	apiErr.Code = CleanText(Scrub(firstNonEmpty(parsed.Error, parsed.Code), secrets...), 64)
+	apiErr.Description = CleanText(Scrub(firstNonEmpty(parsed.ErrorDescription, parsed.Message), secrets...), maxDescriptionLen)
 	return apiErr
 }
 
@@ -289,12 +291,13 @@ func CleanText(text string, limit int) string {
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
-// scrub removes every secret value from text, for upstream messages that
-// might echo what they were sent: as sent (form-encoded), decoded, or in
-// base64 with or without its padding and in its URL-safe alphabet, since
-// any of them gives the value back to whoever reads it. Longer forms go
-// first, so that a padded encoding is not left with its padding.
-func scrub(text string, secrets ...Secret) string {
+// Scrub removes every secret value from text, for upstream messages that
+// might echo what they were sent: as sent (form-encoded), decoded, in
+// base64 with or without its padding and in its URL-safe alphabet, or in
+// hex of either case, since any of them gives the value back to whoever
+// reads it. Longer forms go first, so that a padded encoding is not left
+// with its padding.
+func Scrub(text string, secrets ...Secret) string {
 	for _, s := range secrets {
 		v := s.Reveal()
 		if v == "" {
@@ -307,6 +310,9 @@ func scrub(text string, secrets ...Secret) string {
 		} {
 			text = strings.ReplaceAll(text, form, redacted)
 		}
+		// Hex has one spelling per byte but two cases for its letters.
+		hexForm := regexp.MustCompile("(?i)" + hex.EncodeToString([]byte(v)))
+		text = hexForm.ReplaceAllLiteralString(text, redacted)
 	}
 	return text
 }

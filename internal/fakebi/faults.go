@@ -2,6 +2,7 @@ package fakebi
 
 import (
 	"cmp"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -49,6 +51,10 @@ type Fault struct {
 	// form client_secret or a revoked token) and the raw Authorization
 	// header: what some gateways send back.
 	EchoRequest bool
+	// EchoInHex, with EchoRequest, echoes in hex instead: the token (or the
+	// form client_secret) the request carried, and the raw Authorization
+	// header, each hex-encoded in upper case.
+	EchoInHex bool
 	// Rewrite performs the real operation (for OpToken: the token is minted
 	// and recorded) and passes the JSON object of a 200 answer through
 	// Rewrite before sending it re-encoded; other answers are sent as they
@@ -132,7 +138,13 @@ func (s *Server) serveFault(w *statusRecorder, r *http.Request, in *incoming, f 
 func writeFault(w *statusRecorder, in *incoming, f Fault) {
 	status, body := cmp.Or(f.Status, http.StatusOK), f.Body
 	if f.EchoRequest {
-		echo, _ := json.Marshal(apiError(status, "cannot handle the request "+in.body+" with Authorization: "+in.authorization))
+		message := "cannot handle the request " + in.body + " with Authorization: " + in.authorization
+		if f.EchoInHex {
+			upperHex := func(s string) string { return strings.ToUpper(hex.EncodeToString([]byte(s))) }
+			message = "cannot handle token " + upperHex(in.form.Get("token")) + " nor secret " +
+				upperHex(in.form.Get("client_secret")) + " with Authorization: " + upperHex(in.authorization)
+		}
+		echo, _ := json.Marshal(apiError(status, message))
 		body = string(echo)
 	}
 	if f.ResetConnection && body == "" {
