@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/helper/identitytpl"
@@ -13,52 +15,210 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
-// A role's claims_template says who in Vault asked for each token: it is
-// rendered, in the syntax and semantics of Vault's identity token templates
-// (sdk/helper/identitytpl, JSON mode), with the entity of the Vault token
-// that reads creds/, and sent as Beyond Identity custom_claims, so the
-// token carries it in bi_custom.
+// A role's claims_template says who in Vault asked for each token: a JSON
+// object whose values may be placeholders of Vault's identity templates
+// (sdk/helper/identitytpl), rendered with the entity of the Vault token that
+// reads creds/ and sent as Beyond Identity custom_claims, so the token
+// carries it in bi_custom.
+//
+// The template is rendered by its structure, never by splicing text into
+// JSON: it is parsed once, with each placeholder standing where a value
+// stands, and each placeholder's value (resolved by identitytpl) is put in
+// its place as one JSON string, list of strings or, for a time, number.
+// Whatever a name or a metadata value holds, quotes, braces or newlines, it
+// can never add a key, override a claim or change the object's shape; and a
+// placeholder renders alike whether the template quotes it or not.
 
 // maxClaimsTemplate bounds the template's text; the rendered claims are
 // bounded like custom_claims.
 const maxClaimsTemplate = 8 << 10
 
-// placeholders lists the directives of a template, trimmed, as identitytpl
-// splits them.
-func placeholders(template string) []string {
-	var found []string
-	for _, piece := range strings.Split(template, "{{")[1:] {
-		if directive, _, ok := strings.Cut(piece, "}}"); ok {
-			found = append(found, strings.TrimSpace(directive))
-		}
-	}
-	return found
+// claimsTemplate is a parsed claims_template.
+type claimsTemplate struct {
+	// object is the template's JSON object, each placeholder a
+	// placeholder value where it stands.
+	object map[string]any
+	// directives are the placeholders, trimmed, in the order they appear.
+	directives []string
 }
 
-// parseClaimsTemplate validates a claims_template: balanced braces, every
-// placeholder one identitytpl knows, and a JSON object once rendered. It
-// renders it with an entity that has every value the template names, so
-// that only what can never render fails.
-func parseClaimsTemplate(template string) (string, error) {
-	template = strings.TrimSpace(template)
+// placeholder stands in the parsed object for directives[index].
+type placeholder struct{ index int }
+
+// sentinelMark starts the JSON string that stands for a placeholder while
+// the template is parsed: a NUL no template can hold unnoticed, since every
+// string that holds one must be exactly a sentinel.
+const sentinelMark = "\x00"
+
+// parseClaimsTemplate parses and validates a claims_template: balanced
+// braces, every placeholder one identitytpl knows that names one value, and
+// a JSON object in which each placeholder stands alone as a value. It
+// returns nil for an empty template.
+func parseClaimsTemplate(text string) (*claimsTemplate, error) {
+	text = strings.TrimSpace(text)
 	switch {
-	case template == "":
-		return "", nil
-	case len(template) > maxClaimsTemplate:
-		return "", fmt.Errorf("'claims_template' must be at most %d bytes, got %d", maxClaimsTemplate, len(template))
+	case text == "":
+		return nil, nil
+	case len(text) > maxClaimsTemplate:
+		return nil, fmt.Errorf("'claims_template' must be at most %d bytes, got %d", maxClaimsTemplate, len(text))
 	}
-	entity, groups := sampleIdentity(placeholders(template))
-	for _, directive := range placeholders(template) {
-		if _, _, err := renderTemplate("{{"+directive+"}}", entity, groups); err != nil {
-			return "", fmt.Errorf("'claims_template' holds {{%s}}, which is not a placeholder of Vault's identity "+
-				"templates (such as {{identity.entity.id}}, {{identity.entity.name}}, {{identity.entity.metadata.KEY}}, "+
-				"{{identity.entity.groups.names}}): %w", biclient.CleanText(directive, 64), err)
+	substituted, directives, err := withSentinels(text)
+	if err != nil {
+		return nil, err
+	}
+	entity, groups := sampleIdentity(directives)
+	for _, directive := range directives {
+		if err := checkDirective(directive, entity, groups); err != nil {
+			return nil, err
 		}
 	}
-	if _, _, err := renderClaims(template, entity, groups); err != nil {
-		return "", err
+	var decoded any
+	decoder := json.NewDecoder(strings.NewReader(substituted))
+	decoder.UseNumber()
+	err = decoder.Decode(&decoded)
+	object, isObject := decoded.(map[string]any)
+	if err != nil || !isObject || decoder.More() {
+		return nil, errors.New(`'claims_template' must be a JSON object whose values may be placeholders, such as ` +
+			`{"vault_entity": {{identity.entity.id}}, "team": {{identity.entity.metadata.team}}}: each placeholder stands ` +
+			`alone as a value, quoted or not, never inside a longer string`)
 	}
-	return template, nil
+	t := &claimsTemplate{directives: directives}
+	used := make([]bool, len(directives))
+	parsed, err := t.placeholders(object, used)
+	if err != nil {
+		return nil, err
+	}
+	t.object = parsed.(map[string]any)
+	return t, nil
+}
+
+// withSentinels replaces each {{directive}} of text, with the quotes around
+// it when it has them, by a JSON string that stands for it, and lists the
+// directives. Braces are balanced as identitytpl requires.
+func withSentinels(text string) (string, []string, error) {
+	const unbalanced = "'claims_template' has unbalanced {{ and }}"
+	pieces := strings.Split(text, "{{")
+	if strings.Contains(pieces[0], "}}") {
+		return "", nil, errors.New(unbalanced)
+	}
+	var out strings.Builder
+	out.WriteString(pieces[0])
+	directives := make([]string, 0, len(pieces)-1)
+	for i, piece := range pieces[1:] {
+		directive, rest, found := strings.Cut(piece, "}}")
+		if !found || strings.Contains(rest, "}}") {
+			return "", nil, errors.New(unbalanced)
+		}
+		directives = append(directives, strings.TrimSpace(directive))
+		if quoted := strings.HasSuffix(out.String(), `"`) && strings.HasPrefix(rest, `"`); quoted {
+			kept := out.String()
+			out.Reset()
+			out.WriteString(kept[:len(kept)-1])
+			rest = rest[1:]
+		}
+		out.WriteString(`"\u0000` + strconv.Itoa(i) + `"`) // sentinelMark, JSON-escaped
+		out.WriteString(rest)
+	}
+	return out.String(), directives, nil
+}
+
+// placeholders returns a copy of a decoded value with each sentinel string
+// turned into its placeholder. A sentinel anywhere else (inside a longer
+// string, as a key) or twice is a placeholder that does not stand alone.
+func (t *claimsTemplate) placeholders(value any, used []bool) (any, error) {
+	switch value := value.(type) {
+	case map[string]any:
+		copied := make(map[string]any, len(value))
+		for key, member := range value {
+			if strings.Contains(key, sentinelMark) {
+				return nil, t.notAlone()
+			}
+			converted, err := t.placeholders(member, used)
+			if err != nil {
+				return nil, err
+			}
+			copied[key] = converted
+		}
+		return copied, nil
+	case []any:
+		copied := make([]any, len(value))
+		for i, member := range value {
+			converted, err := t.placeholders(member, used)
+			if err != nil {
+				return nil, err
+			}
+			copied[i] = converted
+		}
+		return copied, nil
+	case string:
+		if !strings.Contains(value, sentinelMark) {
+			return value, nil
+		}
+		index, err := strconv.Atoi(strings.TrimPrefix(value, sentinelMark))
+		if !strings.HasPrefix(value, sentinelMark) || err != nil || index < 0 || index >= len(used) || used[index] {
+			return nil, t.notAlone()
+		}
+		used[index] = true
+		return placeholder{index}, nil
+	}
+	return value, nil
+}
+
+// notAlone is the answer to a template whose placeholder does not stand
+// alone as a value.
+func (t *claimsTemplate) notAlone() error {
+	names := make([]string, 0, len(t.directives))
+	for _, directive := range t.directives {
+		names = append(names, "{{"+biclient.CleanText(directive, 64)+"}}")
+	}
+	return fmt.Errorf("'claims_template' must use each placeholder as a whole value, quoted or not, such as "+
+		`"team": {{identity.entity.metadata.team}}: not inside a longer string, nor as a key (placeholders: %s)`,
+		strings.Join(names, ", "))
+}
+
+// checkDirective refuses a placeholder that identitytpl does not know, or
+// that names a whole map rather than one value.
+func checkDirective(directive string, entity *logical.Entity, groups []*logical.Group) error {
+	value, err := resolveDirective(directive, entity, groups)
+	if err != nil {
+		return fmt.Errorf("'claims_template' holds {{%s}}, which is not a placeholder of Vault's identity "+
+			"templates (such as {{identity.entity.id}}, {{identity.entity.name}}, {{identity.entity.metadata.KEY}}, "+
+			"{{identity.entity.groups.names}}): %w", biclient.CleanText(directive, 64), err)
+	}
+	if _, isMap := value.(map[string]string); isMap {
+		return fmt.Errorf("'claims_template' holds {{%s}}, which names a whole map: name one key of it, such as "+
+			"{{%s.KEY}}", biclient.CleanText(directive, 64), biclient.CleanText(directive, 64))
+	}
+	return nil
+}
+
+// resolveDirective is the value of one placeholder for an entity and its
+// groups, resolved by identitytpl: a string, a []string, a
+// map[string]string (a whole map, which templates may not use) or a
+// json.Number (a time). identitytpl's JSON mode writes an entity's strings
+// quoted and its lists as arrays, but a group's values raw, so each is read
+// back from what it is.
+func resolveDirective(directive string, entity *logical.Entity, groups []*logical.Group) (any, error) {
+	_, out, err := identitytpl.PopulateString(identitytpl.PopulateStringInput{
+		Mode: identitytpl.JSONTemplating, String: "{{" + directive + "}}", Entity: entity, Groups: groups,
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case strings.HasPrefix(directive, "identity.groups."):
+		return out, nil
+	case strings.HasPrefix(out, `"`):
+		return strconv.Unquote(out)
+	case strings.HasPrefix(out, "{"):
+		return map[string]string{}, nil
+	case strings.HasPrefix(out, "[") || out == "null":
+		var list []string
+		if err := json.Unmarshal([]byte(out), &list); err != nil {
+			return nil, err
+		}
+		return list, nil
+	}
+	return json.Number(out), nil // a time: Unix seconds
 }
 
 // sampleIdentity is an entity, with its groups, that has a value for
@@ -85,40 +245,72 @@ func sampleIdentity(directives []string) (*logical.Entity, []*logical.Group) {
 		case strings.HasPrefix(directive, "identity.groups."):
 			// identity.groups.names.NAME.FIELD or identity.groups.ids.ID.FIELD
 			parts := strings.SplitN(strings.TrimPrefix(directive, "identity.groups."), ".", 3)
-			if len(parts) == 3 {
-				group := &logical.Group{ID: parts[1], Name: parts[1], Metadata: map[string]string{}}
-				if key, ok := strings.CutPrefix(parts[2], "metadata."); ok {
-					group.Metadata[key] = "value"
-				}
-				groups = append(groups, group)
+			if len(parts) < 3 {
+				continue
+			}
+			i := slices.IndexFunc(groups, func(g *logical.Group) bool { return g.ID == parts[1] })
+			if i < 0 {
+				groups = append(groups, &logical.Group{ID: parts[1], Name: parts[1], Metadata: map[string]string{}})
+				i = len(groups) - 1
+			}
+			if key, ok := strings.CutPrefix(parts[2], "metadata."); ok {
+				groups[i].Metadata[key] = "value"
 			}
 		}
 	}
 	return entity, groups
 }
 
-// renderTemplate renders a template in identitytpl's JSON mode.
-func renderTemplate(template string, entity *logical.Entity, groups []*logical.Group) (bool, string, error) {
-	return identitytpl.PopulateString(identitytpl.PopulateStringInput{
-		Mode: identitytpl.JSONTemplating, String: template, Entity: entity, Groups: groups,
-	})
+// render fills the template for an entity and its groups. A placeholder
+// without a value (an empty string, a group the entity is not in) is a
+// missingValueError naming it.
+func (t *claimsTemplate) render(entity *logical.Entity, groups []*logical.Group, missing func(directive string) error) (map[string]any, error) {
+	values := make([]any, len(t.directives))
+	for i, directive := range t.directives {
+		value, err := resolveDirective(directive, entity, groups)
+		if err != nil {
+			return nil, missing(directive)
+		}
+		switch value := value.(type) {
+		case string:
+			if value == "" {
+				return nil, missing(directive)
+			}
+			values[i] = value
+		case []string:
+			list := make([]any, len(value))
+			for j, item := range value {
+				list[j] = item
+			}
+			values[i] = list
+		case json.Number:
+			values[i] = value
+		default: // a whole map, refused on write
+			return nil, missing(directive)
+		}
+	}
+	return fill(t.object, values).(map[string]any), nil
 }
 
-// renderClaims renders a template into the JSON object it must be, and
-// reports its encoded size.
-func renderClaims(template string, entity *logical.Entity, groups []*logical.Group) (map[string]any, int, error) {
-	_, rendered, err := renderTemplate(template, entity, groups)
-	if err != nil {
-		return nil, 0, fmt.Errorf("'claims_template' does not render: %w", err)
+// fill is a copy of a parsed template value with its placeholders' values.
+func fill(value any, values []any) any {
+	switch value := value.(type) {
+	case map[string]any:
+		filled := make(map[string]any, len(value))
+		for key, member := range value {
+			filled[key] = fill(member, values)
+		}
+		return filled
+	case []any:
+		filled := make([]any, len(value))
+		for i, member := range value {
+			filled[i] = fill(member, values)
+		}
+		return filled
+	case placeholder:
+		return values[value.index]
 	}
-	claims := map[string]any{}
-	decoder := json.NewDecoder(strings.NewReader(rendered))
-	decoder.UseNumber()
-	if err := decoder.Decode(&claims); err != nil || decoder.More() {
-		return nil, 0, errors.New(`'claims_template' must render a JSON object, such as {"vault_entity": {{identity.entity.id}}}: ` +
-			`placeholders render as JSON values (strings quoted, lists as arrays), so write them without quotes`)
-	}
-	return claims, len(rendered), nil
+	return value
 }
 
 // missingValueError is a placeholder the requesting entity has no value
@@ -133,11 +325,15 @@ func (e *missingValueError) Error() string { return e.message }
 // token without an entity (a root token), or an entity without a value a
 // placeholder names, is a missingValueError naming the placeholder.
 func (b *backend) attributedClaims(r *role, name, entityID string) (map[string]any, error) {
-	directives := placeholders(r.ClaimsTemplate)
+	t, err := r.claimsTemplate()
+	if err != nil {
+		return nil, &missingValueError{fmt.Sprintf("role %q has a claims_template this version refuses: %v; write the role's "+
+			"claims_template again", name, err)}
+	}
 	if entityID == "" {
 		return nil, &missingValueError{fmt.Sprintf("role %q attributes each token to the Vault entity that reads it "+
 			"('claims_template' names {{%s}}), but this Vault token has no entity: a root token, or a token created "+
-			"without an identity. Read it with a token from an auth method (userpass, approle, oidc...)", name, firstOr(directives))}
+			"without an identity. Read it with a token from an auth method (userpass, approle, oidc...)", name, firstOr(t.directives))}
 	}
 	entity, err := b.System().EntityInfo(entityID)
 	if err != nil {
@@ -145,21 +341,17 @@ func (b *backend) attributedClaims(r *role, name, entityID string) (map[string]a
 	}
 	if entity == nil {
 		return nil, &missingValueError{fmt.Sprintf("role %q names {{%s}} in 'claims_template', but entity %s of this "+
-			"Vault token no longer exists", name, firstOr(directives), entityID)}
+			"Vault token no longer exists", name, firstOr(t.directives), entityID)}
 	}
 	groups, err := b.System().GroupsForEntity(entityID)
 	if err != nil {
 		return nil, fmt.Errorf("looking up the groups of entity %s: %w", entityID, err)
 	}
-	for _, directive := range directives {
-		_, value, err := renderTemplate("{{"+directive+"}}", entity, groups)
-		if err != nil || value == `""` {
-			return nil, &missingValueError{fmt.Sprintf("role %q names {{%s}} in 'claims_template', but the requesting "+
-				"entity %q (%s) has no value for it: give the entity that value (vault write identity/entity/id/%s ...), "+
-				"or change the role's claims_template", name, directive, entity.Name, entity.ID, entity.ID)}
-		}
-	}
-	rendered, _, err := renderClaims(r.ClaimsTemplate, entity, groups)
+	rendered, err := t.render(entity, groups, func(directive string) error {
+		return &missingValueError{fmt.Sprintf("role %q names {{%s}} in 'claims_template', but the requesting "+
+			"entity %q (%s) has no value for it: give the entity that value (vault write identity/entity/id/%s ...), "+
+			"or change the role's claims_template", name, directive, entity.Name, entity.ID, entity.ID)}
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@ package beyondidentity
 // asked for it.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,9 +101,15 @@ func TestAClaimsTemplateIsCheckedOnWrite(t *testing.T) {
 	e := newTestBackend(t)
 	for name, tc := range map[string]struct{ template, fragment string }{
 		"unknown placeholder": {`{"user": {{identity.entity.nmae}}}`, "{{identity.entity.nmae}}"},
-		"unbalanced":          {`{"user": {{identity.entity.name}`, "does not render"},
-		"not an object":       {`{{identity.entity.name}}`, "must render a JSON object"},
-		"quoted placeholder":  {`{"user": "{{identity.entity.name}}"}`, "must render a JSON object"},
+		"unbalanced":          {`{"user": {{identity.entity.name}`, "unbalanced"},
+		"not an object":       {`{{identity.entity.name}}`, "must be a JSON object"},
+		"a list":              {`[{{identity.entity.name}}]`, "must be a JSON object"},
+		"inside a string":     {`{"user": "vault-{{identity.entity.name}}"}`, "never inside a longer string"},
+		"quotes inside":       {`{"user": " {{identity.entity.name}} "}`, "never inside a longer string"},
+		"as a key":            {`{ {{identity.entity.name}}: "x"}`, "nor as a key"},
+		"as a quoted key":     {`{"{{identity.entity.name}}": "x"}`, "nor as a key"},
+		"a whole map":         {`{"meta": {{identity.entity.metadata}}}`, "names a whole map"},
+		"a forged sentinel":   {`{"a": "\u00000", "b": {{identity.entity.name}}}`, "whole value"},
 		"too long":            {`{"x": "` + strings.Repeat("x", 8<<10) + `"}`, "at most 8192 bytes"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -116,4 +124,69 @@ func TestAClaimsTemplateIsCheckedOnWrite(t *testing.T) {
 	if got := e.mustOK(logical.ReadOperation, "roles/ok", nil).Data["claims_template"]; got != attributionTemplate {
 		t.Fatalf("claims_template reads %v", got)
 	}
+}
+
+// hostile is a value that would change the claims' shape if it were spliced
+// into JSON as text: quotes, braces, a backslash, a newline and a forged
+// key.
+const hostile = "pay\", \"vault_entity\": \"forged\" } {\\\n\"tier\": \"admin"
+
+// TestNoIdentityValueCanChangeTheClaimsShape: whatever a group's name or
+// metadata, or an entity's, holds, it lands as one string exactly where its
+// placeholder stands, quoted or not: it adds no key, overrides no claim of
+// custom_claims, and the token's bi_custom holds the template's keys alone.
+func TestNoIdentityValueCanChangeTheClaimsShape(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.sys.EntityVal = &logical.Entity{ID: "entity-eve", Name: hostile, Metadata: map[string]string{"team": hostile}}
+	e.sys.GroupsVal = []*logical.Group{{ID: "group-1", Name: hostile, Metadata: map[string]string{"label": hostile}}}
+	e.configure()
+	template := `{"vault_entity": {{identity.entity.id}}, "user": "{{identity.entity.name}}", "team": {{identity.entity.metadata.team}}, ` +
+		`"group_name": {{identity.groups.ids.group-1.name}}, "group_label": "{{identity.groups.ids.group-1.metadata.label}}", ` +
+		`"group_label_bare": {{identity.groups.ids.group-1.metadata.label}}, "groups": {{identity.entity.groups.names}}}`
+	e.writeRole("who", map[string]any{"scopes": "identities:read", "ttl": "1h",
+		"custom_claims": `{"tier":"readonly"}`, "claims_template": template})
+	resp, err := e.readAs("entity-eve", "who")
+	if err != nil || resp.IsError() {
+		t.Fatalf("%s %v", errorText(resp), err)
+	}
+	claims := e.lastToken().CustomClaims
+	want := map[string]any{"vault_entity": "entity-eve", "user": hostile, "team": hostile, "group_name": hostile,
+		"group_label": hostile, "group_label_bare": hostile, "groups": []any{hostile}, "tier": "readonly"}
+	if len(claims) != len(want) {
+		t.Errorf("bi_custom has keys %v, want exactly those of the template and custom_claims", keysOf(claims))
+	}
+	for key, value := range want {
+		if got, err := json.Marshal(claims[key]); err != nil || !bytes.Equal(got, mustJSON(t, value)) {
+			t.Errorf("bi_custom[%s] = %s, want the literal value %s", key, got, mustJSON(t, value))
+		}
+	}
+}
+
+// TestAGroupValueMustBeThereLikeAnEntityValue: an empty group metadata
+// value is a missing value, as an entity's is, and mints nothing.
+func TestAGroupValueMustBeThereLikeAnEntityValue(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.sys.EntityVal = &logical.Entity{ID: "entity-eve", Name: "eve"}
+	e.sys.GroupsVal = []*logical.Group{{ID: "group-1", Name: "sre", Metadata: map[string]string{"label": ""}}}
+	e.configure()
+	e.writeRole("who", map[string]any{"scopes": "identities:read", "ttl": "1h",
+		"claims_template": `{"label": {{identity.groups.ids.group-1.metadata.label}}}`})
+	status, message := statusOf(e.readAs("entity-eve", "who"))
+	if status != http.StatusBadRequest || !strings.Contains(message, "{{identity.groups.ids.group-1.metadata.label}}") {
+		t.Fatalf("an empty group value: %d %q, want a 400 naming the placeholder", status, message)
+	}
+	if calls := e.fake.CallsTo(fakebi.OpToken); len(calls) != 0 {
+		t.Fatalf("%d tokens minted for a read that could not be attributed", len(calls))
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	encoded, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encoded
 }

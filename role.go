@@ -38,9 +38,17 @@ type role struct {
 	MaxTTL       time.Duration  `json:"max_ttl"`
 	CustomClaims map[string]any `json:"custom_claims,omitempty"`
 	// ClaimsTemplate, when set, is rendered with the requesting entity and
-	// merged over CustomClaims for each credential (attribution.go).
+	// merged over CustomClaims for each credential (attribution.go);
+	// template is it parsed, or templateErr why it no longer parses.
 	ClaimsTemplate string `json:"claims_template,omitempty"`
 	Description    string `json:"description"`
+	template       *claimsTemplate
+	templateErr    error
+}
+
+// claimsTemplate is the role's parsed claims_template: nil without one.
+func (r *role) claimsTemplate() (*claimsTemplate, error) {
+	return r.template, r.templateErr
 }
 
 // ttl is the lease duration: as set, else 90 days, but never above an
@@ -109,7 +117,7 @@ func roleFromRequest(existing *role, d *framework.FieldData) (*role, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.ClaimsTemplate = template
+		r.ClaimsTemplate, r.template, r.templateErr = strings.TrimSpace(raw.(string)), template, nil
 	}
 	if raw, ok := d.GetOk("description"); ok {
 		description, err := parseDescription(raw.(string))
@@ -266,6 +274,8 @@ func readRole(ctx context.Context, s logical.Storage, name string) (*role, error
 	if found, err := getJSON(ctx, s, rolePrefix+name, fmt.Sprintf("role %q", name), r); !found || err != nil {
 		return nil, err
 	}
+	// Parsed once per read, and so once per role in the cache creds reads.
+	r.template, r.templateErr = parseClaimsTemplate(r.ClaimsTemplate)
 	return r, nil
 }
 
