@@ -55,7 +55,8 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 	if err != nil {
 		return b.abandon(ctx, s, minted, entryCreds, journal.Ticket{}, nil, fmt.Errorf("%s: %w", action, err))
 	}
-	minted, facts, warnings, covered, errResp, err := b.learnAndCover(ctx, s, client, token, minted, plan.scopes, who, entryCreds)
+	want := asked{scopes: plan.scopes, claims: plan.claims, who: who}
+	minted, facts, warnings, covered, errResp, err := b.learnAndCover(ctx, s, client, token, minted, want, entryCreds)
 	if errResp != nil || err != nil {
 		return b.abandon(ctx, s, minted, entryCreds, covered, errResp, err)
 	}
@@ -80,12 +81,13 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, client *biclient
 // introspection that learns them, a JWT once checked. An error response or
 // an error means the token must be discarded (with its ticket, if any).
 func (b *backend) learnAndCover(ctx context.Context, s logical.Storage, client *biclient.Client, token *biclient.Token,
-	minted issuedToken, scopes []string, who, kind string) (issuedToken, tokenFacts, []string, journal.Ticket, *logical.Response, error) {
+	minted issuedToken, want asked, kind string) (issuedToken, tokenFacts, []string, journal.Ticket, *logical.Response, error) {
+	who := want.who
 	covered, err := b.coverWhileLearning(ctx, s, minted, token, kind)
 	if err != nil {
 		return minted, tokenFacts{}, nil, journal.Ticket{}, nil, fmt.Errorf("recording the new token for %s: %w", who, err)
 	}
-	facts, warnings, errResp, err := checkToken(ctx, client, token, scopes, who)
+	facts, warnings, errResp, err := checkToken(ctx, client, token, want)
 	minted = minted.with(facts)
 	if errResp != nil || err != nil || covered != (journal.Ticket{}) {
 		return minted, facts, warnings, covered, errResp, err
@@ -148,6 +150,9 @@ type tokenFacts struct {
 	scopes    []string
 	expiresAt time.Time // the earliest end
 	endsBy    time.Time // the latest end
+	// claims are the token's own claims: a JWT's, or an opaque token's
+	// introspection; nil when that failed.
+	claims *biclient.Claims
 }
 
 // learnToken gathers a fresh token's facts: from its answer and JWT claims,
@@ -156,7 +161,7 @@ type tokenFacts struct {
 // A fresh token that introspection reports inactive is a failure: it
 // would be a credential that does not work.
 func learnToken(ctx context.Context, client *biclient.Client, token *biclient.Token) (tokenFacts, []string, error) {
-	facts := tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt, endsBy: token.LatestEnd}
+	facts := tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt, endsBy: token.LatestEnd, claims: token.Claims}
 	if token.Format != biclient.FormatOpaque {
 		return facts, nil, nil
 	}
@@ -168,10 +173,7 @@ func learnToken(ctx context.Context, client *biclient.Client, token *biclient.To
 		return facts, nil, logical.CodedError(http.StatusBadGateway,
 			"Beyond Identity's introspection reports the token it has just issued inactive")
 	}
-	facts.id = info.ID
-	if len(info.Scopes) > 0 {
-		facts.scopes = info.Scopes
-	}
+	facts.id, facts.claims = info.ID, &info.Claims
 	// Introspection can only widen what is known of the token's end: its
 	// earliest end sooner, its latest later.
 	if !info.ExpiresAt.IsZero() {
@@ -184,29 +186,22 @@ func learnToken(ctx context.Context, client *biclient.Client, token *biclient.To
 	return facts, nil, nil
 }
 
-// checkToken checks a fresh token against what was asked for it and learns
-// its facts. An error response (the operator's to fix) or an error means
-// the token must be discarded.
-func checkToken(ctx context.Context, client *biclient.Client, token *biclient.Token, scopes []string, who string) (tokenFacts, []string, *logical.Response, error) {
+// checkToken learns a fresh token's facts and checks it against what was
+// asked of it (trust.go). An error response (the operator's to fix) or an
+// error means the token must be discarded.
+func checkToken(ctx context.Context, client *biclient.Client, token *biclient.Token, want asked) (tokenFacts, []string, *logical.Response, error) {
 	facts, warnings, err := learnToken(ctx, client, token)
 	if err != nil {
 		return facts, nil, nil, err
 	}
-	// The granted scopes must equal the requested ones, both ways, in the
-	// answer and in the JWT's own claim, which is what Beyond Identity
-	// enforces. Defended by TestCredsScopeMismatchRevokesAndNamesTheDifference,
-	// TestCredsExtraScopesAreRefused and TestAJWTGrantingMoreThanItsAnswerSaysIsRefused.
-	if missing, extra := scopeDifference(scopes, facts.scopes); missing != "" {
-		return facts, nil, logical.ErrorResponse("Beyond Identity granted other scopes than %s requested (missing: %s; extra: %s)",
-			who, missing, extra), nil
+	checkWarnings, errResp, err := checkGrant(want, facts.scopes, facts.claims, token.Format == biclient.FormatJWT)
+	if errResp != nil || err != nil {
+		return facts, nil, errResp, err
 	}
-	if token.ClaimScopes != nil {
-		if missing, extra := scopeDifference(scopes, token.ClaimScopes); missing != "" {
-			return facts, nil, logical.ErrorResponse("the token's own scope claim grants other scopes than %s requested, "+
-				"whatever Beyond Identity's answer said (missing: %s; extra: %s)", who, missing, extra), nil
-		}
+	if facts.claims != nil && facts.claims.HasScopes {
+		facts.scopes = facts.claims.Scopes
 	}
-	return facts, warnings, nil, nil
+	return facts, append(warnings, checkWarnings...), nil, nil
 }
 
 // scopeDifference lists what granted lacks of requested and what it has

@@ -79,7 +79,8 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 	if err != nil {
 		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, nil, fmt.Errorf("minting a token for %s: %w", who, err))
 	}
-	minted, facts, warnings, covered, errResp, err := b.learnAndCover(ctx, s, client, token, minted, r.Scopes, who, entryStatic)
+	want := asked{scopes: r.Scopes, claims: r.CustomClaims, who: who}
+	minted, facts, warnings, covered, errResp, err := b.learnAndCover(ctx, s, client, token, minted, want, entryStatic)
 	if errResp != nil || err != nil {
 		return b.abandon(ctx, s, minted, entryStatic, covered, errResp, err)
 	}

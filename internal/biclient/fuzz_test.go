@@ -54,7 +54,7 @@ func FuzzReadClaims(f *testing.F) {
 	f.Fuzz(func(t *testing.T, token string) {
 		claims, ok := ReadClaims(token)
 		if !ok {
-			if claims.ID != "" || claims.Scope != nil || !claims.ExpiresAt.IsZero() {
+			if claims.ID != "" || claims.HasScopes || claims.Custom != nil || !claims.ExpiresAt.IsZero() {
 				t.Fatal("claims of a token that is not a JWT")
 			}
 			return

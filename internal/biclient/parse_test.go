@@ -93,17 +93,77 @@ func TestReadClaims(t *testing.T) {
 	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	good := unsignedJWT(t, map[string]any{"jti": "id-1", "exp": exp.Unix(), "scope": "a:b"})
 	claims, ok := ReadClaims(good)
-	if !ok || claims.ID != "id-1" || !claims.ExpiresAt.Equal(exp) || claims.Scope == nil || *claims.Scope != "a:b" {
+	if !ok || claims.ID != "id-1" || !claims.ExpiresAt.Equal(exp) || !claims.HasScopes || !reflect.DeepEqual(claims.Scopes, []string{"a:b"}) ||
+		claims.Unreadable != "" {
 		t.Fatalf("ReadClaims(good) = %+v, %v", claims, ok)
 	}
-	wrongTypes := unsignedJWT(t, map[string]any{"jti": 5, "exp": "tomorrow", "scope": []string{"a"}})
-	if claims, ok := ReadClaims(wrongTypes); !ok || claims.ID != "" || !claims.ExpiresAt.IsZero() || claims.Scope != nil {
-		t.Fatalf("claims of the wrong type must be left empty, got %+v, %v", claims, ok)
+	wrongTypes := unsignedJWT(t, map[string]any{"jti": 5, "exp": "tomorrow", "scope": 7})
+	if claims, ok := ReadClaims(wrongTypes); !ok || claims.ID != "" || !claims.ExpiresAt.IsZero() || claims.HasScopes ||
+		!strings.Contains(claims.Unreadable, "neither a string nor a list") {
+		t.Fatalf("jti and exp of the wrong type must be left empty, a scope of the wrong type unreadable, got %+v, %v", claims, ok)
 	}
 	for _, opaque := range []string{"", "abc", "a.b", "a.b.c.d", "..", "x.!!!.y", "eyJ9.bm90IGpzb24.x", strings.Repeat("a", maxJWTLen+1)} {
 		if _, ok := ReadClaims(opaque); ok {
 			t.Errorf("ReadClaims(%.20q) reported a JWT", opaque)
 		}
+	}
+}
+
+// jwtWithPayload builds a token shaped like a JWT around a raw payload, so
+// that a test can write what encoding/json never would: a key twice.
+func jwtWithPayload(payload string) string {
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString([]byte(`{"alg":"RS256"}`)) + "." + enc.EncodeToString([]byte(payload)) + ".c2ln"
+}
+
+// TestReadClaimsReadsEveryScopeFormAndRefusesAmbiguity: scope and scp, each
+// a string or a list, are read alike; a claim that appears twice, in
+// another case, or in two forms that disagree makes the grant unreadable
+// rather than letting one form win.
+func TestReadClaimsReadsEveryScopeFormAndRefusesAmbiguity(t *testing.T) {
+	tests := map[string]struct {
+		payload     string
+		wantScopes  []string
+		wantNone    bool   // no scope claim at all
+		wantProblem string // part of Unreadable; "" when readable
+		wantCustom  string
+	}{
+		"scope string":           {payload: `{"scope":"b:read a:read"}`, wantScopes: []string{"a:read", "b:read"}},
+		"scope list":             {payload: `{"scope":["b:read","a:read"]}`, wantScopes: []string{"a:read", "b:read"}},
+		"scp string":             {payload: `{"scp":"a:read"}`, wantScopes: []string{"a:read"}},
+		"scp list":               {payload: `{"scp":["a:read","b:read"]}`, wantScopes: []string{"a:read", "b:read"}},
+		"scope and scp agree":    {payload: `{"scope":"a:read b:read","scp":["b:read","a:read"]}`, wantScopes: []string{"a:read", "b:read"}},
+		"no scope":               {payload: `{"jti":"x"}`, wantNone: true},
+		"bi_custom kept raw":     {payload: `{"scope":"a:read","bi_custom":{"k":"v"}}`, wantScopes: []string{"a:read"}, wantCustom: `{"k":"v"}`},
+		"scp wider than scope":   {payload: `{"scope":"a:read","scp":"a:read b:write"}`, wantProblem: "different scopes"},
+		"scope twice":            {payload: `{"scope":"a:read","scope":"a:read b:write"}`, wantProblem: `"scope" appears more than once`},
+		"bi_custom twice":        {payload: `{"scope":"a:read","bi_custom":{},"bi_custom":{"k":"v"}}`, wantProblem: "appears more than once"},
+		"scope and Scope":        {payload: `{"scope":"a:read","Scope":"a:read b:write"}`, wantProblem: `"Scope" is a second form of "scope"`},
+		"SCP alone":              {payload: `{"SCP":"a:read"}`, wantProblem: "second form"},
+		"scope a number":         {payload: `{"scope":5}`, wantProblem: "neither a string nor a list"},
+		"scope list of non-text": {payload: `{"scope":["a:read",5]}`, wantProblem: "neither a string nor a list"},
+		"list entry of two":      {payload: `{"scope":["a:read b:write"]}`, wantProblem: "several scopes"},
+		"scp an object":          {payload: `{"scope":"a:read","scp":{"a":1}}`, wantProblem: "neither a string nor a list"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			claims, ok := ReadClaims(jwtWithPayload(tc.payload))
+			if !ok {
+				t.Fatal("not read as a JWT")
+			}
+			if tc.wantProblem != "" {
+				if !strings.Contains(claims.Unreadable, tc.wantProblem) || claims.HasScopes {
+					t.Fatalf("Unreadable %q, HasScopes %v: want %q and no scopes", claims.Unreadable, claims.HasScopes, tc.wantProblem)
+				}
+				return
+			}
+			if claims.Unreadable != "" || claims.HasScopes == tc.wantNone || !reflect.DeepEqual(claims.Scopes, tc.wantScopes) {
+				t.Fatalf("claims %+v, want scopes %v", claims, tc.wantScopes)
+			}
+			if string(claims.Custom) != tc.wantCustom {
+				t.Fatalf("bi_custom %s, want %s", claims.Custom, tc.wantCustom)
+			}
+		})
 	}
 }
 

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"time"
-
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // Revoke revokes an access token at the RFC 7009 endpoint of the configured
@@ -44,23 +41,11 @@ func isBlank(body []byte) bool {
 	return true
 }
 
-// Introspection is what RFC 7662 introspection says of a token.
+// Introspection is what RFC 7662 introspection says of a token: whether it
+// is active, and the claims of an active one, read as a JWT's are.
 type Introspection struct {
-	Active    bool
-	ID        string    // jti
-	ExpiresAt time.Time // zero when not given
-	Scopes    []string
-	// Custom is the token's bi_custom claim, the custom_claims it was
-	// minted with, as JSON; nil when it has none.
-	Custom json.RawMessage
-}
-
-type introspectionResponse struct {
-	Active *bool           `json:"active"`
-	JTI    string          `json:"jti"`
-	Exp    *float64        `json:"exp"`
-	Scope  string          `json:"scope"`
-	Custom json.RawMessage `json:"bi_custom"`
+	Active bool
+	Claims
 }
 
 // Introspect asks Beyond Identity about a token: the way to learn the id and
@@ -74,13 +59,10 @@ func (c *Client) Introspect(ctx context.Context, token Secret) (*Introspection, 
 	if a.status != 200 {
 		return nil, c.errorFor(CallIntrospect, a, token)
 	}
-	var resp introspectionResponse
-	if !isJSONObject(a.body) || json.Unmarshal(a.body, &resp) != nil || resp.Active == nil {
+	fields, duplicated, ok := objectFields(a.body)
+	var active bool
+	if !ok || string(fields["active"]) == "null" || json.Unmarshal(fields["active"], &active) != nil {
 		return nil, &ResponseError{Call: CallIntrospect, StatusCode: a.status, Reason: "body is not an RFC 7662 introspection answer"}
 	}
-	result := &Introspection{Active: *resp.Active, ID: resp.JTI, Scopes: scope.Parse(resp.Scope), Custom: resp.Custom}
-	if resp.Exp != nil && *resp.Exp > 0 {
-		result.ExpiresAt = time.Unix(int64(*resp.Exp), 0).UTC()
-	}
-	return result, nil
+	return &Introspection{Active: active, Claims: claimsOf(fields, duplicated)}, nil
 }

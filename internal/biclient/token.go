@@ -48,12 +48,12 @@ type Token struct {
 	AccessToken Secret
 	TokenType   string
 	// Scopes Beyond Identity granted, sorted and de-duplicated: the
-	// answer's scope (or, without one, the JWT's scope claim).
+	// answer's scope (or, without one, the JWT's scope claims).
 	Scopes []string
-	// ClaimScopes are the JWT's own scope claim, what Beyond Identity
-	// enforces, when the answer carried a scope too; nil otherwise. An
-	// answer may say less than its token grants: both must be checked.
-	ClaimScopes []string
+	// Claims are a JWT's own claims, what Beyond Identity enforces; nil for
+	// an opaque token (see Introspect). An answer may say less than its
+	// token grants: both must be checked.
+	Claims *Claims
 	// ExpiresAt is the earliest end the answer allows: when the request
 	// was sent plus expires_in, or the JWT's exp when that is sooner. Leases
 	// end by it.
@@ -173,7 +173,9 @@ type tokenResponse struct {
 	AccessToken string          `json:"access_token"`
 	TokenType   string          `json:"token_type"`
 	ExpiresIn   json.RawMessage `json:"expires_in"`
-	Scope       *string         `json:"scope"`
+	// Scope stays raw: a string as RFC 6749 says, or, from a server that
+	// says otherwise, anything, which is then a token to revoke.
+	Scope json.RawMessage `json:"scope"`
 }
 
 // ParseTokenResponse validates a 200 answer of the token endpoint. sentAt
@@ -200,7 +202,7 @@ func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []s
 	// known by its id to whoever revokes it.
 	claims, isJWT := ReadClaims(resp.AccessToken)
 	if isJWT {
-		token.Format, token.ID = FormatJWT, claims.ID
+		token.Format, token.ID, token.Claims = FormatJWT, claims.ID, &claims
 	}
 	if !strings.EqualFold(resp.TokenType, "Bearer") {
 		return token, fmt.Errorf("token_type is %q, not Bearer", CleanText(resp.TokenType, 32))
@@ -224,13 +226,14 @@ func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []s
 		return token, fmt.Errorf("the token had expired before it was issued (exp %s)", token.ExpiresAt.Format(time.RFC3339))
 	}
 	switch {
-	case resp.Scope != nil:
-		token.Scopes = scope.Parse(*resp.Scope)
-		if isJWT && claims.Scope != nil {
-			token.ClaimScopes = scope.Parse(*claims.Scope)
+	case len(resp.Scope) > 0 && string(resp.Scope) != "null":
+		scopes, problem := scopeClaim(resp.Scope)
+		if problem != "" {
+			return token, fmt.Errorf("the answer's scope %s", problem)
 		}
-	case isJWT && claims.Scope != nil:
-		token.Scopes = scope.Parse(*claims.Scope)
+		token.Scopes = scopes
+	case isJWT && claims.HasScopes:
+		token.Scopes = claims.Scopes
 	default:
 		token.Scopes = scope.Normalize(requested)
 	}

@@ -32,15 +32,16 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request, in *in
 		return
 	}
 	now := s.now()
-	answer := map[string]any{"active": false}
+	answer := []byte(`{"active":false}`)
 	s.mu.Lock()
 	if tok := s.byValue[value]; tok != nil && tok.activeAt(now) && tok.issuedBy(caller) {
-		answer = tok.claims()
-		answer["active"], answer["client_id"], answer["token_type"] = true, tok.ClientID, "Bearer"
+		answer = tok.claimsJSON(map[string]any{"active": true, "client_id": tok.ClientID, "token_type": "Bearer"})
 	}
 	s.mu.Unlock()
 	// RFC 7662 §2.2: say nothing more about a token the caller may not see.
-	writeJSON(w, http.StatusOK, answer)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(answer)
 }
 
 // checkTokenRequest checks what revocation and introspection share: an

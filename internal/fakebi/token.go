@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,7 +116,7 @@ func parseLifetime(form url.Values, app Application) (int64, *oauthError) {
 // mint creates, records and returns a copy of a token of app.
 func (s *Server) mint(issuer string, app Application, req mintRequest) Token {
 	issuedAt := time.Unix(s.now().Unix(), 0).UTC()
-	tok := &mintedToken{issuer: issuer, custom: req.custom, Token: Token{
+	tok := &mintedToken{issuer: issuer, custom: req.custom, misreport: app.Misreport, Token: Token{
 		ID: randomString(24), Format: cmp.Or(app.TokenFormat, SelfContained),
 		TenantID: app.TenantID, RealmID: app.RealmID, ApplicationID: app.ID, ClientID: app.ClientID,
 		Scopes: req.scopes, IssuedAt: issuedAt, ExpiresAt: issuedAt.Add(time.Duration(req.lifetime) * time.Second),
@@ -131,7 +133,7 @@ func (s *Server) mint(issuer string, app Application, req mintRequest) Token {
 }
 
 // claims returns the documented JWT claims of t, also the basis of
-// introspection.
+// introspection, changed as the application misreports.
 func (t *mintedToken) claims() map[string]any {
 	principal := fmt.Sprintf("tenants/%s/realms/%s/applications/%s", t.TenantID, t.RealmID, t.ApplicationID)
 	c := map[string]any{
@@ -140,10 +142,35 @@ func (t *mintedToken) claims() map[string]any {
 		"jti": t.ID, "scope": scope.Format(t.Scopes),
 		"azp": principal, "bi_p": principal, "bi_t": t.TenantID, "bi_r": "*",
 	}
-	if t.custom != nil {
+	if t.custom != nil && !t.misreport.DropCustomClaims {
 		c["bi_custom"] = t.custom
 	}
+	wider := scope.Normalize(append(slices.Clone(t.Scopes), t.misreport.ExtraScopes...))
+	switch t.misreport.ScopeForm {
+	case ScopeString:
+		c["scope"] = scope.Format(wider)
+	case ScopeList:
+		c["scope"] = wider
+	case ScopeTwoCases:
+		c["Scope"] = scope.Format(wider)
+	case ScopeInScp:
+		c["scp"] = scope.Format(wider)
+	}
 	return c
+}
+
+// claimsJSON encodes t's claims with extra members, and for ScopeTwice a
+// second scope member, the wider one, which no map can hold.
+func (t *mintedToken) claimsJSON(extra map[string]any) []byte {
+	c := t.claims()
+	maps.Copy(c, extra)
+	// Cannot fail: custom_claims, the only part from outside, decoded as JSON.
+	encoded, _ := json.Marshal(c)
+	if t.misreport.ScopeForm == ScopeTwice {
+		wider, _ := json.Marshal(scope.Format(scope.Normalize(append(slices.Clone(t.Scopes), t.misreport.ExtraScopes...))))
+		encoded = append(append(append(encoded[:len(encoded)-1], `,"scope":`...), wider...), '}')
+	}
+	return encoded
 }
 
 // keyID is the kid of every JWT of the process.
@@ -154,10 +181,8 @@ var keyID = randomString(16)
 // the claims without verifying them, so a real key would only cost time.
 func jwt(t *mintedToken) string {
 	header, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": keyID})
-	// Cannot fail: custom_claims, the only part from outside, decoded as JSON.
-	claims, _ := json.Marshal(t.claims())
 	enc := base64.RawURLEncoding.EncodeToString
-	return enc(header) + "." + enc(claims) + "." + randomString(256)
+	return enc(header) + "." + enc(t.claimsJSON(nil)) + "." + randomString(256)
 }
 
 // randomString returns n random bytes, base64url encoded without padding.

@@ -41,7 +41,36 @@ type Application struct {
 	// answer's expires_in: a server that issues tokens living longer than
 	// asked, so a test can tell a revoked token from one that expired.
 	Outlive time.Duration
+	// Misreport makes the tokens' own claims (the JWT's, and what
+	// introspection shows) say other than their answer: a server whose
+	// answer cannot be trusted.
+	Misreport Misreport
 }
+
+// Misreport is how a token's own claims differ from its answer's.
+type Misreport struct {
+	// ExtraScopes are granted by the token's claims beyond the answer's
+	// scope, in the place ScopeForm says.
+	ExtraScopes []string
+	// ScopeForm is how the claims carry the scopes.
+	ScopeForm ScopeForm
+	// DropCustomClaims leaves bi_custom out of the claims, whatever
+	// custom_claims were sent.
+	DropCustomClaims bool
+}
+
+// ScopeForm is how a token's claims carry its scopes.
+type ScopeForm string
+
+// The forms of the scope claims. Every form but the first two keeps scope
+// as the answer says and puts the ExtraScopes elsewhere.
+const (
+	ScopeString   ScopeForm = ""          // "scope": "a:read b:read", the documented form, extras included
+	ScopeList     ScopeForm = "list"      // "scope": ["a:read", "b:read"], extras included
+	ScopeTwice    ScopeForm = "twice"     // "scope" a second time, with the extras
+	ScopeTwoCases ScopeForm = "two-cases" // "Scope" beside "scope", with the extras
+	ScopeInScp    ScopeForm = "scp"       // "scp" beside "scope", with the extras
+)
 
 // Op names the endpoint a request was addressed to.
 type Op string
@@ -103,8 +132,9 @@ type Token struct {
 // mintedToken is the fake's record of a token.
 type mintedToken struct {
 	Token
-	issuer string          // iss claim, repeated by introspection
-	custom json.RawMessage // custom_claims as sent, the source of CustomClaims
+	issuer    string          // iss claim, repeated by introspection
+	custom    json.RawMessage // custom_claims as sent, the source of CustomClaims
+	misreport Misreport       // the application's, when the token was minted
 }
 
 // export returns a copy of t that shares nothing with the record.

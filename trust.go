@@ -1,0 +1,173 @@
+package beyondidentity
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/big"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+)
+
+// What a fresh token's answer says is checked against the token itself:
+// its own claims (a JWT's payload, or an opaque token's introspection) are
+// what Beyond Identity enforces, and an answer may say less than they grant.
+// A token passes only when both grant exactly the scopes asked for and the
+// token carries exactly the custom claims sent; a claim that cannot be read
+// plainly counts as a difference, never as a pass.
+
+// asked is what a fresh token was minted to carry.
+type asked struct {
+	scopes []string
+	claims map[string]any
+	// who names the role in messages: `role "x"` or `static role "x"`.
+	who string
+}
+
+// checkGrant compares a fresh token with what was asked: the answer's
+// scopes, then its own claims when they are known (nil: an opaque token
+// whose introspection failed, which is issued with a warning). An error
+// response (a scope difference, the operator's to look into) or an error
+// (claims that cannot be trusted) means the token must be discarded.
+func checkGrant(want asked, answerScopes []string, claims *biclient.Claims, isJWT bool) ([]string, *logical.Response, error) {
+	if missing, extra := scopeDifference(want.scopes, answerScopes); missing != "" {
+		return nil, logical.ErrorResponse("Beyond Identity granted other scopes than %s requested (missing: %s; extra: %s)",
+			want.who, missing, extra), nil
+	}
+	if claims == nil {
+		if len(want.claims) > 0 {
+			return []string{"the token's custom claims could not be confirmed: introspecting the opaque token failed"}, nil, nil
+		}
+		return nil, nil, nil
+	}
+	if claims.Unreadable != "" {
+		return nil, nil, untrustedToken(want.who, claims.Unreadable)
+	}
+	switch {
+	case claims.HasScopes:
+		if missing, extra := scopeDifference(want.scopes, claims.Scopes); missing != "" {
+			return nil, logical.ErrorResponse("the token's own scope claims grant other scopes than %s requested, "+
+				"whatever Beyond Identity's answer said (missing: %s; extra: %s)", want.who, missing, extra), nil
+		}
+	case isJWT:
+		return nil, nil, untrustedToken(want.who, "it carries no scope claim")
+	}
+	if claims.Custom == nil && !isJWT {
+		// Introspection need not show every claim: only a JWT's are complete.
+		if len(want.claims) > 0 {
+			return []string{"the token's custom claims could not be confirmed: its introspection does not show bi_custom"}, nil, nil
+		}
+		return nil, nil, nil
+	}
+	if difference := claimsDifference(want.claims, claims.Custom); difference != "" {
+		return nil, nil, untrustedToken(want.who, difference)
+	}
+	return nil, nil, nil
+}
+
+// untrustedToken is a token whose own claims do not show what was asked.
+func untrustedToken(who, why string) error {
+	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("the token Beyond Identity issued for %s does not show "+
+		"what was asked of it: %s", who, why))
+}
+
+// claimsDifference compares the custom claims sent with the token's
+// bi_custom, and says how they differ; "" when they are equal.
+func claimsDifference(sent map[string]any, shown json.RawMessage) string {
+	if len(sent) == 0 {
+		if shown == nil || bytes.Equal(bytes.TrimSpace(shown), []byte("{}")) {
+			return ""
+		}
+		return "it carries bi_custom, although no custom claims were sent"
+	}
+	if shown == nil {
+		return "it carries no bi_custom, although custom claims were sent"
+	}
+	want, got := map[string]any{}, map[string]any{}
+	encoded, err := json.Marshal(sent)
+	if err != nil || decodeJSON(encoded, &want) != nil {
+		return "the custom claims sent cannot be encoded"
+	}
+	if decodeJSON(shown, &got) != nil {
+		return "its bi_custom is not a JSON object"
+	}
+	var missing, extra, other []string
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		value, ok := got[key]
+		switch {
+		case !ok:
+			missing = append(missing, key)
+		case !sameJSONValue(want[key], value):
+			other = append(other, key)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[key]; !ok {
+			extra = append(extra, key)
+		}
+	}
+	if len(missing)+len(extra)+len(other) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("its bi_custom differs from the custom claims sent (missing: %s; extra: %s; other values: %s)",
+		claimKeys(missing), claimKeys(extra), claimKeys(other))
+}
+
+// claimKeys names claim keys in a message, cleaned and bounded.
+func claimKeys(keys []string) string {
+	if len(keys) == 0 {
+		return "none"
+	}
+	return biclient.CleanText(strings.Join(keys, ", "), 256)
+}
+
+// decodeJSON decodes one JSON object, numbers kept exact.
+func decodeJSON(data []byte, v *map[string]any) error {
+	decoder := json.NewDecoder(bytes.NewReader(data))
+	decoder.UseNumber()
+	if err := decoder.Decode(v); err != nil {
+		return err
+	}
+	if *v == nil || decoder.More() {
+		return fmt.Errorf("not one JSON object")
+	}
+	return nil
+}
+
+// sameJSONValue compares two decoded JSON values; numbers by their value,
+// since 1, 1.0 and 1e0 are one number however a server writes it.
+func sameJSONValue(a, b any) bool {
+	switch a := a.(type) {
+	case map[string]any:
+		b, ok := b.(map[string]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for key, value := range a {
+			other, ok := b[key]
+			if !ok || !sameJSONValue(value, other) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		b, ok := b.([]any)
+		return ok && slices.EqualFunc(a, b, sameJSONValue)
+	case json.Number:
+		b, ok := b.(json.Number)
+		return ok && sameNumber(a, b)
+	}
+	return a == b
+}
+
+func sameNumber(a, b json.Number) bool {
+	x, okX := new(big.Float).SetString(a.String())
+	y, okY := new(big.Float).SetString(b.String())
+	return okX && okY && x.Cmp(y) == 0
+}
