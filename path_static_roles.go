@@ -97,15 +97,18 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 		"rotation_schedule": {
 			Type: framework.TypeString,
 			Description: "Instead of rotation_period: a standard five-field cron expression (minute hour day-of-month month " +
-				"day-of-week), in UTC, at whose times the token is replaced, e.g. \"0 2 * * 1-5\" (02:00 UTC on weekdays). " +
-				"Mutually exclusive with rotation_period. Empty clears it (back to a 24h period).",
+				"day-of-week), in UTC, at whose times the token is replaced, e.g. \"0 2 * * 1-5\" (02:00 UTC on weekdays), " +
+				"or one of @yearly, @monthly, @weekly, @daily, @hourly (from the vault CLI, write \\@daily: a bare @ names a file). " +
+				"@every is refused: use rotation_period. A scheduled token lives until the next scheduled time, plus " +
+				"rotation_window, plus grace_period. Mutually exclusive with rotation_period. Empty clears it (back to a 24h period).",
 		},
 		"rotation_window": {
 			Type: framework.TypeDurationSecond,
 			Description: "Only with rotation_schedule: how long after a scheduled time a rotation may still run, retries " +
-				"included; at least 1h. Past it the role waits for the next scheduled time, unless its current token would " +
-				"end first: then it rotates at once and last_rotation_error says the window was missed. Default (or 0): " +
-				"no window, a late rotation runs as soon as it can.",
+				"included; at least 1h, and at most the shortest interval between two scheduled times over the next 90 days, " +
+				"since every token lives that much longer. Past it the role waits for the next scheduled time, unless its " +
+				"current token would end first: then it rotates at once and last_rotation_error says the window was missed. " +
+				"Default (or 0): no window, a late rotation runs as soon as it can.",
 		},
 		"grace_period": {
 			Type: framework.TypeDurationSecond,
@@ -344,16 +347,27 @@ var staticRoleHelpDescription = strings.TrimSpace(`
 A static role keeps one Beyond Identity token and replaces it on the active
 node, without any request: every rotation_period (default 24h, at least
 10s), or at the times of rotation_schedule, a five-field cron expression in
-UTC ("0 2 * * 1-5": 02:00 on weekdays), within rotation_window of each
-(at least 1h; past it the role waits for the next time unless its token
-would end first). Readers get the current token at static-creds/<name>,
+UTC ("0 2 * * 1-5": 02:00 on weekdays) or @yearly, @monthly, @weekly,
+@daily or @hourly (@every is refused: that is rotation_period), within
+rotation_window of each (at least 1h, at most the schedule's shortest
+interval; past it the role waits for the next time unless its token would
+end first). Readers get the current token at static-creds/<name>,
 with no lease: External Secrets Operator, Terraform data sources, Vault
 Secrets Operator (allowStaticCreds), CI systems that read once and cache.
 
 A replaced token keeps working for grace_period (default a tenth of the
 period, or of the schedule's shortest interval, and at least 10s), then is
 revoked at Beyond Identity. Each token is minted to live until the next
-rotation is due, plus rotation_window, plus grace_period, at most 90 days.
+rotation is due, plus rotation_window, plus grace_period, at most 90 days:
+with a period, rotation_period plus grace_period; with a schedule, until
+the next scheduled time plus rotation_window plus grace_period.
+
+A role has at most 5 live tokens as far as the plugin knows: its current
+one, its replaced ones in their grace, and those whose revocation is still
+pending (revocations/). While Beyond Identity refuses revocations, a
+rotation past that bound is not made: rotate-role answers 503, and a
+scheduled rotation waits until the revocations drain, unless the current
+token would end first.
 
 Writing a static role mints its first token at once; if that fails, nothing
 is stored. Changing scopes or custom_claims rotates the token at once; a

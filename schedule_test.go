@@ -192,6 +192,14 @@ func TestScheduleBadInput(t *testing.T) {
 		"window with period": {map[string]any{"rotation_period": "1h", "rotation_window": "2h"}, []string{"'rotation_window'", "only with 'rotation_schedule'"}},
 		"grace above interval": {map[string]any{"rotation_schedule": "0 * * * *", "grace_period": "2h"},
 			[]string{"'grace_period'", "shortest interval"}},
+		"a 2h window every minute": {map[string]any{"rotation_schedule": "* * * * *", "rotation_window": "2h"},
+			[]string{"'rotation_window' (2h)", "at most the shortest interval", "(60s)"}},
+		"a 90-day window every minute": {map[string]any{"rotation_schedule": "* * * * *", "rotation_window": "2160h"},
+			[]string{"'rotation_window' (2160h)", "at most the shortest interval"}},
+		"a 2h window every hour": {map[string]any{"rotation_schedule": "@hourly", "rotation_window": "2h"},
+			[]string{"'rotation_window' (2h)", "(1h)"}},
+		"every ten seconds": {map[string]any{"rotation_schedule": "@every 10s"},
+			[]string{"'rotation_schedule'", "not @every", "rotation_period=10s"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tc.data["scopes"] = "identities:read"
@@ -208,6 +216,24 @@ func TestScheduleBadInput(t *testing.T) {
 	}
 	if calls := e.fake.Calls(); len(calls) != 0 {
 		t.Fatalf("bad input called Beyond Identity: %v", opsOf(calls))
+	}
+}
+
+// The standard descriptors are schedules like any other: a daily token
+// lives until the next midnight, plus its window, plus its grace.
+func TestTheStandardDescriptorsAreSchedules(t *testing.T) {
+	t.Parallel()
+	e, _ := newScheduledRole(t, map[string]any{"rotation_schedule": "@daily", "rotation_window": "2h"})
+	// Friday 01:00 to Saturday 00:00 is 23h; the grace is a tenth of 24h.
+	if got := e.lastMintLifetime(); got != "98640" {
+		t.Fatalf("the first token was asked for %s s, want 82800+7200+8640", got)
+	}
+	r := e.staticRecord("cal")
+	if !r.NextRotation.Equal(time.Date(2030, time.January, 5, 0, 0, 0, 0, time.UTC)) || r.ScheduleInterval != 24*time.Hour {
+		t.Fatalf("@daily: next rotation %s, interval %s", r.NextRotation, r.ScheduleInterval)
+	}
+	for _, descriptor := range []string{"@yearly", "@annually", "@monthly", "@weekly", "@midnight", "@hourly"} {
+		e.mustOK(logical.UpdateOperation, "static-roles/cal", map[string]any{"rotation_schedule": descriptor, "rotation_window": "1h"})
 	}
 }
 

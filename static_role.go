@@ -138,28 +138,36 @@ func (r *staticRole) tokenLifetime(now time.Time) time.Duration {
 	return min(ceilSeconds(r.dueAfter(now).Sub(now))+r.RotationWindow+r.grace(), biclient.MaxTokenLifetime)
 }
 
-// parseSchedule parses a standard cron expression, in UTC: a time zone of
-// its own is refused, so that every node agrees on the times.
+// parseSchedule parses a standard five-field cron expression, or one of
+// the standard descriptors (@yearly, @monthly, @weekly, @daily, @hourly and
+// their aliases), in UTC: a time zone of its own is refused, so that every
+// node agrees on the times, and so is @every, which is a period.
 func parseSchedule(expression string) (cron.Schedule, error) {
 	trimmed := strings.TrimSpace(expression)
-	if strings.HasPrefix(trimmed, "TZ=") || strings.HasPrefix(trimmed, "CRON_TZ=") {
+	switch {
+	case strings.HasPrefix(trimmed, "TZ=") || strings.HasPrefix(trimmed, "CRON_TZ="):
 		return nil, errors.New("runs in UTC: remove the time zone")
+	case strings.HasPrefix(trimmed, "@every"):
+		return nil, fmt.Errorf("takes calendar times, not @every: for a token replaced every %s, write "+
+			"rotation_period=%s instead", biclient.CleanText(strings.TrimSpace(strings.TrimPrefix(trimmed, "@every")), 32),
+			biclient.CleanText(strings.TrimSpace(strings.TrimPrefix(trimmed, "@every")), 32))
 	}
 	schedule, err := cron.ParseStandard(trimmed)
 	if err != nil {
 		return nil, fmt.Errorf("must be a standard five-field cron expression (minute hour day-of-month month "+
-			"day-of-week, in UTC), such as \"0 2 * * 1-5\": %w", err)
+			"day-of-week, in UTC), such as \"0 2 * * 1-5\", or one of @yearly, @monthly, @weekly, @daily, @hourly: %w", err)
 	}
 	return schedule, nil
 }
 
 // shortestInterval is the shortest time between two times of schedule over
-// the horizon from from. It stops early once the interval is short enough
-// that the default grace is its floor anyway.
+// the horizon from from: the bound of rotation_window, and the base of the
+// default grace.
 func shortestInterval(schedule cron.Schedule, from time.Time) time.Duration {
 	shortest := scheduleHorizon
 	at := schedule.Next(from.UTC())
-	for end := from.Add(scheduleHorizon); !at.IsZero() && at.Before(end) && shortest/10 > minGracePeriod; {
+	// A cron schedule's times are whole minutes apart: none is shorter.
+	for end := from.Add(scheduleHorizon); !at.IsZero() && at.Before(end) && shortest > time.Minute; {
 		next := schedule.Next(at)
 		if next.IsZero() {
 			break
@@ -276,8 +284,11 @@ func (r *staticRole) validateTiming() error {
 		return fmt.Errorf("%s must be at least %s, got %s", what, seconds(minRotationPeriod), seconds(r.interval()))
 	case r.RotationWindow != 0 && r.RotationWindow < minRotationWindow:
 		return fmt.Errorf("'rotation_window' must be at least %s, got %s", humanDuration(minRotationWindow), seconds(r.RotationWindow))
-	case r.RotationWindow > biclient.MaxTokenLifetime:
-		return fmt.Errorf("'rotation_window' must be at most 7776000s (90 days), got %s", seconds(r.RotationWindow))
+	case r.RotationWindow > r.interval():
+		return fmt.Errorf("'rotation_window' (%s) must be at most the shortest interval between two times of "+
+			"'rotation_schedule' over the next 90 days (%s), so that a scheduled token never lives much longer than its "+
+			"schedule: shorten the window, or leave it out (a late rotation then runs as soon as it can)",
+			humanDuration(r.RotationWindow), humanDuration(r.interval()))
 	case r.GracePeriod > r.interval():
 		return fmt.Errorf("'grace_period' (%s) must not exceed %s (%s)", seconds(r.GracePeriod), what, seconds(r.interval()))
 	}
