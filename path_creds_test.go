@@ -546,7 +546,8 @@ func TestCredsTTLZeroMeansTheRoleDefault(t *testing.T) {
 func TestLeaseInternalDataIsTheLeaseJSON(t *testing.T) {
 	t.Parallel()
 	full := leaseData{issuedToken: issuedToken{AccessToken: secretOf("the-token"), TokenID: "id", Role: "sync",
-		Issuer: "https://auth.example/v1/tenants/t/realms/r/applications/a", ClientID: "client", ExpiresAt: 1, EndsBy: 2},
+		Issuer: "https://auth.example/v1/tenants/t/realms/r/applications/a", ClientID: "client", ExpiresAt: 1, EndsBy: 2,
+		Static: true, SecretFingerprint: "fingerprint"},
 		TTL: 3, Lifetime: 4, EntityID: "entity"}
 	// Every field is set, so that a field added to leaseData fails here
 	// until it is set, and so checked, too.
@@ -557,7 +558,7 @@ func TestLeaseInternalDataIsTheLeaseJSON(t *testing.T) {
 		}
 	}
 	noEnd := full
-	noEnd.EndsBy, noEnd.EntityID = 0, ""
+	noEnd.EndsBy, noEnd.EntityID, noEnd.Static, noEnd.SecretFingerprint = 0, "", false, ""
 	for _, lease := range []leaseData{full, noEnd} {
 		want := withToken(lease, lease.AccessToken)
 		var got map[string]any

@@ -258,7 +258,11 @@ func (b *backend) runQueue(ctx context.Context, s logical.Storage) {
 // recovery now.
 func (b *backend) populateQueue(ctx context.Context, s logical.Storage) error {
 	b.pushItem(recoveryKey, b.clock.Now())
-	errs := []error{b.populatePrefix(ctx, s, revocationPrefix, b.revocationDue)}
+	revocationsErr := b.populatePrefix(ctx, s, revocationPrefix, b.revocationDue)
+	if revocationsErr == nil {
+		b.pendingRevocations.markLoaded()
+	}
+	errs := []error{revocationsErr}
 	// Rotation runs on the primary cluster only: a performance secondary
 	// serves the tokens it replicates.
 	if !b.System().ReplicationState().HasState(consts.ReplicationPerformanceSecondary) {

@@ -52,32 +52,65 @@ type revocationRecord struct {
 
 func (r *revocationRecord) revoked() bool { return !r.RevokedAt.IsZero() }
 
-// keySet is a set of keys safe for concurrent use: the revocations pending
-// in the background, for the metrics.
-type keySet struct {
-	mu   sync.Mutex
-	keys map[string]struct{}
+// pendingSet is the revocations pending in the background, by key, each
+// with the static role whose token it is ("" for a lease's token): what the
+// metrics count, and what bounds each static role's live tokens. It is
+// loaded from storage once per process, by the background loop's first
+// look at storage or by the first rotation that needs it, whichever comes
+// first, and kept up to date as records come and go.
+type pendingSet struct {
+	mu     sync.Mutex
+	keys   map[string]string
+	loaded bool
 }
 
-func (k *keySet) add(key string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.keys == nil {
-		k.keys = map[string]struct{}{}
+func (p *pendingSet) add(key, staticRole string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.keys == nil {
+		p.keys = map[string]string{}
 	}
-	k.keys[key] = struct{}{}
+	p.keys[key] = staticRole
 }
 
-func (k *keySet) remove(key string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.keys, key)
+func (p *pendingSet) remove(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.keys, key)
 }
 
-func (k *keySet) len() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.keys)
+func (p *pendingSet) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.keys)
+}
+
+// ofStaticRole counts the pending revocations of a static role's tokens,
+// and reports whether the set was loaded from storage.
+func (p *pendingSet) ofStaticRole(name string) (int, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, role := range p.keys {
+		if role == name {
+			n++
+		}
+	}
+	return n, p.loaded
+}
+
+func (p *pendingSet) markLoaded() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loaded = true
+}
+
+// staticRoleOf is the static role whose token a record is, or "".
+func (r *revocationRecord) staticRoleOf() string {
+	if r.Static || r.Kind == kindStatic { // records written before tokens said so carry only the kind
+		return r.Role
+	}
+	return ""
 }
 
 // revocationKey names a token's record without revealing the token.
@@ -173,9 +206,9 @@ func (b *backend) revoked(t issuedToken, outcome string) {
 // another application and leaves the token alone, so only those will do.
 // The client's current secret goes first; when Beyond Identity refuses a
 // secret as invalid_client (it was rotated, or a bad one was written), the
-// client's retained secrets follow, newest first.
+// retained secret that minted the token follows (clientsFor).
 func (b *backend) revokeUpstream(ctx context.Context, s logical.Storage, t issuedToken) error {
-	clients, err := b.clientsFor(ctx, s, t.Issuer, t.ClientID)
+	clients, err := b.clientsFor(ctx, s, t)
 	if err != nil {
 		return fmt.Errorf("revoking %s: %w", t.describe(), err)
 	}
@@ -220,7 +253,7 @@ func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key st
 		return err
 	}
 	b.pushItem(revocationPrefix+key, record.Next)
-	b.pendingRevocations.add(key)
+	b.pendingRevocations.add(key, record.staticRoleOf())
 	return nil
 }
 
@@ -311,7 +344,7 @@ func (b *backend) revocationDue(ctx context.Context, s logical.Storage, key stri
 		return time.Time{}, false, err
 	}
 	if !record.revoked() {
-		b.pendingRevocations.add(key)
+		b.pendingRevocations.add(key, record.staticRoleOf())
 	}
 	return record.Next, true, nil
 }

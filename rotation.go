@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,13 @@ const (
 // grace: a burst of rotations revokes the oldest at once, so that neither
 // the live tokens nor the role's record grow with the rotations.
 const maxRetiredTokens = 3
+
+// maxLiveTokens bounds a static role's tokens alive at once as far as the
+// plugin knows: its current one, its retired ones and those whose
+// revocation is pending. While Beyond Identity refuses revocations, the
+// oldest retired tokens become pending revocations instead of revoked ones:
+// without this bound, every rotation would leave one more token alive.
+const maxLiveTokens = 5
 
 // lockStaticRole takes the lock of one static role: a write, a rotate-role
 // and the background work never work on the same role at once. It is
@@ -70,12 +78,16 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 		return nil, err
 	}
 	who := fmt.Sprintf("static role %q", name)
+	if err := b.checkLiveTokens(ctx, s, name, r); err != nil {
+		return nil, err
+	}
 	lifetime := r.tokenLifetime(b.clock.Now())
 	token, err := mint(ctx, client, biclient.MintRequest{Scopes: r.Scopes, Lifetime: lifetime, CustomClaims: r.CustomClaims})
 	if token == nil {
 		return upstreamFailure("minting a token for "+who, err)
 	}
 	minted := issuedFrom(client, token, name)
+	minted.Static = true
 	if err != nil {
 		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, nil, fmt.Errorf("minting a token for %s: %w", who, err))
 	}
@@ -102,6 +114,48 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 	b.pushItem(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("rotated static role", "role", name, "token_id", minted.TokenID, "next_rotation", r.NextRotation)
 	return &logical.Response{Warnings: append(warnings, cutWarnings(cut, failures)...)}, nil
+}
+
+// checkLiveTokens refuses a rotation that would give the role more than
+// maxLiveTokens live tokens, with a 503 naming its pending revocations;
+// unless its current token ends before a retry could come, since a dead
+// token helps no one.
+func (b *backend) checkLiveTokens(ctx context.Context, s logical.Storage, name string, r *staticRole) error {
+	if r.Current != nil && r.Current.expiresAt().Before(b.clock.Now().Add(rotationRetryMax)) {
+		return nil
+	}
+	pending, err := b.pendingOfStaticRole(ctx, s, name)
+	if err != nil {
+		return err
+	}
+	held := len(r.tokens())
+	if held+pending < maxLiveTokens {
+		return nil
+	}
+	return logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf("static role %q has %d live tokens, the most a "+
+		"static role may have: %d it holds (the current one and those replaced in their grace) and %d whose revocation "+
+		"Beyond Identity has refused so far, which the plugin keeps retrying (vault list <mount>/revocations/ shows them). "+
+		"No new token is minted for it until those revocations succeed", name, held+pending, held, pending))
+}
+
+// pendingOfStaticRole counts the pending revocations of a static role's
+// tokens, loading them from storage first if the background loop has not.
+func (b *backend) pendingOfStaticRole(ctx context.Context, s logical.Storage, name string) (int, error) {
+	if n, loaded := b.pendingRevocations.ofStaticRole(name); loaded {
+		return n, nil
+	}
+	keys, err := s.List(ctx, revocationPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("listing the pending revocations: %w", err)
+	}
+	for _, key := range keys {
+		if record, err := readRevocation(ctx, s, key); err == nil && record != nil && !record.revoked() {
+			b.pendingRevocations.add(key, record.staticRoleOf())
+		}
+	}
+	b.pendingRevocations.markLoaded()
+	n, _ := b.pendingRevocations.ofStaticRole(name)
+	return n, nil
 }
 
 // cutWarnings says what became of the replaced tokens a rotation revoked

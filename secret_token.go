@@ -54,6 +54,14 @@ type issuedToken struct {
 	// EndsBy is the latest the token can end (Unix seconds): only past it
 	// does a failed revocation count as done.
 	EndsBy int64 `json:"ends_by,omitempty"`
+	// Static says Role is a static role, whose token this is, not a
+	// role of leases (the two may share a name).
+	Static bool `json:"static,omitempty"`
+	// SecretFingerprint names the client secret that minted the token by
+	// a keyed hash (fingerprint.go), never the secret: revoking the token
+	// tries the current secret, then that one. Empty in records written
+	// before tokens said so.
+	SecretFingerprint string `json:"secret_fingerprint,omitempty"`
 }
 
 // describe names the token in messages, by its id when known.
@@ -130,6 +138,12 @@ func (l leaseData) internalData() map[string]any {
 	}
 	if l.EntityID != "" { // omitempty
 		data["entity_id"] = l.EntityID
+	}
+	if l.Static { // omitempty; never so for a lease
+		data["static"] = true
+	}
+	if l.SecretFingerprint != "" { // omitempty
+		data["secret_fingerprint"] = l.SecretFingerprint
 	}
 	return data
 }

@@ -83,6 +83,7 @@ type staticToken struct {
 func (t staticToken) issued() issuedToken {
 	issued := t.issuedToken
 	issued.AccessToken = biclient.NewSecret(t.Token)
+	issued.Static = true // also for tokens stored before they said so
 	return issued
 }
 

@@ -2,6 +2,7 @@ package beyondidentity
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -342,5 +343,79 @@ func TestRecoveryLeavesAStaticRolesTokenAlone(t *testing.T) {
 	}
 	if pages := e.journalPages(); len(pages) != 0 {
 		t.Fatalf("journal pages left: %v", pages)
+	}
+}
+
+// activeTokens counts the tokens the fake would still accept.
+func (e *testEnv) activeTokens() int {
+	active := 0
+	for _, token := range e.fake.Tokens() {
+		if e.fake.IsActive(token.Value) {
+			active++
+		}
+	}
+	return active
+}
+
+// TestAStaticRoleNeverHasMoreThanFiveLiveTokens: while Beyond Identity
+// refuses revocations, a burst of rotate-role calls stops at 5 live tokens
+// with a 503 naming the pending revocations; once revocations succeed again
+// they are all revoked and rotate-role works again.
+func TestAStaticRoleNeverHasMoreThanFiveLiveTokens(t *testing.T) {
+	t.Parallel()
+	e, fake := newStaticRole(t)
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: http.StatusServiceUnavailable, Body: `{}`})
+	refused := 0
+	for range 15 {
+		status, message := statusOf(e.request(logical.UpdateOperation, "rotate-role/sync", nil))
+		switch {
+		case status == http.StatusServiceUnavailable && strings.Contains(message, "5 live tokens") &&
+			strings.Contains(message, "revocations/"):
+			refused++
+		case status != http.StatusOK:
+			t.Fatalf("rotate-role: %d %q", status, message)
+		}
+	}
+	if active := e.activeTokens(); active != maxLiveTokens || refused != 11 {
+		t.Fatalf("%d tokens valid after 15 rotate-role calls with revocations refused, %d calls refused: want %d and 11",
+			active, refused, maxLiveTokens)
+	}
+	if pending := e.mustOK(logical.ListOperation, "revocations/", nil).Data["keys"]; len(pending.([]string)) != 1 {
+		t.Fatalf("revocations/ lists %v, want the one token cut from the role", pending)
+	}
+
+	e.fake.ClearFaults()
+	e.advance(fake, revocationRetryMax)
+	if keys := e.mustOK(logical.ListOperation, "revocations/", nil).Data["keys"]; keys != nil {
+		t.Fatalf("revocations/ still lists %v once Beyond Identity revokes again", keys)
+	}
+	e.mustOK(logical.UpdateOperation, "rotate-role/sync", nil)
+	if active := e.activeTokens(); active > maxLiveTokens {
+		t.Fatalf("%d tokens valid after the revocations drained", active)
+	}
+}
+
+// TestAScheduledRotationWaitsForRevocationsToDrain: a due rotation past the
+// bound is not made but recorded in last_rotation_error and tried again,
+// unless the current token would end first: then it rotates, since a dead
+// token helps no one.
+func TestAScheduledRotationWaitsForRevocationsToDrain(t *testing.T) {
+	t.Parallel()
+	e, fake := newStaticRole(t)
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: http.StatusServiceUnavailable, Body: `{}`})
+	for range 5 {
+		statusOf(e.request(logical.UpdateOperation, "rotate-role/sync", nil))
+	}
+	before := len(e.fake.Tokens())
+	e.advance(fake, time.Hour) // the rotation falls due
+	r := e.staticRecord("sync")
+	if len(e.fake.Tokens()) != before || !strings.Contains(r.LastRotationError, "5 live tokens") {
+		t.Fatalf("a due rotation past the bound: %d new tokens, last_rotation_error %q", len(e.fake.Tokens())-before, r.LastRotationError)
+	}
+	// The current token lives the period and its grace (66 minutes): with
+	// less than a retry's wait left, the role rotates all the same.
+	e.advanceTo(fake, r.Current.expiresAt().Add(-rotationRetryMax/2))
+	if r := e.staticRecord("sync"); len(e.fake.Tokens()) == before || r.LastRotationError != "" {
+		t.Fatalf("a role whose token is about to end did not rotate: last_rotation_error %q", r.LastRotationError)
 	}
 }
