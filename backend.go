@@ -94,9 +94,11 @@ type backend struct {
 	// metrics are the mount's counters; pendingRevocations the failed
 	// revocations the background work retries.
 	metrics            *metrics
-	pendingRevocations keySet
+	pendingRevocations pendingSet
 	// events wait here to be sent to Vault.
 	events *eventQueue
+	// fingerprints name the client secrets that mint tokens.
+	fingerprints fingerprints
 }
 
 // backgroundLoop is the queue's loop while it runs: stop ends it, and done
@@ -136,7 +138,7 @@ func newBackend() *backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Everything that holds the client secret or a token.
-			SealWrapStorage: []string{configPath, rolePrefix, staticRolePrefix, retainedPrefix, revocationPrefix, journal.Prefix},
+			SealWrapStorage: []string{configPath, rolePrefix, staticRolePrefix, retainedPrefix, revocationPrefix, journal.Prefix, saltKey},
 			// The journal and a failed revocation belong to the cluster
 			// that minted the token: performance secondaries mint, lease
 			// and revoke their own.
@@ -181,22 +183,25 @@ func (b *backend) newJournal() *journal.Journal[journalEntry] {
 // leases: Vault calls it on the active node after a mount, an unseal, a
 // failover or a plugin reload. The loop first finds the work a previous
 // process or node left in storage.
-func (b *backend) initialize(_ context.Context, req *logical.InitializationRequest) error {
+func (b *backend) initialize(ctx context.Context, req *logical.InitializationRequest) error {
 	state := b.System().ReplicationState()
 	if state.HasState(consts.ReplicationPerformanceStandby) || state.HasState(consts.ReplicationDRSecondary) {
 		return nil
+	}
+	if err := b.fingerprints.load(ctx, req.Storage); err != nil {
+		b.Logger().Debug("the salt of secret fingerprints is not there yet", "error", err)
 	}
 	b.background.mu.Lock()
 	defer b.background.mu.Unlock()
 	b.stopBackgroundLocked()
 	// The loop outlives the request that starts it (Vault's
 	// initialization): its context ends with clean, not with that request.
-	ctx, cancel := context.WithCancel(context.Background())
+	loop, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	b.background.stop, b.background.done = cancel, done
 	go func() {
 		defer close(done)
-		b.runQueue(ctx, req.Storage)
+		b.runQueue(loop, req.Storage)
 	}()
 	return nil
 }
@@ -306,9 +311,10 @@ func (b *backend) reset() {
 	b.retained = nil
 }
 
-// newClient builds a client for cfg that shares the mount's call limits.
-func (b *backend) newClient(cfg *config) (*biclient.Client, error) {
-	return cfg.newClient(b.limits, b.clientClock, b.metrics.observe)
+// newClient builds a client for cfg that shares the mount's call limits,
+// its secret named by fingerprint ("" for a client that mints nothing kept).
+func (b *backend) newClient(cfg *config, fingerprint string) (*biclient.Client, error) {
+	return cfg.newClient(b.limits, b.clientClock, b.metrics.observe, fingerprint)
 }
 
 // client returns the Beyond Identity client for the stored config, building
@@ -335,7 +341,7 @@ func (b *backend) client(ctx context.Context, s logical.Storage) (*biclient.Clie
 		return nil, errNotConfigured
 	}
 	b.limits.setCeiling(cfg.MaxConcurrent)
-	c, err = b.newClient(cfg)
+	c, err = b.newClient(cfg, b.fingerprints.of(ctx, s, cfg.ClientSecret))
 	if err != nil {
 		return nil, err
 	}

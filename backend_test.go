@@ -19,7 +19,7 @@ func TestFactoryReportsVersionAndSealWraps(t *testing.T) {
 		t.Fatalf("backend type = %v", e.b.Type())
 	}
 	wrapped := strings.Join(e.b.SpecialPaths().SealWrapStorage, ",")
-	if wrapped != "config,roles/,static-roles/,retained/,revocations/,journal/" {
+	if wrapped != "config,roles/,static-roles/,retained/,revocations/,journal/,salt" {
 		t.Fatalf("SealWrapStorage = %q: every path holding a secret or a token must be seal-wrapped", wrapped)
 	}
 	if local := strings.Join(e.b.SpecialPaths().LocalStorage, ","); local != "journal/,revocations/" {

@@ -113,22 +113,23 @@ func (c *config) sameCredentials(other *config) bool {
 
 // newClient builds the client for this config; its calls wait for slots of
 // the mount's limits, and between attempts on clk, and each is observed.
-func (c *config) newClient(limits callLimits, clk clock.Clock, observe func(biclient.Attempt)) (*biclient.Client, error) {
+func (c *config) newClient(limits callLimits, clk clock.Clock, observe func(biclient.Attempt), fingerprint string) (*biclient.Client, error) {
 	return biclient.New(biclient.Config{
-		Clock:         clk,
-		Observe:       observe,
-		AuthURL:       c.authURL(),
-		TenantID:      c.TenantID,
-		RealmID:       c.RealmID,
-		ApplicationID: c.ApplicationID,
-		ClientID:      c.ClientID,
-		ClientSecret:  c.ClientSecret,
-		CACertPEM:     c.CACert,
-		Timeout:       c.RequestTimeout,
-		UserAgent:     "vault-plugin-secrets-beyondidentity/" + Version,
-		MaxRetries:    c.MaxRetries,
-		Limiter:       limits.issue,
-		RevokeLimiter: limits.revoke,
+		SecretFingerprint: fingerprint,
+		Clock:             clk,
+		Observe:           observe,
+		AuthURL:           c.authURL(),
+		TenantID:          c.TenantID,
+		RealmID:           c.RealmID,
+		ApplicationID:     c.ApplicationID,
+		ClientID:          c.ClientID,
+		ClientSecret:      c.ClientSecret,
+		CACertPEM:         c.CACert,
+		Timeout:           c.RequestTimeout,
+		UserAgent:         "vault-plugin-secrets-beyondidentity/" + Version,
+		MaxRetries:        c.MaxRetries,
+		Limiter:           limits.issue,
+		RevokeLimiter:     limits.revoke,
 	})
 }
 

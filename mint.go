@@ -102,7 +102,8 @@ func (b *backend) learnAndCover(ctx context.Context, s logical.Storage, client *
 // issuedFrom is what the answer says of a fresh token: enough to revoke it.
 func issuedFrom(client *biclient.Client, token *biclient.Token, role string) issuedToken {
 	return issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
-		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: role}
+		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: role,
+		SecretFingerprint: client.SecretFingerprint()}
 }
 
 // with is t with what the plugin learnt of it.

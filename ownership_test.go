@@ -47,30 +47,43 @@ func TestConfigDeleteIsRefusedWhileStaticRolesExist(t *testing.T) {
 
 // 2. A secret rotation keeps every lease revocable: a lease issued before
 // it is revoked with the new secret; after a bogus secret written without
-// verification, leases of either earlier secret are revoked with the last
-// one Beyond Identity accepts, which was retained.
+// verification, a lease is revoked with the secret that minted it, which
+// was retained, in two calls at most; and one whose minting secret Beyond
+// Identity no longer accepts stays a pending revocation until a working
+// secret is written again.
 func TestASecretRotationKeepsEveryLeaseRevocable(t *testing.T) {
 	t.Parallel()
 	e := newSyncRoleBackend(t)
 	before := e.issue("sync", nil)
+	earlier := e.issue("sync", nil)
 	// Rotated in the Admin Console: Beyond Identity accepts only the new one.
 	rotated := testApp()
 	rotated.ClientSecret = "rotated-secret"
 	e.fake.AddApplication(rotated)
 	e.mustOK(logical.UpdateOperation, "config", map[string]any{"client_secret": "rotated-secret"})
+	if _, err := e.revoke(earlier.Secret); err != nil || e.fake.IsActive(earlier.Data["access_token"].(string)) {
+		t.Fatalf("a lease issued before the rotation is not revoked with the new secret: %v", err)
+	}
 	after := e.issue("sync", nil)
 	// Someone writes a secret that does not work, unverified.
 	resp := e.mustOK(logical.UpdateOperation, "config", map[string]any{"client_secret": "bogus", "verify_connection": false})
 	if !strings.Contains(warningsOf(resp), "are kept") {
 		t.Fatalf("the bogus write does not say the working secret is kept: %s", warningsOf(resp))
 	}
-	for name, lease := range map[string]*logical.Response{"before the rotation": before, "after it": after} {
-		if _, err := e.revoke(lease.Secret); err != nil {
-			t.Fatalf("revoking the lease issued %s: %v", name, err)
-		}
-		if e.fake.IsActive(lease.Data["access_token"].(string)) {
-			t.Fatalf("the token of the lease issued %s is still valid", name)
-		}
+	e.fake.ResetCalls()
+	if _, err := e.revoke(after.Secret); err != nil || e.fake.IsActive(after.Data["access_token"].(string)) {
+		t.Fatalf("the lease issued after the rotation is not revoked with the retained secret that minted it: %v", err)
+	}
+	if calls := e.fake.CallsTo(fakebi.OpRevoke); len(calls) != 2 {
+		t.Fatalf("%d revoke calls: want the current secret, then the one that minted the token", len(calls))
+	}
+	// The secret that minted the first lease no longer works anywhere.
+	if _, err := e.revoke(before.Secret); err == nil || !e.fake.IsActive(before.Data["access_token"].(string)) {
+		t.Fatalf("a revocation whose secrets Beyond Identity refuses counted as done: %v", err)
+	}
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{"client_secret": "rotated-secret"})
+	if _, err := e.revoke(before.Secret); err != nil || e.fake.IsActive(before.Data["access_token"].(string)) {
+		t.Fatalf("once a working secret is written again, the pending lease is not revoked: %v", err)
 	}
 	e.assertNoSecretsLogged()
 }

@@ -215,7 +215,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	}
 	// The check shares the mount's bounds as they stand; a new
 	// max_concurrent_requests applies once the config is saved.
-	client, err := b.newClient(cfg)
+	client, err := b.newClient(cfg, "") // its test token is never kept
 	if err != nil {
 		return logical.ErrorResponse("invalid configuration: %s", err), nil
 	}
@@ -440,8 +440,10 @@ when a write moves the config to another application or client, replaces
 the secret, or the config is deleted, the previous credentials are kept,
 seal-wrapped, for 90 days (the longest a token lives): every lease is
 revoked with the credentials of the application and client that issued it,
-the current secret first, then the retained ones, newest first, while
-Beyond Identity answers invalid_client. They are listed at config/retained
+the current secret first, then, while Beyond Identity answers
+invalid_client, the retained secret that minted it (each token records a
+salted fingerprint of it, never the secret): at most two calls, however
+many secrets were written since. They are listed at config/retained
 and go only when their retention ends or with
 "vault delete <mount>/config/retained/<id>". Writes, deletes and drops are
 serialised.
@@ -459,7 +461,7 @@ seal-wrapped, until no token they issued can still be alive (90 days),
 because Beyond Identity ignores a revocation made by any other application
 and refuses a secret it no longer accepts. Each lease is revoked with the
 credentials of the application and client that issued its token: the
-current secret first, then the retained ones, newest first.
+current secret first, then the retained secret that minted it.
 
 Listing config/retained (or reading config) shows each one's id, token_url,
 client_id, reason, retired_at and kept_until, never the secret. Deleting

@@ -48,12 +48,13 @@ type retainedApp struct {
 	KeptUntil time.Time `json:"kept_until"`
 }
 
-// retainedEntry is retained credentials as cached: the client is built on
-// first use.
+// retainedEntry is retained credentials as cached: the fingerprint of the
+// secret and the client are made on first use.
 type retainedEntry struct {
-	id     string
-	app    *retainedApp
-	client *biclient.Client
+	id          string
+	app         *retainedApp
+	fingerprint string
+	client      *biclient.Client
 }
 
 // clientTag names an application and client without revealing anything:
@@ -106,26 +107,31 @@ func (e *noCredentialsError) Error() string {
 		"so write that application's config again to revoke it, or let it expire", biclient.TokenURL(e.issuer), e.clientID, now)
 }
 
-// clientsFor returns clients with every secret the plugin holds for the
-// application and client that issued a token: the configured one first,
-// then retained ones, newest first.
-func (b *backend) clientsFor(ctx context.Context, s logical.Storage, issuer, clientID string) ([]*biclient.Client, error) {
+// clientsFor returns the clients to revoke t with, in order: the configured
+// one when it is of t's application and client; then, unless the configured
+// secret is the one that minted t, the retained secret that did, found by
+// its fingerprint. A record written before tokens named their secret gets
+// every retained secret of its client instead, newest first.
+func (b *backend) clientsFor(ctx context.Context, s logical.Storage, t issuedToken) ([]*biclient.Client, error) {
 	current, err := b.client(ctx, s)
 	if err != nil && !errors.Is(err, errNotConfigured) {
 		return nil, err
 	}
 	var clients []*biclient.Client
 	var tried *biclient.Client
-	if current != nil && current.Issuer() == issuer && current.ClientID() == clientID {
+	if current != nil && current.Issuer() == t.Issuer && current.ClientID() == t.ClientID {
 		clients, tried = append(clients, current), current
+		if t.SecretFingerprint != "" && current.SecretFingerprint() == t.SecretFingerprint {
+			return clients, nil
+		}
 	}
-	retained, err := b.retainedClients(ctx, s, issuer, clientID, tried)
+	retained, err := b.retainedClients(ctx, s, t, tried)
 	if err != nil {
 		return nil, err
 	}
 	clients = append(clients, retained...)
 	if len(clients) == 0 {
-		missing := &noCredentialsError{issuer: issuer, clientID: clientID}
+		missing := &noCredentialsError{issuer: t.Issuer, clientID: t.ClientID}
 		if current != nil {
 			missing.current = fmt.Sprintf("%s and client %s", biclient.TokenURL(current.Issuer()), current.ClientID())
 		}
@@ -134,11 +140,12 @@ func (b *backend) clientsFor(ctx context.Context, s logical.Storage, issuer, cli
 	return clients, nil
 }
 
-// retainedClients returns clients of the retained credentials of one
-// application and client, newest first, but for the secret of tried (when
-// not nil), which is tried already. The retained credentials are read from storage once and
-// cached until reset.
-func (b *backend) retainedClients(ctx context.Context, s logical.Storage, issuer, clientID string, tried *biclient.Client) ([]*biclient.Client, error) {
+// retainedClients returns clients of the retained secrets that may have
+// minted t: the one its fingerprint names, or, without one, every retained
+// secret of its application and client, newest first; but for the secret
+// of tried (when not nil), which is tried already. The retained
+// credentials are read from storage once and cached until reset.
+func (b *backend) retainedClients(ctx context.Context, s logical.Storage, t issuedToken, tried *biclient.Client) ([]*biclient.Client, error) {
 	b.lock.Lock()
 	defer b.lock.Unlock()
 	if b.retained == nil {
@@ -151,17 +158,26 @@ func (b *backend) retainedClients(ctx context.Context, s logical.Storage, issuer
 	var clients []*biclient.Client
 	for _, entry := range b.retained {
 		app := entry.app
-		if app.issuer() != issuer || app.ClientID != clientID || (tried != nil && tried.HasSecret(app.config.ClientSecret)) {
+		if app.issuer() != t.Issuer || app.ClientID != t.ClientID || (tried != nil && tried.HasSecret(app.config.ClientSecret)) {
+			continue
+		}
+		if entry.fingerprint == "" {
+			entry.fingerprint = b.fingerprints.of(ctx, s, app.config.ClientSecret)
+		}
+		if t.SecretFingerprint != "" && entry.fingerprint != t.SecretFingerprint {
 			continue
 		}
 		if entry.client == nil {
-			c, err := b.newClient(app.config)
+			c, err := b.newClient(app.config, entry.fingerprint)
 			if err != nil {
 				return nil, fmt.Errorf("retained credentials %s: %w", entry.id, err)
 			}
 			entry.client = c
 		}
 		clients = append(clients, entry.client)
+		if t.SecretFingerprint != "" {
+			break // one secret has that fingerprint
+		}
 	}
 	return clients, nil
 }

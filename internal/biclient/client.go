@@ -39,6 +39,10 @@ type Config struct {
 	ApplicationID string
 	ClientID      string
 	ClientSecret  Secret
+	// SecretFingerprint is the caller's name for ClientSecret, such as a
+	// keyed hash of it; the client only carries it, for whoever records
+	// which secret minted a token.
+	SecretFingerprint string
 	// CACertPEM holds extra roots trusted beside the system ones.
 	CACertPEM string
 	// Timeout bounds each call, connection and body read included.
@@ -170,6 +174,10 @@ func (c *Client) Issuer() string { return c.issuer }
 
 // ClientID is the client id the Client authenticates with.
 func (c *Client) ClientID() string { return c.cfg.ClientID }
+
+// SecretFingerprint is the caller's name for the client's secret, as
+// configured.
+func (c *Client) SecretFingerprint() string { return c.cfg.SecretFingerprint }
 
 // HasSecret reports, in constant time, whether the Client authenticates
 // with secret.
