@@ -24,7 +24,7 @@ func TestAParameterThePathDoesNotTakeIsRefused(t *testing.T) {
 		fragments []string
 	}{
 		"max-ttl on a role": {logical.CreateOperation, "roles/x", map[string]any{"scopes": "identities:read", "max-ttl": "1h"},
-			[]string{"'max-ttl' is not a parameter of beyondidentity/roles/x", "did you mean max_ttl?", "nothing was stored"}},
+			[]string{"'max-ttl' is not a parameter of beyondidentity/roles/x (did you mean max_ttl?). It takes", "nothing was stored"}},
 		"tll on a role": {logical.CreateOperation, "roles/x", map[string]any{"scopes": "identities:read", "tll": "1h"},
 			[]string{"'tll'", "did you mean ttl?"}},
 		"scope on a role": {logical.CreateOperation, "roles/x", map[string]any{"scope": "identities:read"},
@@ -59,6 +59,49 @@ func TestAParameterThePathDoesNotTakeIsRefused(t *testing.T) {
 	}
 	if calls := e.fake.Calls(); len(calls) != 0 {
 		t.Fatalf("refused requests called Beyond Identity: %v", opsOf(calls))
+	}
+}
+
+// A delete or a list given a parameter its path does not take is refused as
+// a write is, and deletes nothing: confirm=no must never read as a yes.
+func TestADeleteOrListWithAParameterItDoesNotTakeIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newSyncRoleBackend(t)
+	e.switchToSecondApplication()
+	ids := e.mustOK(logical.ListOperation, "config/retained/", nil).Data["keys"].([]string)
+	e.mustOK(logical.CreateOperation, "static-roles/ci", map[string]any{"scopes": "identities:read"})
+	for name, tc := range map[string]struct {
+		op        logical.Operation
+		path      string
+		fragments []string
+	}{
+		"confirm=no on a retained delete": {logical.DeleteOperation, "config/retained/" + ids[0],
+			[]string{"'confirm' is not a parameter of beyondidentity/config/retained/" + ids[0], "It takes no parameters; nothing was deleted"}},
+		"a typo on a role delete":        {logical.DeleteOperation, "roles/sync", []string{"'confirm'", "nothing was deleted"}},
+		"a typo on a static role delete": {logical.DeleteOperation, "static-roles/ci", []string{"'confirm'", "nothing was deleted"}},
+		"a config delete":                {logical.DeleteOperation, "config", []string{"'confirm'", "nothing was deleted"}},
+		"a list of roles":                {logical.ListOperation, "roles/", []string{"'confirm' is not a parameter of beyondidentity/roles/"}},
+		"a list of revocations":          {logical.ListOperation, "revocations/", []string{"'confirm'"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, message := statusOf(e.request(tc.op, tc.path, map[string]any{"confirm": "no"}))
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d: %q", status, message)
+			}
+			for _, fragment := range tc.fragments {
+				if !strings.Contains(message, fragment) {
+					t.Errorf("message %q lacks %q", message, fragment)
+				}
+			}
+		})
+	}
+	if after := e.mustOK(logical.ListOperation, "config/retained/", nil).Data["keys"].([]string); len(after) != len(ids) {
+		t.Fatalf("a refused delete dropped retained credentials: %v, then %v", ids, after)
+	}
+	for _, path := range []string{"roles/sync", "static-roles/ci", "config"} {
+		if resp := e.mustOK(logical.ReadOperation, path, nil); resp == nil {
+			t.Fatalf("a refused delete removed %s", path)
+		}
 	}
 }
 

@@ -13,17 +13,19 @@ import (
 )
 
 // A parameter the path does not take is refused before the request runs,
-// on every write and every read with options: Vault itself would only
-// warn after the fact, and a typo in a lifetime or a scope (max-ttl,
-// scope=) would then store or mint something else than the operator
-// meant. The rule is the path's own field schema, for every path alike.
+// on every write, delete and list and every read with options: Vault
+// itself would only warn after the fact, and a typo in a lifetime or a
+// scope (max-ttl, scope=) would then store or mint something else than the
+// operator meant, and a delete given an option it does not take (confirm=no)
+// would delete all the same. The rule is the path's own field schema, for
+// every path alike.
 
 // unknownParameter answers a request that carries a parameter its path
 // does not take, naming it and the nearest field the path takes; nil when
 // every parameter is the path's.
 func (b *backend) unknownParameter(req *logical.Request) *logical.Response {
 	switch req.Operation {
-	case logical.CreateOperation, logical.UpdateOperation, logical.ReadOperation:
+	case logical.CreateOperation, logical.UpdateOperation, logical.ReadOperation, logical.DeleteOperation, logical.ListOperation:
 	default:
 		return nil
 	}
@@ -49,7 +51,7 @@ func (b *backend) unknownParameter(req *logical.Request) *logical.Response {
 	for _, key := range unknown {
 		problem := fmt.Sprintf("'%s' is not a parameter of %s%s", key, mountPath(req), req.Path)
 		if nearest := nearestField(key, taken); nearest != "" {
-			problem += fmt.Sprintf(": did you mean %s?", nearest)
+			problem += fmt.Sprintf(" (did you mean %s?)", nearest)
 		}
 		problems = append(problems, problem)
 	}
@@ -57,11 +59,20 @@ func (b *backend) unknownParameter(req *logical.Request) *logical.Response {
 	if len(taken) > 0 {
 		takes = "only " + strings.Join(taken, ", ")
 	}
-	nothing := "nothing was stored"
-	if req.Operation == logical.ReadOperation || strings.HasPrefix(req.Path, credsPrefix) {
-		nothing = "nothing was minted"
+	return logical.ErrorResponse("%s. It takes %s%s", strings.Join(problems, "; "), takes, nothingDone(req))
+}
+
+// nothingDone says, for a refused request, what it did not do.
+func nothingDone(req *logical.Request) string {
+	switch {
+	case strings.HasPrefix(req.Path, credsPrefix), strings.HasPrefix(req.Path, rotateRolePrefix):
+		return "; nothing was minted"
+	case req.Operation == logical.CreateOperation || req.Operation == logical.UpdateOperation:
+		return "; nothing was stored"
+	case req.Operation == logical.DeleteOperation:
+		return "; nothing was deleted"
 	}
-	return logical.ErrorResponse("%s. It takes %s; %s", strings.Join(problems, "; "), takes, nothing)
+	return ""
 }
 
 // parametersOf lists, sorted, the fields a request to path may carry: its
