@@ -221,13 +221,25 @@ func (b *backend) revokeUpstream(ctx context.Context, s logical.Storage, t issue
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("revoking %s: %w", t.describe(), err)
+			return &tokenScrubbed{fmt.Errorf("revoking %s: %w", t.describe(), err), t.AccessToken}
 		}
 		return nil
 	}
-	return fmt.Errorf("revoking %s: Beyond Identity refused each of the %d secrets the plugin holds for client %s "+
-		"(write the client's current secret to config): %w", t.describe(), len(clients), t.ClientID, refused)
+	return &tokenScrubbed{fmt.Errorf("revoking %s: Beyond Identity refused each of the %d secrets the plugin holds for client %s "+
+		"(write the client's current secret to config): %w", t.describe(), len(clients), t.ClientID, refused), t.AccessToken}
 }
+
+// tokenScrubbed is an error whose text never holds the token it is about,
+// in any form an upstream may echo it: the client scrubs what it reads, and
+// this keeps the promise wherever the error's text goes next (the log,
+// revocations/, an event).
+type tokenScrubbed struct {
+	err   error
+	token biclient.Secret
+}
+
+func (e *tokenScrubbed) Error() string { return biclient.Scrub(e.err.Error(), e.token) }
+func (e *tokenScrubbed) Unwrap() error { return e.err }
 
 // queueRevocation records a failed revocation durably (or counts one more
 // failure of a recorded one) and schedules the next attempt. A record that

@@ -2,6 +2,7 @@ package beyondidentity
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -206,4 +207,29 @@ func TestALeaseFromBeforeFingerprintsTriesEveryRetainedSecret(t *testing.T) {
 	if calls := e.fake.CallsTo(fakebi.OpRevoke); len(calls) != 4 {
 		t.Fatalf("%d revoke calls: want the current secret and the 3 retained ones, the working one last", len(calls))
 	}
+}
+
+// TestAnEchoOfTheTokenInHexNeverReachesRevocationsOrTheLog: an upstream
+// that answers a revocation with the token in hex leaves neither
+// revocations/'s last_error nor the log holding it, in either case.
+func TestAnEchoOfTheTokenInHexNeverReachesRevocationsOrTheLog(t *testing.T) {
+	t.Parallel()
+	e, resp := newIssuedCredential(t)
+	token := resp.Data["access_token"].(string)
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: http.StatusServiceUnavailable, EchoRequest: true, EchoInHex: true})
+	if _, err := e.revoke(resp.Secret); err == nil {
+		t.Fatal("the revocation succeeded against a failing upstream")
+	}
+	records := e.revocationRecords()
+	if len(records) != 1 || !strings.Contains(records[0].LastError, "[redacted]") {
+		t.Fatalf("want one pending revocation whose last_error shows the echo redacted, got %d", len(records))
+	}
+	view := fmt.Sprint(e.mustOK(logical.ReadOperation, "revocations/"+revocationKey(secretOf(token)), nil).Data)
+	hexToken := hex.EncodeToString([]byte(token))
+	for where, text := range map[string]string{"revocations/": view, "the log": e.logs.String()} {
+		if strings.Contains(strings.ToLower(text), hexToken) {
+			t.Errorf("%s holds the token in hex", where)
+		}
+	}
+	e.assertNoSecretsLogged()
 }
