@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -123,4 +124,30 @@ func reissueWithCustom(t *testing.T, jwt, custom string) string {
 		t.Fatal(err)
 	}
 	return parts[0] + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + parts[2]
+}
+
+// TestIntrospectionNeverMovesATokensLatestEndSooner: an opaque token whose
+// introspection says it ends within a minute, while its answer said an
+// hour, gets a lease that ends with the minute, but the plugin still counts
+// it alive for the hour: a failed revocation ten minutes on is not done.
+func TestIntrospectionNeverMovesATokensLatestEndSooner(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredBackend(t, referentialTokens)
+	fake := e.useFakeClock()
+	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Rewrite: func(answer map[string]any) {
+		answer["exp"] = fake.Now().Add(time.Minute).Unix()
+	}})
+	lease := e.issue("sync", nil)
+	if lease.Secret.MaxTTL > time.Minute+time.Second {
+		t.Fatalf("lease lifetime %s: want the introspected end, the earliest, to cap it", lease.Secret.MaxTTL)
+	}
+	e.fake.ClearFaults()
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: http.StatusServiceUnavailable, Body: `{}`})
+	fake.Advance(10 * time.Minute)
+	if _, err := e.revoke(lease.Secret); err == nil {
+		t.Fatal("a failed revocation of a token its answer gave an hour counted as done after ten minutes")
+	}
+	if records := e.revocationRecords(); len(records) != 1 || records[0].revoked() {
+		t.Fatal("want the failed revocation recorded and retried")
+	}
 }
