@@ -9,8 +9,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
