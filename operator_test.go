@@ -189,3 +189,35 @@ func TestAnInvalidNameOrDurationSaysWhatWouldDo(t *testing.T) {
 		t.Fatal("a refused write stored the role")
 	}
 }
+
+// The wrong path names the right one: creds/ of a static role, and
+// static-creds/ or rotate-role/ of a role of leases, is a 400 that says
+// which path serves it, and mints nothing.
+func TestTheWrongPathNamesTheRightOne(t *testing.T) {
+	t.Parallel()
+	e := newSyncRoleBackend(t)
+	e.mustOK(logical.CreateOperation, "static-roles/ci-export", map[string]any{"scopes": "identities:read"})
+	e.fake.ResetCalls()
+	for _, tc := range []struct {
+		op        logical.Operation
+		path      string
+		fragments []string
+	}{
+		{logical.ReadOperation, "creds/ci-export", []string{`"ci-export" is a static role`, "read it at beyondidentity/static-creds/ci-export"}},
+		{logical.ReadOperation, "static-creds/sync", []string{`"sync" is a role of leases`, "beyondidentity/creds/sync"}},
+		{logical.UpdateOperation, "rotate-role/sync", []string{`"sync" is a role of leases`, "beyondidentity/rotate-role/sync serves only static roles"}},
+	} {
+		status, message := statusOf(e.request(tc.op, tc.path, nil))
+		if status != http.StatusBadRequest {
+			t.Errorf("%s: %d %q", tc.path, status, message)
+		}
+		for _, fragment := range tc.fragments {
+			if !strings.Contains(message, fragment) {
+				t.Errorf("%s: message %q lacks %q", tc.path, message, fragment)
+			}
+		}
+	}
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("a wrong path called Beyond Identity: %v", opsOf(calls))
+	}
+}

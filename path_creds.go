@@ -92,7 +92,7 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 		return nil, err
 	}
 	if r == nil {
-		return logical.ErrorResponse("role %q does not exist: 'name' must be a role written at %sroles/%s", name, mountPath(req), name), nil
+		return b.unknownRole(ctx, req, name)
 	}
 	plan, errResp := planCredential(name, r, d, b.System().MaxLeaseTTL(), mountPath(req))
 	if errResp != nil {
@@ -128,6 +128,20 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 	b.event("credential-issue", "role", name, "entity_id", req.EntityID, "token_id", resp.Data["token_id"].(string),
 		"expires_at", resp.Data["expires_at"].(string))
 	return resp, nil
+}
+
+// unknownRole answers creds/ of a name that is no role: a 400 naming the
+// path that serves it when it is a static role, or the rule otherwise.
+func (b *backend) unknownRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	static, err := readStaticRole(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if static != nil {
+		return logical.ErrorResponse("%q is a static role, which keeps one token without a lease: read it at %s%s%s, "+
+			"not at %s%s%s", name, mountPath(req), staticCredsPrefix, name, mountPath(req), credsPrefix, name), nil
+	}
+	return logical.ErrorResponse("role %q does not exist: 'name' must be a role written at %sroles/%s", name, mountPath(req), name), nil
 }
 
 // planCredential applies the request's narrowing and the mount's ceiling to

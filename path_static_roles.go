@@ -274,7 +274,7 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 		return nil, err
 	}
 	if r == nil {
-		return unknownStaticRole(name, req), nil
+		return b.unknownStaticRole(ctx, name, req)
 	}
 	now := b.clock.Now()
 	if !now.Before(r.Current.expiresAt()) {
@@ -307,10 +307,20 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 // unknownStaticRole answers a path that hands out or rotates a credential
 // of a static role that does not exist: a 400 naming it, as creds/ does,
 // so that a client's typo never reads as an empty secret (a 404 does, to
-// hvac and consul-template).
-func unknownStaticRole(name string, req *logical.Request) *logical.Response {
+// hvac and consul-template); and naming creds/ when the name is a role of
+// leases.
+func (b *backend) unknownStaticRole(ctx context.Context, name string, req *logical.Request) (*logical.Response, error) {
+	dynamic, err := b.cachedRole(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if dynamic != nil {
+		return logical.ErrorResponse("%q is a role of leases, not a static role: each read of %s%s%s mints a new token "+
+			"as a lease, which has no rotation; %s%s%s serves only static roles", name, mountPath(req), credsPrefix, name,
+			mountPath(req), strings.TrimSuffix(req.Path, name), name), nil
+	}
 	return logical.ErrorResponse("static role %q does not exist: 'name' must be a static role written at %s%s%s "+
-		"(vault list %s%s lists them)", name, mountPath(req), staticRolePrefix, name, mountPath(req), staticRolePrefix)
+		"(vault list %s%s lists them)", name, mountPath(req), staticRolePrefix, name, mountPath(req), staticRolePrefix), nil
 }
 
 func (b *backend) pathRotateRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -321,7 +331,7 @@ func (b *backend) pathRotateRole(ctx context.Context, req *logical.Request, d *f
 		return nil, err
 	}
 	if r == nil {
-		return unknownStaticRole(name, req), nil
+		return b.unknownStaticRole(ctx, name, req)
 	}
 	resp, err := b.rotate(ctx, req.Storage, name, r)
 	if err != nil || resp.IsError() {
