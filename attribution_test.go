@@ -163,6 +163,28 @@ func TestNoIdentityValueCanChangeTheClaimsShape(t *testing.T) {
 	}
 }
 
+// TestAGroupsMetadataCannotForgeTheAttribution: the probe's own example, a
+// group metadata value written to close the quotes of its placeholder and
+// open new claims, lands whole as the one value it is.
+func TestAGroupsMetadataCannotForgeTheAttribution(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.sys.EntityVal = &logical.Entity{ID: "entity-eve", Name: "eve"}
+	forged := `pay", "vault_entity": "forged-by-group-metadata", "tier": "admin`
+	e.sys.GroupsVal = []*logical.Group{{ID: "group-1", Name: "payments", Metadata: map[string]string{"label": forged}}}
+	e.configure()
+	e.writeRole("who", map[string]any{"scopes": "identities:read", "ttl": "1h", "custom_claims": `{"tier":"readonly"}`,
+		"claims_template": `{"vault_entity": {{identity.entity.id}}, "label": "{{identity.groups.ids.group-1.metadata.label}}"}`})
+	resp, err := e.readAs("entity-eve", "who")
+	if err != nil || resp.IsError() {
+		t.Fatalf("%s %v", errorText(resp), err)
+	}
+	claims := e.lastToken().CustomClaims
+	if claims["vault_entity"] != "entity-eve" || claims["tier"] != "readonly" || claims["label"] != forged || len(claims) != 3 {
+		t.Fatalf("bi_custom %v: want vault_entity entity-eve, tier readonly and the label whole", claims)
+	}
+}
+
 // TestAGroupValueMustBeThereLikeAnEntityValue: an empty group metadata
 // value is a missing value, as an entity's is, and mints nothing.
 func TestAGroupValueMustBeThereLikeAnEntityValue(t *testing.T) {
