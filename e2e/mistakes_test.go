@@ -22,6 +22,11 @@ func TestOperatorMistakes(t *testing.T) {
 	// A second mount with no config yet.
 	e.vault.MustCLI("secrets", "enable", "-path=bare", pluginName)
 	e.vault.MustCLI("write", "bare/roles/r", "scopes=identities:read")
+	// Retained credentials to delete by mistake: a secret written and
+	// replaced again.
+	e.vault.MustCLI("write", "beyondidentity/config", "client_secret=a-mistake", "verify_connection=false")
+	e.vault.MustCLI("write", "beyondidentity/config", "client_secret="+clientSecret)
+	retainedID := e.retainedIDs()[0]
 
 	for _, row := range []struct {
 		name  string
@@ -62,6 +67,19 @@ func TestOperatorMistakes(t *testing.T) {
 			[]string{"{{identity.entity.nmae}}", "not a placeholder"}},
 		{"an unknown metrics format", []string{"read", "beyondidentity/metrics", "format=yaml"}, 2,
 			[]string{"'format' must be json or prometheus"}},
+		{"confirm=no on a retained delete", []string{"delete", "beyondidentity/config/retained/" + retainedID, "confirm=no"}, 2,
+			[]string{"'confirm' is not a parameter", "nothing was deleted"}},
+		{"a window longer than a minutely schedule", []string{"write", "beyondidentity/static-roles/x", "scopes=identities:read",
+			"rotation_schedule=* * * * *", "rotation_window=2h"}, 2,
+			[]string{"'rotation_window' (2h) must be at most the shortest interval", "(60s)"}},
+		{"@every", []string{"write", "beyondidentity/static-roles/x", "scopes=identities:read", `rotation_schedule=\@every 10s`}, 2,
+			[]string{"not @every", "rotation_period=10s"}},
+		{"creds of a static role", []string{"read", "beyondidentity/creds/ci"}, 2,
+			[]string{`"ci" is a static role`, "beyondidentity/static-creds/ci"}},
+		{"static-creds of a role of leases", []string{"read", "beyondidentity/static-creds/r"}, 2,
+			[]string{`"r" is a role of leases`, "beyondidentity/creds/r"}},
+		{"rotate-role of a role of leases", []string{"write", "-force", "beyondidentity/rotate-role/r"}, 2,
+			[]string{`"r" is a role of leases`, "beyondidentity/creds/r"}},
 	} {
 		t.Run(row.name, func(t *testing.T) {
 			before := e.storedState()
@@ -84,6 +102,32 @@ func TestOperatorMistakes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// retainedIDs lists the mount's retained credentials.
+func (e *env) retainedIDs() []string {
+	e.t.Helper()
+	list, err := e.vault.Client.Logical().List("beyondidentity/config/retained")
+	if err != nil || list == nil {
+		e.t.Fatalf("listing retained credentials: %v", err)
+	}
+	var ids []string
+	for _, key := range list.Data["keys"].([]any) {
+		ids = append(ids, key.(string))
+	}
+	return ids
+}
+
+// TestADailyScheduleFromTheCLI: @daily, escaped as the CLI needs (a bare @
+// names a file), makes a static role that rotates at midnight UTC.
+func TestADailyScheduleFromTheCLI(t *testing.T) {
+	e := newEnv(t)
+	e.vault.MustCLI("write", "beyondidentity/static-roles/daily", "scopes=identities:read", `rotation_schedule=\@daily`)
+	out := e.vault.MustCLI("read", "-field=next_vault_rotation", "beyondidentity/static-roles/daily")
+	if !strings.HasSuffix(strings.TrimSpace(out), "T00:00:00Z") {
+		t.Fatalf("next_vault_rotation %q, want a midnight", out)
+	}
+	e.vault.MustCLI("delete", "beyondidentity/static-roles/daily")
 }
 
 // storedState sums up what a mistake must leave alone: the roles and static
