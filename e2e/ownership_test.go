@@ -76,9 +76,10 @@ func TestTeardownInTheREADMEOrderLeavesNoTokenActive(t *testing.T) {
 
 // TestLeasesSurviveASecretRotationAndABogusSecret: a lease issued before
 // the secret is rotated (Beyond Identity accepting only the new one from
-// then on) is revoked upstream; then a bogus secret written without
-// verification changes nothing: leases issued under either earlier secret
-// are still revoked.
+// then on) is revoked upstream; then, after a bogus secret written without
+// verification, a lease is revoked with the secret that minted it, the
+// bogus one tried first; and a lease whose minting secret Beyond Identity no
+// longer accepts stays pending until a working secret is written again.
 func TestLeasesSurviveASecretRotationAndABogusSecret(t *testing.T) {
 	const rotated, bogus = "rotated+secret/Never%Printed", "bogus-secret-Never-Printed"
 	e := newEnv(t)
@@ -99,19 +100,20 @@ func TestLeasesSurviveASecretRotationAndABogusSecret(t *testing.T) {
 
 	e.write("beyondidentity/config", map[string]any{"client_secret": bogus, "verify_connection": false})
 	e.fake.ResetCalls()
-	for name, lease := range map[string]string{"the first secret": kept.LeaseID, "the rotated one": second.LeaseID} {
-		if out, err := e.vault.CLI("lease", "revoke", "-sync", lease); err != nil {
-			t.Fatalf("revoking a lease issued under %s after a bogus secret: %v %s", name, err, redactSecrets(out))
-		}
+	if out, err := e.vault.CLI("lease", "revoke", "-sync", second.LeaseID); err != nil || e.fake.IsActive(accessToken(second)) {
+		t.Fatalf("revoking a lease issued under the rotated secret after a bogus one: %v %s", err, redactSecrets(out))
 	}
-	if e.fake.IsActive(accessToken(kept)) || e.fake.IsActive(accessToken(second)) {
-		t.Fatal("a lease's token is still valid after a bogus secret was written")
+	// The bogus secret first, then the rotated one that minted the token.
+	calls := e.fake.CallsTo(fakebi.OpRevoke)
+	if len(calls) != 2 || calls[0].BasicPassword != bogus || calls[0].Status != 401 || calls[1].BasicPassword != rotated || calls[1].Status != 200 {
+		t.Fatalf("%d revoke calls: want the bogus secret refused, then the minting one accepted", len(calls))
 	}
-	// Each revocation tried the bogus secret, then the rotated one.
-	for _, call := range e.fake.CallsTo(fakebi.OpRevoke) {
-		if call.BasicPassword == rotated && call.Status != 200 || call.BasicPassword == bogus && call.Status != 401 {
-			t.Fatalf("revoke call answered %d", call.Status)
-		}
+	if _, err := e.vault.CLI("lease", "revoke", "-sync", kept.LeaseID); err == nil || !e.fake.IsActive(accessToken(kept)) {
+		t.Fatal("a lease whose secrets Beyond Identity both refuses counted as revoked")
+	}
+	e.write("beyondidentity/config", map[string]any{"client_secret": rotated})
+	if out, err := e.vault.CLI("lease", "revoke", "-sync", kept.LeaseID); err != nil || e.fake.IsActive(accessToken(kept)) {
+		t.Fatalf("once the working secret is written again, the pending lease is not revoked: %v %s", err, redactSecrets(out))
 	}
 }
 
