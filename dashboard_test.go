@@ -186,7 +186,10 @@ func TestEveryDocumentedMetricIsOnTheDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, name := range metricName.FindAllString(string(data), -1) {
-			documented[baseMetric(name, exported)] = page
+			// The lease type shares the metrics' prefix.
+			if name != secretTypeToken {
+				documented[baseMetric(name, exported)] = page
+			}
 		}
 	}
 	var onPanels []string
