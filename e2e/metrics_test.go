@@ -75,13 +75,13 @@ func scrapeMetrics(t *testing.T, vaultURL, token string) (int, string, string) {
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
 }
 
-// TestReadmePolicyLimitsNarrowing applies the README's allowed_parameters
+// TestReadmePolicyLimitsNarrowing applies the documented allowed_parameters
 // policy as written and checks what it allows, with the options as a write's
 // body and as a read's query parameters alike.
 func TestReadmePolicyLimitsNarrowing(t *testing.T) {
 	e := newEnv(t)
 	e.write("beyondidentity/roles/scim-sync", map[string]any{"scopes": "scim:users:read,groups:read", "ttl": "4h"})
-	policies := readmeBlocksAfter(t, "### Who may narrow a credential", "```hcl")
+	policies := docSection(t, "## Who may narrow a credential", "hcl")
 	policy := policies[0]
 	e.vault.MustCLI("policy", "write", "narrow", writeTemp(t, policy))
 	reader := strings.TrimSpace(e.vault.MustCLI("token", "create", "-policy=narrow", "-field=token"))
@@ -109,13 +109,13 @@ func TestReadmePolicyLimitsNarrowing(t *testing.T) {
 		}
 	}
 
-	// The README's second policy allows the role's settings only.
+	// The second policy allows the role's settings only.
 	if len(policies) < 2 {
-		t.Fatalf("the README shows %d policies under \"Who may narrow a credential\", want the narrowing one and the strict one", len(policies))
+		t.Fatalf("the docs show %d policies under \"Who may narrow a credential\", want the narrowing one and the strict one", len(policies))
 	}
 	strict := policies[1]
 	if !strings.Contains(strict, "denied_parameters") {
-		t.Fatalf("the README's second policy is not the one that denies the options:\n%s", strict)
+		t.Fatalf("the docs' second policy is not the one that denies the options:\n%s", strict)
 	}
 	e.vault.MustCLI("policy", "write", "strict", writeTemp(t, strict))
 	plain := strings.TrimSpace(e.vault.MustCLI("token", "create", "-policy=strict", "-field=token"))
@@ -134,13 +134,13 @@ func TestReadmePolicyLimitsNarrowing(t *testing.T) {
 	}
 }
 
-// TestScrapeWithABearerToken scrapes as the README's Prometheus config does:
+// TestScrapeWithABearerToken scrapes as the documented Prometheus config does:
 // format=prometheus, with the Vault token as a Bearer token.
 func TestScrapeWithABearerToken(t *testing.T) {
 	e := newEnv(t)
-	config := readmeBlockAfter(t, "## Metrics and events", "```yaml")
+	config := docSection(t, "# Metrics and events", "yaml")[0]
 	if !strings.Contains(config, "format: ['prometheus']") {
-		t.Fatalf("the README's scrape config does not ask for format=prometheus:\n%s", config)
+		t.Fatalf("the documented scrape config does not ask for format=prometheus:\n%s", config)
 	}
 	req, err := http.NewRequest(http.MethodGet, e.vault.URL()+"/v1/beyondidentity/metrics?format=prometheus", nil)
 	if err != nil {

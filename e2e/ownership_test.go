@@ -39,11 +39,11 @@ func (e *env) activeTokens() []string {
 	return active
 }
 
-// TestTeardownInTheREADMEOrderLeavesNoTokenActive: deleting the config is
-// refused while a static role exists, naming it; the README's order then
-// leaves nothing valid upstream: dynamic leases, a static role's current
-// and retired tokens.
-func TestTeardownInTheREADMEOrderLeavesNoTokenActive(t *testing.T) {
+// TestTeardownInTheDocumentedOrderLeavesNoTokenActive: deleting the config
+// is refused while a static role exists, naming it; the teardown order of
+// the operator notes (docs/operations.md) then leaves nothing valid
+// upstream: dynamic leases, a static role's current and retired tokens.
+func TestTeardownInTheDocumentedOrderLeavesNoTokenActive(t *testing.T) {
 	e := newEnv(t)
 	e.tokensOutliveTheirLeases() // a token dead at the end was revoked, not expired
 	e.write("beyondidentity/roles/r", map[string]any{"scopes": "identities:read", "ttl": "1h"})

@@ -37,20 +37,39 @@ VAULT=$VAULT
 PLUGIN_DIR=$work/plugins
 ENV
 
-# The PATH line only when the vault command would be another binary (or
-# none): with Vault already on PATH it is noise.
-path_line=""
-if [ "$(command -v vault 2>/dev/null || true)" != "$VAULT" ]; then
-    path_line="    export PATH=\"$(dirname "$VAULT"):\$PATH\"   # the Vault binary this environment runs is named $(basename "$VAULT")
-"
+# The README's commands run as printed in a shell that pastes the export
+# lines below: "vault" and "bi-introspect" on PATH (the cached Vault is named
+# by its version), and the BEYOND_IDENTITY_* variables the README's config
+# command and bi-introspect read, naming the fake (or the real tenant) this
+# environment uses. The secret stays in its file: the banner names the file.
+devbin="$ROOT/.dev/bin"
+mkdir -p "$devbin"
+ln -sfn "$(command -v "$VAULT")" "$devbin/vault"
+ln -sfn "$BIN/bi-introspect" "$devbin/bi-introspect"
+if [[ -n "$BI_AUTH_URL" ]]; then
+    auth_comment="$(real_tenant && echo "your deployment's auth host" || echo "the fake Beyond Identity")"
+else
+    auth_comment="empty: the region's host"
 fi
+region_line=""
+[[ -z "$BI_REGION" ]] || region_line="    export BEYOND_IDENTITY_REGION=$BI_REGION
+"
 
 cat <<MSG
 
-${BOLD}Ready.${PLAIN} In another shell:
+${BOLD}Ready.${PLAIN} In another shell, paste these lines; the README's commands then work as printed there:
 
     export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=$VAULT_TOKEN
-${path_line}    $(basename "$VAULT") read beyondidentity/creds/demo
+    export PATH="$devbin:\$PATH"   # vault ($("$VAULT" version | sed -E 's/^Vault (v[^ ,]+).*/\1/')) and bi-introspect
+    export BEYOND_IDENTITY_TENANT_ID=$BI_TENANT_ID BEYOND_IDENTITY_REALM_ID=$BI_REALM_ID
+    export BEYOND_IDENTITY_APPLICATION_ID=$BI_APPLICATION_ID BEYOND_IDENTITY_CLIENT_ID=$BI_CLIENT_ID
+${region_line}    export BEYOND_IDENTITY_AUTH_URL=$BI_AUTH_URL   # $auth_comment
+    export BEYOND_IDENTITY_CLIENT_SECRET="\$(cat '$work/client-secret')"
+    export VAULT_PLUGIN_DIR=$work/plugins
+
+Then, for example:
+
+    vault read beyondidentity/creds/demo
 
 After changing the code: make register (rebuilds, re-registers and reloads the plugin).
 Press Ctrl-C here to stop everything.

@@ -29,9 +29,15 @@ show_output() {
 }
 die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 
-# real_tenant reports whether the BEYOND_IDENTITY_* variables name a tenant.
+# FAKE_TENANT_ID is the tenant of the fake's application. make dev's banner
+# exports it as BEYOND_IDENTITY_TENANT_ID, so a shell that pasted the banner
+# names it; it is never a real tenant.
+FAKE_TENANT_ID=tenant-demo
+
+# real_tenant reports whether the BEYOND_IDENTITY_* variables name a real
+# tenant: set, and not the fake's.
 real_tenant() {
-    [[ -n "${BEYOND_IDENTITY_TENANT_ID:-}" ]]
+    [[ -n "${BEYOND_IDENTITY_TENANT_ID:-}" && "$BEYOND_IDENTITY_TENANT_ID" != "$FAKE_TENANT_ID" ]]
 }
 
 # require_tenant_vars fails unless every variable a real tenant needs is set.
@@ -65,24 +71,25 @@ wait_for() {
     die "timed out waiting for $what"
 }
 
-# start_fake WORKDIR: runs the fake Beyond Identity on a free port and sets
-# BI_* to its application. The demo secret is not a secret.
+# start_fake WORKDIR: runs the fake Beyond Identity on a free port, with an
+# application whose ids are BI_*. The demo secret is not a secret.
 start_fake() {
     local work="$1"
-    export FAKE_BI_CLIENT_SECRET="fake-bi-demo-secret-not-a-secret"
-    "$BIN/fake-beyondidentity" -listen 127.0.0.1:0 -ready-file "$work/fake.url" \
-        >"$work/fake.out" 2>"$work/fake.log" &
+    BI_TENANT_ID="$FAKE_TENANT_ID" BI_REALM_ID=realm-demo BI_APPLICATION_ID=app-demo BI_CLIENT_ID=client-demo
+    BI_CLIENT_SECRET="fake-bi-demo-secret-not-a-secret" BI_REGION="" BI_SCOPES="identities:read,groups:read"
+    FAKE_BI_CLIENT_SECRET="$BI_CLIENT_SECRET" "$BIN/fake-beyondidentity" -listen 127.0.0.1:0 \
+        -tenant-id "$BI_TENANT_ID" -realm-id "$BI_REALM_ID" -application-id "$BI_APPLICATION_ID" \
+        -client-id "$BI_CLIENT_ID" -ready-file "$work/fake.url" >"$work/fake.out" 2>"$work/fake.log" &
     FAKE_PID=$!
     wait_for "the fake Beyond Identity" test -s "$work/fake.url"
     BI_AUTH_URL="$(cat "$work/fake.url")"
-    BI_TENANT_ID=tenant-demo BI_REALM_ID=realm-demo BI_APPLICATION_ID=app-demo BI_CLIENT_ID=client-demo
-    BI_CLIENT_SECRET="$FAKE_BI_CLIENT_SECRET" BI_REGION="" BI_SCOPES="identities:read,groups:read"
 }
 
-# use_real_tenant sets BI_* from the BEYOND_IDENTITY_* variables.
+# use_real_tenant sets BI_* from the BEYOND_IDENTITY_* variables;
+# BEYOND_IDENTITY_AUTH_URL, when set, names a private deployment's auth host.
 use_real_tenant() {
     require_tenant_vars
-    BI_AUTH_URL="" BI_TENANT_ID="$BEYOND_IDENTITY_TENANT_ID" BI_REALM_ID="$BEYOND_IDENTITY_REALM_ID"
+    BI_AUTH_URL="${BEYOND_IDENTITY_AUTH_URL:-}" BI_TENANT_ID="$BEYOND_IDENTITY_TENANT_ID" BI_REALM_ID="$BEYOND_IDENTITY_REALM_ID"
     BI_APPLICATION_ID="$BEYOND_IDENTITY_APPLICATION_ID" BI_CLIENT_ID="$BEYOND_IDENTITY_CLIENT_ID"
     BI_CLIENT_SECRET="$BEYOND_IDENTITY_CLIENT_SECRET" BI_REGION="${BEYOND_IDENTITY_REGION:-us}"
     BI_SCOPES="${BEYOND_IDENTITY_SCOPES:-identities:read}"

@@ -29,8 +29,8 @@ const (
 // it: a root token has no entity, and such a role refuses it.
 const (
 	attributedRole = "bench-attributed"
-	// claimsTemplate is the README's example without its groups, which a
-	// user in no group has no value for.
+	// claimsTemplate is the README's example without its team and groups,
+	// which a user without metadata and in no group has no value for.
 	claimsTemplate = `{"vault_entity": {{identity.entity.id}}, "vault_user": {{identity.entity.name}}}`
 	userpassUser   = "bench"
 	// Its password protects nothing beyond this run's throwaway Vault.

@@ -2,15 +2,23 @@
 // active (RFC 7662 introspection), with the client credentials of the
 // application that issued them. It reads one token per line on standard
 // input and prints, per token, its id, whether it is active and, for an
-// active one, its custom claims (bi_custom), never the token itself. The demo uses it to show that a revoked lease's token is
-// dead at Beyond Identity.
+// active one, its custom claims (bi_custom), never the token itself. The demo
+// uses it to show that a revoked lease's token is dead at Beyond Identity;
+// the README uses it to show who asked for a token.
 //
-//	BEYOND_IDENTITY_CLIENT_SECRET=... bi-introspect -tenant-id T -realm-id R \
-//	    -application-id A -client-id C [-region us | -auth-url URL] < tokens
+// Each flag defaults to a BEYOND_IDENTITY_* variable, the ones the README's
+// config command reads and make dev's banner exports, so that in that shell
+//
+//	bi-introspect < token
+//
+// asks the fake Beyond Identity make dev runs. The client secret is read
+// from BEYOND_IDENTITY_CLIENT_SECRET only, never from a flag, so that it
+// stays out of process listings.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -23,35 +31,82 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
+// secretEnv names the variable holding the client secret.
+const secretEnv = "BEYOND_IDENTITY_CLIENT_SECRET"
+
 func main() {
-	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "bi-introspect:", err)
+	if err := run(os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errReported) {
+			fmt.Fprintln(os.Stderr, "bi-introspect:", err)
+		}
 		os.Exit(1)
 	}
 }
 
-func run(args []string, in io.Reader, out io.Writer) error {
-	flags := flag.NewFlagSet("bi-introspect", flag.ContinueOnError)
+// errReported is a command-line mistake the flag package has already
+// explained, with the usage.
+var errReported = errors.New("invalid command line")
+
+// stringFlag is a flag whose default comes from an environment variable.
+type stringFlag struct {
+	target *string
+	name   string
+	env    string
+	usage  string
+}
+
+func run(args []string, getenv func(string) string, in io.Reader, out, stderr io.Writer) error {
 	cfg := biclient.Config{Timeout: 30 * time.Second, UserAgent: "bi-introspect"}
-	region := flags.String("region", biclient.DefaultRegion, "Beyond Identity region: "+strings.Join(biclient.Regions(), ", "))
-	flags.StringVar(&cfg.AuthURL, "auth-url", "", "auth host base URL, overriding -region")
-	flags.StringVar(&cfg.TenantID, "tenant-id", "", "tenant id")
-	flags.StringVar(&cfg.RealmID, "realm-id", "", "realm id")
-	flags.StringVar(&cfg.ApplicationID, "application-id", "", "application id")
-	flags.StringVar(&cfg.ClientID, "client-id", "", "client id (the secret comes from $BEYOND_IDENTITY_CLIENT_SECRET)")
+	var region string
+	flags := flag.NewFlagSet("bi-introspect", flag.ContinueOnError)
+	var usage bytes.Buffer
+	flags.SetOutput(&usage)
+	flags.Usage = func() {
+		fmt.Fprintf(&usage, "Usage: bi-introspect [flags] < tokens\n\n"+
+			"Asks Beyond Identity whether each token on standard input (one per line) is active, and\n"+
+			"prints its id, its end and its custom claims (bi_custom); never the token. The client\n"+
+			"secret comes from $%s. Each flag defaults to the variable named\n"+
+			"beside it, as make dev's banner exports them.\n\nFlags:\n", secretEnv)
+		flags.PrintDefaults()
+	}
+	for _, f := range []stringFlag{
+		{&cfg.TenantID, "tenant-id", "BEYOND_IDENTITY_TENANT_ID", "tenant id"},
+		{&cfg.RealmID, "realm-id", "BEYOND_IDENTITY_REALM_ID", "realm id"},
+		{&cfg.ApplicationID, "application-id", "BEYOND_IDENTITY_APPLICATION_ID", "application id"},
+		{&cfg.ClientID, "client-id", "BEYOND_IDENTITY_CLIENT_ID", "client id"},
+		{&region, "region", "BEYOND_IDENTITY_REGION", "Beyond Identity region: " + strings.Join(biclient.Regions(), ", ") + " (default " + biclient.DefaultRegion + ")"},
+		{&cfg.AuthURL, "auth-url", "BEYOND_IDENTITY_AUTH_URL", "auth host base URL, overriding -region (make dev: the fake Beyond Identity)"},
+	} {
+		flags.StringVar(f.target, f.name, getenv(f.env), f.usage+" ($"+f.env+")")
+	}
 	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			// Asked for: the usage is the answer, on standard output.
+			_, werr := out.Write(usage.Bytes())
+			return werr
+		}
+		_, _ = stderr.Write(usage.Bytes())
+		return errReported
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: the tokens come on standard input", flags.Args())
+	}
+	if err := requireIDs(cfg); err != nil {
 		return err
 	}
 	if cfg.AuthURL == "" {
-		url, err := biclient.AuthURLForRegion(*region)
+		if region == "" {
+			region = biclient.DefaultRegion
+		}
+		url, err := biclient.AuthURLForRegion(region)
 		if err != nil {
 			return err
 		}
 		cfg.AuthURL = url
 	}
-	cfg.ClientSecret = biclient.NewSecret(os.Getenv("BEYOND_IDENTITY_CLIENT_SECRET"))
+	cfg.ClientSecret = biclient.NewSecret(getenv(secretEnv))
 	if cfg.ClientSecret.IsZero() {
-		return errors.New("set BEYOND_IDENTITY_CLIENT_SECRET")
+		return errors.New("set " + secretEnv)
 	}
 	client, err := biclient.New(cfg)
 	if err != nil {
@@ -69,6 +124,25 @@ func run(args []string, in io.Reader, out io.Writer) error {
 		}
 	}
 	return scanner.Err()
+}
+
+// requireIDs names every id that neither a flag nor its variable gave.
+func requireIDs(cfg biclient.Config) error {
+	var missing []string
+	for _, id := range []struct{ value, flag, env string }{
+		{cfg.TenantID, "-tenant-id", "BEYOND_IDENTITY_TENANT_ID"},
+		{cfg.RealmID, "-realm-id", "BEYOND_IDENTITY_REALM_ID"},
+		{cfg.ApplicationID, "-application-id", "BEYOND_IDENTITY_APPLICATION_ID"},
+		{cfg.ClientID, "-client-id", "BEYOND_IDENTITY_CLIENT_ID"},
+	} {
+		if id.value == "" {
+			missing = append(missing, id.flag+" (or $"+id.env+")")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("set %s", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // report prints one token's state by its id or, without one, its last

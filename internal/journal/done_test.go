@@ -17,7 +17,7 @@ import (
 // handover: whether it wakes or not, that page may not go yet.
 func TestHandedOverEntriesGoAfterTheDelay(t *testing.T) {
 	t.Parallel()
-	// README: "until 2 to 3 seconds after the credential is returned"
+	// docs/operations.md: "until 2 to 3 seconds after the credential is returned"
 	const documented, window = 2 * time.Second, time.Second
 	e := newEnv(t)
 	created := e.clock.TimerCreated()
