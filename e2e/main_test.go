@@ -67,12 +67,19 @@ func run(m *testing.M) int {
 // buildPlugin builds the plugin into out with the race detector and the
 // suite's version, plus any extra -X settings a test needs.
 func buildPlugin(out string, extraX ...string) error {
-	ldflags := "-X " + modulePath + ".Version=" + pluginVersion
+	return buildPluginFrom("..", out, pluginVersion, extraX...)
+}
+
+// buildPluginFrom builds the plugin in the source tree src into out, with
+// the race detector, reporting version (which must be the version it is
+// registered under), plus any extra -X settings.
+func buildPluginFrom(src, out, version string, extraX ...string) error {
+	ldflags := "-X " + modulePath + ".Version=" + version
 	for _, x := range extraX {
 		ldflags += " -X " + x
 	}
 	build := exec.Command("go", "build", "-race", "-o", out, "-ldflags", ldflags, "./cmd/"+pluginName)
-	build.Dir = ".."
+	build.Dir = src
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	return build.Run()
 }
