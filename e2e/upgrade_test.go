@@ -82,9 +82,11 @@ func TestUpgradeKeepsLiveState(t *testing.T) {
 		t.Fatalf("revocations/ lists %v after the upgrade, want the refused one kept", pending)
 	}
 	e.fake.ClearFaults()
+	recovered := time.Now()
 	eventually(t, 2*time.Minute, "the pending revocation completed by the new version", func() bool {
 		return len(e.pendingRevocations()) == 0 && e.revokedNotExpired(accessToken(refused))
 	})
+	t.Logf("the new version completed the pending revocation %s after Beyond Identity recovered", time.Since(recovered).Round(time.Second))
 	if out, err := e.vault.CLI("lease", "revoke", "-sync", refused.LeaseID); err != nil {
 		t.Fatalf("revoking the refused lease after its token was revoked: %v %s", err, redactSecrets(out))
 	}
