@@ -5,9 +5,12 @@
 //
 //	VAULT_BIN=$(scripts/vault.sh) go test -tags e2e ./e2e
 //
-// make e2e does exactly that. Without VAULT_BIN the suite looks for the
-// cached build of scripts/vault.sh; when there is none it skips, except
-// under CI=true, where it fails.
+// make e2e does exactly that, and sets TOFU_BIN and TOFU_VAULT_PROVIDER_BIN
+// for the Terraform test from scripts/tofu.sh. Without VAULT_BIN the suite
+// looks for the cached build of scripts/vault.sh; when there is none it
+// skips, except under CI=true, where it fails. Without TOFU_BIN the
+// Terraform test runs scripts/tofu.sh itself, which builds OpenTofu and the
+// provider once.
 package e2e
 
 import (
