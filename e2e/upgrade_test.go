@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,6 +77,18 @@ func TestUpgradeKeepsLiveState(t *testing.T) {
 		t.Fatalf("the upgrade's last command should print %s:\n%s", upgradeVersion, redactSecrets(out))
 	}
 	e.assertRunning(upgradeVersion)
+	if runtime.GOOS == "linux" {
+		// The page's reason to rename: a running plugin's file cannot be
+		// opened for writing, so a copy over it fails.
+		running := filepath.Join(e.vault.PluginDir(), pluginName+"-"+upgradeVersion)
+		f, err := os.OpenFile(running, os.O_WRONLY, 0)
+		if err == nil {
+			f.Close()
+		}
+		if !errors.Is(err, syscall.ETXTBSY) {
+			t.Fatalf("opening the running plugin for writing: %v, want text file busy", err)
+		}
+	}
 
 	// The refused revocation is still pending, and completes once Beyond
 	// Identity is back; Vault's own retry of the lease then succeeds.
