@@ -50,10 +50,15 @@ bench-vault: build ## Benchmark the plugin in a real Vault (dev, Raft, 100ms ups
 vault: ## Find a Vault (VAULT_BIN, PATH, cache), else download or build the pinned v1.21.0; print its path
 	@scripts/vault.sh
 
+.PHONY: tofu
+tofu: ## Build once (then find in the cache) OpenTofu and the Vault provider the Terraform test runs; print their paths
+	@scripts/tofu.sh && scripts/tofu.sh vault-provider
+
 .PHONY: e2e
-e2e: ## Run the end-to-end suite: the plugin in a real Vault server and Vault Agent
-	@vault_bin="$$(scripts/vault.sh)" && \
-		VAULT_BIN="$$vault_bin" go test -tags e2e -count=1 -timeout 30m ./e2e/...
+e2e: ## Run the end-to-end suite: the plugin in a real Vault server, Vault Agent, and OpenTofu with the Vault provider
+	@vault_bin="$$(scripts/vault.sh)" && tofu_bin="$$(scripts/tofu.sh)" && provider_bin="$$(scripts/tofu.sh vault-provider)" && \
+		VAULT_BIN="$$vault_bin" TOFU_BIN="$$tofu_bin" TOFU_VAULT_PROVIDER_BIN="$$provider_bin" \
+		go test -tags e2e -count=1 -timeout 30m ./e2e/...
 
 .PHONY: test
 test: vet unit release-check e2e ## Run the tests CI runs (after make lint): vet, unit tests, the reproducible-release check, end-to-end suite
@@ -79,5 +84,5 @@ register: ## Rebuild the plugin and re-register and reload it in the running mak
 	@scripts/register.sh
 
 .PHONY: clean
-clean: ## Remove build output (the cached Vault, GoReleaser and golangci-lint binaries stay; see make vault)
+clean: ## Remove build output (the cached Vault, OpenTofu, provider, GoReleaser and golangci-lint binaries stay; see make vault)
 	rm -rf $(BIN) .dev dist

@@ -53,7 +53,7 @@ func (b *backend) pathRoles() []*framework.Path {
 				"max_ttl": {
 					Type: framework.TypeDurationSecond,
 					Description: "The token's lifetime at Beyond Identity and the lease's hard end; renewals never pass it. " +
-						"Default (or 0): ttl, following it when it changes. At most 7776000s (90 days).",
+						"Default (or 0): ttl, following it when it changes; it reads 0 while it follows. At most 7776000s (90 days).",
 				},
 				"custom_claims": {
 					Type:        framework.TypeMap,
@@ -96,7 +96,7 @@ func (b *backend) pathRoles() []*framework.Path {
 var roleResponseFields = map[string]*framework.FieldSchema{
 	"scopes":          {Type: framework.TypeCommaStringSlice, Description: "Scopes of the role's tokens, sorted."},
 	"ttl":             {Type: framework.TypeDurationSecond, Description: "Lease duration, in seconds."},
-	"max_ttl":         {Type: framework.TypeDurationSecond, Description: "Token lifetime and lease hard end, in seconds."},
+	"max_ttl":         {Type: framework.TypeDurationSecond, Description: "Token lifetime and lease hard end, in seconds, as written: 0 while it follows ttl."},
 	"custom_claims":   {Type: framework.TypeMap, Description: "Custom claims sent with each mint."},
 	"claims_template": {Type: framework.TypeString, Description: "Template of the claims that attribute each token to the entity that read it."},
 	"description":     {Type: framework.TypeString, Description: "Free text."},
@@ -124,11 +124,13 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 }
 
 // view is what reading a role shows, and what a write answers with.
+// max_ttl shows what was written, 0 while it follows ttl, so that a
+// configuration tool that writes 0 reads 0 back and sees no change.
 func (r *role) view() map[string]any {
 	data := map[string]any{
 		"scopes":      r.Scopes,
 		"ttl":         int64(r.ttl().Seconds()),
-		"max_ttl":     int64(r.maxTTL().Seconds()),
+		"max_ttl":     int64(r.MaxTTL.Seconds()),
 		"description": r.Description,
 	}
 	if len(r.CustomClaims) > 0 {
@@ -190,7 +192,9 @@ and the token's lifetime at Beyond Identity, which is also the lease's hard
 end (max_ttl, default ttl). Optional custom_claims are sent with each mint
 and appear in the token as bi_custom.
 
-Reading a role returns ttl and max_ttl in seconds. When ttl or max_ttl exceeds
+Reading a role returns ttl and max_ttl in seconds, as written: max_ttl reads
+0 while it follows ttl, so that a configuration tool such as Terraform that
+writes max_ttl=0 reads back what it wrote. When ttl or max_ttl exceeds
 the mount's max lease TTL (768h unless tuned), the write succeeds with a
 warning giving the "vault secrets tune" command that lifts the ceiling.
 

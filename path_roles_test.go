@@ -23,7 +23,7 @@ func TestRoleDefaultsAndNormalization(t *testing.T) {
 	want := map[string]any{
 		"scopes":      []string{"groups:read", "identities:read"},
 		"ttl":         int64(7776000),
-		"max_ttl":     int64(7776000),
+		"max_ttl":     int64(0),
 		"description": "",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -37,14 +37,14 @@ func TestRoleTTLDefaults(t *testing.T) {
 		data        map[string]any
 		ttl, maxTTL int64
 	}{
-		"ttl only: max_ttl follows":        {map[string]any{"ttl": "1h"}, 3600, 3600},
+		"ttl only: max_ttl follows, as 0":  {map[string]any{"ttl": "1h"}, 3600, 0},
 		"max_ttl only: ttl follows":        {map[string]any{"max_ttl": "2h"}, 7200, 7200},
 		"both":                             {map[string]any{"ttl": "1h", "max_ttl": "24h"}, 3600, 86400},
 		"seconds as integers":              {map[string]any{"ttl": 60, "max_ttl": 120}, 60, 120},
 		"90 days is the longest":           {map[string]any{"max_ttl": "7776000s"}, 7776000, 7776000},
 		"max_ttl only above the default":   {map[string]any{"max_ttl": "2160h"}, 7776000, 7776000},
 		"ttl equal to max_ttl is accepted": {map[string]any{"ttl": "30m", "max_ttl": "30m"}, 1800, 1800},
-		"zero means the default":           {map[string]any{"ttl": 0, "max_ttl": "0s"}, 7776000, 7776000},
+		"zero means the default":           {map[string]any{"ttl": 0, "max_ttl": "0s"}, 7776000, 0},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -66,8 +66,14 @@ func TestRoleMaxTTLFollowsTTLUntilSet(t *testing.T) {
 	e.writeRole("r", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"ttl": "2h"})
 	got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data
-	if got["ttl"] != int64(7200) || got["max_ttl"] != int64(7200) {
-		t.Fatalf("a max_ttl never set should follow ttl: %v %v", got["ttl"], got["max_ttl"])
+	if got["ttl"] != int64(7200) || got["max_ttl"] != int64(0) {
+		t.Fatalf("a max_ttl never set should read 0: %v %v", got["ttl"], got["max_ttl"])
+	}
+	// It follows ttl: a credential lives ttl, and asking longer is refused.
+	e.configure()
+	resp, _ := e.request(logical.UpdateOperation, "creds/r", map[string]any{"ttl": "3h"})
+	if resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "max_ttl of role \"r\" (7200s)") {
+		t.Fatalf("a max_ttl following ttl should bound creds at ttl: %s", errorText(resp))
 	}
 	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"max_ttl": "3h"})
 	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"ttl": "1h"})
@@ -75,9 +81,17 @@ func TestRoleMaxTTLFollowsTTLUntilSet(t *testing.T) {
 	if got["ttl"] != int64(3600) || got["max_ttl"] != int64(10800) {
 		t.Fatalf("a max_ttl that was set should stay: %v %v", got["ttl"], got["max_ttl"])
 	}
-	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"max_ttl": 0})
-	if got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data["max_ttl"]; got != int64(3600) {
-		t.Fatalf("max_ttl=0 should return to following ttl, got %v", got)
+	// The documented reset reads back as written, 0, and follows ttl again.
+	if got := e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"max_ttl": 0}).Data["max_ttl"]; got != int64(0) {
+		t.Fatalf("the write of max_ttl=0 answers max_ttl %v, want 0", got)
+	}
+	if got := e.mustOK(logical.ReadOperation, "roles/r", nil).Data["max_ttl"]; got != int64(0) {
+		t.Fatalf("max_ttl=0 should read back 0, got %v", got)
+	}
+	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"ttl": "30m"})
+	if resp, _ := e.request(logical.UpdateOperation, "creds/r", map[string]any{"ttl": "31m"}); resp == nil || !resp.IsError() ||
+		!strings.Contains(resp.Error().Error(), "(1800s)") {
+		t.Fatalf("after max_ttl=0 the role's max_ttl should follow ttl to 1800s: %s", errorText(resp))
 	}
 }
 

@@ -5,9 +5,12 @@
 //
 //	VAULT_BIN=$(scripts/vault.sh) go test -tags e2e ./e2e
 //
-// make e2e does exactly that. Without VAULT_BIN the suite looks for the
-// cached build of scripts/vault.sh; when there is none it skips, except
-// under CI=true, where it fails.
+// make e2e does exactly that, and sets TOFU_BIN and TOFU_VAULT_PROVIDER_BIN
+// for the Terraform test from scripts/tofu.sh. Without VAULT_BIN the suite
+// looks for the cached build of scripts/vault.sh; when there is none it
+// skips, except under CI=true, where it fails. Without TOFU_BIN the
+// Terraform test runs scripts/tofu.sh itself, which builds OpenTofu and the
+// provider once.
 package e2e
 
 import (
@@ -67,12 +70,19 @@ func run(m *testing.M) int {
 // buildPlugin builds the plugin into out with the race detector and the
 // suite's version, plus any extra -X settings a test needs.
 func buildPlugin(out string, extraX ...string) error {
-	ldflags := "-X " + modulePath + ".Version=" + pluginVersion
+	return buildPluginFrom("..", out, pluginVersion, extraX...)
+}
+
+// buildPluginFrom builds the plugin in the source tree src into out, with
+// the race detector, reporting version (which must be the version it is
+// registered under), plus any extra -X settings.
+func buildPluginFrom(src, out, version string, extraX ...string) error {
+	ldflags := "-X " + modulePath + ".Version=" + version
 	for _, x := range extraX {
 		ldflags += " -X " + x
 	}
 	build := exec.Command("go", "build", "-race", "-o", out, "-ldflags", ldflags, "./cmd/"+pluginName)
-	build.Dir = ".."
+	build.Dir = src
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	return build.Run()
 }

@@ -16,12 +16,6 @@ const root = "../.."
 // knownInfo lists the fences a page may use besides "sh REASON".
 var knownInfo = map[string]bool{"shell": true, "sh": true, "hcl": true, "yaml": true, "json": true, "text": true, "": true}
 
-// pendingPages are linked from the README and docs/README.md and written on
-// the branch that lands Terraform and upgrades (issue 26): a link to one is
-// not a dead link while that branch has not landed. Once a page exists, its
-// links are checked like any other's; drop its entry then.
-var pendingPages = map[string]bool{"docs/terraform.md": true, "docs/upgrade.md": true}
-
 func allBlocks(t *testing.T) []Block {
 	t.Helper()
 	pages, err := Pages(root)
@@ -108,9 +102,6 @@ func TestLinksResolve(t *testing.T) {
 				linked = path.Clean(path.Join(path.Dir(page), file))
 			}
 			text, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(linked)))
-			if err != nil && pendingPages[linked] && fragment == "" {
-				continue
-			}
 			if err != nil {
 				t.Errorf("%s links to %s, which does not exist", page, target)
 				continue
