@@ -263,7 +263,7 @@ func sampleIdentity(directives []string) (*logical.Entity, []*logical.Group) {
 
 // render fills the template for an entity and its groups. A placeholder
 // without a value (an empty string, a group the entity is not in) is a
-// missingValueError naming it.
+// missing(directive) error naming it.
 func (t *claimsTemplate) render(entity *logical.Entity, groups []*logical.Group, missing func(directive string) error) (map[string]any, error) {
 	values := make([]any, len(t.directives))
 	for i, directive := range t.directives {
@@ -313,44 +313,38 @@ func fill(value any, values []any) any {
 	return value
 }
 
-// missingValueError is a placeholder the requesting entity has no value
-// for, or a read with no entity at all: the operator's, or the reader's, to
-// fix, never an anonymous token.
-type missingValueError struct{ message string }
-
-func (e *missingValueError) Error() string { return e.message }
-
 // attributedClaims renders a role's claims_template for the entity that
 // asks, merged over the role's custom_claims and bounded like them. A
 // token without an entity (a root token), or an entity without a value a
-// placeholder names, is a missingValueError naming the placeholder.
+// placeholder names, is a 400 naming the placeholder: never an anonymous
+// token.
 func (b *backend) attributedClaims(r *role, name, entityID string) (map[string]any, error) {
 	t, err := r.claimsTemplate()
 	if err != nil {
-		return nil, &missingValueError{fmt.Sprintf("role %q has a claims_template this version refuses: %v; write the role's "+
-			"claims_template again", name, err)}
+		return nil, badRequest("role %q has a claims_template this version refuses: %v; write the role's "+
+			"claims_template again", name, err)
 	}
 	if entityID == "" {
-		return nil, &missingValueError{fmt.Sprintf("role %q attributes each token to the Vault entity that reads it "+
+		return nil, badRequest("role %q attributes each token to the Vault entity that reads it "+
 			"('claims_template' names {{%s}}), but this Vault token has no entity: a root token, or a token created "+
-			"without an identity. Read it with a token from an auth method (userpass, approle, oidc...)", name, firstOr(t.directives))}
+			"without an identity. Read it with a token from an auth method (userpass, approle, oidc...)", name, firstOr(t.directives))
 	}
 	entity, err := b.System().EntityInfo(entityID)
 	if err != nil {
 		return nil, fmt.Errorf("looking up the requesting entity %s: %w", entityID, err)
 	}
 	if entity == nil {
-		return nil, &missingValueError{fmt.Sprintf("role %q names {{%s}} in 'claims_template', but entity %s of this "+
-			"Vault token no longer exists", name, firstOr(t.directives), entityID)}
+		return nil, badRequest("role %q names {{%s}} in 'claims_template', but entity %s of this "+
+			"Vault token no longer exists", name, firstOr(t.directives), entityID)
 	}
 	groups, err := b.System().GroupsForEntity(entityID)
 	if err != nil {
 		return nil, fmt.Errorf("looking up the groups of entity %s: %w", entityID, err)
 	}
 	rendered, err := t.render(entity, groups, func(directive string) error {
-		return &missingValueError{fmt.Sprintf("role %q names {{%s}} in 'claims_template', but the requesting "+
+		return badRequest("role %q names {{%s}} in 'claims_template', but the requesting "+
 			"entity %q (%s) has no value for it: give the entity that value (vault write identity/entity/id/%s ...), "+
-			"or change the role's claims_template", name, directive, entity.Name, entity.ID, entity.ID)}
+			"or change the role's claims_template", name, directive, entity.Name, entity.ID, entity.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -365,8 +359,8 @@ func (b *backend) attributedClaims(r *role, name, entityID string) (map[string]a
 		return nil, fmt.Errorf("encoding the attributed claims: %w", err)
 	}
 	if len(encoded) > maxCustomClaims {
-		return nil, &missingValueError{fmt.Sprintf("the claims of role %q rendered for entity %q are %d bytes of JSON: "+
-			"at most %d (custom_claims and claims_template together)", name, entity.Name, len(encoded), maxCustomClaims)}
+		return nil, badRequest("the claims of role %q rendered for entity %q are %d bytes of JSON: "+
+			"at most %d (custom_claims and claims_template together)", name, entity.Name, len(encoded), maxCustomClaims)
 	}
 	return claims, nil
 }

@@ -25,10 +25,8 @@ import (
 // -ldflags "-X github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity.Version=v1.2.3".
 var Version = "v0.1.0-dev"
 
-// errNotConfigured is returned by client() before config is written.
-var errNotConfigured = errors.New("the mount is not configured: write its config first")
-
-// Factory creates the backend for Vault.
+// Factory creates the backend for Vault. It makes no call to Vault: that
+// waits for the first request, or the first event (events.go).
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend()
 	if conf.System != nil {
@@ -41,16 +39,26 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	}
 	// The journal logs through Vault's logger, which Setup provides.
 	b.journal = b.newJournal()
-	// Whether to send events at all (events.go): asked here, once, and not
-	// while the mount serves requests.
-	asking, cancel := context.WithTimeout(ctx, eventTimeout)
-	defer cancel()
-	b.events.askEdition(asking)
 	return b, nil
 }
 
 // backend is the secrets engine: one framework.Backend plus the Beyond
-// Identity client built from the stored config.
+// Identity client built from the stored config, and the background work.
+//
+// Locks nest in this order, outer first; a lock is never taken while one
+// that comes after it is held, and none is held across a call to Beyond
+// Identity but a static role's own, across its rotation:
+//
+//  1. background.mu: starting and stopping the background loop, which
+//     waits for the items it started (and they take the locks below).
+//  2. staticRoleLocks[name]: one static role, across its rotation.
+//  3. configLock: config writes and deletes, drops of retained credentials,
+//     and the store of a static role's first token.
+//  4. revocationLocks[key]: one revocation record's reads and writes.
+//  5. lock: the cached clients, retained credentials and the salt of the
+//     secrets' fingerprints.
+//  6. the leaves, which take no other: schedule.mu, roles.mu, events.mu,
+//     pendingRevocations.mu and each keyLocks' own.
 type backend struct {
 	*framework.Backend
 
@@ -60,22 +68,27 @@ type backend struct {
 	// waits.
 	clock, clientClock clock.Clock
 
-	// lock guards biClient and retained. Requests read them under the read
-	// lock; only building them from storage and reset() take the write
-	// lock. No lock is held across a call to Beyond Identity.
+	// lock guards biClient, retained and fingerprints. Requests read
+	// biClient under the read lock; building from storage and reset() take
+	// the write lock.
 	lock     sync.RWMutex
 	biClient *biclient.Client
 	// retained are the retained credentials, newest first, as last read
 	// from storage; nil until needed.
 	retained []*retainedEntry
+	// fingerprints name the client secrets that mint tokens.
+	fingerprints fingerprints
 	// configLock serialises config writes and deletes and the drops of
 	// retained credentials.
 	configLock sync.Mutex
+	// staticRoleLocks guard each static role across its rotation;
+	// revocationLocks each revocation record's reads and writes.
+	staticRoleLocks, revocationLocks keyLocks
 
 	// roles caches the roles credentials are issued from.
 	roles roleCache
 
-	// journal covers fresh tokens until Vault holds their lease.
+	// journal covers fresh tokens until Vault holds their lease (fresh.go).
 	journal *journal.Journal[journalEntry]
 
 	// limits are the mount's bounds on concurrent calls. They outlive the
@@ -83,30 +96,45 @@ type backend struct {
 	// built from a config with another max_concurrent_requests.
 	limits callLimits
 
-	// queue is the schedule of the background work (queue.go); background
-	// is its loop while it runs.
-	queue      *workQueue
+	// schedule is the background work's (queue.go); background is its
+	// loop while it runs.
+	schedule   *schedule
 	background backgroundLoop
-	// revocationLocks guard each revocation record's reads and writes;
-	// staticRoleLocks each static role, across its rotation.
-	revocationLocks, staticRoleLocks keyLocks
 
 	// metrics are the mount's counters; pendingRevocations the failed
 	// revocations the background work retries.
 	metrics            *metrics
 	pendingRevocations pendingSet
 	// events wait here to be sent to Vault.
-	events *eventQueue
-	// fingerprints name the client secrets that mint tokens.
-	fingerprints fingerprints
+	events *eventSender
 }
 
-// backgroundLoop is the queue's loop while it runs: stop ends it, and done
-// is closed once it has.
+// backgroundLoop is the schedule's loop while it runs: stop ends it, and
+// done is closed once it has.
 type backgroundLoop struct {
 	mu   sync.Mutex
 	stop context.CancelFunc
 	done chan struct{}
+}
+
+// lockConfig takes configLock and returns its release.
+func (b *backend) lockConfig() (unlock func()) {
+	b.configLock.Lock()
+	return b.configLock.Unlock
+}
+
+// lockStaticRole takes the lock of one static role: a write, a rotate-role
+// and the background work never work on the same role at once. It is
+// held across the mint of a new token, so that a role never gets two; it
+// is the role's own, so another role never waits for it.
+func (b *backend) lockStaticRole(name string) (unlock func()) {
+	return b.staticRoleLocks.lock(name)
+}
+
+// lockRevocation takes the lock of one revocation record, for its reads
+// and writes only: never across a call to Beyond Identity.
+func (b *backend) lockRevocation(key string) (unlock func()) {
+	return b.revocationLocks.lock(key)
 }
 
 // callLimits bounds the calls to Beyond Identity a mount runs at once:
@@ -129,10 +157,10 @@ func newBackend() *backend {
 			issue:  biclient.NewLimiter(defaultMaxConcurrent),
 			revoke: biclient.NewLimiter(defaultMaxConcurrent),
 		},
-		queue: newWorkQueue(),
+		schedule: newSchedule(),
 	}
 	b.metrics = newMetrics(b)
-	b.events = newEventQueue(b)
+	b.events = newEventSender(b)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -146,9 +174,11 @@ func newBackend() *backend {
 		},
 		Paths: framework.PathAppend(
 			b.pathConfig(),
+			b.pathRetained(),
 			b.pathRoles(),
 			[]*framework.Path{b.pathCreds()},
 			b.pathStaticRoles(),
+			[]*framework.Path{b.pathRotateRole()},
 			b.pathRevocations(),
 			[]*framework.Path{b.pathMetrics()},
 			// Last: it answers only what no other path takes.
@@ -188,7 +218,10 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 	if state.HasState(consts.ReplicationPerformanceStandby) || state.HasState(consts.ReplicationDRSecondary) {
 		return nil
 	}
-	if err := b.fingerprints.load(ctx, req.Storage); err != nil {
+	b.lock.Lock()
+	err := b.fingerprints.load(ctx, req.Storage)
+	b.lock.Unlock()
+	if err != nil {
 		b.Logger().Debug("the salt of secret fingerprints is not there yet", "error", err)
 	}
 	b.background.mu.Lock()
@@ -201,7 +234,7 @@ func (b *backend) initialize(ctx context.Context, req *logical.InitializationReq
 	b.background.stop, b.background.done = cancel, done
 	go func() {
 		defer close(done)
-		b.runQueue(loop, req.Storage)
+		b.runSchedule(loop, req.Storage)
 	}()
 	return nil
 }
@@ -220,11 +253,11 @@ func (b *backend) stopBackgroundLocked() {
 		<-b.background.done
 		b.background.stop, b.background.done = nil, nil
 	}
-	b.queue.inFlight.Wait()
+	b.schedule.inFlight.Wait()
 }
 
 // periodic runs with Vault's rollback, about once a minute on the active
-// node: it finds again in storage whatever the queue may have missed, with
+// node: it finds again in storage whatever the schedule may have missed, with
 // the journal's recovery, and drops retained credentials past their
 // retention.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {

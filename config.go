@@ -2,6 +2,7 @@ package beyondidentity
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -347,4 +348,9 @@ func validateCACert(value string) error {
 		return errors.New("must be a PEM bundle of at least one certificate")
 	}
 	return nil
+}
+
+// sameSecret compares two secrets in constant time.
+func sameSecret(a, b biclient.Secret) bool {
+	return subtle.ConstantTimeCompare([]byte(a.Reveal()), []byte(b.Reveal())) == 1
 }

@@ -3,6 +3,7 @@ package beyondidentity
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,13 +36,14 @@ const eventTimeout = 10 * time.Second
 // pendingEvent is an event waiting to be sent.
 type pendingEvent struct {
 	kind     string
+	modified bool
 	metadata []string
 }
 
-// eventQueue holds a mount's events until they are sent. Its sender is
+// eventSender holds a mount's events until they are sent. Its sender is
 // started when an event arrives and none runs, and ends when none waits;
 // close stops it for good.
-type eventQueue struct {
+type eventSender struct {
 	b *backend
 	// ctx ends with close: the sender's sends end with it.
 	ctx    context.Context
@@ -65,15 +67,17 @@ const (
 	editionWithout
 )
 
-func newEventQueue(b *backend) *eventQueue {
+func newEventSender(b *backend) *eventSender {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &eventQueue{b: b, ctx: ctx, cancel: cancel}
+	return &eventSender{b: b, ctx: ctx, cancel: cancel}
 }
 
-// event queues a Vault event notification of the given kind. A Vault
-// without events (before 1.16, or with them turned off) makes it a no-op,
-// and so does a mount being cleaned up.
-func (b *backend) event(kind string, metadata ...string) {
+// event queues a Vault event notification of the given kind, with Vault's
+// standard metadata, as its own engines send it: the operation (the kind)
+// and whether it modified what its path holds. A Vault without events
+// (before 1.16, or with them turned off) makes it a no-op, and so does a
+// mount being cleaned up.
+func (b *backend) event(kind string, modified bool, metadata ...string) {
 	q := b.events
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -84,7 +88,7 @@ func (b *backend) event(kind string, metadata ...string) {
 		b.metrics.eventsDropped.Inc()
 		return
 	}
-	q.pending = append(q.pending, pendingEvent{kind: kind, metadata: metadata})
+	q.pending = append(q.pending, pendingEvent{kind: kind, modified: modified, metadata: metadata})
 	if !q.sending {
 		q.sending = true
 		q.sender.Add(1)
@@ -95,7 +99,7 @@ func (b *backend) event(kind string, metadata ...string) {
 // send sends the queued events in order, and stops when none waits. An
 // event leaves the queue when its sending begins, so the queue's bound
 // counts every event held but the one being sent.
-func (q *eventQueue) send() {
+func (q *eventSender) send() {
 	defer q.sender.Done()
 	if !q.subscribable() {
 		return
@@ -114,7 +118,7 @@ func (q *eventQueue) send() {
 // waiting events are dropped (uncounted: nothing could have received
 // them), no event is queued from then on, and the sender stops. When Vault
 // cannot say, the events are sent, and the next sender asks again.
-func (q *eventQueue) subscribable() bool {
+func (q *eventSender) subscribable() bool {
 	q.mu.Lock()
 	edition := q.edition
 	q.mu.Unlock()
@@ -134,7 +138,7 @@ func (q *eventQueue) subscribable() bool {
 
 // askEdition asks Vault its version: Enterprise builds carry "ent" in the
 // version's metadata (1.21.0+ent, +ent.hsm, +ent.fips1403).
-func (q *eventQueue) askEdition(ctx context.Context) vaultEdition {
+func (q *eventSender) askEdition(ctx context.Context) vaultEdition {
 	env, err := q.b.System().PluginEnv(ctx)
 	if err != nil || env == nil {
 		q.b.Logger().Debug("asking Vault its edition failed; sending events", "error", err)
@@ -152,7 +156,7 @@ func (q *eventQueue) askEdition(ctx context.Context) vaultEdition {
 
 // next takes the oldest event; when none waits, or the queue is closed,
 // the sender is marked stopped.
-func (q *eventQueue) next() (pendingEvent, bool) {
+func (q *eventSender) next() (pendingEvent, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.pending) == 0 || q.closed {
@@ -164,10 +168,12 @@ func (q *eventQueue) next() (pendingEvent, bool) {
 	return e, true
 }
 
-func (q *eventQueue) sendOne(e pendingEvent) {
+func (q *eventSender) sendOne(e pendingEvent) {
 	ctx, cancel := context.WithTimeout(q.ctx, eventTimeout)
 	defer cancel()
-	err := logical.SendEvent(ctx, q.b.Backend, "beyondidentity/"+e.kind, e.metadata...)
+	metadata := append([]string{logical.EventMetadataModified, strconv.FormatBool(e.modified),
+		logical.EventMetadataOperation, e.kind}, e.metadata...)
+	err := logical.SendEvent(ctx, q.b.Backend, "beyondidentity/"+e.kind, metadata...)
 	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
 		q.b.Logger().Debug("sending an event failed", "event", e.kind, "error", err)
 	}
@@ -175,7 +181,7 @@ func (q *eventQueue) sendOne(e pendingEvent) {
 
 // close drops the events still waiting (they are notifications), ends the
 // send under way and waits for the sender to stop.
-func (q *eventQueue) close() {
+func (q *eventSender) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.pending = nil

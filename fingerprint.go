@@ -2,7 +2,6 @@ package beyondidentity
 
 import (
 	"context"
-	"sync"
 
 	"github.com/hashicorp/vault/sdk/helper/salt"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -22,9 +21,9 @@ import (
 const saltKey = salt.DefaultLocation
 
 // fingerprints computes secrets' fingerprints under the mount's salt,
-// loading (or, on the primary's first use, creating) the salt once.
+// loading (or, on the primary's first use, creating) the salt once. The
+// backend's lock guards it: its users hold that lock already.
 type fingerprints struct {
-	mu   sync.Mutex
 	salt *salt.Salt
 }
 
@@ -32,9 +31,7 @@ type fingerprints struct {
 // performance secondary before the primary made one, a storage error):
 // the token's revocation then tries every retained secret of its client.
 func (f *fingerprints) of(ctx context.Context, s logical.Storage, secret biclient.Secret) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.loadLocked(ctx, s) != nil {
+	if f.load(ctx, s) != nil {
 		return ""
 	}
 	return f.salt.GetHMAC(secret.Reveal())
@@ -43,12 +40,6 @@ func (f *fingerprints) of(ctx context.Context, s logical.Storage, secret biclien
 // load loads the salt, making it on the primary's first use, so that
 // performance secondaries, which cannot write it, find it replicated.
 func (f *fingerprints) load(ctx context.Context, s logical.Storage) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.loadLocked(ctx, s)
-}
-
-func (f *fingerprints) loadLocked(ctx context.Context, s logical.Storage) error {
 	if f.salt != nil {
 		return nil
 	}

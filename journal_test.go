@@ -95,12 +95,12 @@ func TestJournalRecoveryRevokesWhatADeadRequestLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := e.b.cover(ctx, e.storage, orphan.issuedToken, entryCreds); err != nil {
+	if err := e.b.cover(ctx, e.storage, &freshToken{issuedToken: orphan.issuedToken}); err != nil {
 		t.Fatal(err)
 	}
 	heldEntry := orphan.issuedToken
-	heldEntry.AccessToken, heldEntry.Role = secretOf(held.Value), "sync"
-	if _, err := e.b.cover(ctx, e.storage, heldEntry, entryStatic); err != nil {
+	heldEntry.AccessToken, heldEntry.Role, heldEntry.Static = secretOf(held.Value), "sync", true
+	if err := e.b.cover(ctx, e.storage, &freshToken{issuedToken: heldEntry}); err != nil {
 		t.Fatal(err)
 	}
 	if pages := e.journalPages(); len(pages) != 2 {

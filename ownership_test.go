@@ -424,7 +424,7 @@ func TestHangingRevocationsDelayNoRotation(t *testing.T) {
 	e.mustOK(logical.CreateOperation, "static-roles/ci", map[string]any{"scopes": "identities:read", "rotation_period": "10m"})
 	// More failed revocations than the background work runs at once.
 	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{}`})
-	for range 2 * workSlots[kindOfRevocation] {
+	for range 2 * taskSlots[taskRevocation] {
 		if _, err := e.revoke(e.issue("sync", nil).Secret); err == nil {
 			t.Fatal("a revocation succeeded during the outage")
 		}
@@ -433,7 +433,7 @@ func TestHangingRevocationsDelayNoRotation(t *testing.T) {
 	hang.Store("on", true)
 	before, _ := readStaticRole(context.Background(), e.storage, "ci")
 	fake.Advance(10 * time.Minute) // the retries and the rotation are due
-	e.b.startDue(context.Background(), e.storage, nil)
+	e.b.startDue(context.Background(), e.storage)
 	eventuallyTrue(t, func() bool {
 		role, err := readStaticRole(context.Background(), e.storage, "ci")
 		return err == nil && role.LastRotation.After(before.LastRotation)

@@ -38,45 +38,6 @@ func (b *backend) pathConfig() []*framework.Path {
 			HelpSynopsis:    configHelpSynopsis,
 			HelpDescription: configHelpDescription,
 		},
-		{
-			Pattern: configPath + "/" + retainedPrefix + "?$",
-			DisplayAttrs: &framework.DisplayAttributes{
-				OperationPrefix: "beyond-identity",
-				OperationSuffix: "retained-applications",
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback: b.pathRetainedList,
-					Summary:  "List the retained credentials of previous applications, without their secrets.",
-				},
-			},
-			HelpSynopsis:    retainedHelpSynopsis,
-			HelpDescription: retainedHelpDescription,
-		},
-		{
-			Pattern: configPath + "/" + retainedPrefix + framework.GenericNameRegex("id"),
-			DisplayAttrs: &framework.DisplayAttributes{
-				OperationPrefix: "beyond-identity",
-				OperationSuffix: "retained-application",
-			},
-			Fields: map[string]*framework.FieldSchema{
-				"id": {
-					Type:        framework.TypeString,
-					Description: "Id of the retained credentials, as listed by reading config or listing config/retained.",
-					Required:    true,
-				},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{
-					Callback: b.pathRetainedRead,
-					Summary:  "Read retained credentials, without their secret.",
-				},
-				logical.DeleteOperation: forwarded(b.pathRetainedDelete,
-					"Drop retained credentials now; the leases they issued then fail to revoke until their tokens expire."),
-			},
-			HelpSynopsis:    retainedHelpSynopsis,
-			HelpDescription: retainedHelpDescription,
-		},
 	}
 }
 
@@ -222,8 +183,8 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	defer client.CloseIdleConnections()
 	verified := d.Get("verify_connection").(bool)
 	if verified {
-		if resp, err := b.verifyConnection(ctx, client); resp != nil || err != nil {
-			return resp, err
+		if err := b.verifyConnection(ctx, client); err != nil {
+			return answer(req, err)
 		}
 	}
 
@@ -258,7 +219,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 
 	// The response says where the secret went (or will go), so that a
 	// secret-only write after someone re-pointed the config shows it.
-	b.event("config-write", logical.EventMetadataPath, configPath, "token_url", tokenURL, "client_id", cfg.ClientID,
+	b.event("config-write", true, logical.EventMetadataPath, configPath, "token_url", tokenURL, "client_id", cfg.ClientID,
 		"application_moved", strconv.FormatBool(reason == retainedMoved))
 	resp := &logical.Response{Data: map[string]any{"token_url": tokenURL, "verified_connection": verified}}
 	if _, regionGiven := d.GetOk("region"); regionGiven && cfg.AuthURL != "" {
@@ -269,6 +230,32 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		resp.AddWarning(retainedWarning(reason, current, keptID, b.clock.Now().Add(retention), mountPath(req)))
 	}
 	return resp, nil
+}
+
+// verifyConnection mints a short token with new credentials and revokes it
+// at once, so credentials that do not work, or cannot revoke what they
+// issue, are never saved. Its token is never recorded: the config is not
+// saved yet, and the token ends on its own within verifyTokenLifetime.
+func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client) error {
+	const action = "verify_connection: minting a test token"
+	token, err := mint(ctx, client, biclient.MintRequest{Lifetime: verifyTokenLifetime})
+	if token == nil {
+		return upstreamRefusal(action, err)
+	}
+	// Revoke even if the request was cancelled meanwhile.
+	revokeErr := client.Revoke(context.WithoutCancel(ctx), token.AccessToken)
+	if revokeErr != nil {
+		revokeErr = fmt.Errorf("%w; the test token expires on its own within %s", revokeErr, verifyTokenLifetime)
+	}
+	switch {
+	case err != nil:
+		return upstreamRefusal(action, withOutcome(err, discarded(revokeErr)))
+	case revokeErr != nil:
+		return upstreamRefusal("verify_connection: a test token was minted but revoking it failed, so these "+
+			"credentials cannot revoke what they issue", revokeErr)
+	}
+	b.Logger().Debug("verified connection", "token_url", biclient.TokenURL(client.Issuer()), "token_id", token.ID)
+	return nil
 }
 
 // configFromWrite is configFromRequest with the rule on the secret: a
@@ -300,13 +287,6 @@ func retentionReason(current, cfg *config) string {
 		return retainedRotated
 	}
 	return ""
-}
-
-// lockConfig serialises config writes and deletes and the drops of
-// retained credentials.
-func (b *backend) lockConfig() (unlock func()) {
-	b.configLock.Lock()
-	return b.configLock.Unlock
 }
 
 // retainedWarning tells the operator that cfg's credentials are kept (as
@@ -346,7 +326,7 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, _ 
 	}
 	b.reset()
 	b.Logger().Info("configuration deleted; its credentials are kept to revoke its leases", "client_id", existing.ClientID)
-	b.event("config-delete", logical.EventMetadataPath, configPath, "client_id", existing.ClientID)
+	b.event("config-delete", true, logical.EventMetadataPath, configPath, "client_id", existing.ClientID)
 	resp := &logical.Response{}
 	resp.AddWarning(fmt.Sprintf("no role can issue credentials until a new config is written to %sconfig", mountPath(req)))
 	resp.AddWarning(retainedWarning(retainedDeleted, existing, keptID, b.clock.Now().Add(retention), mountPath(req)))
@@ -369,50 +349,6 @@ func staticRolesBlockDelete(names []string, mount string) string {
 		"their tokens, and disabling the mount would leave them valid at Beyond Identity. Delete the static roles first, "+
 		"which revokes their tokens: %s%s", len(names), strings.Join(names[:min(len(names), shown)], ", "),
 		strings.Join(commands, "; "), more)
-}
-
-func (b *backend) pathRetainedList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	retained, err := listRetained(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(retained))
-	info := make(map[string]any, len(retained))
-	for _, app := range retained {
-		id := app["id"].(string)
-		ids = append(ids, id)
-		info[id] = app
-	}
-	return logical.ListResponseWithInfo(ids, info), nil
-}
-
-func (b *backend) pathRetainedRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	id := d.Get("id").(string)
-	app, err := readRetained(ctx, req.Storage, id)
-	if err != nil || app == nil {
-		return nil, err
-	}
-	return &logical.Response{Data: app.summary(id)}, nil
-}
-
-func (b *backend) pathRetainedDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	defer b.lockConfig()()
-	id := d.Get("id").(string)
-	app, err := readRetained(ctx, req.Storage, id)
-	if err != nil || app == nil {
-		return nil, err
-	}
-	if err := dropRetained(ctx, req.Storage, id); err != nil {
-		return nil, err
-	}
-	b.reset()
-	b.Logger().Info("retained credentials dropped by an operator", "id", id, "client_id", app.ClientID)
-	b.event("config-retained-delete", logical.EventMetadataPath, configPath+"/"+retainedPrefix+id, "client_id", app.ClientID)
-	resp := &logical.Response{}
-	resp.AddWarning(fmt.Sprintf("the credentials of client %s at %s are dropped: leases they issued can no longer be revoked "+
-		"at Beyond Identity, and their revocations fail until those tokens expire (at the latest %s)",
-		app.ClientID, biclient.TokenURL(app.issuer()), app.KeptUntil.UTC().Format(time.RFC3339)))
-	return resp, nil
 }
 
 const configHelpSynopsis = "Configure the Beyond Identity application whose client credentials mint tokens."
@@ -450,22 +386,4 @@ serialised.
 
 Deleting config is refused while static roles exist: only these
 credentials can revoke their tokens. Delete the static roles first.
-`
-
-const retainedHelpSynopsis = "Credentials of previous applications, kept to revoke the leases they issued."
-
-const retainedHelpDescription = `
-When the config moves to another Beyond Identity application or client,
-replaces the secret, or is deleted, the credentials it used are kept,
-seal-wrapped, until no token they issued can still be alive (90 days),
-because Beyond Identity ignores a revocation made by any other application
-and refuses a secret it no longer accepts. Each lease is revoked with the
-credentials of the application and client that issued its token: the
-current secret first, then the retained secret that minted it.
-
-Listing config/retained (or reading config) shows each one's id, token_url,
-client_id, reason, retired_at and kept_until, never the secret. Deleting
-config/retained/<id> drops one at once: the leases it issued can then no
-longer be revoked at Beyond Identity, and their revocations fail until
-their tokens expire.
 `

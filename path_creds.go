@@ -2,7 +2,6 @@ package beyondidentity
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -13,15 +12,10 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 const credsPrefix = "creds/"
-
-// shortLifeTolerance absorbs clock skew and latency before a token living
-// shorter than asked is worth a warning.
-const shortLifeTolerance = 5 * time.Second
 
 func (b *backend) pathCreds() *framework.Path {
 	return &framework.Path{
@@ -72,14 +66,12 @@ func (b *backend) pathCreds() *framework.Path {
 	}
 }
 
-// credentialPlan is what one credential will be, decided before minting.
+// credentialPlan is what one credential will be, decided before minting:
+// the token's order, and the lease.
 type credentialPlan struct {
-	role   string
-	scopes []string
-	// lifetime is the token's life at Beyond Identity and the lease's hard end.
-	lifetime time.Duration
+	// order is the token: its lifetime is the lease's hard end too.
+	order
 	leaseTTL time.Duration
-	claims   map[string]any
 	warnings []string
 	// entityID is the Vault entity that asked, when the token has one.
 	entityID string
@@ -87,84 +79,116 @@ type credentialPlan struct {
 
 func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
+	plan, err := b.planCredential(ctx, req, d)
+	if err != nil {
+		return answer(req, err)
+	}
+	resp, err := b.issue(ctx, req.Storage, plan)
+	if err != nil {
+		b.metrics.issueFailures.WithLabelValues(strconv.Itoa(statusOfFailure(err))).Inc()
+		b.event("credential-issue-failure", false, append([]string{"role", name, "entity_id", req.EntityID}, failureMetadata(err)...)...)
+		return answer(req, err)
+	}
+	b.metrics.issued.WithLabelValues(name).Inc()
+	b.event("credential-issue", false, "role", name, "entity_id", req.EntityID, "token_id", resp.Data["token_id"].(string),
+		"expires_at", resp.Data["expires_at"].(string))
+	return resp, nil
+}
+
+// planCredential decides a read's credential from its role, the request's
+// narrowing, the mount's ceiling and, for a role that attributes, the
+// entity that asks. A claims_template the entity cannot fill is counted as
+// a failed issue; the other refusals mint nothing and are not.
+func (b *backend) planCredential(ctx context.Context, req *logical.Request, d *framework.FieldData) (*credentialPlan, error) {
+	name := d.Get("name").(string)
 	r, err := b.cachedRole(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
 	if r == nil {
-		return b.unknownRole(ctx, req, name)
+		return nil, b.unknownRole(ctx, req, name)
 	}
-	plan, errResp := planCredential(name, r, d, b.System().MaxLeaseTTL(), mountPath(req))
-	if errResp != nil {
-		return errResp, nil
-	}
-	client, err := b.client(ctx, req.Storage)
-	if errors.Is(err, errNotConfigured) {
-		return logical.ErrorResponse("the mount is not configured: write %sconfig first", mountPath(req)), nil
-	}
+	plan, err := narrow(name, r, d, b.System().MaxLeaseTTL(), mountPath(req))
 	if err != nil {
+		return nil, err
+	}
+	if _, err := b.client(ctx, req.Storage); err != nil {
 		return nil, err
 	}
 	plan.entityID = req.EntityID
 	if r.ClaimsTemplate != "" {
-		claims, err := b.attributedClaims(r, name, req.EntityID)
-		var missing *missingValueError
-		switch {
-		case errors.As(err, &missing):
-			b.metrics.issueFailures.WithLabelValues(strconv.Itoa(http.StatusBadRequest)).Inc()
-			return logical.ErrorResponse(missing.Error()), nil
-		case err != nil:
+		if plan.claims, err = b.attributedClaims(r, name, req.EntityID); err != nil {
+			if statusOfFailure(err) == http.StatusBadRequest {
+				b.metrics.issueFailures.WithLabelValues(strconv.Itoa(http.StatusBadRequest)).Inc()
+			}
 			return nil, err
 		}
-		plan.claims = claims
 	}
-	resp, err := b.issue(ctx, req.Storage, client, plan)
-	if err != nil || resp.IsError() {
-		b.metrics.issueFailures.WithLabelValues(strconv.Itoa(statusOfFailure(err))).Inc()
-		b.event("credential-issue-failure", append([]string{"role", name, "entity_id", req.EntityID}, failureMetadata(resp, err)...)...)
-		return resp, err
-	}
-	b.metrics.issued.WithLabelValues(name).Inc()
-	b.event("credential-issue", "role", name, "entity_id", req.EntityID, "token_id", resp.Data["token_id"].(string),
-		"expires_at", resp.Data["expires_at"].(string))
-	return resp, nil
+	return plan, nil
 }
 
-// unknownRole answers creds/ of a name that is no role: a 400 naming the
-// path that serves it when it is a static role, or the rule otherwise.
-func (b *backend) unknownRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
-	static, err := readStaticRole(ctx, req.Storage, name)
+// issue mints the planned token and builds its lease; a lease that cannot
+// be built, or a request that ended meanwhile, discards the token.
+func (b *backend) issue(ctx context.Context, s logical.Storage, plan *credentialPlan) (*logical.Response, error) {
+	client, err := b.client(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	if static != nil {
-		return logical.ErrorResponse("%q is a static role, which keeps one token without a lease: read it at %s%s%s, "+
-			"not at %s%s%s", name, mountPath(req), staticCredsPrefix, name, mountPath(req), credsPrefix, name), nil
+	f, err := b.mintFresh(ctx, s, client, &plan.order)
+	if err != nil {
+		return nil, err
 	}
-	return logical.ErrorResponse("role %q does not exist: 'name' must be a role written at %sroles/%s", name, mountPath(req), name), nil
+	resp, err := b.credentialResponse(plan, f)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("the request for role %q ended before its credential was returned: %w", plan.role, ctx.Err())
+	}
+	if err != nil {
+		return nil, b.discard(ctx, s, f, err)
+	}
+	b.keep(f)
+	// Debug, like renewals: at info, a busy mount would write a line per
+	// credential, which the audit log, the credential-issue event and the
+	// issued metric already record.
+	b.Logger().Debug("issued token", "role", plan.role, "entity_id", plan.entityID, "token_id", f.TokenID,
+		"expires_at", resp.Data["expires_at"], "lease_ttl", resp.Secret.TTL.String())
+	return resp, nil
 }
 
-// planCredential applies the request's narrowing and the mount's ceiling to
-// a role.
-func planCredential(name string, r *role, d *framework.FieldData, mountMax time.Duration, mount string) (*credentialPlan, *logical.Response) {
-	plan := &credentialPlan{role: name, scopes: r.Scopes, lifetime: r.maxTTL(), leaseTTL: r.ttl(), claims: r.CustomClaims}
+// unknownRole is creds/ of a name that is no role: a 400 naming the path
+// that serves it when it is a static role, or the rule otherwise.
+func (b *backend) unknownRole(ctx context.Context, req *logical.Request, name string) error {
+	static, err := readStaticRole(ctx, req.Storage, name)
+	if err != nil {
+		return err
+	}
+	if static != nil {
+		return badRequest("%q is a static role, which keeps one token without a lease: read it at %s%s%s, "+
+			"not at %s%s%s", name, mountPath(req), staticCredsPrefix, name, mountPath(req), credsPrefix, name)
+	}
+	return badRequest("role %q does not exist: 'name' must be a role written at %sroles/%s", name, mountPath(req), name)
+}
+
+// narrow applies the request's narrowing and the mount's ceiling to a
+// role.
+func narrow(name string, r *role, d *framework.FieldData, mountMax time.Duration, mount string) (*credentialPlan, error) {
+	plan := &credentialPlan{order: order{role: name, scopes: r.Scopes, lifetime: r.maxTTL(), claims: r.CustomClaims}, leaseTTL: r.ttl()}
 	if raw, ok := d.GetOk("ttl"); ok && raw.(int) > 0 {
 		ttl := time.Duration(raw.(int)) * time.Second
 		if ttl > r.maxTTL() {
-			return nil, logical.ErrorResponse("'ttl' (%s) must not exceed the max_ttl of role %q (%s)", seconds(ttl), name, seconds(r.maxTTL()))
+			return nil, badRequest("'ttl' (%s) must not exceed the max_ttl of role %q (%s)", seconds(ttl), name, seconds(r.maxTTL()))
 		}
 		plan.lifetime, plan.leaseTTL = ttl, ttl
 	}
 	if raw, ok := d.GetOk("scopes"); ok {
 		scopes, err := parseScopes(raw.([]string))
 		if err != nil {
-			return nil, logical.ErrorResponse(err.Error())
+			return nil, badRequest("%s", err)
 		}
 		if len(scopes) == 0 {
-			return nil, logical.ErrorResponse("'scopes' must list at least one of the role's scopes when given")
+			return nil, badRequest("'scopes' must list at least one of the role's scopes when given")
 		}
 		if outside := scope.Missing(scopes, r.Scopes); len(outside) > 0 {
-			return nil, logical.ErrorResponse("'scopes' must be a subset of the scopes of role %q: it does not grant %s",
+			return nil, badRequest("'scopes' must be a subset of the scopes of role %q: it does not grant %s",
 				name, strings.Join(outside, ", "))
 		}
 		plan.scopes = scopes
@@ -185,7 +209,6 @@ func planCredential(name string, r *role, d *framework.FieldData, mountMax time.
 // planned lifetime: a lease that ends a moment after its token does no
 // harm, while one cut to 59m59s by rounding would surprise every reader.
 // The plan counts from sentAt, when the request that got the token left.
-// Defended by TestCredsLeaseIsExactlyAsAsked and TestCredsShorterTokenCapsTheLease.
 func leaseLifetime(plan *credentialPlan, expiresAt, sentAt, now time.Time) (time.Duration, []string) {
 	planEnd := sentAt.Add(plan.lifetime)
 	switch {
@@ -200,28 +223,27 @@ func leaseLifetime(plan *credentialPlan, expiresAt, sentAt, now time.Time) (time
 	return plan.lifetime, nil
 }
 
-// credentialResponse builds the lease of a checked token, whose facts the
-// plugin has learnt. An error means the token must be discarded.
-func (b *backend) credentialResponse(plan *credentialPlan, token *biclient.Token, minted issuedToken, facts tokenFacts,
-	learnWarnings []string) (*logical.Response, error) {
-	lifetime, endWarnings := leaseLifetime(plan, facts.expiresAt, token.SentAt, b.clock.Now())
+// credentialResponse builds the lease of a checked token. An error means
+// the token must be discarded.
+func (b *backend) credentialResponse(plan *credentialPlan, f *freshToken) (*logical.Response, error) {
+	lifetime, endWarnings := leaseLifetime(plan, f.facts.expiresAt, f.answer.SentAt, b.clock.Now())
 	if lifetime < time.Second {
 		return nil, fmt.Errorf("minting a token for role %q: Beyond Identity issued a token that has already expired (at %s)",
-			plan.role, facts.expiresAt.UTC().Format(time.RFC3339))
+			plan.role, f.facts.expiresAt.UTC().Format(time.RFC3339))
 	}
 	leaseTTL := min(plan.leaseTTL, lifetime)
 	lease := leaseData{
-		issuedToken: minted,
+		issuedToken: f.issuedToken,
 		TTL:         int64(leaseTTL / time.Second),
 		Lifetime:    int64(lifetime / time.Second),
 		EntityID:    plan.entityID,
 	}
 	resp := b.Secret(secretTypeToken).Response(map[string]any{
-		"access_token": token.AccessToken.Reveal(),
-		"token_type":   token.TokenType,
-		"scopes":       facts.scopes,
-		"expires_at":   facts.expiresAt.UTC().Format(time.RFC3339),
-		"token_id":     facts.id,
+		"access_token": f.AccessToken.Reveal(),
+		"token_type":   f.answer.TokenType,
+		"scopes":       f.facts.scopes,
+		"expires_at":   f.facts.expiresAt.UTC().Format(time.RFC3339),
+		"token_id":     f.facts.id,
 		"role":         plan.role,
 	}, lease.internalData())
 	resp.Secret.TTL = leaseTTL
@@ -229,7 +251,7 @@ func (b *backend) credentialResponse(plan *credentialPlan, token *biclient.Token
 	// A lease that already reaches its hard end cannot be extended; saying
 	// so lets Vault Agent fetch a fresh token instead of renewing.
 	resp.Secret.Renewable = leaseTTL < lifetime
-	resp.Warnings = slices.Concat(plan.warnings, learnWarnings, endWarnings)
+	resp.Warnings = slices.Concat(plan.warnings, f.warnings, endWarnings)
 	return resp, nil
 }
 

@@ -160,7 +160,7 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	}
 	b.roles.drop(name)
 	b.Logger().Info("role saved", "role", name, "scopes", strings.Join(r.Scopes, " "), "ttl", r.ttl().String(), "max_ttl", r.maxTTL().String())
-	b.event("role-write", logical.EventMetadataPath, rolePrefix+name, "role", name)
+	b.event("role-write", true, logical.EventMetadataPath, rolePrefix+name, "role", name)
 	// The answer is the role as stored: the CLI shows it, and a write that
 	// merged with an earlier one shows what the role now is.
 	return &logical.Response{Data: r.view(), Warnings: mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))}, nil
@@ -173,7 +173,7 @@ func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *f
 	}
 	b.roles.drop(name)
 	b.Logger().Info("role deleted", "role", name)
-	b.event("role-delete", logical.EventMetadataPath, rolePrefix+name, "role", name)
+	b.event("role-delete", true, logical.EventMetadataPath, rolePrefix+name, "role", name)
 	return nil, nil
 }
 

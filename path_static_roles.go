@@ -11,10 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-const (
-	staticCredsPrefix = "static-creds/"
-	rotateRolePrefix  = "rotate-role/"
-)
+const staticCredsPrefix = "static-creds/"
 
 func (b *backend) pathStaticRoles() []*framework.Path {
 	name := map[string]*framework.FieldSchema{
@@ -61,22 +58,6 @@ func (b *backend) pathStaticRoles() []*framework.Path {
 			},
 			HelpSynopsis:    staticCredsHelpSynopsis,
 			HelpDescription: staticCredsHelpDescription,
-		},
-		{
-			Pattern:      rotateRolePrefix + framework.GenericNameRegex("name"),
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "beyond-identity", OperationVerb: "rotate", OperationSuffix: "static-role"},
-			Fields:       name,
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:                    b.pathRotateRole,
-					Summary:                     "Replace a static role's token now; the previous one works for the grace period.",
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-					Responses:                   map[int][]framework.Response{http.StatusOK: {{Description: "OK", Fields: rotateRoleResponseFields}}},
-				},
-			},
-			HelpSynopsis:    rotateRoleHelpSynopsis,
-			HelpDescription: rotateRoleHelpDescription,
 		},
 	}
 }
@@ -154,12 +135,6 @@ var staticCredsFields = map[string]*framework.FieldSchema{
 	"ttl":                 {Type: framework.TypeDurationSecond, Description: "Seconds until the token is replaced: read again then."},
 }
 
-var rotateRoleResponseFields = map[string]*framework.FieldSchema{
-	"token_id":            {Type: framework.TypeString, Description: "The new token's jti."},
-	"last_vault_rotation": {Type: framework.TypeString, Description: "RFC 3339 time the new token was minted."},
-	"next_vault_rotation": {Type: framework.TypeString, Description: "RFC 3339 time of the next rotation."},
-}
-
 func (b *backend) staticRoleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
 	r, err := readStaticRole(ctx, req.Storage, d.Get("name").(string))
 	return r != nil, err
@@ -220,12 +195,12 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 	}
 	if existing == nil || tokenChanged {
 		// A failing mint leaves the role as it was: absent, or unchanged.
-		resp, err := b.rotate(ctx, req.Storage, name, r)
-		if err != nil || resp.IsError() {
-			return resp, err
+		warnings, err := b.rotate(ctx, req.Storage, name, r)
+		if err != nil {
+			return answer(req, err)
 		}
-		b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
-		return &logical.Response{Data: r.operatorView(), Warnings: resp.Warnings}, nil
+		b.event("static-role-write", true, logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+		return &logical.Response{Data: r.operatorView(), Warnings: warnings}, nil
 	}
 	if r.FailedRotations == 0 {
 		// A new period counts from the last rotation, a new schedule from
@@ -242,7 +217,7 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 	b.pushItem(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("static role saved", "role", name, "rotation_period", r.RotationPeriod.String(),
 		"rotation_schedule", r.RotationSchedule, "next_rotation", r.NextRotation)
-	b.event("static-role-write", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+	b.event("static-role-write", true, logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return &logical.Response{Data: r.operatorView()}, nil
 }
 
@@ -261,7 +236,7 @@ func (b *backend) pathStaticRoleDelete(ctx context.Context, req *logical.Request
 	}
 	b.popFromQueueByKey(staticRolePrefix + name)
 	b.Logger().Info("static role deleted; its tokens are revoked", "role", name)
-	b.event("static-role-delete", logical.EventMetadataPath, staticRolePrefix+name, "role", name)
+	b.event("static-role-delete", true, logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 	return nil, nil
 }
 
@@ -323,28 +298,6 @@ func (b *backend) unknownStaticRole(ctx context.Context, name string, req *logic
 		"(vault list %s%s lists them)", name, mountPath(req), staticRolePrefix, name, mountPath(req), staticRolePrefix), nil
 }
 
-func (b *backend) pathRotateRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
-	defer b.lockStaticRole(name)()
-	r, err := readStaticRole(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	if r == nil {
-		return b.unknownStaticRole(ctx, name, req)
-	}
-	resp, err := b.rotate(ctx, req.Storage, name, r)
-	if err != nil || resp.IsError() {
-		return resp, err
-	}
-	resp.Data = map[string]any{
-		"token_id":            r.Current.TokenID,
-		"last_vault_rotation": rfc3339(r.LastRotation),
-		"next_vault_rotation": rfc3339(r.NextRotation),
-	}
-	return resp, nil
-}
-
 const staticRoleListHelpSynopsis = "List the static roles."
 
 const staticRoleListHelpDescription = `
@@ -399,14 +352,4 @@ next rotation is due. Vault Agent, consul-template
 and Vault Secrets Operator read these fields to fetch the new token when it
 comes; the previous one keeps working for the role's grace_period. Reading
 mints nothing: every read until the next rotation returns the same token.
-`
-
-const rotateRoleHelpSynopsis = "Replace a static role's token now."
-
-const rotateRoleHelpDescription = `
-Mints a new token for the static role at once; the previous one keeps
-working for the role's grace_period, then is revoked at Beyond Identity.
-The next rotation counts from now (a period), or is the schedule's next
-time. The answer holds the new token_id, last_vault_rotation and
-next_vault_rotation, never the token.
 `

@@ -11,79 +11,74 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/queue"
-
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 )
 
 // The background work of a mount runs from one schedule, on the active
 // node, without any request: static role rotations and the revocation of
 // their retired tokens, retries of failed revocations, and the recovery of
-// the journal. It is the shape of Vault's database engine: one priority
+// the journal of fresh tokens: the shape of Vault's database engine: one priority
 // queue (sdk/queue), keyed by the storage key of the record it stands for,
 // one loop that ticks on the injected clock and pops what is due, and
 // populateQueue, which finds the records again in storage. A record in
-// storage is the truth; the queue only says when to look at it next.
+// storage is the truth; the schedule only says when to look at it next.
 
 // queueTick is how often the loop looks for due work: rotations run within
 // a second or two of their due time.
 const queueTick = time.Second
 
-// workSlots bounds the items of each kind run at once, so that slow
+// taskSlots bounds the items of each task run at once, so that slow
 // revocations (a hanging Beyond Identity holds each for up to
 // request_timeout) never keep a rotation from running on time, nor the
 // other way round. The mount's call limits bound the calls to Beyond
 // Identity.
-var workSlots = map[string]int{kindOfRotation: 4, kindOfRevocation: 4, kindOfRecovery: 1}
+var taskSlots = map[task]int{taskRotation: 4, taskRevocation: 4, taskRecovery: 1}
 
-// The kinds of queue items, by the record their key names.
+// task is what an item of the schedule does, by the record its key names.
+type task string
+
 const (
-	kindOfRotation   = "rotation"
-	kindOfRevocation = "revocation"
-	kindOfRecovery   = "recovery"
+	taskRotation   task = "rotation"   // a static role: rotate it, revoke its retired tokens
+	taskRevocation task = "revocation" // a failed revocation: retry it
+	taskRecovery   task = "recovery"   // the journal (recoveryKey), which populateQueue schedules each time it runs
 )
 
-// recoveryKey is the queue's item for the journal's recovery, which
-// populateQueue pushes every time it runs (once a minute, with Vault's
-// periodic function).
-const recoveryKey = journal.Prefix
-
-// workQueue is the schedule: sdk/queue refuses a key already queued, so
-// every reschedule pops the key first, under mu.
-type workQueue struct {
+// schedule is the background work's: sdk/queue refuses a key already
+// queued, so every reschedule pops the key first, under mu.
+type schedule struct {
 	mu    sync.Mutex
 	items *queue.PriorityQueue
 	// running are the keys popped and being worked on: a key is never run
 	// twice at once, and populateQueue leaves them to their run, which
 	// pushes them again as needed.
 	running map[string]bool
-	// slots hold a token per item of each kind under way.
-	slots map[string]chan struct{}
+	// slots hold a token per item of each task under way.
+	slots map[task]chan struct{}
 	// inFlight counts the items under way, for clean to wait for.
 	inFlight sync.WaitGroup
 }
 
-func newWorkQueue() *workQueue {
-	q := &workQueue{items: queue.New(), running: map[string]bool{}, slots: map[string]chan struct{}{}}
-	for kind, n := range workSlots {
-		q.slots[kind] = make(chan struct{}, n)
+func newSchedule() *schedule {
+	q := &schedule{items: queue.New(), running: map[string]bool{}, slots: map[task]chan struct{}{}}
+	for t, n := range taskSlots {
+		q.slots[t] = make(chan struct{}, n)
 	}
 	return q
 }
 
-// kindOf is the kind of the record key names.
-func kindOf(key string) string {
+// taskOf is the task of the record key names.
+func taskOf(key string) task {
 	switch {
 	case key == recoveryKey:
-		return kindOfRecovery
+		return taskRecovery
 	case strings.HasPrefix(key, revocationPrefix):
-		return kindOfRevocation
+		return taskRevocation
 	}
-	return kindOfRotation
+	return taskRotation
 }
 
 // pushItem schedules key at due, replacing any earlier schedule of it.
 func (b *backend) pushItem(key string, due time.Time) {
-	q := b.queue
+	q := b.schedule
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, err := q.items.PopByKey(key); err != nil {
@@ -97,7 +92,7 @@ func (b *backend) pushItem(key string, due time.Time) {
 // pushItemUnlessKnown schedules key at due unless it is queued or running:
 // populateQueue's push, which must not undo a schedule set meanwhile.
 func (b *backend) pushItemUnlessKnown(key string, due time.Time) {
-	q := b.queue
+	q := b.schedule
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.running[key] {
@@ -110,7 +105,7 @@ func (b *backend) pushItemUnlessKnown(key string, due time.Time) {
 
 // popFromQueueByKey unschedules key: its record is gone.
 func (b *backend) popFromQueueByKey(key string) {
-	q := b.queue
+	q := b.schedule
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, err := q.items.PopByKey(key); err != nil {
@@ -121,7 +116,7 @@ func (b *backend) popFromQueueByKey(key string) {
 // takeDue pops the keys due by now that can start: not running already,
 // and with a free slot of their kind, which it takes. The others stay
 // queued for a later tick.
-func (q *workQueue) takeDue(now time.Time) []string {
+func (q *schedule) takeDue(now time.Time) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var due []string
@@ -141,7 +136,7 @@ func (q *workQueue) takeDue(now time.Time) []string {
 			later = append(later, item)
 			return due
 		}
-		if q.running[item.Key] || !q.takeSlot(kindOf(item.Key)) {
+		if q.running[item.Key] || !q.takeSlot(taskOf(item.Key)) {
 			later = append(later, item)
 			continue
 		}
@@ -150,25 +145,25 @@ func (q *workQueue) takeDue(now time.Time) []string {
 	}
 }
 
-// takeSlot takes a slot of kind if one is free.
-func (q *workQueue) takeSlot(kind string) bool {
+// takeSlot takes a slot of t if one is free.
+func (q *schedule) takeSlot(t task) bool {
 	select {
-	case q.slots[kind] <- struct{}{}:
+	case q.slots[t] <- struct{}{}:
 		return true
 	default:
 		return false
 	}
 }
 
-func (q *workQueue) finished(key string) {
+func (q *schedule) finished(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.running, key)
-	<-q.slots[kindOf(key)]
+	<-q.slots[taskOf(key)]
 }
 
 // known reports whether key is queued or running.
-func (q *workQueue) known(key string) bool {
+func (q *schedule) known(key string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.running[key] {
@@ -184,56 +179,39 @@ func (q *workQueue) known(key string) bool {
 }
 
 // startDue starts every item due by now that can start, each in its own
-// goroutine, and returns at once; done, when not nil, counts them.
-func (b *backend) startDue(ctx context.Context, s logical.Storage, done *sync.WaitGroup) {
+// goroutine, and returns at once.
+func (b *backend) startDue(ctx context.Context, s logical.Storage) {
 	if ctx.Err() != nil {
 		return // stopping: the next process finds the work in storage
 	}
-	for _, key := range b.queue.takeDue(b.clock.Now()) {
-		b.queue.inFlight.Add(1)
-		if done != nil {
-			done.Add(1)
-		}
+	for _, key := range b.schedule.takeDue(b.clock.Now()) {
+		b.schedule.inFlight.Add(1)
 		go func() {
 			defer func() {
-				b.queue.finished(key)
-				b.queue.inFlight.Done()
-				if done != nil {
-					done.Done()
-				}
+				b.schedule.finished(key)
+				b.schedule.inFlight.Done()
 			}()
 			b.runItem(ctx, s, key)
 		}()
 	}
 }
 
-// runDue runs the items due by now that can start, and returns when they
-// are done: what one tick of the loop starts.
-func (b *backend) runDue(ctx context.Context, s logical.Storage) {
-	var done sync.WaitGroup
-	b.startDue(ctx, s, &done)
-	done.Wait()
-}
-
-// runItem is one item's turn, by the kind of record its key names.
+// runItem is one item's turn, by the record its key names.
 func (b *backend) runItem(ctx context.Context, s logical.Storage, key string) {
-	switch {
-	case key == recoveryKey:
-		settle := func(ctx context.Context, entry journalEntry) bool { return b.recoverEntry(ctx, s, entry) }
-		if err := b.journal.Recover(ctx, s, settle); err != nil {
-			b.Logger().Warn("recovering the journal of new tokens failed; the next periodic run tries again", "error", err)
-		}
-	case strings.HasPrefix(key, revocationPrefix):
+	switch taskOf(key) {
+	case taskRecovery:
+		b.recoverJournal(ctx, s)
+	case taskRevocation:
 		b.retryRevocation(ctx, s, strings.TrimPrefix(key, revocationPrefix))
-	case strings.HasPrefix(key, staticRolePrefix):
+	case taskRotation:
 		b.runStaticRole(ctx, s, strings.TrimPrefix(key, staticRolePrefix))
 	}
 }
 
-// runQueue is the background loop: it fills the queue from storage, then
-// ticks on the injected clock and starts what is due, until ctx ends. It
-// never waits for an item: one that hangs holds only its own slot.
-func (b *backend) runQueue(ctx context.Context, s logical.Storage) {
+// runSchedule is the background loop: it fills the schedule from storage,
+// then ticks on the injected clock and starts what is due, until ctx ends.
+// It never waits for an item: one that hangs holds only its own slot.
+func (b *backend) runSchedule(ctx context.Context, s logical.Storage) {
 	if err := b.populateQueue(ctx, s); err != nil {
 		// Vault's periodic function populates again within a minute.
 		b.Logger().Warn("loading the background work from storage failed; trying again with the next periodic run", "error", err)
@@ -246,11 +224,11 @@ func (b *backend) runQueue(ctx context.Context, s logical.Storage) {
 			return
 		case <-timer.C():
 		}
-		b.startDue(ctx, s, nil) // clean waits for them through queue.inFlight
+		b.startDue(ctx, s) // clean waits for them through schedule.inFlight
 	}
 }
 
-// populateQueue finds in storage the records the queue may have missed (a
+// populateQueue finds in storage the records the schedule may have missed (a
 // failed load at start, a record written by another process, a storage
 // error) and schedules them; a key already queued or running keeps its
 // schedule. A record that cannot be read or decoded is logged and skipped,
@@ -271,7 +249,7 @@ func (b *backend) populateQueue(ctx context.Context, s logical.Storage) error {
 	return errors.Join(errs...)
 }
 
-// populatePrefix schedules the records under prefix that the queue does
+// populatePrefix schedules the records under prefix that the schedule does
 // not know, at the time due says (false: nothing to schedule).
 func (b *backend) populatePrefix(ctx context.Context, s logical.Storage, prefix string,
 	due func(ctx context.Context, s logical.Storage, name string) (time.Time, bool, error)) error {
@@ -281,7 +259,7 @@ func (b *backend) populatePrefix(ctx context.Context, s logical.Storage, prefix 
 	}
 	for _, name := range names {
 		key := prefix + name
-		if b.queue.known(key) {
+		if b.schedule.known(key) {
 			continue
 		}
 		at, ok, err := due(ctx, s, name)

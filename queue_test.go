@@ -10,6 +10,13 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// runDue runs the items due by now that can start, and returns when they
+// are done: what one tick of the background loop starts.
+func (b *backend) runDue(ctx context.Context, s logical.Storage) {
+	b.startDue(ctx, s)
+	b.schedule.inFlight.Wait()
+}
+
 // TestARecordThatCannotBeDecodedIsSkippedNotAReasonToStop: among the
 // failed revocations in storage, one that does not decode is logged and
 // skipped, and the records after it are still scheduled.
@@ -32,11 +39,11 @@ func TestARecordThatCannotBeDecodedIsSkippedNotAReasonToStop(t *testing.T) {
 		t.Fatalf("populateQueue: %v", err)
 	}
 	for _, key := range []string{"a-first", "c-last"} {
-		if !e.b.queue.known(revocationPrefix + key) {
+		if !e.b.schedule.known(revocationPrefix + key) {
 			t.Errorf("record %s is not scheduled", key)
 		}
 	}
-	if e.b.queue.known(revocationPrefix+"b-garbled") || e.b.pendingRevocations.len() != 2 {
+	if e.b.schedule.known(revocationPrefix+"b-garbled") || e.b.pendingRevocations.len() != 2 {
 		t.Errorf("the garbled record is scheduled, or the pending count is %d, not 2", e.b.pendingRevocations.len())
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -71,11 +70,6 @@ func newRetainedID(cfg *config) string {
 	// crypto/rand.Read never fails: it aborts the program instead (Go 1.24+).
 	_, _ = rand.Read(suffix)
 	return clientTag(cfg.issuer(), cfg.ClientID) + "-" + hex.EncodeToString(suffix)
-}
-
-// sameSecret compares two secrets in constant time.
-func sameSecret(a, b biclient.Secret) bool {
-	return subtle.ConstantTimeCompare([]byte(a.Reveal()), []byte(b.Reveal())) == 1
 }
 
 // summary is what an operator may see of retained credentials: never the

@@ -105,6 +105,26 @@ func (p *pendingSet) markLoaded() {
 	p.loaded = true
 }
 
+// pendingOfStaticRole counts the pending revocations of a static role's
+// tokens, loading them from storage first if the background loop has not.
+func (b *backend) pendingOfStaticRole(ctx context.Context, s logical.Storage, name string) (int, error) {
+	if n, loaded := b.pendingRevocations.ofStaticRole(name); loaded {
+		return n, nil
+	}
+	keys, err := s.List(ctx, revocationPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("listing the pending revocations: %w", err)
+	}
+	for _, key := range keys {
+		if record, err := readRevocation(ctx, s, key); err == nil && record != nil && !record.revoked() {
+			b.pendingRevocations.add(key, record.staticRoleOf())
+		}
+	}
+	b.pendingRevocations.markLoaded()
+	n, _ := b.pendingRevocations.ofStaticRole(name)
+	return n, nil
+}
+
 // staticRoleOf is the static role whose token a record is, or "".
 func (r *revocationRecord) staticRoleOf() string {
 	if r.Static || r.Kind == kindStatic { // records written before tokens said so carry only the kind
@@ -190,7 +210,7 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 		outcome = "retrying"
 	}
 	b.metrics.revocations.WithLabelValues(outcome).Inc()
-	b.event("revoke-failure", "role", t.Role, "token_id", t.TokenID, "retrying", strconv.FormatBool(failure.queued),
+	b.event("revoke-failure", false, "role", t.Role, "token_id", t.TokenID, "retrying", strconv.FormatBool(failure.queued),
 		"error", biclient.CleanText(err.Error(), 512))
 	return failure
 }
@@ -198,7 +218,7 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 // revoked counts a revocation that is done, and says so in an event.
 func (b *backend) revoked(t issuedToken, outcome string) {
 	b.metrics.revocations.WithLabelValues(outcome).Inc()
-	b.event("revoke", "role", t.Role, "token_id", t.TokenID, "outcome", outcome)
+	b.event("revoke", false, "role", t.Role, "token_id", t.TokenID, "outcome", outcome)
 }
 
 // revokeUpstream revokes a token with the credentials of the application
@@ -245,7 +265,7 @@ func (e *tokenScrubbed) Unwrap() error { return e.err }
 // failure of a recorded one) and schedules the next attempt. A record that
 // another attempt has meanwhile marked revoked stays as it is.
 func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key string, t issuedToken, kind string, cause error) error {
-	defer b.revocationLocks.lock(key)()
+	defer b.lockRevocation(key)()
 	record, err := readRevocation(ctx, s, key)
 	switch {
 	case err != nil:
@@ -272,7 +292,7 @@ func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key st
 // forgetRevocation deletes a record that is no longer needed. A failure
 // leaves it for the background work, which finds nothing to do.
 func (b *backend) forgetRevocation(ctx context.Context, s logical.Storage, key string) {
-	defer b.revocationLocks.lock(key)()
+	defer b.lockRevocation(key)()
 	if err := s.Delete(ctx, revocationPrefix+key); err != nil {
 		b.Logger().Warn("deleting a revocation record failed", "error", err)
 		return
@@ -335,7 +355,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 // the token, kept until the token would have ended, so that Vault's next
 // attempt on its lease succeeds at once.
 func (b *backend) keepProofOfRevocation(ctx context.Context, s logical.Storage, key string, record *revocationRecord, now time.Time) {
-	unlock := b.revocationLocks.lock(key)
+	unlock := b.lockRevocation(key)
 	b.pendingRevocations.remove(key)
 	record.Token, record.RevokedAt, record.LastError = "", now, ""
 	record.Next = record.endsBy().Add(expiredMargin)

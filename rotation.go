@@ -2,19 +2,16 @@ package beyondidentity
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
+
+// A static role's rotation: a new token minted through the fresh-token
+// flow (fresh.go), stored as the current one before any old one is
+// revoked, and the background work's turns on the role.
 
 // Backoff between attempts of a failing rotation: short, because the
 // current token may be near its end.
@@ -23,11 +20,6 @@ const (
 	rotationRetryMax  = time.Minute
 )
 
-// maxRetiredTokens bounds the replaced tokens a static role keeps in their
-// grace: a burst of rotations revokes the oldest at once, so that neither
-// the live tokens nor the role's record grow with the rotations.
-const maxRetiredTokens = 3
-
 // maxLiveTokens bounds a static role's tokens alive at once as far as the
 // plugin knows: its current one, its retired ones and those whose
 // revocation is pending. While Beyond Identity refuses revocations, the
@@ -35,75 +27,46 @@ const maxRetiredTokens = 3
 // without this bound, every rotation would leave one more token alive.
 const maxLiveTokens = 5
 
-// lockStaticRole takes the lock of one static role: a write, a rotate-role
-// and the background work never work on the same role at once. It is
-// held across the mint of a new token, so that a role never gets two; it
-// is the role's own, so another role never waits for it.
-func (b *backend) lockStaticRole(name string) func() {
-	return b.staticRoleLocks.lock(name)
-}
-
 // rotate mints a new token for the role and stores it as the current one,
 // the previous current token retired to be revoked when its grace ends, or
 // at once when it carries a scope the role no longer has or the role holds
 // maxRetiredTokens retired ones already. The new token is stored before any
 // old one is revoked, so a crash at any point leaves a working token in
-// place. A failure leaves the role as it was, the new token discarded, and
-// is returned as an error response (the operator's to fix) or an error.
-// The caller holds the role's lock.
-func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r *staticRole) (*logical.Response, error) {
-	resp, err := b.replaceToken(ctx, s, name, r)
-	if err != nil || resp.IsError() {
-		if r.LastRotation.IsZero() {
-			// A role being created whose first mint fails is not stored:
-			// no role, no rotation to count (nor a label value for any name).
-			return resp, err
-		}
-		b.metrics.rotations.WithLabelValues(name, "failed").Inc()
-		b.event("static-rotate-failure", append([]string{"role", name}, failureMetadata(resp, err)...)...)
-		return resp, err
+// place. A failure leaves the role as it was, the new token discarded. It
+// returns the rotation's warnings. The caller holds the role's lock.
+func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r *staticRole) ([]string, error) {
+	creating := r.LastRotation.IsZero()
+	warnings, err := b.replaceToken(ctx, s, name, r)
+	// A role being created whose first mint fails is not stored: no role,
+	// no rotation to count (nor a label value for any name).
+	if err == nil || !creating {
+		b.rotated(name, r, err)
 	}
-	b.metrics.rotations.WithLabelValues(name, "rotated").Inc()
-	b.event("static-rotate", "role", name, "token_id", r.Current.TokenID, "next_rotation", r.NextRotation.UTC().Format(time.RFC3339))
-	return resp, nil
+	return warnings, err
 }
 
 // replaceToken is rotate's work, without the counting.
-func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name string, r *staticRole) (*logical.Response, error) {
+func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name string, r *staticRole) ([]string, error) {
 	client, err := b.client(ctx, s)
-	if errors.Is(err, errNotConfigured) {
-		return logical.ErrorResponse("the mount is not configured: write its config first"), nil
-	}
 	if err != nil {
 		return nil, err
 	}
-	who := fmt.Sprintf("static role %q", name)
 	if err := b.checkLiveTokens(ctx, s, name, r); err != nil {
 		return nil, err
 	}
-	lifetime := r.tokenLifetime(b.clock.Now())
-	token, err := mint(ctx, client, biclient.MintRequest{Scopes: r.Scopes, Lifetime: lifetime, CustomClaims: r.CustomClaims})
-	if token == nil {
-		return upstreamFailure("minting a token for "+who, err)
-	}
-	minted := issuedFrom(client, token, name)
-	minted.Static = true
+	o := &order{role: name, static: true, scopes: r.Scopes, claims: r.CustomClaims, lifetime: r.tokenLifetime(b.clock.Now())}
+	f, err := b.mintFresh(ctx, s, client, o)
 	if err != nil {
-		return b.abandon(ctx, s, minted, entryStatic, journal.Ticket{}, nil, fmt.Errorf("minting a token for %s: %w", who, err))
-	}
-	want := asked{scopes: r.Scopes, claims: r.CustomClaims, who: who}
-	minted, facts, warnings, covered, errResp, err := b.learnAndCover(ctx, s, client, token, minted, want, entryStatic)
-	if errResp != nil || err != nil {
-		return b.abandon(ctx, s, minted, entryStatic, covered, errResp, err)
+		return nil, err
 	}
 	now := b.clock.Now()
-	updated, cut := r.withNewToken(staticToken{issuedToken: minted, Token: token.AccessToken.Reveal(),
-		TokenType: token.TokenType, Scopes: facts.scopes}, now)
-	if errResp, err := b.storeRotated(ctx, s, name, updated, r.Current == nil); errResp != nil || err != nil {
-		return b.abandon(ctx, s, minted, entryStatic, covered, errResp, err)
+	updated, cut := r.withNewToken(staticToken{issuedToken: f.issuedToken, Token: f.AccessToken.Reveal(),
+		TokenType: f.answer.TokenType, Scopes: f.facts.scopes}, now)
+	if err := b.storeRotated(ctx, s, name, updated, r.Current == nil); err != nil {
+		return nil, b.discard(ctx, s, f, err)
 	}
 	*r = *updated
-	b.journal.HandOver(covered)
+	b.keep(f)
 	changed, failures := b.revokeRetired(ctx, s, r, now)
 	if changed {
 		if err := writeStaticRole(ctx, s, name, r); err != nil {
@@ -112,8 +75,8 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 		}
 	}
 	b.pushItem(staticRolePrefix+name, r.nextDue())
-	b.Logger().Info("rotated static role", "role", name, "token_id", minted.TokenID, "next_rotation", r.NextRotation)
-	return &logical.Response{Warnings: append(warnings, cutWarnings(cut, failures)...)}, nil
+	b.Logger().Info("rotated static role", "role", name, "token_id", f.TokenID, "next_rotation", r.NextRotation)
+	return append(f.warnings, cutWarnings(cut, failures)...), nil
 }
 
 // checkLiveTokens refuses a rotation that would give the role more than
@@ -132,30 +95,10 @@ func (b *backend) checkLiveTokens(ctx context.Context, s logical.Storage, name s
 	if held+pending < maxLiveTokens {
 		return nil
 	}
-	return logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf("static role %q has %d live tokens, the most a "+
-		"static role may have: %d it holds (the current one and those replaced in their grace) and %d whose revocation "+
-		"Beyond Identity has refused so far, which the plugin keeps retrying (vault list <mount>/revocations/ shows them). "+
-		"No new token is minted for it until those revocations succeed", name, held+pending, held, pending))
-}
-
-// pendingOfStaticRole counts the pending revocations of a static role's
-// tokens, loading them from storage first if the background loop has not.
-func (b *backend) pendingOfStaticRole(ctx context.Context, s logical.Storage, name string) (int, error) {
-	if n, loaded := b.pendingRevocations.ofStaticRole(name); loaded {
-		return n, nil
-	}
-	keys, err := s.List(ctx, revocationPrefix)
-	if err != nil {
-		return 0, fmt.Errorf("listing the pending revocations: %w", err)
-	}
-	for _, key := range keys {
-		if record, err := readRevocation(ctx, s, key); err == nil && record != nil && !record.revoked() {
-			b.pendingRevocations.add(key, record.staticRoleOf())
-		}
-	}
-	b.pendingRevocations.markLoaded()
-	n, _ := b.pendingRevocations.ofStaticRole(name)
-	return n, nil
+	return refuse(http.StatusServiceUnavailable, "static role %q has %d live tokens, the most a static role may have: %d it "+
+		"holds (the current one and those replaced in their grace) and %d whose revocation Beyond Identity has refused so far, "+
+		"which the plugin keeps retrying (vault list <mount>/revocations/ shows them). No new token is minted for it until "+
+		"those revocations succeed", name, held+pending, held, pending)
 }
 
 // cutWarnings says what became of the replaced tokens a rotation revoked
@@ -175,94 +118,6 @@ func cutWarnings(cut []cutToken, failures map[string]error) []string {
 		warnings = append(warnings, fmt.Sprintf("%s %s: %s", name, outcome, c.reason))
 	}
 	return warnings
-}
-
-// storeRotated stores a role with its new token. A role being created is
-// stored under the config lock, and only while a config exists: a config
-// delete, which is refused while static roles exist, must not miss one
-// whose first mint was under way.
-func (b *backend) storeRotated(ctx context.Context, s logical.Storage, name string, r *staticRole, creating bool) (*logical.Response, error) {
-	if creating {
-		defer b.lockConfig()()
-		cfg, err := readConfig(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		if cfg == nil {
-			return logical.ErrorResponse("the config was deleted while static role %q minted its first token: write a config, then the role", name), nil
-		}
-	}
-	return nil, writeStaticRole(ctx, s, name, r)
-}
-
-// cutToken is a replaced token due for revocation at once, and why.
-type cutToken struct {
-	token  staticToken
-	reason string
-}
-
-// withNewToken is the role with token as its current one since now, the
-// previous current token retired for the grace period. A retired token that
-// carries a scope the role no longer has, or beyond the maxRetiredTokens
-// newest, is due for revocation now; cut says which and why.
-func (r *staticRole) withNewToken(token staticToken, now time.Time) (updated *staticRole, cut []cutToken) {
-	role := *r
-	role.Retired = slices.Clone(r.Retired)
-	if r.Current != nil {
-		retired := *r.Current
-		retired.RevokeAt = now.Add(r.grace())
-		role.Retired = append(role.Retired, retired)
-	}
-	inGrace := 0
-	for i := len(role.Retired) - 1; i >= 0; i-- { // newest first
-		t := &role.Retired[i]
-		if !t.RevokeAt.After(now) {
-			continue
-		}
-		if dropped := scope.Missing(t.Scopes, role.Scopes); len(dropped) > 0 {
-			t.RevokeAt = now
-			cut = append(cut, cutToken{*t, fmt.Sprintf("it carries %s, which the role no longer has", strings.Join(dropped, ", "))})
-			continue
-		}
-		if inGrace++; inGrace > maxRetiredTokens {
-			t.RevokeAt = now
-			cut = append(cut, cutToken{*t, fmt.Sprintf("a static role keeps at most %d replaced tokens", maxRetiredTokens)})
-		}
-	}
-	role.Current = &token
-	role.LastRotation = now
-	role.scheduleNext(now, now, token.expiresAt())
-	role.LastRotationError, role.FailedRotations = "", 0
-	return &role, cut
-}
-
-// scheduleNext sets when the current token, which ends at end, is to be
-// replaced: the rotation due after from (a period after it, or the
-// schedule's next time), or sooner if the token ends before it could
-// outlive its grace. now bounds how soon.
-func (r *staticRole) scheduleNext(from, now, end time.Time) {
-	due := r.dueAfter(from)
-	next := due
-	// A token ending within seconds of its plan (whole seconds, the time
-	// the call took) keeps the due time; one Beyond Identity made
-	// materially shorter is replaced while it still outlives its grace.
-	if latest := end.Add(-r.grace()); latest.Before(next.Add(-shortLifeTolerance)) {
-		next = latest
-	}
-	if floor := now.Add(minRotationPeriod / 2); next.Before(floor) {
-		next = floor
-	}
-	r.NextRotation, r.RotationDue = next, due
-}
-
-// missedWindow reports whether a scheduled role is past the window of its
-// due time, and if so the next scheduled time.
-func (r *staticRole) missedWindow(now time.Time) (bool, time.Time) {
-	if r.RotationSchedule == "" || r.RotationWindow == 0 || r.RotationDue.IsZero() ||
-		!now.After(r.RotationDue.Add(r.RotationWindow)) {
-		return false, time.Time{}
-	}
-	return true, r.dueAfter(now)
 }
 
 // runStaticRole is the background work's turn on a static role: it revokes
@@ -289,8 +144,8 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 			b.saveStaticRole(ctx, s, name, r)
 			return
 		}
-		resp, err := b.rotate(ctx, s, name, r)
-		if err == nil && !resp.IsError() {
+		_, err := b.rotate(ctx, s, name, r)
+		if err == nil {
 			if note != "" {
 				r.LastRotationError = note
 				b.saveStaticRole(ctx, s, name, r)
@@ -301,7 +156,7 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 			return // the plugin is stopping: the next process rotates it
 		}
 		r.FailedRotations++
-		r.LastRotationError = failureText(resp, err)
+		r.LastRotationError = err.Error()
 		r.NextRotation = now.Add(min(rotationRetryBase<<min(r.FailedRotations-1, 8), rotationRetryMax))
 		changed = true
 		b.Logger().Error("static role rotation failed; will retry", "role", name, "attempts", r.FailedRotations,
@@ -321,28 +176,6 @@ func (b *backend) saveStaticRole(ctx context.Context, s logical.Storage, name st
 		b.Logger().Error("saving a static role failed", "role", name, "error", err)
 	}
 	b.pushItem(staticRolePrefix+name, r.nextDue())
-}
-
-// afterMissedWindow decides what a scheduled role past the window of its
-// due time does: wait for the next scheduled time (wait) when its current
-// token outlives it, the role then rescheduled; or rotate at once, as a
-// dead token helps no one, and say so in the note.
-func (r *staticRole) afterMissedWindow(now time.Time) (note string, wait bool) {
-	missed, next := r.missedWindow(now)
-	if !missed {
-		return "", false
-	}
-	missedWhat := fmt.Sprintf("the rotation due at %s missed its window (until %s)", rfc3339(r.RotationDue),
-		rfc3339(r.RotationDue.Add(r.RotationWindow)))
-	// Readers come back at the next time: the token must still work then,
-	// a little after it.
-	if end := r.Current.expiresAt(); end.Before(next.Add(minGracePeriod)) {
-		return fmt.Sprintf("%s; rotated at once at %s, since the token then current ended at %s, before the next "+
-			"scheduled time %s", missedWhat, rfc3339(now), rfc3339(end), rfc3339(next)), false
-	}
-	r.LastRotationError = fmt.Sprintf("%s; the next rotation is at the next scheduled time, %s", missedWhat, rfc3339(next))
-	r.NextRotation, r.RotationDue, r.FailedRotations = next, next, 0
-	return "", true
 }
 
 // revokeRetired revokes the retired tokens due by now, and reports whether
@@ -371,15 +204,6 @@ func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *stati
 	return changed, failures
 }
 
-// failureText is the message of a failure given as an error response or an
-// error.
-func failureText(resp *logical.Response, err error) string {
-	if err != nil {
-		return err.Error()
-	}
-	return resp.Error().Error()
-}
-
 // revokeStaticRoleTokens revokes every token of a static role being deleted.
 // A revocation that fails is handed to the durable revocation records; if
 // even that fails, the error is returned and the role must stay.
@@ -391,14 +215,4 @@ func (b *backend) revokeStaticRoleTokens(ctx context.Context, s logical.Storage,
 		}
 	}
 	return nil
-}
-
-// staticRoleDue is when populateQueue schedules a static role found in
-// storage.
-func (b *backend) staticRoleDue(ctx context.Context, s logical.Storage, name string) (time.Time, bool, error) {
-	r, err := readStaticRole(ctx, s, name)
-	if err != nil || r == nil {
-		return time.Time{}, false, err
-	}
-	return r.nextDue(), true, nil
 }

@@ -20,6 +20,10 @@ const secretTypeToken = "beyondidentity_token"
 // at Beyond Identity too, whatever the skew between the two clocks.
 const expiredMargin = time.Minute
 
+// shortLifeTolerance absorbs clock skew and latency before a token living
+// shorter than asked is worth a warning.
+const shortLifeTolerance = 5 * time.Second
+
 var tokenFields = map[string]*framework.FieldSchema{
 	"access_token": {Type: framework.TypeString, Description: "The Bearer token."},
 	"token_type":   {Type: framework.TypeString, Description: "Always Bearer."},

@@ -1,20 +1,17 @@
 package beyondidentity
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/robfig/cron/v3"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // staticRolePrefix is the storage prefix (and path) of static roles. A
@@ -139,46 +136,6 @@ func (r *staticRole) tokenLifetime(now time.Time) time.Duration {
 	return min(ceilSeconds(r.dueAfter(now).Sub(now))+r.RotationWindow+r.grace(), biclient.MaxTokenLifetime)
 }
 
-// parseSchedule parses a standard five-field cron expression, or one of
-// the standard descriptors (@yearly, @monthly, @weekly, @daily, @hourly and
-// their aliases), in UTC: a time zone of its own is refused, so that every
-// node agrees on the times, and so is @every, which is a period.
-func parseSchedule(expression string) (cron.Schedule, error) {
-	trimmed := strings.TrimSpace(expression)
-	switch {
-	case strings.HasPrefix(trimmed, "TZ=") || strings.HasPrefix(trimmed, "CRON_TZ="):
-		return nil, errors.New("runs in UTC: remove the time zone")
-	case strings.HasPrefix(trimmed, "@every"):
-		return nil, fmt.Errorf("takes calendar times, not @every: for a token replaced every %s, write "+
-			"rotation_period=%s instead", biclient.CleanText(strings.TrimSpace(strings.TrimPrefix(trimmed, "@every")), 32),
-			biclient.CleanText(strings.TrimSpace(strings.TrimPrefix(trimmed, "@every")), 32))
-	}
-	schedule, err := cron.ParseStandard(trimmed)
-	if err != nil {
-		return nil, fmt.Errorf("must be a standard five-field cron expression (minute hour day-of-month month "+
-			"day-of-week, in UTC), such as \"0 2 * * 1-5\", or one of @yearly, @monthly, @weekly, @daily, @hourly: %w", err)
-	}
-	return schedule, nil
-}
-
-// shortestInterval is the shortest time between two times of schedule over
-// the horizon from from: the bound of rotation_window, and the base of the
-// default grace.
-func shortestInterval(schedule cron.Schedule, from time.Time) time.Duration {
-	shortest := scheduleHorizon
-	at := schedule.Next(from.UTC())
-	// A cron schedule's times are whole minutes apart: none is shorter.
-	for end := from.Add(scheduleHorizon); !at.IsZero() && at.Before(end) && shortest > time.Minute; {
-		next := schedule.Next(at)
-		if next.IsZero() {
-			break
-		}
-		shortest = min(shortest, next.Sub(at))
-		at = next
-	}
-	return shortest
-}
-
 // nextDue is when the background worker must next look at the role: its
 // rotation, or the end of a retired token's grace, whichever comes first.
 func (r *staticRole) nextDue() time.Time {
@@ -191,117 +148,129 @@ func (r *staticRole) nextDue() time.Time {
 	return due
 }
 
-// staticRoleFromRequest merges the request into a copy of the existing
-// static role (or the defaults) and validates it, at now. It also reports
-// whether what the token carries changed, which calls for a new token at
-// once.
-func staticRoleFromRequest(existing *staticRole, d *framework.FieldData, now time.Time) (*staticRole, bool, error) {
-	r := &staticRole{RotationPeriod: defaultRotationPeriod}
-	if existing != nil {
-		copied := *existing
-		r = &copied
-	}
-	changed := false
-	if raw, ok := d.GetOk("scopes"); ok {
-		scopes, err := parseScopes(raw.([]string))
-		if err != nil {
-			return nil, false, err
-		}
-		changed = changed || !slices.Equal(scopes, r.Scopes)
-		r.Scopes = scopes
-	}
-	if len(r.Scopes) == 0 {
-		return nil, false, errors.New("'scopes' is required: list at least one scope, e.g. identities:read")
-	}
-	if err := r.mergeTiming(d, now); err != nil {
-		return nil, false, err
-	}
-	if raw, ok := d.GetOk("custom_claims"); ok {
-		claims, err := parseCustomClaims(raw.(map[string]any))
-		if err != nil {
-			return nil, false, err
-		}
-		changed = changed || !sameJSON(claims, r.CustomClaims)
-		r.CustomClaims = claims
-	}
-	if raw, ok := d.GetOk("description"); ok {
-		description, err := parseDescription(raw.(string))
-		if err != nil {
-			return nil, false, err
-		}
-		r.Description = description
-	}
-	return r, changed, nil
+// maxRetiredTokens bounds the replaced tokens a static role keeps in their
+// grace: a burst of rotations revokes the oldest at once, so that neither
+// the live tokens nor the role's record grow with the rotations.
+const maxRetiredTokens = 3
+
+// cutToken is a replaced token due for revocation at once, and why.
+type cutToken struct {
+	token  staticToken
+	reason string
 }
 
-// mergeTiming merges when the role rotates: a period, or a schedule with
-// its window, never both; and the grace.
-func (r *staticRole) mergeTiming(d *framework.FieldData, now time.Time) error {
-	rawPeriod, periodGiven := d.GetOk("rotation_period")
-	rawSchedule, scheduleGiven := d.GetOk("rotation_schedule")
-	if periodGiven && scheduleGiven && rawSchedule.(string) != "" {
-		return errors.New("'rotation_period' and 'rotation_schedule' are mutually exclusive: set one of them " +
-			"(writing one replaces the other)")
+// withNewToken is the role with token as its current one since now, the
+// previous current token retired for the grace period. A retired token that
+// carries a scope the role no longer has, or beyond the maxRetiredTokens
+// newest, is due for revocation now; cut says which and why.
+func (r *staticRole) withNewToken(token staticToken, now time.Time) (updated *staticRole, cut []cutToken) {
+	role := *r
+	role.Retired = slices.Clone(r.Retired)
+	if r.Current != nil {
+		retired := *r.Current
+		retired.RevokeAt = now.Add(r.grace())
+		role.Retired = append(role.Retired, retired)
 	}
-	switch {
-	case periodGiven:
-		r.RotationPeriod = time.Duration(rawPeriod.(int)) * time.Second
-		r.RotationSchedule, r.RotationWindow, r.ScheduleInterval = "", 0, 0
-	case scheduleGiven && rawSchedule.(string) == "":
-		r.RotationSchedule, r.RotationWindow, r.ScheduleInterval = "", 0, 0
-	case scheduleGiven:
-		schedule, err := parseSchedule(rawSchedule.(string))
+	inGrace := 0
+	for i := len(role.Retired) - 1; i >= 0; i-- { // newest first
+		t := &role.Retired[i]
+		if !t.RevokeAt.After(now) {
+			continue
+		}
+		if dropped := scope.Missing(t.Scopes, role.Scopes); len(dropped) > 0 {
+			t.RevokeAt = now
+			cut = append(cut, cutToken{*t, fmt.Sprintf("it carries %s, which the role no longer has", strings.Join(dropped, ", "))})
+			continue
+		}
+		if inGrace++; inGrace > maxRetiredTokens {
+			t.RevokeAt = now
+			cut = append(cut, cutToken{*t, fmt.Sprintf("a static role keeps at most %d replaced tokens", maxRetiredTokens)})
+		}
+	}
+	role.Current = &token
+	role.LastRotation = now
+	role.scheduleNext(now, now, token.expiresAt())
+	role.LastRotationError, role.FailedRotations = "", 0
+	return &role, cut
+}
+
+// scheduleNext sets when the current token, which ends at end, is to be
+// replaced: the rotation due after from (a period after it, or the
+// schedule's next time), or sooner if the token ends before it could
+// outlive its grace. now bounds how soon.
+func (r *staticRole) scheduleNext(from, now, end time.Time) {
+	due := r.dueAfter(from)
+	next := due
+	// A token ending within seconds of its plan (whole seconds, the time
+	// the call took) keeps the due time; one Beyond Identity made
+	// materially shorter is replaced while it still outlives its grace.
+	if latest := end.Add(-r.grace()); latest.Before(next.Add(-shortLifeTolerance)) {
+		next = latest
+	}
+	if floor := now.Add(minRotationPeriod / 2); next.Before(floor) {
+		next = floor
+	}
+	r.NextRotation, r.RotationDue = next, due
+}
+
+// missedWindow reports whether a scheduled role is past the window of its
+// due time, and if so the next scheduled time.
+func (r *staticRole) missedWindow(now time.Time) (bool, time.Time) {
+	if r.RotationSchedule == "" || r.RotationWindow == 0 || r.RotationDue.IsZero() ||
+		!now.After(r.RotationDue.Add(r.RotationWindow)) {
+		return false, time.Time{}
+	}
+	return true, r.dueAfter(now)
+}
+
+// afterMissedWindow decides what a scheduled role past the window of its
+// due time does: wait for the next scheduled time (wait) when its current
+// token outlives it, the role then rescheduled; or rotate at once, as a
+// dead token helps no one, and say so in the note.
+func (r *staticRole) afterMissedWindow(now time.Time) (note string, wait bool) {
+	missed, next := r.missedWindow(now)
+	if !missed {
+		return "", false
+	}
+	missedWhat := fmt.Sprintf("the rotation due at %s missed its window (until %s)", rfc3339(r.RotationDue),
+		rfc3339(r.RotationDue.Add(r.RotationWindow)))
+	// Readers come back at the next time: the token must still work then,
+	// a little after it.
+	if end := r.Current.expiresAt(); end.Before(next.Add(minGracePeriod)) {
+		return fmt.Sprintf("%s; rotated at once at %s, since the token then current ended at %s, before the next "+
+			"scheduled time %s", missedWhat, rfc3339(now), rfc3339(end), rfc3339(next)), false
+	}
+	r.LastRotationError = fmt.Sprintf("%s; the next rotation is at the next scheduled time, %s", missedWhat, rfc3339(next))
+	r.NextRotation, r.RotationDue, r.FailedRotations = next, next, 0
+	return "", true
+}
+
+// storeRotated stores a role with its new token. A role being created is
+// stored under the config lock, and only while a config exists: a config
+// delete, which is refused while static roles exist, must not miss one
+// whose first mint was under way.
+func (b *backend) storeRotated(ctx context.Context, s logical.Storage, name string, r *staticRole, creating bool) error {
+	if creating {
+		defer b.lockConfig()()
+		cfg, err := readConfig(ctx, s)
 		if err != nil {
-			return fmt.Errorf("'rotation_schedule' %w", err)
+			return err
 		}
-		r.RotationSchedule, r.RotationPeriod = strings.TrimSpace(rawSchedule.(string)), 0
-		r.ScheduleInterval = shortestInterval(schedule, now)
-	}
-	if r.RotationPeriod == 0 && r.RotationSchedule == "" {
-		r.RotationPeriod = defaultRotationPeriod
-	}
-	if raw, ok := d.GetOk("rotation_window"); ok {
-		if window := time.Duration(raw.(int)) * time.Second; window > 0 && r.RotationSchedule == "" {
-			return errors.New("'rotation_window' applies only with 'rotation_schedule': a period has no window")
+		if cfg == nil {
+			return badRequest("the config was deleted while static role %q minted its first token: write a config, then the role", name)
 		}
-		r.RotationWindow = time.Duration(raw.(int)) * time.Second
 	}
-	if raw, ok := d.GetOk("grace_period"); ok {
-		r.GracePeriod = time.Duration(raw.(int)) * time.Second
-	}
-	return r.validateTiming()
+	return writeStaticRole(ctx, s, name, r)
 }
 
-func (r *staticRole) validateTiming() error {
-	what := "'rotation_period'"
-	if r.RotationSchedule != "" {
-		what = "the shortest interval of 'rotation_schedule'"
+// staticRoleDue is when populateQueue schedules a static role found in
+// storage.
+func (b *backend) staticRoleDue(ctx context.Context, s logical.Storage, name string) (time.Time, bool, error) {
+	r, err := readStaticRole(ctx, s, name)
+	if err != nil || r == nil {
+		return time.Time{}, false, err
 	}
-	switch {
-	case r.RotationSchedule == "" && r.RotationPeriod > biclient.MaxTokenLifetime:
-		return fmt.Errorf("'rotation_period' must be at most 7776000s (90 days), the longest life of a Beyond Identity token, got %s",
-			seconds(r.RotationPeriod))
-	case r.interval() < minRotationPeriod:
-		return fmt.Errorf("%s must be at least %s, got %s", what, seconds(minRotationPeriod), seconds(r.interval()))
-	case r.RotationWindow != 0 && r.RotationWindow < minRotationWindow:
-		return fmt.Errorf("'rotation_window' must be at least %s, got %s", humanDuration(minRotationWindow), seconds(r.RotationWindow))
-	case r.RotationWindow > r.interval():
-		return fmt.Errorf("'rotation_window' (%s) must be at most the shortest interval between two times of "+
-			"'rotation_schedule' over the next 90 days (%s), so that a scheduled token never lives much longer than its "+
-			"schedule: shorten the window, or leave it out (a late rotation then runs as soon as it can)",
-			humanDuration(r.RotationWindow), humanDuration(r.interval()))
-	case r.GracePeriod > r.interval():
-		return fmt.Errorf("'grace_period' (%s) must not exceed %s (%s)", seconds(r.GracePeriod), what, seconds(r.interval()))
-	}
-	return nil
-}
-
-// sameJSON reports whether two claim sets encode alike, whatever Go types
-// their numbers decoded into.
-func sameJSON(a, b map[string]any) bool {
-	encodedA, _ := json.Marshal(a)
-	encodedB, _ := json.Marshal(b)
-	return bytes.Equal(encodedA, encodedB)
+	return r.nextDue(), true, nil
 }
 
 func readStaticRole(ctx context.Context, s logical.Storage, name string) (*staticRole, error) {

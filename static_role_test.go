@@ -326,11 +326,11 @@ func TestRecoveryLeavesAStaticRolesTokenAlone(t *testing.T) {
 	for _, token := range []fakebi.Token{minted, orphan} {
 		entry := issuedToken{AccessToken: secretOf(token.Value), TokenID: token.ID, Role: "sync",
 			Issuer: e.server.URL + "/v1/tenants/tenant-1/realms/realm-1/applications/app-1", ClientID: testClientID,
-			ExpiresAt: token.ExpiresAt.Unix(), EndsBy: token.ExpiresAt.Unix()}
+			ExpiresAt: token.ExpiresAt.Unix(), EndsBy: token.ExpiresAt.Unix(), Static: true}
 		if token.Value == orphan.Value {
 			entry.Role = "other"
 		}
-		if _, err := e.b.cover(context.Background(), e.storage, entry, entryStatic); err != nil {
+		if err := e.b.cover(context.Background(), e.storage, &freshToken{issuedToken: entry}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -10,9 +10,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hashicorp/vault/sdk/logical"
-
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
 // What a fresh token's answer says is checked against the token itself:
@@ -22,59 +21,67 @@ import (
 // token carries exactly the custom claims sent; a claim that cannot be read
 // plainly counts as a difference, never as a pass.
 
-// asked is what a fresh token was minted to carry.
-type asked struct {
-	scopes []string
-	claims map[string]any
-	// who names the role in messages: `role "x"` or `static role "x"`.
-	who string
-}
-
-// checkGrant compares a fresh token with what was asked: the answer's
-// scopes, then its own claims when they are known (nil: an opaque token
-// whose introspection failed, which is issued with a warning). An error
-// response (a scope difference, the operator's to look into) or an error
-// (claims that cannot be trusted) means the token must be discarded.
-func checkGrant(want asked, answerScopes []string, claims *biclient.Claims, isJWT bool) ([]string, *logical.Response, error) {
-	if missing, extra := scopeDifference(want.scopes, answerScopes); missing != "" {
-		return nil, logical.ErrorResponse("Beyond Identity granted other scopes than %s requested (missing: %s; extra: %s)",
-			want.who, missing, extra), nil
+// checkGrant compares a fresh token with its order: the answer's scopes,
+// then its own claims when they are known (nil: an opaque token whose
+// introspection failed, which is issued with a warning). A scope
+// difference is a 400, the operator's to look into; claims that cannot be
+// trusted are a 502. Either way the token must be discarded.
+func checkGrant(o *order, answerScopes []string, claims *biclient.Claims, isJWT bool) ([]string, error) {
+	if missing, extra := scopeDifference(o.scopes, answerScopes); missing != "" {
+		return nil, badRequest("Beyond Identity granted other scopes than %s requested (missing: %s; extra: %s)",
+			o.who(), missing, extra)
 	}
 	if claims == nil {
-		if len(want.claims) > 0 {
-			return []string{"the token's custom claims could not be confirmed: introspecting the opaque token failed"}, nil, nil
+		if len(o.claims) > 0 {
+			return []string{"the token's custom claims could not be confirmed: introspecting the opaque token failed"}, nil
 		}
-		return nil, nil, nil
+		return nil, nil
 	}
 	if claims.Unreadable != "" {
-		return nil, nil, untrustedToken(want.who, claims.Unreadable)
+		return nil, untrustedToken(o.who(), claims.Unreadable)
 	}
 	switch {
 	case claims.HasScopes:
-		if missing, extra := scopeDifference(want.scopes, claims.Scopes); missing != "" {
-			return nil, logical.ErrorResponse("the token's own scope claims grant other scopes than %s requested, "+
-				"whatever Beyond Identity's answer said (missing: %s; extra: %s)", want.who, missing, extra), nil
+		if missing, extra := scopeDifference(o.scopes, claims.Scopes); missing != "" {
+			return nil, badRequest("the token's own scope claims grant other scopes than %s requested, "+
+				"whatever Beyond Identity's answer said (missing: %s; extra: %s)", o.who(), missing, extra)
 		}
 	case isJWT:
-		return nil, nil, untrustedToken(want.who, "it carries no scope claim")
+		return nil, untrustedToken(o.who(), "it carries no scope claim")
 	}
 	if claims.Custom == nil && !isJWT {
 		// Introspection need not show every claim: only a JWT's are complete.
-		if len(want.claims) > 0 {
-			return []string{"the token's custom claims could not be confirmed: its introspection does not show bi_custom"}, nil, nil
+		if len(o.claims) > 0 {
+			return []string{"the token's custom claims could not be confirmed: its introspection does not show bi_custom"}, nil
 		}
-		return nil, nil, nil
+		return nil, nil
 	}
-	if difference := claimsDifference(want.claims, claims.Custom); difference != "" {
-		return nil, nil, untrustedToken(want.who, difference)
+	if difference := claimsDifference(o.claims, claims.Custom); difference != "" {
+		return nil, untrustedToken(o.who(), difference)
 	}
-	return nil, nil, nil
+	return nil, nil
+}
+
+// scopeDifference lists what granted lacks of requested and what it has
+// beyond it, or two empty strings when they are equal.
+func scopeDifference(requested, granted []string) (missing, extra string) {
+	lacking, beyond := scope.Missing(requested, granted), scope.Missing(granted, requested)
+	if len(lacking) == 0 && len(beyond) == 0 {
+		return "", ""
+	}
+	return listOrNone(lacking), listOrNone(beyond)
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, " ")
 }
 
 // untrustedToken is a token whose own claims do not show what was asked.
 func untrustedToken(who, why string) error {
-	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("the token Beyond Identity issued for %s does not show "+
-		"what was asked of it: %s", who, why))
+	return refuse(http.StatusBadGateway, "the token Beyond Identity issued for %s does not show what was asked of it: %s", who, why)
 }
 
 // claimsDifference compares the custom claims sent with the token's

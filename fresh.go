@@ -1,0 +1,294 @@
+package beyondidentity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
+)
+
+// The life of a fresh token, written once for creds and static rotations:
+// from Beyond Identity's answer until something holds the token (a lease,
+// or a static role's record) or it is discarded. mintFresh mints, covers
+// and checks; keep hands the cover over once a lease or a role holds the
+// token; discard revokes it, or records it for the background work to
+// revoke, and settles its cover. Between the answer and either end the
+// journal (internal/journal) covers the token, so that a request that dies
+// leaves nothing valid that no one owns: recovery settles it. See
+// docs/architecture.md.
+
+// order is what a fresh token is minted to be.
+type order struct {
+	role string
+	// static says role is a static role.
+	static   bool
+	scopes   []string
+	claims   map[string]any
+	lifetime time.Duration
+}
+
+// who names the order's role in messages.
+func (o *order) who() string {
+	if o.static {
+		return fmt.Sprintf("static role %q", o.role)
+	}
+	return fmt.Sprintf("role %q", o.role)
+}
+
+// freshToken is a token Beyond Identity has just issued.
+type freshToken struct {
+	// issuedToken is what revoking the token takes, with what was learnt
+	// of it.
+	issuedToken
+	answer   *biclient.Token
+	facts    tokenFacts
+	warnings []string
+	// ticket is the token's cover; zero while it needs none.
+	ticket journal.Ticket
+}
+
+// tokenFacts is what the plugin knows of a fresh token.
+type tokenFacts struct {
+	id        string
+	scopes    []string
+	expiresAt time.Time // the earliest end
+	endsBy    time.Time // the latest end
+	// claims are the token's own claims: a JWT's, or an opaque token's
+	// introspection; nil when that failed.
+	claims *biclient.Claims
+}
+
+// mintFresh mints the order's token, covers it and checks it against the
+// order. From the moment the token exists, a failure discards it before
+// returning, and says what became of it.
+func (b *backend) mintFresh(ctx context.Context, s logical.Storage, client *biclient.Client, o *order) (*freshToken, error) {
+	action := "minting a token for " + o.who()
+	token, err := mint(ctx, client, biclient.MintRequest{Scopes: o.scopes, Lifetime: o.lifetime, CustomClaims: o.claims})
+	if token == nil {
+		return nil, upstreamRefusal(action, err)
+	}
+	f := &freshToken{issuedToken: issuedFrom(client, token, o), answer: token}
+	if err != nil {
+		return nil, b.discard(ctx, s, f, fmt.Errorf("%s: %w", action, err))
+	}
+	if err := b.coverAndCheck(ctx, s, client, f, o); err != nil {
+		return nil, b.discard(ctx, s, f, err)
+	}
+	return f, nil
+}
+
+// mint runs the client-credentials grant. A token that comes back with an
+// error is one Beyond Identity issued but the plugin cannot use: the
+// caller must discard it. Without a token, nothing is known to discard.
+func mint(ctx context.Context, client *biclient.Client, req biclient.MintRequest) (*biclient.Token, error) {
+	token, err := client.MintToken(ctx, req)
+	var unusable *biclient.UnusableTokenError
+	if errors.As(err, &unusable) {
+		return unusable.Token, refuse(http.StatusBadGateway, "%s", unusable.Error())
+	}
+	return token, err
+}
+
+// issuedFrom is what the answer says of a fresh token: enough to revoke it.
+func issuedFrom(client *biclient.Client, token *biclient.Token, o *order) issuedToken {
+	return issuedToken{AccessToken: token.AccessToken, TokenID: token.ID, ExpiresAt: token.ExpiresAt.Unix(),
+		EndsBy: token.LatestEnd.Unix(), Issuer: client.Issuer(), ClientID: client.ClientID(), Role: o.role,
+		Static: o.static, SecretFingerprint: client.SecretFingerprint()}
+}
+
+// coverAndCheck learns a fresh token's facts, checks it against the order
+// (trust.go) and covers it with the journal: an opaque token before the
+// introspection that learns them, a JWT once checked, since its facts are
+// in the token itself.
+func (b *backend) coverAndCheck(ctx context.Context, s logical.Storage, client *biclient.Client, f *freshToken, o *order) error {
+	if err := b.coverWhileLearning(ctx, s, f); err != nil {
+		return fmt.Errorf("recording the new token for %s: %w", o.who(), err)
+	}
+	if err := f.learn(ctx, client); err != nil {
+		return err
+	}
+	checkWarnings, err := checkGrant(o, f.facts.scopes, f.facts.claims, f.answer.Format == biclient.FormatJWT)
+	if err != nil {
+		return err
+	}
+	f.warnings = append(f.warnings, checkWarnings...)
+	if f.facts.claims != nil && f.facts.claims.HasScopes {
+		f.facts.scopes = f.facts.claims.Scopes
+	}
+	if f.ticket != (journal.Ticket{}) {
+		return nil
+	}
+	if err := b.cover(ctx, s, f); err != nil {
+		return fmt.Errorf("recording the new token for %s: %w", o.who(), err)
+	}
+	return nil
+}
+
+// learn gathers a fresh token's facts: from its answer and JWT claims, or
+// for an opaque token from one introspection. Failing to learn an opaque
+// token's id is worth a warning, not a failure; a fresh token that
+// introspection reports inactive is a failure: it would be a credential
+// that does not work.
+func (f *freshToken) learn(ctx context.Context, client *biclient.Client) error {
+	token := f.answer
+	f.facts = tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt, endsBy: token.LatestEnd, claims: token.Claims}
+	if token.Format == biclient.FormatOpaque {
+		info, err := client.Introspect(ctx, token.AccessToken)
+		switch {
+		case err != nil:
+			f.warnings = append(f.warnings, fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err))
+		case !info.Active:
+			return refuse(http.StatusBadGateway, "Beyond Identity's introspection reports the token it has just issued inactive")
+		default:
+			f.facts.id, f.facts.claims = info.ID, &info.Claims
+			// Introspection can only widen what is known of the token's
+			// end: its earliest end sooner, its latest later.
+			if !info.ExpiresAt.IsZero() {
+				f.facts.expiresAt = minTime(f.facts.expiresAt, info.ExpiresAt)
+				f.facts.endsBy = maxTime(f.facts.endsBy, info.ExpiresAt)
+			}
+			if f.facts.id == "" {
+				f.warnings = append(f.warnings, "token_id is unknown: introspection did not give the opaque token's jti")
+			}
+		}
+	}
+	f.TokenID, f.ExpiresAt, f.EndsBy = f.facts.id, f.facts.expiresAt.Unix(), f.facts.endsBy.Unix()
+	return nil
+}
+
+// keep hands a fresh token's cover over: a lease or a static role holds
+// the token now.
+func (b *backend) keep(f *freshToken) {
+	b.journal.HandOver(f.ticket)
+}
+
+// discard revokes a fresh token that cannot be kept, and returns cause
+// with what became of the token. The token's cover goes once the token is
+// revoked or recorded for the plugin to keep revoking; while neither could
+// be done, the cover stays for recovery to retry, and a token not covered
+// yet is covered now. It runs even when the request was cancelled, bounded
+// by the client's own timeout.
+func (b *backend) discard(ctx context.Context, s logical.Storage, f *freshToken, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	revokeErr := b.revokeToken(ctx, s, f.issuedToken, f.revocationKind())
+	settled := revocationSettled(revokeErr)
+	outcome := discarded(revokeErr)
+	if !settled && f.ticket == (journal.Ticket{}) {
+		_ = b.cover(ctx, s, f)
+	}
+	switch {
+	case settled:
+		b.journal.HandOver(f.ticket)
+	case f.ticket != (journal.Ticket{}):
+		outcome += "; the plugin's recovery retries it"
+	}
+	return withOutcome(cause, outcome)
+}
+
+// discarded says what became of a token the plugin had to discard.
+func discarded(revokeErr error) string {
+	if revokeErr == nil {
+		return "the token was revoked"
+	}
+	return "revoking the token failed: " + revokeErr.Error()
+}
+
+// revocationKind is what revocations/ calls the token, should its
+// revocation fail.
+func (t issuedToken) revocationKind() string {
+	if t.Static {
+		return kindStatic
+	}
+	return kindLease
+}
+
+// journalEntry is one covered token, as the journal's pages store it. Kind
+// is its revocation kind; pages written before tokens said whether they
+// were static carry "static" or "creds" there.
+type journalEntry struct {
+	issuedToken
+	Token string `json:"access_token"`
+	Kind  string `json:"kind"`
+}
+
+// recoveryKey is the schedule's item for the journal's recovery.
+const recoveryKey = journal.Prefix
+
+// cover journals a fresh token until it is handed over. A token that ends
+// before recovery could act needs no cover (the zero ticket).
+func (b *backend) cover(ctx context.Context, s logical.Storage, f *freshToken) error {
+	ticket, err := b.coverUntil(ctx, s, f, f.endsBy())
+	f.ticket = ticket
+	return err
+}
+
+func (b *backend) coverUntil(ctx context.Context, s logical.Storage, f *freshToken, endsBy time.Time) (journal.Ticket, error) {
+	entry := journalEntry{issuedToken: f.issuedToken, Token: f.AccessToken.Reveal(), Kind: f.revocationKind()}
+	entry.EndsBy = max(entry.EndsBy, endsBy.Unix())
+	return b.journal.Cover(ctx, s, entry, endsBy)
+}
+
+// coverWhileLearning covers an opaque token before the plugin introspects
+// it, since that call may take as long as request_timeout and the node may
+// die meanwhile. Until introspection says otherwise, the token may live as
+// long as any Beyond Identity token, so that is the end its entry records:
+// recovery never counts it ended too soon. A JWT's facts are in the token
+// itself, known at once: it is covered once checked.
+func (b *backend) coverWhileLearning(ctx context.Context, s logical.Storage, f *freshToken) error {
+	if f.answer.Format != biclient.FormatOpaque {
+		return nil
+	}
+	ticket, err := b.coverUntil(ctx, s, f, maxTime(f.endsBy(), f.answer.SentAt.Add(biclient.MaxTokenLifetime)))
+	f.ticket = ticket
+	return err
+}
+
+// recoverJournal settles the tokens of requests that died, as the
+// background work's recovery item.
+func (b *backend) recoverJournal(ctx context.Context, s logical.Storage) {
+	settle := func(ctx context.Context, entry journalEntry) bool { return b.recoverEntry(ctx, s, entry) }
+	if err := b.journal.Recover(ctx, s, settle); err != nil {
+		b.Logger().Warn("recovering the journal of new tokens failed; the next periodic run tries again", "error", err)
+	}
+}
+
+// recoverEntry settles the token of a request that died, and reports
+// whether it is settled: revoked, recorded for the background work, or
+// held by its static role.
+func (b *backend) recoverEntry(ctx context.Context, s logical.Storage, entry journalEntry) bool {
+	t := entry.issuedToken
+	t.AccessToken = biclient.NewSecret(entry.Token)
+	t.Static = t.Static || entry.Kind == kindStatic
+	if t.Static {
+		if held, err := b.staticRoleHolds(ctx, s, t); held || err != nil {
+			return err == nil
+		}
+	}
+	err := b.revokeToken(ctx, s, t, kindRecovered)
+	settled := revocationSettled(err)
+	b.Logger().Info("recovered a token whose request never finished", "role", t.Role, "token_id", t.TokenID,
+		"revoked", err == nil, "settled", settled)
+	return settled
+}
+
+// staticRoleHolds reports whether a static role's record holds the token,
+// as its current or a retired one: then the role, not recovery, owns it.
+func (b *backend) staticRoleHolds(ctx context.Context, s logical.Storage, t issuedToken) (bool, error) {
+	defer b.lockStaticRole(t.Role)()
+	r, err := readStaticRole(ctx, s, t.Role)
+	if err != nil || r == nil {
+		return false, err
+	}
+	for _, held := range r.tokens() {
+		if held.Token == t.AccessToken.Reveal() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
