@@ -1,8 +1,13 @@
 package beyondidentity
 
+// Secrets stay secret: no log line, error or printed value ever holds the
+// client secret or a token, whatever Beyond Identity echoes.
+
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +156,46 @@ func TestLogLinesGiveDurationsAsText(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("no log line for %v", want)
+	}
+}
+
+// Some gateways answer an error with a page that echoes the request: its
+// body (a token being revoked or introspected) and its Authorization
+// header. No such echo reaches a message.
+func TestUpstreamErrorsThatEchoTheRequestAreScrubbed(t *testing.T) {
+	t.Parallel()
+	for _, op := range []fakebi.Op{fakebi.OpToken, fakebi.OpRevoke, fakebi.OpIntrospect} {
+		t.Run(string(op), func(t *testing.T) {
+			t.Parallel()
+			e := newConfiguredBackend(t, referentialTokens)
+			var resp *logical.Response
+			if op != fakebi.OpToken {
+				resp = e.issue("sync", nil)
+			}
+			e.fake.SetFault(op, fakebi.Fault{Status: 400, EchoRequest: true})
+			var message string
+			switch op {
+			case fakebi.OpToken:
+				resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
+				_, message = statusOf(resp, err)
+			case fakebi.OpRevoke:
+				_, err := e.revoke(resp.Secret)
+				message = fmt.Sprint(err)
+			case fakebi.OpIntrospect:
+				issued := e.issue("sync", nil)
+				message = strings.Join(issued.Warnings, " ")
+			}
+			if !strings.Contains(message, "cannot handle the request") || !strings.Contains(message, "[redacted]") {
+				t.Fatalf("the echo did not reach the message, or was not scrubbed, so the test proves nothing: %s", message)
+			}
+			basic := base64.StdEncoding.EncodeToString([]byte(testClientID + ":" + testClientSecret))
+			for _, leaked := range []string{testClientSecret, url.QueryEscape(testClientSecret), basic} {
+				if strings.Contains(message, leaked) {
+					t.Fatalf("the message echoes the client credentials: %s", message)
+				}
+			}
+			assertNoSecretIn(t, e, message)
+			e.assertNoSecretsLogged()
+		})
 	}
 }

@@ -1,11 +1,17 @@
 package beyondidentity
 
+// config: verified on write, never read back with its secret, serialised
+// with its deletes, and refused to delete while static roles exist.
+
 import (
+	"context"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,5 +289,112 @@ func TestConfigWriteNamesTheTokenURL(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprint(resp.Data), testClientSecret) {
 		t.Fatal("the write's answer shows the secret")
+	}
+}
+
+// A config write that is refused leaves the mount's bound on concurrent
+// calls as it was.
+func TestRefusedConfigKeepsTheConcurrencyBound(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	resp, _ := e.request(logical.UpdateOperation, "config", map[string]any{"client_secret": "wrong", "max_concurrent_requests": 50})
+	if resp == nil || !resp.IsError() {
+		t.Fatal("the wrong secret was accepted")
+	}
+	if _, err := e.b.client(context.Background(), e.storage); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.b.limits.issue.Ceiling(); got != defaultMaxConcurrent {
+		t.Fatalf("the limiter allows up to %d calls, want the stored %d", got, defaultMaxConcurrent)
+	}
+}
+
+// A region that auth_url overrides does nothing: the write says so.
+func TestARegionThatAuthURLOverridesIsWarnedOf(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	resp := e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"region": "eu"}))
+	if !strings.Contains(warningsOf(resp), "'region' (eu) has no effect while 'auth_url' is set") {
+		t.Fatalf("warnings: %s", warningsOf(resp))
+	}
+}
+
+// 1. Deleting the config while static roles exist is refused, naming them:
+// disabling the mount after it would leave their tokens valid, with
+// nothing to record them.
+func TestConfigDeleteIsRefusedWhileStaticRolesExist(t *testing.T) {
+	t.Parallel()
+	e, _ := newStaticRole(t)
+	e.mustOK(logical.UpdateOperation, "rotate-role/sync", nil) // a retired token too
+	status, message := statusOf(e.request(logical.DeleteOperation, "config", nil))
+	if status != http.StatusBadRequest || !strings.Contains(message, "static roles exist") ||
+		!strings.Contains(message, "vault delete beyondidentity/static-roles/sync") {
+		t.Fatalf("config delete with a static role: %d %q", status, message)
+	}
+	if resp := e.mustOK(logical.ReadOperation, "config", nil); resp == nil {
+		t.Fatal("the refused delete removed the config")
+	}
+	// The README's teardown order leaves nothing valid.
+	e.mustOK(logical.DeleteOperation, "static-roles/sync", nil)
+	e.mustOK(logical.DeleteOperation, "config", nil)
+	e.assertNothingLeft()
+}
+
+// 3. Two config writes at once never lose retained credentials: a write
+// that stalls in verify_connection while another moves the config decides
+// from the config it finds when it resumes, and keeps that one.
+func TestConcurrentConfigWritesKeepEveryRetainedApplication(t *testing.T) {
+	t.Parallel()
+	e := newSyncRoleBackend(t)
+	// A second address of the same fake, whose first token call waits for
+	// the test: the stalled verification.
+	stalled, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	gated := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/token") {
+			once.Do(func() { close(stalled); <-release })
+		}
+		e.fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(gated.Close)
+	slow := make(chan error, 1)
+	go func() {
+		_, err := e.request(logical.UpdateOperation, "config", e.configData(map[string]any{"auth_url": gated.URL}))
+		slow <- err
+	}()
+	<-stalled
+	// Meanwhile the config moves to the second application, which issues.
+	e.switchToSecondApplication()
+	lease := e.issue("sync", nil)
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.revoke(lease.Secret); err != nil {
+		t.Fatalf("the lease issued between the two writes cannot be revoked: %v", err)
+	}
+	if e.fake.IsActive(lease.Data["access_token"].(string)) {
+		t.Fatal("the lease's token is still valid")
+	}
+}
+
+// verify_connection discards a token that came in an unusable answer, and
+// refuses the config.
+func TestConfigVerifyDiscardsAnUnusableToken(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Rewrite: func(body map[string]any) { body["token_type"] = "DPoP" }})
+	resp, err := e.request(logical.CreateOperation, "config", e.configData(nil))
+	status, message := statusOf(resp, err)
+	if status != 502 || !strings.Contains(message, "verify_connection: minting a test token") ||
+		!strings.Contains(message, `token_type is "DPoP"`) || !strings.Contains(message, "the token was revoked") {
+		t.Fatalf("status %d: %s", status, message)
+	}
+	if e.fake.IsActive(e.lastToken().Value) {
+		t.Fatal("the test token is still valid")
+	}
+	if read, _ := e.request(logical.ReadOperation, "config", nil); read != nil {
+		t.Fatal("the config was saved")
 	}
 }

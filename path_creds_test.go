@@ -1,15 +1,18 @@
 package beyondidentity
 
+// creds/: one mint per credential, with the lease the plan says.
+
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
@@ -165,40 +168,6 @@ func TestCredsInvalidScopeIsA400WithoutToken(t *testing.T) {
 	}
 }
 
-func TestCredsReferentialTokenIntrospectedForID(t *testing.T) {
-	t.Parallel()
-	e := newConfiguredBackend(t, referentialTokens)
-	resp := e.issue("sync", nil)
-	minted := e.lastToken()
-	if resp.Data["token_id"] != minted.ID || !expiresAtMatches(resp.Data["expires_at"], minted.ExpiresAt) {
-		t.Fatalf("token_id %v expires_at %v; fake says %s %v", resp.Data["token_id"], resp.Data["expires_at"], minted.ID, minted.ExpiresAt)
-	}
-	if ops := opsOf(e.fake.Calls()); !reflect.DeepEqual(ops, []string{"token", "introspect"}) {
-		t.Fatalf("calls = %v", ops)
-	}
-	introspect := e.fake.CallsTo(fakebi.OpIntrospect)[0]
-	assertBasicAuth(t, introspect)
-	if introspect.Form.Get("token") != minted.Value {
-		t.Fatal("introspection did not carry the token")
-	}
-	if _, err := e.revoke(resp.Secret); err != nil || e.fake.IsActive(minted.Value) {
-		t.Fatalf("revoking the referential token: %v", err)
-	}
-}
-
-func TestCredsReferentialIntrospectionFailureStillIssues(t *testing.T) {
-	t.Parallel()
-	e := newConfiguredBackend(t, referentialTokens)
-	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable","message":"down"}`})
-	resp := e.issue("sync", nil)
-	if resp.Data["token_id"] != "" || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "token_id is unknown") {
-		t.Fatalf("token_id %q warnings %v", resp.Data["token_id"], resp.Warnings)
-	}
-	if !e.fake.IsActive(resp.Data["access_token"].(string)) {
-		t.Fatal("the credential should still be issued")
-	}
-}
-
 func TestCredsShorterTokenCapsTheLease(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
@@ -212,81 +181,6 @@ func TestCredsShorterTokenCapsTheLease(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(resp.Warnings, "\n"), "sooner than the 2h asked for") {
 		t.Fatalf("warnings %v", resp.Warnings)
-	}
-}
-
-// TestRenewalAcrossTheLeaseLife renews at 10%, 50%, 75% and 95% of a
-// lease's life: each renewal is granted min(increment or ttl, time left to
-// the hard end), which counts from the lease's issue.
-func TestRenewalAcrossTheLeaseLife(t *testing.T) {
-	t.Parallel()
-	tests := map[string]struct {
-		ttl, maxTTL, increment time.Duration
-	}{
-		"40s/60s role renewed by 20s":     {40 * time.Second, 60 * time.Second, 20 * time.Second},
-		"40s/60s role without increment":  {40 * time.Second, 60 * time.Second, 0},
-		"24h/72h role renewed by 24h":     {24 * time.Hour, 72 * time.Hour, 24 * time.Hour},
-		"1h/90d role renewed by 1h":       {time.Hour, 2160 * time.Hour, time.Hour},
-		"30m/1h role renewed beyond it":   {30 * time.Minute, time.Hour, 3 * time.Hour},
-		"10s/10m role renewed by nothing": {10 * time.Second, 10 * time.Minute, 0},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			e := newTestBackend(t)
-			e.configure()
-			e.writeRole("r", map[string]any{"scopes": "identities:read", "ttl": int(tc.ttl.Seconds()), "max_ttl": int(tc.maxTTL.Seconds())})
-			resp := e.issue("r", nil)
-			for _, fraction := range []float64{0.10, 0.50, 0.75, 0.95} {
-				elapsed := time.Duration(fraction * float64(tc.maxTTL)).Truncate(time.Second)
-				// The token was minted just now: pretend the lease was
-				// issued elapsed ago, and its token minted with it.
-				issued := time.Now().Add(-elapsed)
-				secret := *resp.Secret
-				secret.InternalData = withExpiry(t, resp.Secret.InternalData, issued.Add(tc.maxTTL))
-				granted, err := e.vaultRenew(&secret, tc.increment, issued)
-				want := tc.increment
-				if want == 0 {
-					want = tc.ttl
-				}
-				want = min(want, tc.maxTTL-elapsed)
-				if err != nil || granted > want || granted < want-time.Second {
-					t.Errorf("at %.0f%% of the lease's life: granted %v (%v), want %v", fraction*100, granted, err, want)
-				}
-			}
-			if calls := e.fake.Calls(); len(calls) != 1 {
-				t.Fatalf("renewal must not call Beyond Identity, calls: %v", opsOf(calls))
-			}
-		})
-	}
-}
-
-// A renewal never passes the token's end, even when that comes before the
-// lease's planned hard end; past it, renewal refuses.
-func TestRenewalNeverPassesTheTokenEnd(t *testing.T) {
-	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "3h"})
-	issued := time.Now()
-	resp := e.issue("sync", nil)
-
-	early := *resp.Secret
-	early.InternalData = withExpiry(t, resp.Secret.InternalData, issued.Add(90*time.Minute))
-	granted, err := e.vaultRenew(&early, 2*time.Hour, issued)
-	if err != nil || granted > 90*time.Minute || granted < 90*time.Minute-2*time.Second {
-		t.Fatalf("renewing a lease whose token ends in 90m by 2h: granted %v (%v)", granted, err)
-	}
-
-	expired := *resp.Secret
-	expired.InternalData = withExpiry(t, resp.Secret.InternalData, time.Now().Add(-time.Second))
-	renewed, err := e.renew(&expired, time.Hour, issued)
-	if err != nil || renewed == nil || !renewed.IsError() || !strings.Contains(renewed.Error().Error(), "cannot be renewed") {
-		t.Fatalf("renewing an ended token: resp=%s err=%v", errorText(renewed), err)
-	}
-	if _, err := e.vaultRenew(resp.Secret, time.Hour, issued.Add(-3*time.Hour-time.Second)); err == nil ||
-		!strings.Contains(err.Error(), "cannot be renewed") {
-		t.Fatalf("renewing past the hard end: %v", err)
 	}
 }
 
@@ -308,205 +202,6 @@ func TestCredsLeaseIsExactlyAsAsked(t *testing.T) {
 					skew, resp.Secret.TTL, resp.Secret.MaxTTL, resp.Warnings)
 			}
 		})
-	}
-}
-
-func TestCredsRevokeExactlyOnceUpstream(t *testing.T) {
-	t.Parallel()
-	e, resp := newIssuedCredential(t)
-	token := resp.Data["access_token"].(string)
-	e.fake.ResetCalls()
-
-	if _, err := e.revoke(resp.Secret); err != nil {
-		t.Fatalf("revoke: %v", err)
-	}
-	calls := e.fake.Calls()
-	if len(calls) != 1 || calls[0].Op != fakebi.OpRevoke || calls[0].Form.Get("token") != token {
-		t.Fatalf("want one revoke carrying the token, got %v", opsOf(calls))
-	}
-	assertBasicAuth(t, calls[0])
-	if e.fake.IsActive(token) {
-		t.Fatal("token still active after revocation")
-	}
-	// Revoking again (Vault retrying) is harmless: Beyond Identity says 200.
-	if _, err := e.revoke(resp.Secret); err != nil {
-		t.Fatalf("second revoke: %v", err)
-	}
-	e.assertNoSecretsLogged()
-}
-
-func TestCredsSurviveRoleDeletion(t *testing.T) {
-	t.Parallel()
-	e := newTestBackend(t)
-	e.configure()
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h", "max_ttl": "2h"})
-	issued := time.Now()
-	resp := e.issue("sync", nil)
-	e.mustOK(logical.DeleteOperation, "roles/sync", nil)
-	if !e.fake.IsActive(resp.Data["access_token"].(string)) {
-		t.Fatal("deleting the role revoked its credential")
-	}
-	if renewed, err := e.renew(resp.Secret, time.Hour, issued); err != nil || renewed.IsError() {
-		t.Fatalf("renew after role deletion: %v %s", err, errorText(renewed))
-	}
-	if _, err := e.revoke(resp.Secret); err != nil || e.fake.IsActive(resp.Data["access_token"].(string)) {
-		t.Fatalf("revoke after role deletion: %v", err)
-	}
-}
-
-func TestCredsRevokeRetriesWhatMayPass(t *testing.T) {
-	t.Parallel()
-	tests := map[string]struct {
-		fault fakebi.Fault
-		calls int  // revoke calls the one revocation makes
-		fails bool // whether it is returned to Vault to retry later
-	}{
-		"503 once is retried at once":     {fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable"}`, Times: 1}, 2, false},
-		"429 once honours Retry-After":    {fakebi.Fault{Status: 429, Body: `{"code":"too_many_requests"}`, Header: map[string]string{"Retry-After": "1"}, Times: 1}, 2, false},
-		"502 once is retried at once":     {fakebi.Fault{Status: 502, Body: "bad gateway", ContentType: "text/plain", Times: 1}, 2, false},
-		"500 once is retried at once":     {fakebi.Fault{Status: 500, Body: `{"code":"internal_server_error"}`, Times: 1}, 2, false},
-		"a reset once is retried at once": {fakebi.Fault{ResetConnection: true, Times: 1}, 2, false},
-		"503 that lasts is left to Vault": {fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable","message":"down"}`}, 4, true},
-		"html page with 200":              {fakebi.Fault{Status: 200, Body: `<html><body>Sign in</body></html>`, ContentType: "text/html"}, 1, true},
-		"redirect":                        {fakebi.Fault{Status: 302, Header: map[string]string{"Location": "https://login.example.com/"}}, 1, true},
-		"403 is not retried":              {fakebi.Fault{Status: 403, Body: `{"code":"forbidden"}`}, 1, true},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			e, resp := newIssuedCredential(t)
-			token := resp.Data["access_token"].(string)
-			e.fake.ResetCalls()
-			e.fake.SetFault(fakebi.OpRevoke, tc.fault)
-			_, err := e.revoke(resp.Secret)
-			if calls := len(e.fake.CallsTo(fakebi.OpRevoke)); calls != tc.calls {
-				t.Fatalf("%d revoke calls, want %d", calls, tc.calls)
-			}
-			if !tc.fails {
-				if err != nil || e.fake.IsActive(token) {
-					t.Fatalf("a transient failure should be retried within the revocation: %v", err)
-				}
-				e.assertNoRevocationRecords()
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), "revoke call to Beyond Identity") ||
-				!strings.Contains(err.Error(), "keeps retrying the revocation in the background") {
-				t.Fatalf("want an error naming the revoke call and the background retry, got %v", err)
-			}
-			if !e.fake.IsActive(token) {
-				t.Fatal("the fault should have left the token active")
-			}
-			if got := e.revocationRecords(); len(got) != 1 || got[0].Token != token || got[0].Attempts != 1 {
-				t.Fatalf("the failed revocation is not recorded for the background worker: %d records", len(got))
-			}
-			// Vault's later retry succeeds, and the record goes.
-			e.fake.ClearFaults()
-			if _, err := e.revoke(resp.Secret); err != nil || e.fake.IsActive(token) {
-				t.Fatalf("retry: %v", err)
-			}
-			e.assertNoRevocationRecords()
-			e.assertNoSecretsLogged()
-		})
-	}
-}
-
-func TestCredsRevokeOfExpiredTokenSucceedsWhateverHappens(t *testing.T) {
-	t.Parallel()
-	e, resp := newIssuedCredential(t)
-	expired := *resp.Secret
-	expired.InternalData = withExpiry(t, resp.Secret.InternalData, time.Now().Add(-2*expiredMargin))
-	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{}`})
-	if _, err := e.revoke(&expired); err != nil {
-		t.Fatalf("an expired token needs no revocation: %v", err)
-	}
-	e.mustOK(logical.DeleteOperation, "config", nil)
-	if _, err := e.revoke(&expired); err != nil {
-		t.Fatalf("an expired token needs no revocation, even unconfigured: %v", err)
-	}
-}
-
-// Beyond Identity answers 200 to a revocation by another application and
-// ignores it: an old lease must be revoked with its own application's
-// credentials, kept after the config moved.
-func TestCredsOldLeaseIsRevokedWithItsOwnApplication(t *testing.T) {
-	t.Parallel()
-	e, resp := newIssuedCredential(t)
-	token := resp.Data["access_token"].(string)
-	e.switchToSecondApplication()
-	e.fake.ResetCalls()
-
-	if _, err := e.revoke(resp.Secret); err != nil {
-		t.Fatalf("revoking a lease of the previous application: %v", err)
-	}
-	revokes := e.fake.CallsTo(fakebi.OpRevoke)
-	if len(revokes) != 1 || revokes[0].BasicUser != testClientID || revokes[0].BasicPassword != testClientSecret || revokes[0].Status != 200 {
-		t.Fatalf("want one revoke with the first application's credentials, got %v", opsOf(e.fake.Calls()))
-	}
-	if e.fake.IsActive(token) {
-		t.Fatal("the token is still active")
-	}
-}
-
-// The client counts as much as the application: a lease issued to another
-// client of the same application is not revoked with this one's
-// credentials, which Beyond Identity would ignore.
-func TestCredsLeaseOfAnotherClientIsNotRevokedWithThisOne(t *testing.T) {
-	t.Parallel()
-	e, resp := newIssuedCredential(t)
-	lease, err := leaseFromInternal(resp.Secret.InternalData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease.ClientID = "client-retired"
-	other := *resp.Secret
-	other.InternalData = lease.internalData()
-	other.InternalData["secret_type"] = secretTypeToken
-	e.fake.ResetCalls()
-	if _, err := e.revoke(&other); err == nil || !strings.Contains(err.Error(), "to client client-retired") {
-		t.Fatalf("revoking another client's token: %v", err)
-	}
-	if calls := len(e.fake.CallsTo(fakebi.OpRevoke)); calls != 0 {
-		t.Fatalf("%d revoke calls made with credentials Beyond Identity would ignore", calls)
-	}
-}
-
-func TestCredsDroppedCredentialsCannotRevoke(t *testing.T) {
-	t.Parallel()
-	e, resp := newIssuedCredential(t)
-	token := resp.Data["access_token"].(string)
-	e.switchToSecondApplication()
-	list := e.mustOK(logical.ListOperation, "config/retained/", nil)
-	id := list.Data["keys"].([]string)[0]
-	dropped := e.mustOK(logical.DeleteOperation, "config/retained/"+id, nil)
-	if len(dropped.Warnings) != 1 || !strings.Contains(dropped.Warnings[0], "can no longer be revoked") {
-		t.Fatalf("dropping retained credentials must say what it costs, got %s", warningsOf(dropped))
-	}
-	e.fake.ResetCalls()
-
-	_, err := e.revoke(resp.Secret)
-	if err == nil || !strings.Contains(err.Error(), "no longer kept") || !strings.Contains(err.Error(), "would ignore") {
-		t.Fatalf("revoking without the issuing application's credentials must fail, got %v", err)
-	}
-	if len(e.fake.CallsTo(fakebi.OpRevoke)) != 0 || !e.fake.IsActive(token) {
-		t.Fatal("a meaningless revocation was sent or the token was touched")
-	}
-	e.assertNoRevocationRecords() // nothing could ever complete it
-	// Configuring the original application again makes it revocable.
-	e.mustOK(logical.UpdateOperation, "config", e.configData(nil))
-	if _, err := e.revoke(resp.Secret); err != nil || e.fake.IsActive(token) {
-		t.Fatalf("revoke with the original application: %v", err)
-	}
-}
-
-func TestCredsRevokeAfterConfigDelete(t *testing.T) {
-	t.Parallel()
-	e, resp := newIssuedCredential(t)
-	e.mustOK(logical.DeleteOperation, "config", nil)
-	if _, err := e.revoke(resp.Secret); err != nil {
-		t.Fatalf("a lease issued before the config was deleted must still be revoked: %v", err)
-	}
-	if e.fake.IsActive(resp.Data["access_token"].(string)) {
-		t.Fatal("the token is still active")
 	}
 }
 
@@ -541,36 +236,127 @@ func TestCredsTTLZeroMeansTheRoleDefault(t *testing.T) {
 	}
 }
 
-// internalData is built field by field: it must stay leaseData's JSON plus
-// the token, whatever fields leaseData gains, and read back as the lease.
-func TestLeaseInternalDataIsTheLeaseJSON(t *testing.T) {
+// TestConcurrentIssueAndRevoke issues and revokes hundreds of credentials
+// from many goroutines while the config is rewritten (same application,
+// other settings), and checks the books: every token the fake minted is
+// either leased or revoked, and every revoked lease was revoked upstream
+// exactly once.
+func TestConcurrentIssueAndRevoke(t *testing.T) {
 	t.Parallel()
-	full := leaseData{issuedToken: issuedToken{AccessToken: secretOf("the-token"), TokenID: "id", Role: "sync",
-		Issuer: "https://auth.example/v1/tenants/t/realms/r/applications/a", ClientID: "client", ExpiresAt: 1, EndsBy: 2,
-		Static: true, SecretFingerprint: "fingerprint"},
-		TTL: 3, Lifetime: 4, EntityID: "entity"}
-	// Every field is set, so that a field added to leaseData fails here
-	// until it is set, and so checked, too.
-	fields := reflect.VisibleFields(reflect.TypeOf(full))
-	for _, field := range fields {
-		if value := reflect.ValueOf(full).FieldByIndex(field.Index); field.IsExported() && value.IsZero() {
-			t.Fatalf("set leaseData.%s in this test", field.Name)
+	const (
+		workers   = 16
+		perWorker = 20 // 320 credentials
+	)
+	e := newTestBackend(t)
+	e.configure()
+	e.writeRole("sync", map[string]any{"scopes": "identities:read,groups:read", "ttl": "1h"})
+	// Slow enough that calls overlap unless something serialises them.
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 20 * time.Millisecond})
+	e.fake.ResetMaxInFlight()
+
+	type outcome struct {
+		token   string
+		revoked bool
+	}
+	results := make(chan outcome, workers*perWorker)
+	failures := make(chan error, workers*perWorker+8)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < perWorker; i++ {
+				resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
+				if err != nil || resp.IsError() {
+					failures <- fmt.Errorf("issue: %w %s", err, errorText(resp))
+					continue
+				}
+				token := resp.Data["access_token"].(string)
+				revoke := (w+i)%3 != 0 // revoke two thirds, keep the rest leased
+				if revoke {
+					if _, err := e.revoke(resp.Secret); err != nil {
+						failures <- fmt.Errorf("revoke: %w", err)
+						continue
+					}
+				}
+				results <- outcome{token: token, revoked: revoke}
+			}
+		}(w)
+	}
+	// Config rewrites in the middle: same application, other settings.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 8; i++ {
+			resp, err := e.request(logical.UpdateOperation, "config", map[string]any{
+				"request_timeout": fmt.Sprintf("%ds", 10+i), "max_concurrent_requests": 4 + i%3,
+			})
+			if err != nil || (resp != nil && resp.IsError()) {
+				failures <- fmt.Errorf("config rewrite: %w %s", err, errorText(resp))
+			}
+		}
+	}()
+	wg.Wait()
+	close(results)
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+
+	revokeCalls := map[string]int{}
+	for _, call := range e.fake.CallsTo(fakebi.OpRevoke) {
+		revokeCalls[call.Form.Get("token")]++
+	}
+	leased := map[string]bool{}
+	issued := 0
+	for r := range results {
+		issued++
+		leased[r.token] = true
+		switch {
+		case r.revoked && revokeCalls[r.token] != 1:
+			t.Errorf("a revoked lease's token was revoked upstream %d times", revokeCalls[r.token])
+		case r.revoked && e.fake.IsActive(r.token):
+			t.Error("a revoked lease's token is still active")
+		case !r.revoked && (revokeCalls[r.token] != 0 || !e.fake.IsActive(r.token)):
+			t.Error("a leased token was revoked")
 		}
 	}
-	noEnd := full
-	noEnd.EndsBy, noEnd.EntityID, noEnd.Static, noEnd.SecretFingerprint = 0, "", false, ""
-	for _, lease := range []leaseData{full, noEnd} {
-		want := withToken(lease, lease.AccessToken)
-		var got map[string]any
-		encoded, _ := json.Marshal(lease.internalData())
-		if err := json.Unmarshal(encoded, &got); err != nil || !reflect.DeepEqual(got, want) {
-			t.Fatalf("internal data %v (%v), want the lease's JSON and its token %v", got, err, want)
+	if issued != workers*perWorker {
+		t.Fatalf("%d credentials issued, want %d", issued, workers*perWorker)
+	}
+	// Every token the fake minted is leased, or was revoked (the config
+	// writes' test tokens).
+	for _, token := range e.fake.Tokens() {
+		if !leased[token.Value] && e.fake.IsActive(token.Value) {
+			t.Errorf("token %s is neither leased nor revoked", token.ID)
 		}
-		back, err := leaseFromInternal(lease.internalData())
-		sameToken := err == nil && back.AccessToken.Reveal() == lease.AccessToken.Reveal()
-		back.AccessToken, lease.AccessToken = biclient.Secret{}, biclient.Secret{}
-		if !sameToken || back != lease {
-			t.Fatalf("read back %+v (%v; same token: %v), want %+v", back, err, sameToken, lease)
-		}
+	}
+	if pages := e.journalPages(); len(pages) != 0 {
+		t.Errorf("journal pages left after every request ended: %v", pages)
+	}
+	if peak := e.fake.MaxInFlight(); peak < 2 {
+		t.Errorf("at most %d call was in flight at once: something holds a lock across calls to Beyond Identity", peak)
+	}
+	e.assertNoSecretsLogged()
+}
+
+// expires_at is RFC 3339 in UTC, whatever the time zone of the host.
+func TestCredsExpiresAtIsUTC(t *testing.T) {
+	t.Parallel()
+	_, resp := newIssuedCredential(t)
+	expiresAt := resp.Data["expires_at"].(string)
+	parsed, err := time.Parse(time.RFC3339, expiresAt)
+	if err != nil || !strings.HasSuffix(expiresAt, "Z") || parsed.Location() != time.UTC {
+		t.Fatalf("expires_at %q is not RFC 3339 UTC (%v)", expiresAt, err)
+	}
+}
+
+func TestCredsOnUnconfiguredMountIsA400(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
+	resp, err := e.request(logical.ReadOperation, "creds/reader", nil)
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "write beyondidentity/config first") {
+		t.Fatalf("resp=%s err=%v", errorText(resp), err)
 	}
 }

@@ -1,14 +1,14 @@
 package beyondidentity
 
+// Revocation: retried in the background until done or the token ends,
+// with slots of its own.
+
 import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,89 +123,6 @@ func TestRevocationsHaveTheirOwnCallSlots(t *testing.T) {
 	_, err := e.b.HandleRequest(ctx, &logical.Request{Operation: logical.RevokeOperation, Secret: resp.Secret, Storage: e.storage})
 	if err != nil || e.fake.IsActive(resp.Data["access_token"].(string)) {
 		t.Fatalf("a revocation waited for the slot a mint holds: %v", err)
-	}
-}
-
-func TestTokenIsNotExpiredBeforeItsLatestEnd(t *testing.T) {
-	t.Parallel()
-	now := time.Now()
-	token := issuedToken{ExpiresAt: now.Add(-time.Hour).Unix(), EndsBy: now.Add(time.Hour).Unix()}
-	if token.surelyExpired(now) {
-		t.Fatal("a token whose latest end is an hour away was counted expired")
-	}
-	if !token.surelyExpired(now.Add(time.Hour + expiredMargin + time.Second)) {
-		t.Fatal("a token past its latest end and the margin is not counted expired")
-	}
-	if token.surelyExpired(now.Add(time.Hour + expiredMargin - time.Second)) {
-		t.Fatal("the margin for clock skew is not applied")
-	}
-}
-
-// Unmounting ends the background worker and closes pooled connections.
-func TestCleanStopsTheWorkerAndClosesConnections(t *testing.T) {
-	t.Parallel()
-	e := newTestBackend(t)
-	var closed atomic.Int32
-	server := httptest.NewUnstartedServer(e.fake)
-	server.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateClosed {
-			closed.Add(1)
-		}
-	}
-	server.Start()
-	t.Cleanup(server.Close)
-	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"auth_url": server.URL}))
-	if err := e.b.Initialize(context.Background(), &logical.InitializationRequest{Storage: e.storage}); err != nil {
-		t.Fatal(err)
-	}
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	e.issue("sync", nil)
-	closedBefore := closed.Load()
-	e.b.Cleanup(context.Background())
-	if e.b.background.done != nil {
-		t.Fatal("the worker is still running")
-	}
-	eventuallyTrue(t, func() bool { return closed.Load() > closedBefore })
-}
-
-// TestRetainedSecretsDoNotMultiplyRevokeCalls: however many secrets were
-// written since a token was minted, its revocation tries the current
-// secret, then the one that minted it, never each retained one.
-func TestRetainedSecretsDoNotMultiplyRevokeCalls(t *testing.T) {
-	t.Parallel()
-	e := newSyncRoleBackend(t)
-	lease := e.issue("sync", nil)
-	for i := range 60 {
-		e.mustOK(logical.UpdateOperation, "config", map[string]any{
-			"client_secret": fmt.Sprintf("unverified-%d", i), "verify_connection": false})
-	}
-	e.fake.ResetCalls()
-	if _, err := e.revoke(lease.Secret); err != nil {
-		t.Fatalf("revoking the lease: %v", err)
-	}
-	if calls := e.fake.CallsTo(fakebi.OpRevoke); len(calls) > 2 || e.fake.IsActive(lease.Data["access_token"].(string)) {
-		t.Fatalf("%d revoke calls after 60 config writes: want at most 2, and the token revoked", len(calls))
-	}
-}
-
-// TestALeaseFromBeforeFingerprintsTriesEveryRetainedSecret: a lease whose
-// data names no secret (written by an earlier version) is revoked with the
-// client's retained secrets, newest first, as before.
-func TestALeaseFromBeforeFingerprintsTriesEveryRetainedSecret(t *testing.T) {
-	t.Parallel()
-	e := newSyncRoleBackend(t)
-	lease := e.issue("sync", nil)
-	delete(lease.Secret.InternalData, "secret_fingerprint")
-	for i := range 3 {
-		e.mustOK(logical.UpdateOperation, "config", map[string]any{
-			"client_secret": fmt.Sprintf("unverified-%d", i), "verify_connection": false})
-	}
-	e.fake.ResetCalls()
-	if _, err := e.revoke(lease.Secret); err != nil || e.fake.IsActive(lease.Data["access_token"].(string)) {
-		t.Fatalf("revoking a lease without a fingerprint: %v", err)
-	}
-	if calls := e.fake.CallsTo(fakebi.OpRevoke); len(calls) != 4 {
-		t.Fatalf("%d revoke calls: want the current secret and the 3 retained ones, the working one last", len(calls))
 	}
 }
 

@@ -19,7 +19,8 @@ import (
 // rolePrefix is the storage prefix (and path) of roles.
 const rolePrefix = "roles/"
 
-// Bounds on a role's input (design.md, "Bounds on input").
+// Bounds on a role's input, each refused with a 400 naming the field and
+// the bound.
 const (
 	defaultRoleTTL    = biclient.MaxTokenLifetime
 	maxCustomClaims   = 8 << 10

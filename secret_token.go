@@ -84,8 +84,7 @@ func (t issuedToken) endsBy() time.Time {
 }
 
 // surelyExpired reports whether the token is past its latest possible end
-// on both clocks. Defended by TestFailedRevocationOfATokenPastItsEndSucceeds
-// and TestTokenIsNotExpiredBeforeItsLatestEnd.
+// on both clocks.
 func (t issuedToken) surelyExpired(now time.Time) bool {
 	return now.After(t.endsBy().Add(expiredMargin))
 }
@@ -124,8 +123,7 @@ func fromTokenData(data map[string]any, v any) (biclient.Secret, error) {
 // internalData is the lease's internal data: the JSON fields of leaseData
 // plus the revealed token, the explicit path by which a token reaches lease
 // storage. It is built field by field rather than by a JSON round trip,
-// once per credential; TestLeaseInternalDataIsTheLeaseJSON keeps the two
-// equal.
+// once per credential; a test keeps the two equal.
 func (l leaseData) internalData() map[string]any {
 	data := map[string]any{
 		"access_token": l.AccessToken.Reveal(),
@@ -177,7 +175,6 @@ func (l leaseData) hardEnd(issued time.Time) time.Time {
 // makes no call to Beyond Identity. Vault measures the MaxTTL of a renewal
 // from the lease's issue time, so that is what it is given; the TTL comes
 // from the same arithmetic Vault applies afterwards (framework.CalculateTTL).
-// Defended by TestRenewalAcrossTheLeaseLife.
 func (b *backend) tokenRenew(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	lease, err := leaseFromInternal(req.Secret.InternalData)
 	if err != nil {

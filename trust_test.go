@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -126,28 +125,33 @@ func reissueWithCustom(t *testing.T, jwt, custom string) string {
 	return parts[0] + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + parts[2]
 }
 
-// TestIntrospectionNeverMovesATokensLatestEndSooner: an opaque token whose
-// introspection says it ends within a minute, while its answer said an
-// hour, gets a lease that ends with the minute, but the plugin still counts
-// it alive for the hour: a failed revocation ten minutes on is not done.
-func TestIntrospectionNeverMovesATokensLatestEndSooner(t *testing.T) {
+// 5. A JWT whose own scope claim grants more than its answer says is not
+// issued: Beyond Identity enforces the claim.
+func TestAJWTGrantingMoreThanItsAnswerSaysIsRefused(t *testing.T) {
 	t.Parallel()
-	e := newConfiguredBackend(t, referentialTokens)
-	fake := e.useFakeClock()
-	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Rewrite: func(answer map[string]any) {
-		answer["exp"] = fake.Now().Add(time.Minute).Unix()
-	}})
-	lease := e.issue("sync", nil)
-	if lease.Secret.MaxTTL > time.Minute+time.Second {
-		t.Fatalf("lease lifetime %s: want the introspected end, the earliest, to cap it", lease.Secret.MaxTTL)
+	e := newConfiguredBackend(t, func(app *fakebi.Application) { app.WidenScopes = []string{"tokens:delete"} })
+	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Rewrite: func(answer map[string]any) { answer["scope"] = "identities:read" }})
+	status, message := statusOf(e.request(logical.ReadOperation, "creds/sync", nil))
+	if status != http.StatusBadRequest || !strings.Contains(message, "scope claim") || !strings.Contains(message, "extra: tokens:delete") {
+		t.Fatalf("a JWT granting tokens:delete beyond its answer: %d %q", status, message)
 	}
-	e.fake.ClearFaults()
-	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: http.StatusServiceUnavailable, Body: `{}`})
-	fake.Advance(10 * time.Minute)
-	if _, err := e.revoke(lease.Secret); err == nil {
-		t.Fatal("a failed revocation of a token its answer gave an hour counted as done after ten minutes")
+	if e.fake.IsActive(e.lastToken().Value) {
+		t.Fatal("the refused token was left valid")
 	}
-	if records := e.revocationRecords(); len(records) != 1 || records[0].revoked() {
-		t.Fatal("want the failed revocation recorded and retried")
+}
+
+// A grant wider than asked is refused as firmly as a narrower one.
+func TestCredsExtraScopesAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredBackend(t, func(app *fakebi.Application) { app.WidenScopes = []string{"tokens:read"} })
+	resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
+	if err != nil || resp == nil || !resp.IsError() {
+		t.Fatalf("want a 400, got resp=%s err=%v", errorText(resp), err)
+	}
+	if msg := resp.Error().Error(); !strings.Contains(msg, "missing: none; extra: tokens:read") || !strings.Contains(msg, "the token was revoked") {
+		t.Fatalf("error does not name the extra scope and the revocation: %s", msg)
+	}
+	if e.fake.IsActive(e.lastToken().Value) {
+		t.Fatal("the widened token is still valid")
 	}
 }

@@ -65,7 +65,7 @@ func getJSON(ctx context.Context, s logical.Storage, key, what string, v any) (b
 
 // putJSON stores v as JSON at key. what names the entry in errors.
 // json.Marshal, unlike logical.StorageEntryJSON's growing buffer, allocates
-// the encoding once: a journal page is written per credential batch.
+// the encoding once.
 func putJSON(ctx context.Context, s logical.Storage, key, what string, v any) error {
 	value, err := json.Marshal(v)
 	if err != nil {

@@ -144,13 +144,3 @@ func TestInputAtItsBoundsIsAccepted(t *testing.T) {
 		}
 	}
 }
-
-func TestCredsOnUnconfiguredMountIsA400(t *testing.T) {
-	t.Parallel()
-	e := newTestBackend(t)
-	e.writeRole("reader", map[string]any{"scopes": "identities:read"})
-	resp, err := e.request(logical.ReadOperation, "creds/reader", nil)
-	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "write beyondidentity/config first") {
-		t.Fatalf("resp=%s err=%v", errorText(resp), err)
-	}
-}

@@ -1,13 +1,11 @@
 package beyondidentity
 
-// Test scaffolding for the root package: a backend wired to a fake Beyond
-// Identity over loopback, and helpers to drive and inspect it.
+// Test scaffolding: a backend wired to a fake Beyond Identity over
+// loopback, and the requests that drive it.
 
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,10 +21,8 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/testutil"
 )
 
@@ -261,14 +256,6 @@ func (e *testEnv) switchToSecondApplication() *logical.Response {
 	})
 }
 
-// expiresAtMatches reports whether a response's expires_at is the token's
-// end, or up to a second before it: the plugin counts a token's life from
-// when it sent the request, in whole seconds, and keeps the earlier end.
-func expiresAtMatches(expiresAt any, end time.Time) bool {
-	got, err := time.Parse(time.RFC3339, fmt.Sprint(expiresAt))
-	return err == nil && !got.After(end) && end.Sub(got) <= time.Second
-}
-
 // lastToken is the token the fake minted last.
 func (e *testEnv) lastToken() fakebi.Token {
 	e.t.Helper()
@@ -313,130 +300,6 @@ func (e *testEnv) vaultRenew(secret *logical.Secret, increment time.Duration, is
 	}
 	ttl, _, err := framework.CalculateTTL(e.sys, increment, resp.Secret.TTL, 0, resp.Secret.MaxTTL, 0, issued)
 	return ttl, err
-}
-
-// jwtLike is a token shaped like a JWT that ends after life, for answers
-// the fake is made to give (the plugin never checks signatures).
-func jwtLike(life time.Duration) string {
-	claims := fmt.Sprintf(`{"jti":"made-up-%d","exp":%d,"scope":"identities:read"}`, life, time.Now().Add(life).Unix())
-	return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".c2ln"
-}
-
-// withExpiry returns a copy of lease internal data with another token end.
-func withExpiry(t *testing.T, internal map[string]any, end time.Time) map[string]any {
-	t.Helper()
-	lease, err := leaseFromInternal(internal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease.ExpiresAt, lease.EndsBy = end.Unix(), end.Unix()
-	data := lease.internalData()
-	data["secret_type"] = secretTypeToken
-	return data
-}
-
-// failingStorage fails writes, deletes or lists of chosen keys, to inject
-// storage errors.
-type failingStorage struct {
-	logical.Storage
-	failPut, failDelete, failList atomic.Pointer[string] // key prefix to fail
-}
-
-func (s *failingStorage) List(ctx context.Context, prefix string) ([]string, error) {
-	if failed := s.failList.Load(); failed != nil && strings.HasPrefix(prefix, *failed) {
-		return nil, errInjected
-	}
-	return s.Storage.List(ctx, prefix)
-}
-
-var errInjected = errors.New("injected storage failure")
-
-func (s *failingStorage) Put(ctx context.Context, entry *logical.StorageEntry) error {
-	if prefix := s.failPut.Load(); prefix != nil && strings.HasPrefix(entry.Key, *prefix) {
-		return errInjected
-	}
-	return s.Storage.Put(ctx, entry)
-}
-
-func (s *failingStorage) Delete(ctx context.Context, key string) error {
-	if prefix := s.failDelete.Load(); prefix != nil && strings.HasPrefix(key, *prefix) {
-		return errInjected
-	}
-	return s.Storage.Delete(ctx, key)
-}
-
-// withFailingStorage puts a failingStorage in front of the backend's.
-func (e *testEnv) withFailingStorage() *failingStorage {
-	failing := &failingStorage{Storage: e.storage}
-	e.storage = failing
-	return failing
-}
-
-// assertNothingLeft checks that every token minted since configure is dead
-// at the fake, and that no write-ahead entry or pending revocation remains.
-func (e *testEnv) assertNothingLeft() {
-	e.t.Helper()
-	for _, token := range e.fake.Tokens() {
-		if e.fake.IsActive(token.Value) {
-			e.t.Errorf("token %s was left valid", token.ID)
-		}
-	}
-	if pages := e.journalPages(); len(pages) != 0 {
-		e.t.Errorf("journal pages left: %v", pages)
-	}
-	for _, record := range e.revocationRecords() {
-		if !record.revoked() {
-			e.t.Errorf("a revocation of token %s is still pending", record.TokenID)
-		}
-	}
-}
-
-// rollback runs Vault's periodic function now, and then the background
-// work it queued: the journal's recovery of the pages older than its
-// minimum age, by the backend's clock, among it.
-func (e *testEnv) rollback() {
-	e.t.Helper()
-	_, _ = e.b.HandleRequest(context.Background(), &logical.Request{
-		Operation: logical.RollbackOperation, Storage: e.storage, Data: map[string]any{"immediate": true},
-	})
-	e.b.runDue(context.Background(), e.storage)
-}
-
-// journalPages lists the journal's pages left in storage once the pages of
-// tokens handed over are removed, as they are handoverDelay later.
-func (e *testEnv) journalPages() []string {
-	e.t.Helper()
-	e.b.journal.Flush()
-	keys, err := e.storage.List(context.Background(), journal.Prefix)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return keys
-}
-
-// awaitTimer waits for a timer of the fake clock to be created, as the
-// background code creates one before it sleeps; what names that code.
-func awaitTimer(t testing.TB, created <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-created:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s never waited on the clock", what)
-	}
-}
-
-// recordingStorage counts the writes under a prefix.
-type recordingStorage struct {
-	logical.Storage
-	prefix string
-	puts   atomic.Int32
-}
-
-func (s *recordingStorage) Put(ctx context.Context, entry *logical.StorageEntry) error {
-	if strings.HasPrefix(entry.Key, s.prefix) {
-		s.puts.Add(1)
-	}
-	return s.Storage.Put(ctx, entry)
 }
 
 // statusOf is the HTTP status and message Vault would answer with.
@@ -487,107 +350,6 @@ func (e *testEnv) tlsFakeURL() string {
 func (e *testEnv) tlsFakeCA() string {
 	e.tlsFakeURL()
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.tlsServer.Certificate().Raw}))
-}
-
-func eventuallyTrue(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// useFakeClock gives the backend, its clients and the fake Beyond Identity
-// one clock that moves only when the test says so, starting now.
-func (e *testEnv) useFakeClock() *clock.Fake {
-	e.b.journal.Close() // its remover reads the clock it was built with
-	fake := clock.NewFake(time.Now())
-	e.b.clock, e.b.clientClock = fake, skipWaits{fake}
-	e.b.journal = e.b.newJournal()
-	e.b.reset() // clients are built with the client clock
-	e.fake.SetClock(fake.Now)
-	return fake
-}
-
-// restartedBackend is a new backend on the test's storage and fake clock:
-// a plugin reload, a restart or a failover. Vault has yet to initialize it.
-func (e *testEnv) restartedBackend(fake *clock.Fake) *backend {
-	e.t.Helper()
-	conf := logical.TestBackendConfig()
-	conf.System = e.sys
-	conf.Logger = e.b.Logger()
-	conf.StorageView = e.storage
-	raw, err := Factory(context.Background(), conf)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	restarted := raw.(*backend)
-	restarted.clock, restarted.clientClock = fake, skipWaits{fake}
-	restarted.journal.Close()
-	restarted.journal = restarted.newJournal()
-	e.t.Cleanup(func() { restarted.Cleanup(context.Background()) })
-	return restarted
-}
-
-// secretOf wraps a token value the fake minted.
-func secretOf(value string) biclient.Secret { return biclient.NewSecret(value) }
-
-// withToken encodes v, a value whose JSON omits the access token, as
-// decoded JSON plus the revealed token: how lease internal data reads, and
-// how earlier versions wrote their write-ahead entries.
-func withToken(v any, token biclient.Secret) map[string]any {
-	encoded, _ := json.Marshal(v)
-	var data map[string]any
-	_ = json.Unmarshal(encoded, &data)
-	data["access_token"] = token.Reveal()
-	return data
-}
-
-// skipWaits tells a fake clock's time but fires every timer at once, so
-// that a client's retries neither sleep nor wait for the test to advance.
-type skipWaits struct{ *clock.Fake }
-
-func (s skipWaits) NewTimer(d time.Duration) clock.Timer { return clock.NoWait{}.NewTimer(d) }
-
-// revocationRecords reads every revocation record in storage.
-func (e *testEnv) revocationRecords() []*revocationRecord {
-	e.t.Helper()
-	keys, err := e.storage.List(context.Background(), revocationPrefix)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var records []*revocationRecord
-	for _, key := range keys {
-		record, err := readRevocation(context.Background(), e.storage, key)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		records = append(records, record)
-	}
-	return records
-}
-
-func (e *testEnv) assertNoRevocationRecords() {
-	e.t.Helper()
-	if records := e.revocationRecords(); len(records) != 0 {
-		e.t.Fatalf("%d revocation records left", len(records))
-	}
-}
-
-// failRevocationsNow issues a credential and fails its revocation while
-// Beyond Identity answers 503, so that it is left to the background.
-func failRevocationsNow(t *testing.T) (*testEnv, *logical.Response, *clock.Fake) {
-	t.Helper()
-	e, resp := newIssuedCredential(t)
-	fake := e.useFakeClock()
-	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: 503, Body: `{"code":"service_unavailable"}`})
-	if _, err := e.revoke(resp.Secret); err == nil {
-		t.Fatal("the revocation should fail while Beyond Identity answers 503")
-	}
-	return e, resp, fake
 }
 
 func testCAPEM(t *testing.T) string {

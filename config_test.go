@@ -1,5 +1,7 @@
 package beyondidentity
 
+// The config's regions, wherever they are named.
+
 import (
 	"context"
 	"os"
@@ -13,10 +15,6 @@ import (
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
-
-// The region list is stated once, in internal/biclient/region.go. These
-// tests fail when anything that repeats it (the OpenAPI enum, validation,
-// help or the README's table) disagrees.
 
 func TestRegionsInTheOpenAPIEnum(t *testing.T) {
 	t.Parallel()

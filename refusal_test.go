@@ -1,7 +1,11 @@
 package beyondidentity
 
+// Failures as the operator reads them: each upstream fault's status and
+// words.
+
 import (
-	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -259,77 +263,31 @@ func TestFaultTable(t *testing.T) {
 	}
 }
 
-// TestConcurrentCallsAreBounded checks max_concurrent_requests: a burst of
-// requests never has more calls in flight than the bound, and a request
-// waiting for a slot gives up with its own context.
-func TestConcurrentCallsAreBounded(t *testing.T) {
+// TestAFailureIsAnsweredOnceWithItsStatus: a 400 refusal, however wrapped,
+// is an error response; any other refusal keeps its status over the whole
+// message; not configured names the mount's config; any other error is the
+// plugin's own.
+func TestAFailureIsAnsweredOnceWithItsStatus(t *testing.T) {
 	t.Parallel()
-	e := newTestBackend(t)
-	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"max_concurrent_requests": 2}))
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
-	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: 100 * time.Millisecond})
-	e.fake.ResetMaxInFlight()
-
-	errs := make(chan error, 12)
-	for i := 0; i < 12; i++ {
-		go func() {
-			resp, err := e.request(logical.ReadOperation, "creds/sync", nil)
-			if err == nil && resp.IsError() {
-				err = resp.Error()
-			}
-			errs <- err
-		}()
+	req := &logical.Request{MountPoint: "bi/"}
+	resp, err := answer(req, fmt.Errorf("minting: %w", badRequest("'ttl' must be shorter")))
+	if err != nil || !resp.IsError() || resp.Error().Error() != "minting: 'ttl' must be shorter" {
+		t.Fatalf("a wrapped 400: %v %v", resp, err)
 	}
-	for i := 0; i < 12; i++ {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+	_, err = answer(req, withOutcome(refuse(http.StatusBadGateway, "the token does not show it"), "the token was revoked"))
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway || err.Error() != "the token does not show it; the token was revoked" {
+		t.Fatalf("a wrapped 502: %v", err)
 	}
-	// Twelve slow calls reach the bound, and never pass it: no lock
-	// serialises them, and no slot is handed out twice.
-	if peak := e.fake.MaxInFlight(); peak != 2 {
-		t.Fatalf("%d calls were in flight at once, want exactly the bound, 2", peak)
+	if _, isCoded := err.(logical.HTTPCodedError); !isCoded {
+		t.Fatal("the answer's error is not itself coded: Vault reads only the outer error's type")
 	}
-
-	// One call holds the only slot; a request whose context ends first
-	// gives up without reaching Beyond Identity.
-	e.mustOK(logical.UpdateOperation, "config", map[string]any{"max_concurrent_requests": 1, "verify_connection": false})
-	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Delay: time.Second})
-	e.fake.ResetCalls()
-	go func() { _, _ = e.request(logical.ReadOperation, "creds/sync", nil) }()
-	eventuallyTrue(t, func() bool { return e.fake.InFlight() == 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	resp, err := e.requestCtx(ctx, logical.ReadOperation, "creds/sync", nil)
-	if status, message := statusOf(resp, err); status != http.StatusServiceUnavailable || !strings.Contains(message, "max_concurrent_requests") {
-		t.Fatalf("a request waiting for a slot past its deadline: %d %s, want 503 naming max_concurrent_requests", status, message)
+	resp, err = answer(req, fmt.Errorf("rotating: %w", errNotConfigured))
+	if err != nil || resp.Error().Error() != "the mount is not configured: write bi/config first" {
+		t.Fatalf("not configured: %v %v", resp, err)
 	}
-	if calls := len(e.fake.CallsTo(fakebi.OpToken)); calls != 1 {
-		t.Fatalf("%d token calls, want only the one holding the slot", calls)
-	}
-}
-
-// The bound on concurrent calls follows Beyond Identity: answers let it
-// grow, and each 429 or 503 halves it.
-func TestThrottlingShrinksTheBoundOnCalls(t *testing.T) {
-	t.Parallel()
-	e := newSyncRoleBackend(t)
-	before := e.b.limits.issue.Limit()
-	for i := 0; i < 6; i++ {
-		e.issue("sync", nil)
-	}
-	grown := e.b.limits.issue.Limit()
-	if grown != before+6 {
-		t.Fatalf("after 6 answers the bound is %d, want %d", grown, before+6)
-	}
-	revokeBound := e.b.limits.revoke.Limit()
-	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 429, Body: `{"code":"too_many_requests"}`, Times: 2})
-	e.issue("sync", nil) // two 429s, then the retry succeeds
-	// Halved twice, then one round trip's worth of growth at the most.
-	if got := e.b.limits.issue.Limit(); got > grown/4+1 {
-		t.Fatalf("after two 429s and an answer the bound is %d, want about a quarter of %d", got, grown)
-	}
-	if got := e.b.limits.revoke.Limit(); got != revokeBound {
-		t.Fatalf("the revocations' bound moved with the mints': %d, was %d", got, revokeBound)
+	plain := errors.New("storage is down")
+	if resp, err := answer(req, plain); resp != nil || err != plain || statusOfFailure(err) != http.StatusInternalServerError {
+		t.Fatalf("a plain error: %v %v", resp, err)
 	}
 }
