@@ -109,9 +109,9 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 
 var staticRoleResponseFields = map[string]*framework.FieldSchema{
 	"scopes":              {Type: framework.TypeCommaStringSlice, Description: "Scopes of the role's token, sorted."},
-	"rotation_period":     {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds; 0 with a schedule."},
-	"rotation_schedule":   {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations; empty with a period."},
-	"rotation_window":     {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in seconds; 0: no window."},
+	"rotation_period":     {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds (roles with a period)."},
+	"rotation_schedule":   {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations (roles with a schedule)."},
+	"rotation_window":     {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in whole seconds (the vault CLI shows the number as is); 0: no window (roles with a schedule)."},
 	"grace_period":        {Type: framework.TypeDurationSecond, Description: "How long a replaced token keeps working, in seconds."},
 	"custom_claims":       {Type: framework.TypeMap, Description: "Custom claims sent with each mint."},
 	"description":         {Type: framework.TypeString, Description: "Free text."},
@@ -160,9 +160,6 @@ func (b *backend) pathStaticRoleRead(ctx context.Context, req *logical.Request, 
 func (r *staticRole) operatorView() map[string]any {
 	data := map[string]any{
 		"scopes":              r.Scopes,
-		"rotation_period":     int64(r.RotationPeriod.Seconds()),
-		"rotation_schedule":   r.RotationSchedule,
-		"rotation_window":     int64(r.RotationWindow.Seconds()),
 		"grace_period":        int64(r.grace().Seconds()),
 		"description":         r.Description,
 		"last_vault_rotation": rfc3339(r.LastRotation),
@@ -173,7 +170,19 @@ func (r *staticRole) operatorView() map[string]any {
 	if len(r.CustomClaims) > 0 {
 		data["custom_claims"] = r.CustomClaims
 	}
+	r.addTiming(data)
 	return data
+}
+
+// addTiming adds how the role rotates, as static-creds/ shows it too:
+// rotation_period, or rotation_schedule and rotation_window; never the
+// fields of the other kind, which would read 0 or empty.
+func (r *staticRole) addTiming(data map[string]any) {
+	if r.RotationSchedule != "" {
+		data["rotation_schedule"], data["rotation_window"] = r.RotationSchedule, int64(r.RotationWindow.Seconds())
+		return
+	}
+	data["rotation_period"] = int64(r.RotationPeriod.Seconds())
 }
 
 // pathStaticRoleWrite answers with the role's operator view, and the
@@ -271,11 +280,7 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 		"ttl":                 int64(ceilSeconds(r.NextRotation.Sub(now)).Seconds()),
 	}
 	// Readers tell the two kinds apart by which fields are there.
-	if r.RotationSchedule != "" {
-		data["rotation_schedule"], data["rotation_window"] = r.RotationSchedule, int64(r.RotationWindow.Seconds())
-	} else {
-		data["rotation_period"] = int64(r.RotationPeriod.Seconds())
-	}
+	r.addTiming(data)
 	return &logical.Response{Data: data}, nil
 }
 

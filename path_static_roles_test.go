@@ -20,7 +20,7 @@ func TestAStaticRoleMovesFromPeriodToScheduleAndBack(t *testing.T) {
 	// Every 6h: the default grace is 36m. The current token, minted for 1h
 	// and a 6m grace, ends at 02:06, so it is replaced 36m before that.
 	resp := e.mustOK(logical.UpdateOperation, "static-roles/cal", map[string]any{"rotation_schedule": "0 */6 * * *"})
-	if len(e.fake.Calls()) != 0 || resp.Data["rotation_schedule"] != "0 */6 * * *" || resp.Data["rotation_period"] != int64(0) {
+	if len(e.fake.Calls()) != 0 || resp.Data["rotation_schedule"] != "0 */6 * * *" || resp.Data["rotation_period"] != nil {
 		t.Fatalf("changing to a schedule minted (%v) or answers %v", opsOf(e.fake.Calls()), resp.Data)
 	}
 	if r := e.staticRecord("cal"); !r.NextRotation.Equal(start.Add(30 * time.Minute)) {
@@ -35,7 +35,7 @@ func TestAStaticRoleMovesFromPeriodToScheduleAndBack(t *testing.T) {
 	// And back to a period, counted from the last rotation.
 	resp = e.mustOK(logical.UpdateOperation, "static-roles/cal", map[string]any{"rotation_period": "1h"})
 	r = e.staticRecord("cal")
-	if resp.Data["rotation_schedule"] != "" || r.RotationSchedule != "" || r.RotationWindow != 0 ||
+	if resp.Data["rotation_schedule"] != nil || resp.Data["rotation_period"] != int64(3600) || r.RotationSchedule != "" || r.RotationWindow != 0 ||
 		!r.NextRotation.Equal(r.LastRotation.Add(time.Hour)) {
 		t.Fatalf("back to a period: %v, next at %s", resp.Data, r.NextRotation)
 	}

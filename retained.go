@@ -92,13 +92,13 @@ type noCredentialsError struct {
 }
 
 func (e *noCredentialsError) Error() string {
-	now := "the mount is not configured"
+	now := ""
 	if e.current != "" {
-		now = "the mount is now configured for " + e.current
+		now = " (the mount is now configured for " + e.current + ")"
 	}
-	return fmt.Sprintf("it was issued by %s to client %s, but %s and the credentials of that application are no longer kept "+
-		"(dropped by an operator, or past their retention); Beyond Identity would ignore a revocation by any other application, "+
-		"so write that application's config again to revoke it, or let it expire", biclient.TokenURL(e.issuer), e.clientID, now)
+	return fmt.Sprintf("it was issued by %s to client %s, whose credentials are no longer kept%s: dropped by an "+
+		"operator, or past their retention. Beyond Identity would ignore a revocation by any other application, so write "+
+		"that application's config again to revoke it, or let it expire", biclient.TokenURL(e.issuer), e.clientID, now)
 }
 
 // clientsFor returns the clients to revoke t with, in order: the configured
