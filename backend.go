@@ -31,7 +31,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 	b := newBackend()
 	if conf.System != nil {
 		withView := *conf
-		withView.System = newCachedReplicationView(conf.System, func() time.Time { return b.clock.Now() })
+		withView.System = newCachedSystemView(conf.System, func() time.Time { return b.clock.Now() })
 		conf = &withView
 	}
 	if err := b.Setup(ctx, conf); err != nil {
@@ -57,8 +57,9 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 //  4. revocationLocks[key]: one revocation record's reads and writes.
 //  5. lock: the cached clients, retained credentials and the salt of the
 //     secrets' fingerprints.
-//  6. the leaves, which take no other: schedule.mu, roles.mu, events.mu,
-//     pendingRevocations.mu and each keyLocks' own.
+//  6. the leaves, which take no other: schedule.mu, roles.mu,
+//     identities.mu, events.mu, pendingRevocations.mu and each keyLocks'
+//     own.
 type backend struct {
 	*framework.Backend
 
@@ -85,8 +86,10 @@ type backend struct {
 	// revocationLocks each revocation record's reads and writes.
 	staticRoleLocks, revocationLocks keyLocks
 
-	// roles caches the roles credentials are issued from.
-	roles roleCache
+	// roles caches the roles credentials are issued from; identities the
+	// entities that read them, for a second.
+	roles      roleCache
+	identities identityCache
 
 	// journal covers fresh tokens until Vault holds their lease (fresh.go).
 	journal *journal.Journal[journalEntry]

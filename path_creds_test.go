@@ -78,9 +78,9 @@ func TestCredsDefaultRoleIsNinetyDaysAndNotRenewable(t *testing.T) {
 func TestCredsCappedByMountCeiling(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
+	e.sys.MaxLeaseTTLVal = 768 * time.Hour
 	e.configure()
 	e.writeRole("full", map[string]any{"scopes": "identities:read"})
-	e.sys.MaxLeaseTTLVal = 768 * time.Hour
 	resp := e.issue("full", nil)
 	if got := e.fake.CallsTo(fakebi.OpToken)[0].Form.Get("expiration_time"); got != "2764800" {
 		t.Fatalf("expiration_time = %s, want the mount's 768h", got)

@@ -8,49 +8,77 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// replicationStateAge is how long the plugin trusts the replication state
-// it last asked Vault for.
-const replicationStateAge = time.Second
+// systemViewAge is how long the plugin trusts what it last asked Vault of
+// the node's replication state and of the mount's max lease TTL.
+const systemViewAge = time.Second
 
-// cachedReplicationView is Vault's system view, except that it asks Vault
-// for the node's replication state at most once per replicationStateAge.
+// cachedSystemView is Vault's system view, except that it asks Vault for
+// the node's replication state and the mount's max lease TTL at most once
+// per systemViewAge, on the backend's clock. Each ask is a call back to
+// Vault over the plugin's connection; every creds read needed both.
 //
-// The SDK's framework asks for that state before every request, to decide
-// whether to forward it (ForwardPerformanceStandby and
-// ForwardPerformanceSecondary), and each ask is a call back to Vault over
-// the plugin's connection. Measured with make bench-vault on Raft, that
-// call cost about a tenth of creds' throughput. A node's replication state
-// changes only when the node changes role (a performance standby
+// The replication state: the SDK's framework asks for it before every
+// request, to decide whether to forward it (ForwardPerformanceStandby and
+// ForwardPerformanceSecondary). Measured with make bench-vault on Raft,
+// that call cost about a tenth of creds' throughput. A node's replication
+// state changes only when the node changes role (a performance standby
 // promoted, replication enabled or promoted), which Vault follows by
 // setting up its mounts anew; the second bounds what a state read just
 // before such a change can miss. A request the state let through on a node
 // that has become read-only fails at its first storage write, which Vault
 // forwards, and a token minted meanwhile is revoked as on any failed write.
-// Every other call goes to Vault as before: MaxLeaseTTL in particular
-// changes with `vault secrets tune` and is never cached.
-type cachedReplicationView struct {
+//
+// The max lease TTL: it changes with `vault secrets tune`, and a token
+// minted in the second after a tune that lowered it is still bounded by
+// it. Vault caps every lease at the mount's ceiling itself, whatever the
+// plugin asked, and the lease's revocation revokes the token at Beyond
+// Identity: a token minted for the old ceiling ends when its capped lease
+// does. Knowing the ceiling a second late changes no token's real life,
+// only, for that second, the lifetime the token is minted with and the
+// warning that says it was capped.
+//
+// Every other call goes to Vault as before.
+type cachedSystemView struct {
 	logical.SystemView
 	now func() time.Time
 
 	mu    sync.Mutex
 	state consts.ReplicationState
-	// askedAt is when state was asked for; zero until the first ask.
-	askedAt time.Time
+	// stateAsked is when state was asked for; zero until the first ask.
+	stateAsked  time.Time
+	maxTTL      time.Duration
+	maxTTLAsked time.Time
 }
 
-func newCachedReplicationView(view logical.SystemView, now func() time.Time) *cachedReplicationView {
-	return &cachedReplicationView{SystemView: view, now: now}
+func newCachedSystemView(view logical.SystemView, now func() time.Time) *cachedSystemView {
+	return &cachedSystemView{SystemView: view, now: now}
+}
+
+// stale reports whether what was asked at asked is too old to trust at now
+// (or the clock went back).
+func stale(asked, now time.Time) bool {
+	return asked.IsZero() || now.Sub(asked) >= systemViewAge || now.Before(asked)
 }
 
 // ReplicationState implements logical.SystemView. The lock is held across
 // the call to Vault, so that a burst of requests after the state ages asks
 // once, not once per request.
-func (v *cachedReplicationView) ReplicationState() consts.ReplicationState {
+func (v *cachedSystemView) ReplicationState() consts.ReplicationState {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	now := v.now()
-	if v.askedAt.IsZero() || now.Sub(v.askedAt) >= replicationStateAge || now.Before(v.askedAt) {
-		v.state, v.askedAt = v.SystemView.ReplicationState(), now
+	if now := v.now(); stale(v.stateAsked, now) {
+		v.state, v.stateAsked = v.SystemView.ReplicationState(), now
 	}
 	return v.state
+}
+
+// MaxLeaseTTL implements logical.SystemView, asking as ReplicationState
+// does.
+func (v *cachedSystemView) MaxLeaseTTL() time.Duration {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if now := v.now(); stale(v.maxTTLAsked, now) {
+		v.maxTTL, v.maxTTLAsked = v.SystemView.MaxLeaseTTL(), now
+	}
+	return v.maxTTL
 }

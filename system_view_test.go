@@ -56,3 +56,44 @@ func TestReplicationStateIsAskedOfVaultOnceASecond(t *testing.T) {
 		t.Fatalf("a request forwarded to the active node called Beyond Identity %d times, want none", len(calls))
 	}
 }
+
+// maxTTLCountingView counts the times the plugin asks Vault for the mount's
+// max lease TTL.
+type maxTTLCountingView struct {
+	*logical.StaticSystemView
+	asked atomic.Int64
+}
+
+func (v *maxTTLCountingView) MaxLeaseTTL() time.Duration {
+	v.asked.Add(1)
+	return v.StaticSystemView.MaxLeaseTTL()
+}
+
+// The mount's ceiling is asked of Vault at most once a second, and a
+// `vault secrets tune` that lowers it caps the tokens minted a second
+// later.
+func TestATuneIsSeenWithinASecond(t *testing.T) {
+	var view *maxTTLCountingView
+	e := newTestBackendWith(t, func(conf *logical.BackendConfig) {
+		view = &maxTTLCountingView{StaticSystemView: conf.System.(*logical.StaticSystemView)}
+		conf.System = view
+	})
+	fake := e.useFakeClock()
+	e.configure()
+	e.writeRole("ci", map[string]any{"scopes": "identities:read"})
+	before := view.asked.Load()
+	for range 20 {
+		e.issue("ci", nil)
+	}
+	if asked := view.asked.Load() - before; asked > 1 {
+		t.Fatalf("20 credentials within a second asked Vault for the max lease TTL %d times, want at most 1", asked)
+	}
+
+	e.sys.MaxLeaseTTLVal = time.Hour // vault secrets tune -max-lease-ttl=1h
+	fake.Advance(time.Second)
+	resp := e.issue("ci", nil)
+	if got := e.lastMintLifetime(); got != "3600" || resp.Secret.TTL != time.Hour {
+		t.Fatalf("a second after the tune, a token was minted for %s s with a lease of %s: want the new ceiling, 1h",
+			got, resp.Secret.TTL)
+	}
+}
