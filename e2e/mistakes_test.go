@@ -80,6 +80,10 @@ func TestOperatorMistakes(t *testing.T) {
 			[]string{`"r" is a role of leases`, "beyondidentity/creds/r"}},
 		{"rotate-role of a role of leases", []string{"write", "-force", "beyondidentity/rotate-role/r"}, 2,
 			[]string{`"r" is a role of leases`, "beyondidentity/creds/r"}},
+		// The CLI reads a value that starts with @ from the file it names:
+		// the README says to write '\@daily'.
+		{"a bare @daily", []string{"write", "beyondidentity/static-roles/daily", "scopes=identities:read", "rotation_schedule=@daily"}, 1,
+			[]string{"error reading file"}},
 	} {
 		t.Run(row.name, func(t *testing.T) {
 			before := e.storedState()
@@ -102,6 +106,14 @@ func TestOperatorMistakes(t *testing.T) {
 			}
 		})
 	}
+	// @daily written as the README says makes a role that rotates at
+	// midnight UTC.
+	e.vault.MustCLI("write", "beyondidentity/static-roles/daily", "scopes=identities:read", `rotation_schedule=\@daily`)
+	out := e.vault.MustCLI("read", "-field=next_vault_rotation", "beyondidentity/static-roles/daily")
+	if !strings.HasSuffix(strings.TrimSpace(out), "T00:00:00Z") {
+		t.Fatalf("next_vault_rotation %q, want a midnight", out)
+	}
+	e.vault.MustCLI("delete", "beyondidentity/static-roles/daily")
 }
 
 // retainedIDs lists the mount's retained credentials.
@@ -118,17 +130,6 @@ func (e *env) retainedIDs() []string {
 	return ids
 }
 
-// TestADailyScheduleFromTheCLI: @daily, escaped as the CLI needs (a bare @
-// names a file), makes a static role that rotates at midnight UTC.
-func TestADailyScheduleFromTheCLI(t *testing.T) {
-	e := newEnv(t)
-	e.vault.MustCLI("write", "beyondidentity/static-roles/daily", "scopes=identities:read", `rotation_schedule=\@daily`)
-	out := e.vault.MustCLI("read", "-field=next_vault_rotation", "beyondidentity/static-roles/daily")
-	if !strings.HasSuffix(strings.TrimSpace(out), "T00:00:00Z") {
-		t.Fatalf("next_vault_rotation %q, want a midnight", out)
-	}
-	e.vault.MustCLI("delete", "beyondidentity/static-roles/daily")
-}
 
 // storedState sums up what a mistake must leave alone: the roles and static
 // roles with their settings, the config, and the tokens minted.
