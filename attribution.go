@@ -40,6 +40,9 @@ type claimsTemplate struct {
 	object map[string]any
 	// directives are the placeholders, trimmed, in the order they appear.
 	directives []string
+	// namesGroups says whether a placeholder names the entity's groups,
+	// which only then are looked up.
+	namesGroups bool
 }
 
 // placeholder stands in the parsed object for directives[index].
@@ -83,6 +86,11 @@ func parseClaimsTemplate(text string) (*claimsTemplate, error) {
 			`alone as a value, quoted or not, never inside a longer string`)
 	}
 	t := &claimsTemplate{directives: directives}
+	for _, directive := range directives {
+		if strings.HasPrefix(directive, "identity.groups.") || strings.HasPrefix(directive, "identity.entity.groups.") {
+			t.namesGroups = true
+		}
+	}
 	used := make([]bool, len(directives))
 	parsed, err := t.placeholders(object, used)
 	if err != nil {
@@ -329,17 +337,13 @@ func (b *backend) attributedClaims(r *role, name, entityID string) (map[string]a
 			"('claims_template' names {{%s}}), but this Vault token has no entity: a root token, or a token created "+
 			"without an identity. Read it with a token from an auth method (userpass, approle, oidc...)", name, firstOr(t.directives))
 	}
-	entity, err := b.System().EntityInfo(entityID)
+	entity, groups, err := b.identity(entityID, t.namesGroups)
 	if err != nil {
-		return nil, fmt.Errorf("looking up the requesting entity %s: %w", entityID, err)
+		return nil, err
 	}
 	if entity == nil {
 		return nil, badRequest("role %q names {{%s}} in 'claims_template', but entity %s of this "+
 			"Vault token no longer exists", name, firstOr(t.directives), entityID)
-	}
-	groups, err := b.System().GroupsForEntity(entityID)
-	if err != nil {
-		return nil, fmt.Errorf("looking up the groups of entity %s: %w", entityID, err)
 	}
 	rendered, err := t.render(entity, groups, func(directive string) error {
 		return badRequest("role %q names {{%s}} in 'claims_template', but the requesting "+
