@@ -41,10 +41,10 @@ bench: ## Run the benchmarks: the plugin's cost over a bare upstream call, as ra
 	go test -run '^$$' -bench . -benchtime 200x .
 
 .PHONY: bench-vault
-bench-vault: build ## Benchmark the plugin in a real Vault (dev, Raft, 100ms upstream): rates, p50/p99, ratios, RSS; ~2 min
+bench-vault: build ## Benchmark the plugin in a real Vault (dev, Raft, 100ms upstream): rates, p50/p99, ratios, RSS; ~2 min; PROFILE=DIR profiles the plugin
 	@vault_bin="$$(scripts/vault.sh)" && \
 		go run ./cmd/bench-vault -vault "$$vault_bin" -plugin $(BIN)/$(PLUGIN) -plugin-version $(VERSION) \
-			$(if $(LATENCY),-latency $(LATENCY)) $(if $(READERS),-readers $(READERS)) $(if $(DURATION),-duration $(DURATION)) $(if $(SETUPS),-setups $(SETUPS))
+			$(if $(LATENCY),-latency $(LATENCY)) $(if $(READERS),-readers $(READERS)) $(if $(DURATION),-duration $(DURATION)) $(if $(SETUPS),-setups $(SETUPS)) $(if $(PROFILE),-profile $(PROFILE))
 
 .PHONY: vault
 vault: ## Find a Vault (VAULT_BIN, PATH, cache), else download or build the pinned v1.21.0; print its path

@@ -16,6 +16,7 @@
 //
 //	make bench-vault LATENCY=20ms READERS=16 DURATION=15s
 //	make bench-vault SETUPS=dev
+//	make bench-vault PROFILE=/tmp/profiles   # then go tool pprof bin/vault-plugin-secrets-beyondidentity /tmp/profiles/cpu-*.pprof
 package main
 
 import (
@@ -26,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -47,6 +49,9 @@ type flags struct {
 	slowReaders                        int
 	// setups names the setups to measure; they run in setupNames' order.
 	setups []string
+	// profile, when set, is a folder each setup's plugin writes a CPU
+	// profile of its run into.
+	profile string
 }
 
 // setupNames are the setups -setups chooses from: the dev server, the
@@ -66,6 +71,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.rounds, "rounds", 6, "turns the workloads take, each of duration/rounds")
 	fs.DurationVar(&f.slowLatency, "slow-latency", 100*time.Millisecond, "upstream latency of the third setup")
 	fs.IntVar(&f.slowReaders, "slow-readers", 32, "concurrent readers of the third setup")
+	fs.StringVar(&f.profile, "profile", "", "a folder each setup's plugin writes a CPU profile of its run into (cpu-PID.pprof), for go tool pprof")
 	setups := fs.String("setups", strings.Join(setupNames, ","), "the setups to measure, comma-separated: dev, raft, slow")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -109,6 +115,18 @@ func main() {
 // run measures every setup, each with its own servers stopped before the
 // next starts, and prints the tables. It returns the exit status.
 func run(ctx context.Context, f flags) int {
+	if f.profile != "" {
+		// Vault passes its environment on to the plugins it starts, which
+		// run in another folder.
+		dir, err := filepath.Abs(f.profile)
+		if err == nil {
+			err = os.Setenv("BEYONDIDENTITY_CPU_PROFILE", dir)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench-vault:", err)
+			return 2
+		}
+	}
 	opts := vaulttest.Options{
 		VaultBin: f.vaultBin,
 		Plugin:   vaulttest.Plugin{Bin: f.pluginBin, Name: pluginName, Version: f.pluginVersion},
