@@ -147,35 +147,66 @@ func scopeClaim(raw json.RawMessage) ([]string, string) {
 // keys that appear more than once (encoding/json would silently keep the
 // last). It reports false for anything but one JSON object.
 func objectFields(data []byte) (map[string]json.RawMessage, []string, bool) {
-	if !isJSONObject(data) {
+	var fields map[string]json.RawMessage
+	if !isJSONObject(data) || json.Unmarshal(data, &fields) != nil || fields == nil {
 		return nil, nil, false
 	}
+	if topLevelMembers(data) == len(fields) {
+		return fields, nil, true
+	}
+	return fields, duplicatedKeys(data), true
+}
+
+// topLevelMembers counts the members of a valid JSON object: the colons
+// outside strings at its first depth. It is the cheap test for a key that
+// appears twice, which a token's claims almost never hold.
+func topLevelMembers(data []byte) int {
+	members, depth, inString, escaped := 0, 0, false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		case c == ':' && depth == 1:
+			members++
+		}
+	}
+	return members
+}
+
+// duplicatedKeys lists the keys of a valid JSON object that appear more
+// than once, in order.
+func duplicatedKeys(data []byte) []string {
 	decoder := json.NewDecoder(bytes.NewReader(data))
-	if open, err := decoder.Token(); err != nil || open != json.Delim('{') {
-		return nil, nil, false
-	}
-	fields := map[string]json.RawMessage{}
+	_, _ = decoder.Token() // {
+	seen := map[string]bool{}
 	var duplicated []string
 	for decoder.More() {
 		key, err := decoder.Token()
 		if err != nil {
-			return nil, nil, false
+			return duplicated
 		}
 		var value json.RawMessage
-		if err := decoder.Decode(&value); err != nil {
-			return nil, nil, false
+		if decoder.Decode(&value) != nil {
+			return duplicated
 		}
-		name := key.(string) // an object's keys are strings
-		if _, seen := fields[name]; seen {
+		if name, _ := key.(string); seen[name] {
 			duplicated = append(duplicated, name)
+		} else {
+			seen[name] = true
 		}
-		fields[name] = value
 	}
-	if closing, err := decoder.Token(); err != nil || closing != json.Delim('}') {
-		return nil, nil, false
-	}
-	if _, err := decoder.Token(); err == nil {
-		return nil, nil, false // something after the object
-	}
-	return fields, duplicated, true
+	return duplicated
 }

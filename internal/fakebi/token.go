@@ -145,7 +145,10 @@ func (t *mintedToken) claims() map[string]any {
 	if t.custom != nil && !t.misreport.DropCustomClaims {
 		c["bi_custom"] = t.custom
 	}
-	wider := scope.Normalize(append(slices.Clone(t.Scopes), t.misreport.ExtraScopes...))
+	if len(t.misreport.ExtraScopes) == 0 && t.misreport.ScopeForm == ScopeString {
+		return c
+	}
+	wider := t.widerScopes()
 	switch t.misreport.ScopeForm {
 	case ScopeString:
 		c["scope"] = scope.Format(wider)
@@ -159,15 +162,20 @@ func (t *mintedToken) claims() map[string]any {
 	return c
 }
 
+// widerScopes are t's scopes and the application's misreported extras.
+func (t *mintedToken) widerScopes() []string {
+	return scope.Normalize(append(slices.Clone(t.Scopes), t.misreport.ExtraScopes...))
+}
+
 // claimsJSON encodes t's claims with extra members, and for ScopeTwice a
 // second scope member, the wider one, which no map can hold.
 func (t *mintedToken) claimsJSON(extra map[string]any) []byte {
 	c := t.claims()
-	maps.Copy(c, extra)
+	maps.Copy(c, extra) // a nil extra copies nothing
 	// Cannot fail: custom_claims, the only part from outside, decoded as JSON.
 	encoded, _ := json.Marshal(c)
 	if t.misreport.ScopeForm == ScopeTwice {
-		wider, _ := json.Marshal(scope.Format(scope.Normalize(append(slices.Clone(t.Scopes), t.misreport.ExtraScopes...))))
+		wider, _ := json.Marshal(scope.Format(t.widerScopes()))
 		encoded = append(append(append(encoded[:len(encoded)-1], `,"scope":`...), wider...), '}')
 	}
 	return encoded
