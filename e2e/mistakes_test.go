@@ -130,7 +130,6 @@ func (e *env) retainedIDs() []string {
 	return ids
 }
 
-
 // storedState sums up what a mistake must leave alone: the roles and static
 // roles with their settings, the config, and the tokens minted.
 func (e *env) storedState() string {
