@@ -23,9 +23,10 @@ import (
 // (1.16 through 1.21 at least) takes them and discards them, since its
 // subscription endpoint is an Enterprise stub. Each one still costs a call
 // back to Vault, about a tenth of creds' throughput measured with make
-// bench-vault. So the plugin asks Vault which edition it is when the mount
-// is set up (or, should that fail, before the first event it sends), and on
-// Community Edition sends none.
+// bench-vault. So the plugin asks Vault which edition it is once, where its
+// first event is made (or, should that fail, again before the sender sends
+// one), and on Community Edition sends none. It asks there, and not when
+// the mount is set up, so that setting a mount up makes no call to Vault.
 
 // maxPendingEvents bounds the events waiting to be sent.
 const maxPendingEvents = 1024
@@ -54,9 +55,11 @@ type eventSender struct {
 	pending []pendingEvent
 	sending bool
 	closed  bool
-	// edition is whether anyone can subscribe to Vault's events: asked at
-	// setup, or by the sender when setup could not learn it.
+	// edition is whether anyone can subscribe to Vault's events: asked once
+	// with the first event (asked), or by the sender when that could not
+	// learn it.
 	edition vaultEdition
+	asked   sync.Once
 }
 
 type vaultEdition int
@@ -79,6 +82,11 @@ func newEventSender(b *backend) *eventSender {
 // mount being cleaned up.
 func (b *backend) event(kind string, modified bool, metadata ...string) {
 	q := b.events
+	q.asked.Do(func() {
+		ctx, cancel := context.WithTimeout(q.ctx, eventTimeout)
+		defer cancel()
+		q.askEdition(ctx)
+	})
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
