@@ -8,11 +8,15 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -392,4 +396,17 @@ func manyScopes(n int) []string {
 		scopes[i] = fmt.Sprintf("resource-%d:read", i)
 	}
 	return scopes
+}
+
+// TestMain runs the tests with more of them at once than the CPUs, unless
+// -parallel says otherwise: most of their time is spent waiting, on the
+// fake's delays, timeouts and the loopback network, not computing.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		_ = flag.Set("test.parallel", strconv.Itoa(4*runtime.GOMAXPROCS(0)))
+	}
+	os.Exit(m.Run())
 }
