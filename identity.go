@@ -45,7 +45,7 @@ func (b *backend) identity(entityID string, withGroups bool) (*logical.Entity, [
 	c.mu.Lock()
 	cached := c.entries[entityID]
 	c.mu.Unlock()
-	if cached == nil || stale(cached.askedAt, now) {
+	if cached == nil || stale(cached.askedAt, now, identityAge) {
 		entity, err := b.System().EntityInfo(entityID)
 		if err != nil {
 			return nil, nil, fmt.Errorf("looking up the requesting entity %s: %w", entityID, err)
@@ -74,7 +74,7 @@ func (c *identityCache) keep(entityID string, answer *cachedIdentity, now time.T
 	}
 	if _, known := c.entries[entityID]; !known && len(c.entries) >= maxCachedIdentities {
 		for id, entry := range c.entries {
-			if stale(entry.askedAt, now) {
+			if stale(entry.askedAt, now, identityAge) {
 				delete(c.entries, id)
 			}
 		}

@@ -76,7 +76,9 @@ func TestAnEntitysChangeIsSeenWithinASecond(t *testing.T) {
 	e, _, advance := newCountedIdentity(t)
 	e.writeRole("who", map[string]any{"scopes": "identities:read", "ttl": "1h",
 		"claims_template": `{"team": {{identity.entity.metadata.team}}, "groups": {{identity.entity.groups.names}}}`})
-	e.readAs("entity-alice", "who")
+	if resp, err := e.readAs("entity-alice", "who"); err != nil || resp.IsError() {
+		t.Fatalf("%s %v", errorText(resp), err)
+	}
 	e.sys.EntityVal = &logical.Entity{ID: "entity-alice", Name: "alice", Metadata: map[string]string{"team": "billing"}}
 	e.sys.GroupsVal = []*logical.Group{{ID: "group-ops", Name: "ops"}}
 	advance(time.Second)

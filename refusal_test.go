@@ -279,7 +279,7 @@ func TestAFailureIsAnsweredOnceWithItsStatus(t *testing.T) {
 	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway || err.Error() != "the token does not show it; the token was revoked" {
 		t.Fatalf("a wrapped 502: %v", err)
 	}
-	if _, isCoded := err.(logical.HTTPCodedError); !isCoded {
+	if _, isCoded := err.(logical.HTTPCodedError); !isCoded { //nolint:errorlint // the outer error's own type is the point
 		t.Fatal("the answer's error is not itself coded: Vault reads only the outer error's type")
 	}
 	resp, err = answer(req, fmt.Errorf("rotating: %w", errNotConfigured))
@@ -287,7 +287,8 @@ func TestAFailureIsAnsweredOnceWithItsStatus(t *testing.T) {
 		t.Fatalf("not configured: %v %v", resp, err)
 	}
 	plain := errors.New("storage is down")
-	if resp, err := answer(req, plain); resp != nil || err != plain || statusOfFailure(err) != http.StatusInternalServerError {
+	if resp, err := answer(req, plain); resp != nil || err != plain || //nolint:errorlint // the very error, unwrapped
+		statusOfFailure(err) != http.StatusInternalServerError {
 		t.Fatalf("a plain error: %v %v", resp, err)
 	}
 }

@@ -54,10 +54,10 @@ func newCachedSystemView(view logical.SystemView, now func() time.Time) *cachedS
 	return &cachedSystemView{SystemView: view, now: now}
 }
 
-// stale reports whether what was asked at asked is too old to trust at now
+// stale reports whether what was asked at asked is older than age at now
 // (or the clock went back).
-func stale(asked, now time.Time) bool {
-	return asked.IsZero() || now.Sub(asked) >= systemViewAge || now.Before(asked)
+func stale(asked, now time.Time, age time.Duration) bool {
+	return asked.IsZero() || now.Sub(asked) >= age || now.Before(asked)
 }
 
 // ReplicationState implements logical.SystemView. The lock is held across
@@ -66,7 +66,7 @@ func stale(asked, now time.Time) bool {
 func (v *cachedSystemView) ReplicationState() consts.ReplicationState {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if now := v.now(); stale(v.stateAsked, now) {
+	if now := v.now(); stale(v.stateAsked, now, systemViewAge) {
 		v.state, v.stateAsked = v.SystemView.ReplicationState(), now
 	}
 	return v.state
@@ -77,7 +77,7 @@ func (v *cachedSystemView) ReplicationState() consts.ReplicationState {
 func (v *cachedSystemView) MaxLeaseTTL() time.Duration {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if now := v.now(); stale(v.maxTTLAsked, now) {
+	if now := v.now(); stale(v.maxTTLAsked, now, systemViewAge) {
 		v.maxTTL, v.maxTTLAsked = v.SystemView.MaxLeaseTTL(), now
 	}
 	return v.maxTTL
