@@ -58,8 +58,8 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 //  5. lock: the cached clients, retained credentials and the salt of the
 //     secrets' fingerprints.
 //  6. the leaves, which take no other: schedule.mu, roles.mu,
-//     identities.mu, events.mu, pendingRevocations.mu and each keyLocks'
-//     own.
+//     identities.mu, events.mu, pendingRevocations.mu, each keyLocks' own
+//     and each of the system view's answers (system_view.go).
 type backend struct {
 	*framework.Backend
 

@@ -4,39 +4,17 @@ package beyondidentity
 // second, its groups only when the template names one.
 
 import (
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// identityCountingView counts the plugin's look-ups of entities and
-// groups.
-type identityCountingView struct {
-	*logical.StaticSystemView
-	entities, groups atomic.Int64
-}
-
-func (v *identityCountingView) EntityInfo(id string) (*logical.Entity, error) {
-	v.entities.Add(1)
-	return v.StaticSystemView.EntityInfo(id)
-}
-
-func (v *identityCountingView) GroupsForEntity(id string) ([]*logical.Group, error) {
-	v.groups.Add(1)
-	return v.StaticSystemView.GroupsForEntity(id)
-}
-
 // newCountedIdentity is a configured backend on a fake clock whose Vault
 // knows entity alice of team payments, in group sre, and counts look-ups.
-func newCountedIdentity(t *testing.T) (*testEnv, *identityCountingView, func(time.Duration)) {
+func newCountedIdentity(t *testing.T) (*testEnv, *countingView, func(time.Duration)) {
 	t.Helper()
-	var view *identityCountingView
-	e := newTestBackendWith(t, func(conf *logical.BackendConfig) {
-		view = &identityCountingView{StaticSystemView: conf.System.(*logical.StaticSystemView)}
-		conf.System = view
-	})
+	e, view := newCountingBackend(t)
 	fake := e.useFakeClock()
 	e.sys.EntityVal = &logical.Entity{ID: "entity-alice", Name: "alice", Metadata: map[string]string{"team": "payments"}}
 	e.sys.GroupsVal = []*logical.Group{{ID: "group-sre", Name: "sre"}}

@@ -42,43 +42,47 @@ type cachedSystemView struct {
 	logical.SystemView
 	now func() time.Time
 
-	mu    sync.Mutex
-	state consts.ReplicationState
-	// stateAsked is when state was asked for; zero until the first ask.
-	stateAsked  time.Time
-	maxTTL      time.Duration
-	maxTTLAsked time.Time
+	// state and maxTTL are the last answers; each lock is held across
+	// its call to Vault, so that a burst of requests after an answer ages
+	// asks once, not once per request.
+	state  cachedAnswer[consts.ReplicationState]
+	maxTTL cachedAnswer[time.Duration]
 }
 
 func newCachedSystemView(view logical.SystemView, now func() time.Time) *cachedSystemView {
 	return &cachedSystemView{SystemView: view, now: now}
 }
 
+// ReplicationState implements logical.SystemView.
+func (v *cachedSystemView) ReplicationState() consts.ReplicationState {
+	return v.state.get(v.now(), v.SystemView.ReplicationState)
+}
+
+// MaxLeaseTTL implements logical.SystemView.
+func (v *cachedSystemView) MaxLeaseTTL() time.Duration {
+	return v.maxTTL.get(v.now(), v.SystemView.MaxLeaseTTL)
+}
+
+// cachedAnswer is an answer of Vault's, asked again once systemViewAge
+// old.
+type cachedAnswer[T any] struct {
+	mu    sync.Mutex
+	value T
+	// asked is when value was asked for; zero until the first ask.
+	asked time.Time
+}
+
+func (a *cachedAnswer[T]) get(now time.Time, ask func() T) T {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if stale(a.asked, now, systemViewAge) {
+		a.value, a.asked = ask(), now
+	}
+	return a.value
+}
+
 // stale reports whether what was asked at asked is older than age at now
 // (or the clock went back).
 func stale(asked, now time.Time, age time.Duration) bool {
 	return asked.IsZero() || now.Sub(asked) >= age || now.Before(asked)
-}
-
-// ReplicationState implements logical.SystemView. The lock is held across
-// the call to Vault, so that a burst of requests after the state ages asks
-// once, not once per request.
-func (v *cachedSystemView) ReplicationState() consts.ReplicationState {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if now := v.now(); stale(v.stateAsked, now, systemViewAge) {
-		v.state, v.stateAsked = v.SystemView.ReplicationState(), now
-	}
-	return v.state
-}
-
-// MaxLeaseTTL implements logical.SystemView, asking as ReplicationState
-// does.
-func (v *cachedSystemView) MaxLeaseTTL() time.Duration {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if now := v.now(); stale(v.maxTTLAsked, now, systemViewAge) {
-		v.maxTTL, v.maxTTLAsked = v.SystemView.MaxLeaseTTL(), now
-	}
-	return v.maxTTL
 }

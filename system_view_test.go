@@ -10,11 +10,11 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// countingView counts the times the plugin asks Vault for the node's
-// replication state.
+// countingView counts what the plugin asks Vault: the node's replication
+// state, the mount's max lease TTL, entities and their groups.
 type countingView struct {
 	*logical.StaticSystemView
-	asked atomic.Int64
+	asked, maxTTLs, entities, groups atomic.Int64
 }
 
 func (v *countingView) ReplicationState() consts.ReplicationState {
@@ -22,16 +22,39 @@ func (v *countingView) ReplicationState() consts.ReplicationState {
 	return v.StaticSystemView.ReplicationState()
 }
 
-// The SDK asks for the replication state before every request; the plugin
-// passes the question on to Vault at most once a second, and a node that
-// has since become a performance standby forwards credential requests
-// once that second has passed, minting nothing itself.
-func TestReplicationStateIsAskedOfVaultOnceASecond(t *testing.T) {
+func (v *countingView) MaxLeaseTTL() time.Duration {
+	v.maxTTLs.Add(1)
+	return v.StaticSystemView.MaxLeaseTTL()
+}
+
+func (v *countingView) EntityInfo(id string) (*logical.Entity, error) {
+	v.entities.Add(1)
+	return v.StaticSystemView.EntityInfo(id)
+}
+
+func (v *countingView) GroupsForEntity(id string) ([]*logical.Group, error) {
+	v.groups.Add(1)
+	return v.StaticSystemView.GroupsForEntity(id)
+}
+
+// newCountingBackend is a backend whose system view counts what the
+// plugin asks of it.
+func newCountingBackend(t *testing.T) (*testEnv, *countingView) {
+	t.Helper()
 	var view *countingView
 	e := newTestBackendWith(t, func(conf *logical.BackendConfig) {
 		view = &countingView{StaticSystemView: conf.System.(*logical.StaticSystemView)}
 		conf.System = view
 	})
+	return e, view
+}
+
+// The SDK asks for the replication state before every request; the plugin
+// passes the question on to Vault at most once a second, and a node that
+// has since become a performance standby forwards credential requests
+// once that second has passed, minting nothing itself.
+func TestReplicationStateIsAskedOfVaultOnceASecond(t *testing.T) {
+	e, view := newCountingBackend(t)
 	fake := e.useFakeClock()
 	e.configure()
 	e.writeRole("ci", map[string]any{"scopes": "identities:read"})
@@ -57,35 +80,19 @@ func TestReplicationStateIsAskedOfVaultOnceASecond(t *testing.T) {
 	}
 }
 
-// maxTTLCountingView counts the times the plugin asks Vault for the mount's
-// max lease TTL.
-type maxTTLCountingView struct {
-	*logical.StaticSystemView
-	asked atomic.Int64
-}
-
-func (v *maxTTLCountingView) MaxLeaseTTL() time.Duration {
-	v.asked.Add(1)
-	return v.StaticSystemView.MaxLeaseTTL()
-}
-
 // The mount's ceiling is asked of Vault at most once a second, and a
 // `vault secrets tune` that lowers it caps the tokens minted a second
 // later.
 func TestATuneIsSeenWithinASecond(t *testing.T) {
-	var view *maxTTLCountingView
-	e := newTestBackendWith(t, func(conf *logical.BackendConfig) {
-		view = &maxTTLCountingView{StaticSystemView: conf.System.(*logical.StaticSystemView)}
-		conf.System = view
-	})
+	e, view := newCountingBackend(t)
 	fake := e.useFakeClock()
 	e.configure()
 	e.writeRole("ci", map[string]any{"scopes": "identities:read"})
-	before := view.asked.Load()
+	before := view.maxTTLs.Load()
 	for range 20 {
 		e.issue("ci", nil)
 	}
-	if asked := view.asked.Load() - before; asked > 1 {
+	if asked := view.maxTTLs.Load() - before; asked > 1 {
 		t.Fatalf("20 credentials within a second asked Vault for the max lease TTL %d times, want at most 1", asked)
 	}
 

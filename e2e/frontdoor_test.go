@@ -248,7 +248,7 @@ func TestMakeDemo(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "make", "demo")
 	cmd.Dir = repoRoot
 	logs := t.TempDir()
-	cmd.Env = withoutTenant(vaulttest.Environ("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
+	cmd.Env = withoutPrefix("BEYOND_IDENTITY_", vaulttest.Environ("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
 	out, err := cmd.CombinedOutput()
 	text := string(out)
 	if err != nil {
@@ -281,7 +281,7 @@ func TestMakeDev(t *testing.T) {
 	cmd := exec.Command("make", "dev")
 	cmd.Dir = repoRoot
 	logs := t.TempDir()
-	cmd.Env = withoutTenant(vaulttest.Environ("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
+	cmd.Env = withoutPrefix("BEYOND_IDENTITY_", vaulttest.Environ("VAULT_BIN="+vaultBin, "LOG_DIR="+logs, "GOFLAGS=-race"))
 	cmd.Stdout, cmd.Stderr = output, output
 	// Its own process group, so that the interrupt reaches make and the
 	// script as a terminal's Ctrl-C would.
@@ -329,7 +329,7 @@ func TestMakeDev(t *testing.T) {
 		shell := exec.Command("bash", "-c", strings.Join(banner, "\n")+"\n"+script(blocks))
 		// Anywhere: vault and bi-introspect come from the banner's PATH.
 		shell.Dir = t.TempDir()
-		shell.Env = withoutTenant(vaulttest.Environ("PATH=" + pathWithout(t, "vault", "bi-introspect")))
+		shell.Env = withoutPrefix("BEYOND_IDENTITY_", vaulttest.Environ("PATH="+pathWithout(t, "vault", "bi-introspect")))
 		out, err := shell.CombinedOutput()
 		if err != nil {
 			t.Fatalf("the README's commands failed in make dev's shell: %v\n%s", err, redactTokens(string(out)))
@@ -445,15 +445,4 @@ func readLog(t *testing.T, path string) string {
 		t.Fatalf("the script left no log: %v", err)
 	}
 	return string(data)
-}
-
-// withoutTenant drops BEYOND_IDENTITY_* so the demo uses the fake.
-func withoutTenant(env []string) []string {
-	var kept []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "BEYOND_IDENTITY_") {
-			kept = append(kept, kv)
-		}
-	}
-	return kept
 }

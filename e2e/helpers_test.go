@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/api"
@@ -38,4 +39,17 @@ func newLoopbackServer(t *testing.T, handler http.Handler) string {
 	server := httptest.NewServer(handler)
 	t.Cleanup(server.Close)
 	return server.URL
+}
+
+// withoutPrefix is env without the variables whose names start with
+// prefix: a developer's settings that would change what a test runs
+// (BEYOND_IDENTITY_* would aim the demo at a real tenant).
+func withoutPrefix(prefix string, env []string) []string {
+	var kept []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, prefix) {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
 }

@@ -51,7 +51,9 @@ func TestTerraformPlansClean(t *testing.T) {
 	}
 	vault.MustCLI("plugin", "register", "-sha256="+sum, "-version="+pluginVersion, "secret", pluginName)
 
-	tf.env = append(append(withoutTerraformSettings(vaulttest.Environ()),
+	// A developer's TF_LOG would log what the provider sends, and their
+	// TF_VAR_ values would change the configuration.
+	tf.env = append(append(withoutPrefix("TF_", vaulttest.Environ()),
 		"PATH="+toolsOnPath(t)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"VAULT_ADDR="+vault.URL(), "VAULT_TOKEN="+vault.RootToken,
 		`TF_VAR_beyond_identity={"tenant_id":"`+tenantID+`","realm_id":"`+realmID+
@@ -184,19 +186,6 @@ func newTofu(t *testing.T) *tofu {
 		"TF_CLI_CONFIG_FILE=" + cliConfig, "TF_IN_AUTOMATION=1", "TF_INPUT=0", "CHECKPOINT_DISABLE=1",
 		"TF_DATA_DIR=" + filepath.Join(root, "data"), "HOME=" + root,
 	}}
-}
-
-// withoutTerraformSettings drops the TF_ variables of the environment the
-// test runs in: a developer's TF_LOG would log what the provider sends, and
-// their TF_VAR_ values would change the configuration.
-func withoutTerraformSettings(env []string) []string {
-	var kept []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "TF_") {
-			kept = append(kept, kv)
-		}
-	}
-	return kept
 }
 
 // toolPath is the path in the environment variable, or the one
