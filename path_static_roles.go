@@ -79,7 +79,7 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 			Type: framework.TypeString,
 			Description: "Instead of rotation_period: a standard five-field cron expression (minute hour day-of-month month " +
 				"day-of-week), in UTC, at whose times the token is replaced, e.g. \"0 2 * * 1-5\" (02:00 UTC on weekdays), " +
-				"or one of @yearly, @monthly, @weekly, @daily, @hourly (from the vault CLI, write \\@daily: a bare @ names a file). " +
+				"or one of @yearly, @monthly, @weekly, @daily, @hourly (from the vault CLI, write '\\@daily', quoted: a bare @ names a file). " +
 				"@every is refused: use rotation_period. A scheduled token lives until the next scheduled time, plus " +
 				"rotation_window, plus grace_period. Mutually exclusive with rotation_period. Empty clears it (back to a 24h period).",
 		},
