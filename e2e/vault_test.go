@@ -13,14 +13,19 @@ import (
 const readyTimeout = vaulttest.ReadyTimeout
 
 // vaultOptions runs the suite's Vault with the race-enabled plugin, at
-// trace level so the plugin's own lines reach the log the suite checks, and
-// with every failure message scrubbed of secrets.
+// trace level so the plugin's own lines reach the log the suite checks, with
+// a file audit device, and with every failure message scrubbed of secrets.
+// Once each server has stopped, its server log and its audit log are
+// checked for any fragment of a secret or token of the run (leaks_test.go):
+// over the whole suite, whatever each test checks itself.
 func vaultOptions(storage vaulttest.Storage) vaulttest.Options {
 	return vaulttest.Options{
 		VaultBin: vaultBin,
 		Plugin:   vaulttest.Plugin{Bin: pluginBin, Name: pluginName, Version: pluginVersion},
 		Storage:  storage,
 		Redact:   redactSecrets,
+		Audit:    true,
+		Inspect:  inspectServer,
 	}
 }
 

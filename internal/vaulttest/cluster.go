@@ -57,6 +57,10 @@ func StartCluster(t TB, dir string, size int, opts Options) *Cluster {
 		node.Unseal()
 	}
 	c.waitVoters(first, size)
+	first.enableAudit()
+	for _, node := range c.Nodes[1:] {
+		node.auditDir = first.Dir
+	}
 	return c
 }
 

@@ -11,6 +11,7 @@
 package vaulttest
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -76,6 +77,15 @@ type Options struct {
 	// RawStorage turns on sys/raw, for a test that checks what a plugin
 	// has stored. Not available on Dev.
 	RawStorage bool
+	// Audit enables a file audit device (AuditPath) once the server is
+	// active, so that a test can read what Vault's audit log holds: Vault
+	// HMACs the data of requests and responses, but not their errors and
+	// warnings.
+	Audit bool
+	// Inspect, when set, runs once the server has stopped for good, as the
+	// TB cleans up, before its folder goes: for checks of its logs. An
+	// error it returns fails the test.
+	Inspect func(*Server) error
 }
 
 // Server is one running (or stopped) Vault server.
@@ -92,9 +102,12 @@ type Server struct {
 	// Client is an API client for this server with the root token.
 	Client *api.Client
 
-	peers  []string // API URLs of the other nodes, for retry_join
-	cmd    *exec.Cmd
-	exited chan struct{}
+	peers []string // API URLs of the other nodes, for retry_join
+	// auditDir holds the audit log of Options.Audit: the folder of the
+	// node that enabled the device, which every node of a cluster writes.
+	auditDir string
+	cmd      *exec.Cmd
+	exited   chan struct{}
 }
 
 // Start runs a new server in dir (which must exist), initialises and
@@ -111,7 +124,33 @@ func Start(t TB, dir string, opts Options) *Server {
 		s.Unseal()
 		s.waitActive()
 	}
+	s.enableAudit()
 	return s
+}
+
+// enableAudit enables the file audit device at AuditPath when the options
+// ask for it. In a cluster, one device serves every node (its config is
+// replicated): each writes the same file.
+func (s *Server) enableAudit() {
+	s.t.Helper()
+	if !s.opts.Audit {
+		return
+	}
+	if err := s.Client.Sys().EnableAuditWithOptions("file", &api.EnableAuditOptions{
+		Type: "file", Options: map[string]string{"file_path": s.AuditPath()},
+	}); err != nil {
+		s.t.Fatalf("enabling the file audit device on %s: %v", s.Name, err)
+	}
+}
+
+// AuditPath is the file the audit device of Options.Audit writes.
+func (s *Server) AuditPath() string { return filepath.Join(cmp.Or(s.auditDir, s.Dir), "audit.log") }
+
+// AuditText is the server's whole audit log, empty without Options.Audit.
+// In a cluster, every node's is the same file.
+func (s *Server) AuditText() string {
+	data, _ := os.ReadFile(s.AuditPath())
+	return string(data)
 }
 
 // newServer prepares a server's folder, plugin directory, ports and
@@ -136,9 +175,23 @@ func newServer(t TB, dir, name string, opts Options) *Server {
 	if err := CopyFile(opts.Plugin.Bin, s.PluginPath(), 0o755); err != nil {
 		t.Fatalf("copying the plugin: %v", err)
 	}
+	// Cleanups run last-registered first: the inspection sees the logs of
+	// a stopped server, whose last lines are written.
+	t.Cleanup(s.inspect)
 	t.Cleanup(s.Stop)
 	t.Cleanup(s.reportOnFailure)
 	return s
+}
+
+// inspect runs Options.Inspect on the stopped server.
+func (s *Server) inspect() {
+	if s.opts.Inspect == nil {
+		return
+	}
+	s.Stop()
+	if err := s.opts.Inspect(s); err != nil {
+		s.t.Fatalf("vault %s: %v", s.Name, err)
+	}
 }
 
 // URL is the server's API address.
