@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -320,6 +321,17 @@ func TestUpstreamErrorsNeverEchoTheClientsSecret(t *testing.T) {
 		"secret in upper hex":     func(*http.Request) string { return strings.ToUpper(hex.EncodeToString([]byte(secret))) },
 		"basic in hex":            func(*http.Request) string { return hex.EncodeToString(basic) },
 		"basic in mixed-case hex": func(*http.Request) string { return mixedCase(hex.EncodeToString(basic)) },
+		"basic header in base64": func(r *http.Request) string {
+			return base64.StdEncoding.EncodeToString([]byte(r.Header.Get("Authorization")))
+		},
+		"basic at offset 1 of a longer base64": func(*http.Request) string {
+			return base64.StdEncoding.EncodeToString([]byte("<" + string(basic) + ">"))
+		},
+		"basic at offset 2 of a longer base64": func(*http.Request) string {
+			return base64.RawURLEncoding.EncodeToString([]byte("<<" + string(basic) + ">"))
+		},
+		"secret path-escaped in lower case": func(*http.Request) string { return strings.ToLower(url.PathEscape(secret)) },
+		"basic's prefix":                    func(*http.Request) string { return string(basic[:16]) },
 	}
 	// The forms differ from one another, or the cases would not each test one.
 	if base64.StdEncoding.EncodeToString(basic) == base64.RawStdEncoding.EncodeToString(basic) ||
@@ -355,7 +367,8 @@ func TestUpstreamErrorsNeverEchoTheClientsSecret(t *testing.T) {
 					t.Fatalf("%s: want an invalid_client APIError, got %v", call, err)
 				}
 				text := err.Error()
-				if echoed == "" || strings.Contains(text, echoed) || strings.Contains(text, secret) {
+				if echoed == "" || strings.Contains(text, echoed) || strings.Contains(text, secret) ||
+					holdsFragment(text, base64AtOffset(basic, 1)) || holdsFragment(text, base64AtOffset(basic, 2)) {
 					t.Errorf("%s: the error gives the client's credentials back (%s)", call, name)
 				}
 				if !strings.Contains(text, redacted) {
@@ -365,3 +378,4 @@ func TestUpstreamErrorsNeverEchoTheClientsSecret(t *testing.T) {
 		})
 	}
 }
+
