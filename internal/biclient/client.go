@@ -136,10 +136,12 @@ func New(cfg Config) (*Client, error) {
 
 // credentialsOf are the client's credentials in each form it sends them:
 // the secret, the id:secret pair Basic encodes, and the Authorization
-// header's value, whose base64 a gateway may echo whole.
+// header's value, whose base64 a gateway may echo whole. The client id
+// alone is no secret: a message that names it keeps it.
 func credentialsOf(clientID string, secret Secret) []Secret {
-	basic := clientID + ":" + secret.Reveal()
-	return []Secret{secret, NewSecret(basic), NewSecret("Basic " + base64.StdEncoding.EncodeToString([]byte(basic)))}
+	basic := NewSecret(clientID + ":" + secret.Reveal())
+	basic.public = clientID + ":"
+	return []Secret{secret, basic, NewSecret("Basic " + base64.StdEncoding.EncodeToString([]byte(basic.Reveal())))}
 }
 
 // Scrub removes the client's credentials and the tokens given from text

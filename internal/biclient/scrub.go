@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -40,8 +41,8 @@ func Scrub(text string, secrets ...Secret) string {
 	}
 	m := newMasker(text)
 	for _, s := range secrets {
-		for _, form := range echoForms(s.Reveal()) {
-			m.hide(asciiLower(form))
+		for _, form := range echoForms(s) {
+			m.hide(asciiLower(form.text), form.public)
 		}
 	}
 	return m.result()
@@ -61,8 +62,8 @@ func newMasker(text string) *masker {
 }
 
 // hide marks every occurrence of form, and of any run of minFragment of
-// its characters, in the text.
-func (m *masker) hide(form string) {
+// its characters but the first public ones alone, in the text.
+func (m *masker) hide(form string, public int) {
 	if len(form) < minFragment {
 		for at := 0; ; {
 			i := strings.Index(m.folded[at:], form)
@@ -83,7 +84,7 @@ func (m *masker) hide(form string) {
 			m.windows[run] = append(m.windows[run], i)
 		}
 	}
-	for i := 0; i+minFragment <= len(form); i++ {
+	for i := max(0, public-minFragment+1); i+minFragment <= len(form); i++ {
 		for _, at := range m.windows[form[i:i+minFragment]] {
 			m.mark(at, minFragment)
 		}
@@ -111,20 +112,37 @@ func (m *masker) result() string {
 	return out.String()
 }
 
-// echoForms are the spellings of value an upstream may echo, distinct.
-func echoForms(value string) []string {
+// echoForm is one spelling of a secret; its first public bytes spell the
+// secret's public prefix (see Secret), and are no secret alone.
+type echoForm struct {
+	text   string
+	public int
+}
+
+// echoForms are the spellings of a secret an upstream may echo, distinct.
+// Only its plain spellings (as is, escaped) show its public prefix as is:
+// in its encodings, the prefix alone is not ordinary text.
+func echoForms(s Secret) []echoForm {
+	value := s.Reveal()
 	if value == "" {
 		return nil
 	}
+	var forms []echoForm
+	for _, escape := range []func(string) string{func(v string) string { return v }, url.QueryEscape, url.PathEscape} {
+		forms = append(forms, echoForm{escape(value), len(escape(s.public))})
+	}
 	raw := []byte(value)
-	forms := []string{value, url.QueryEscape(value), url.PathEscape(value), hex.EncodeToString(raw)}
+	encoded := []string{hex.EncodeToString(raw)}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		forms = append(forms, enc.EncodeToString(raw))
+		encoded = append(encoded, enc.EncodeToString(raw))
 	}
 	for offset := 0; offset <= 2; offset++ {
 		if core := base64AtOffset(raw, offset); len(core) >= minOffsetForm {
-			forms = append(forms, core, strings.NewReplacer("+", "-", "/", "_").Replace(core))
+			encoded = append(encoded, core, strings.NewReplacer("+", "-", "/", "_").Replace(core))
 		}
+	}
+	for _, text := range encoded {
+		forms = append(forms, echoForm{text: text})
 	}
 	return distinct(forms)
 }
@@ -145,23 +163,14 @@ func base64AtOffset(value []byte, offset int) string {
 	return encoded[first:last]
 }
 
-func distinct(forms []string) []string {
+func distinct(forms []echoForm) []echoForm {
 	out := forms[:0]
 	for _, f := range forms {
-		if !containsString(out, f) {
+		if !slices.Contains(out, f) {
 			out = append(out, f)
 		}
 	}
 	return out
-}
-
-func containsString(list []string, s string) bool {
-	for _, item := range list {
-		if item == s {
-			return true
-		}
-	}
-	return false
 }
 
 // asciiLower folds ASCII letters only, so that every byte keeps its place.

@@ -73,3 +73,17 @@ func holdsFragment(text, value string) bool {
 	}
 	return false
 }
+
+// TestScrubKeepsTheClientIDAlone: the client id is part of the Basic
+// credentials but no secret: a message that names it keeps it, while the
+// credentials themselves go (from where a run of them would show a
+// character of the secret).
+func TestScrubKeepsTheClientIDAlone(t *testing.T) {
+	const clientID, secret = "a-long-client-id-0123456789abcdef", "the-client-secret-value"
+	text := "invalid_client: client " + clientID + " sent " + clientID + ":" + secret
+	got := Scrub(text, credentialsOf(clientID, NewSecret(secret))...)
+	if !strings.HasPrefix(got, "invalid_client: client "+clientID+" sent ") || !strings.HasSuffix(got, redacted) ||
+		holdsFragment(got, secret) || strings.Contains(got, ":"+secret[:1]) {
+		t.Fatalf("Scrub = %q: want the client id kept where it stands alone, the pair redacted", strings.ReplaceAll(got, secret, "SECRET"))
+	}
+}
