@@ -109,8 +109,8 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 // boundUnknownEnd gives a token whose answer did not say when it ends the
 // latest end it can have: what was asked for (or the longest lifetime
 // Beyond Identity gives, also for a JWT whose payload cannot be read), or
-// its JWT's exp when that is later. Whoever must
-// revoke it then knows how long it may stay alive.
+// its JWT's exp when that is later. Whoever must revoke it then knows how
+// long it may stay alive.
 func boundUnknownEnd(token *Token, receivedAt time.Time, requested time.Duration) {
 	if !token.LatestEnd.IsZero() {
 		return
