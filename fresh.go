@@ -51,6 +51,9 @@ type freshToken struct {
 	warnings []string
 	// ticket is the token's cover; zero while it needs none.
 	ticket journal.Ticket
+	// scrub removes the client's credentials and the token from text
+	// quoted from Beyond Identity.
+	scrub func(string) string
 }
 
 // tokenFacts is what the plugin knows of a fresh token.
@@ -73,7 +76,8 @@ func (b *backend) mintFresh(ctx context.Context, s logical.Storage, client *bicl
 	if token == nil {
 		return nil, upstreamRefusal(action, err)
 	}
-	f := &freshToken{issuedToken: issuedFrom(client, token, o), answer: token}
+	f := &freshToken{issuedToken: issuedFrom(client, token, o), answer: token,
+		scrub: func(text string) string { return client.Scrub(text, token.AccessToken) }}
 	if err != nil {
 		return nil, b.discard(ctx, s, f, fmt.Errorf("%s: %w", action, err))
 	}
@@ -113,7 +117,7 @@ func (b *backend) coverAndCheck(ctx context.Context, s logical.Storage, client *
 	if err := f.learn(ctx, client); err != nil {
 		return err
 	}
-	checkWarnings, err := checkGrant(o, f.facts.scopes, f.facts.claims, f.answer.Format == biclient.FormatJWT)
+	checkWarnings, err := f.checkGrant(o)
 	if err != nil {
 		return err
 	}

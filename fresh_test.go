@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 )
@@ -478,4 +479,49 @@ func TestIntrospectionNeverMovesATokensLatestEndSooner(t *testing.T) {
 	if records := e.revocationRecords(); len(records) != 1 || records[0].revoked() {
 		t.Fatal("want the failed revocation recorded and retried")
 	}
+}
+
+// TestAnOpaqueTokenIsCoveredBeforeItIsIntrospected: introspection may take
+// as long as request_timeout and the node may die meanwhile, so an opaque
+// token is in the journal before introspection is asked, with the longest
+// life a token may have as its end, whatever its answer said: recovery
+// never counts it ended sooner.
+func TestAnOpaqueTokenIsCoveredBeforeItIsIntrospected(t *testing.T) {
+	t.Parallel()
+	e := newConfiguredBackend(t, referentialTokens)
+	fake := e.useFakeClock()
+	var coveredUntil atomic.Int64
+	e.fake.SetFault(fakebi.OpIntrospect, fakebi.Fault{Rewrite: func(map[string]any) {
+		coveredUntil.Store(e.latestJournalEnd())
+	}})
+	e.issue("sync", nil)
+	if want := fake.Now().Add(biclient.MaxTokenLifetime).Unix(); coveredUntil.Load() < want {
+		t.Fatalf("while introspected, the token was covered until %d, want at least %d (its send time plus %s)",
+			coveredUntil.Load(), want, biclient.MaxTokenLifetime)
+	}
+}
+
+// latestJournalEnd is the latest end of the tokens the journal's pages
+// cover now; 0 when there are none.
+func (e *testEnv) latestJournalEnd() int64 {
+	ctx := context.Background()
+	keys, err := e.storage.List(ctx, journal.Prefix)
+	if err != nil {
+		e.t.Error(err)
+		return 0
+	}
+	var latest int64
+	for _, key := range keys {
+		entry, err := e.storage.Get(ctx, journal.Prefix+key)
+		var page struct {
+			Entries map[string]journalEntry `json:"entries"`
+		}
+		if err != nil || entry == nil || entry.DecodeJSON(&page) != nil {
+			continue
+		}
+		for _, covered := range page.Entries {
+			latest = max(latest, covered.EndsBy)
+		}
+	}
+	return latest
 }

@@ -278,7 +278,9 @@ func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key st
 		record = &revocationRecord{issuedToken: t, Kind: kind, Token: t.AccessToken.Reveal()}
 	}
 	record.Attempts++
-	record.LastError = biclient.CleanText(cause.Error(), 512)
+	// Scrubbed again here, whatever the cause: revocations/ must never
+	// hold the token, even should a caller pass an error that was not.
+	record.LastError = biclient.CleanText(biclient.Scrub(cause.Error(), t.AccessToken), 512)
 	record.Next = b.clock.Now().Add(revocationBackoff(record.Attempts))
 	if err := writeRevocation(ctx, s, key, record); err != nil {
 		b.Logger().Error("recording a failed revocation failed", "token_id", t.TokenID, "error", err)

@@ -150,3 +150,44 @@ func TestAnEchoOfTheTokenInHexNeverReachesRevocationsOrTheLog(t *testing.T) {
 	}
 	e.assertNoSecretsLogged()
 }
+
+// TestARevocationErrorNeverCarriesItsToken: whatever error a revocation
+// fails with, its text (the log's, the caller's) and revocations/'s
+// last_error never hold the token or 16 characters of it, even should the
+// client's scrubbing have missed it.
+func TestARevocationErrorNeverCarriesItsToken(t *testing.T) {
+	t.Parallel()
+	e, resp := newIssuedCredential(t)
+	token := resp.Data["access_token"].(string)
+	missed := fmt.Errorf("revoke call failed: the gateway said %q and %q", token[:60], token[40:70])
+
+	wrapped := &tokenScrubbed{err: missed, token: secretOf(token)}
+	if holdsTokenFragment(wrapped.Error(), token) {
+		t.Error("a revocation error carries a piece of its token")
+	}
+
+	lease, err := leaseFromInternal(resp.Secret.InternalData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := revocationKey(lease.AccessToken)
+	if err := e.b.queueRevocation(context.Background(), e.storage, key, lease.issuedToken, kindLease, missed); err != nil {
+		t.Fatal(err)
+	}
+	records := e.revocationRecords()
+	view := fmt.Sprint(e.mustOK(logical.ReadOperation, "revocations/"+key, nil).Data)
+	if len(records) != 1 || holdsTokenFragment(records[0].LastError, token) || holdsTokenFragment(view, token) {
+		t.Fatalf("want one pending revocation whose last_error holds no piece of its token, got %d records", len(records))
+	}
+}
+
+// holdsTokenFragment reports whether text holds 16 or more consecutive
+// characters of token.
+func holdsTokenFragment(text, token string) bool {
+	for i := 0; i+16 <= len(token); i++ {
+		if strings.Contains(text, token[i:i+16]) {
+			return true
+		}
+	}
+	return false
+}

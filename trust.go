@@ -2,6 +2,7 @@ package beyondidentity
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -25,11 +26,13 @@ import (
 // then its own claims when they are known (nil: an opaque token whose
 // introspection failed, which is issued with a warning). A scope
 // difference is a 400, the operator's to look into; claims that cannot be
-// trusted are a 502. Either way the token must be discarded.
-func checkGrant(o *order, answerScopes []string, claims *biclient.Claims, isJWT bool) ([]string, error) {
-	if missing, extra := scopeDifference(o.scopes, answerScopes); missing != "" {
+// trusted are a 502. Either way the token must be discarded. Whatever the
+// messages quote of Beyond Identity's answer is scrubbed (f.quote).
+func (f *freshToken) checkGrant(o *order) ([]string, error) {
+	claims, isJWT := f.facts.claims, f.answer.Format == biclient.FormatJWT
+	if missing, extra := scopeDifference(o.scopes, f.facts.scopes); missing != "" {
 		return nil, badRequest("Beyond Identity granted other scopes than %s requested (missing: %s; extra: %s)",
-			o.who(), missing, extra)
+			o.who(), missing, f.quote(extra))
 	}
 	if claims == nil {
 		if len(o.claims) > 0 {
@@ -38,16 +41,16 @@ func checkGrant(o *order, answerScopes []string, claims *biclient.Claims, isJWT 
 		return nil, nil
 	}
 	if claims.Unreadable != "" {
-		return nil, untrustedToken(o.who(), claims.Unreadable)
+		return nil, f.untrusted(o, claims.Unreadable)
 	}
 	switch {
 	case claims.HasScopes:
 		if missing, extra := scopeDifference(o.scopes, claims.Scopes); missing != "" {
 			return nil, badRequest("the token's own scope claims grant other scopes than %s requested, "+
-				"whatever Beyond Identity's answer said (missing: %s; extra: %s)", o.who(), missing, extra)
+				"whatever Beyond Identity's answer said (missing: %s; extra: %s)", o.who(), missing, f.quote(extra))
 		}
 	case isJWT:
-		return nil, untrustedToken(o.who(), "it carries no scope claim")
+		return nil, f.untrusted(o, "it carries no scope claim")
 	}
 	if claims.Custom == nil && !isJWT {
 		// Introspection need not show every claim: only a JWT's are complete.
@@ -57,9 +60,23 @@ func checkGrant(o *order, answerScopes []string, claims *biclient.Claims, isJWT 
 		return nil, nil
 	}
 	if difference := claimsDifference(o.claims, claims.Custom); difference != "" {
-		return nil, untrustedToken(o.who(), difference)
+		return nil, f.untrusted(o, difference)
 	}
 	return nil, nil
+}
+
+// quote makes text from Beyond Identity's answer fit for a message:
+// scrubbed of the client's credentials and the token, as an error body is,
+// and cleaned of control characters.
+func (f *freshToken) quote(text string) string {
+	return biclient.CleanText(f.scrub(text), 512)
+}
+
+// untrusted is the 502 for a token whose own claims do not show what was
+// asked; why may quote the claims.
+func (f *freshToken) untrusted(o *order, why string) error {
+	return refuse(http.StatusBadGateway, "the token Beyond Identity issued for %s does not show what was asked of it: %s",
+		o.who(), f.quote(why))
 }
 
 // scopeDifference lists what granted lacks of requested and what it has
@@ -79,11 +96,6 @@ func listOrNone(items []string) string {
 	return strings.Join(items, " ")
 }
 
-// untrustedToken is a token whose own claims do not show what was asked.
-func untrustedToken(who, why string) error {
-	return refuse(http.StatusBadGateway, "the token Beyond Identity issued for %s does not show what was asked of it: %s", who, why)
-}
-
 // claimsDifference compares the custom claims sent with the token's
 // bi_custom, and says how they differ; "" when they are equal.
 func claimsDifference(sent map[string]any, shown json.RawMessage) string {
@@ -100,6 +112,9 @@ func claimsDifference(sent map[string]any, shown json.RawMessage) string {
 	encoded, err := json.Marshal(sent)
 	if err != nil || decodeJSON(encoded, &want) != nil {
 		return "the custom claims sent cannot be encoded"
+	}
+	if problem := biclient.PlainObjectProblem(shown); problem != "" {
+		return "its bi_custom cannot be read plainly: " + problem
 	}
 	if decodeJSON(shown, &got) != nil {
 		return "its bi_custom is not a JSON object"
@@ -147,8 +162,9 @@ func decodeJSON(data []byte, v *map[string]any) error {
 	return nil
 }
 
-// sameJSONValue compares two decoded JSON values; numbers by their value,
-// since 1, 1.0 and 1e0 are one number however a server writes it.
+// sameJSONValue compares two decoded JSON values; numbers by their exact
+// value, since 1, 1.0 and 1e0 are one number however a server writes it,
+// and 1e20+1 is not 1e20.
 func sameJSONValue(a, b any) bool {
 	switch a := a.(type) {
 	case map[string]any:
@@ -174,7 +190,43 @@ func sameJSONValue(a, b any) bool {
 }
 
 func sameNumber(a, b json.Number) bool {
-	x, okX := new(big.Float).SetString(a.String())
-	y, okY := new(big.Float).SetString(b.String())
-	return okX && okY && x.Cmp(y) == 0
+	x, okX := exactNumber(string(a))
+	y, okY := exactNumber(string(b))
+	return okX && okY && x == y
+}
+
+// exactNumber writes a JSON number in one form, its significant digits and
+// a power of ten ("-15e-1" for -1.50), so that two numbers are equal
+// exactly when their forms are. No float is involved, and no number is
+// expanded: 1e999999999 costs no more than 1.
+func exactNumber(number string) (string, bool) {
+	mantissa, exponent, _ := strings.Cut(strings.ToLower(number), "e")
+	sign := ""
+	if unsigned, negative := strings.CutPrefix(mantissa, "-"); negative {
+		sign, mantissa = "-", unsigned
+	}
+	whole, fraction, _ := strings.Cut(mantissa, ".")
+	if whole == "" || !allDigits(whole) || !allDigits(fraction) {
+		return "", false
+	}
+	power, ok := new(big.Int).SetString(cmp.Or(exponent, "0"), 10)
+	if !ok {
+		return "", false
+	}
+	digits := strings.TrimLeft(whole+fraction, "0")
+	if digits == "" {
+		return "0", true // -0 is 0
+	}
+	significant := strings.TrimRight(digits, "0")
+	power.Add(power, big.NewInt(int64(len(digits)-len(significant)-len(fraction))))
+	return sign + significant + "e" + power.String(), true
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

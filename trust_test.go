@@ -155,3 +155,188 @@ func TestCredsExtraScopesAreRefused(t *testing.T) {
 		t.Fatal("the widened token is still valid")
 	}
 }
+
+// rewritePayload is a fakebi payload that changes the token's claims with
+// change, then writes them with write (base64url when nil): a server whose
+// JWTs a plain reader refuses, or whose claims say other than they should.
+func rewritePayload(change func(claims map[string]any), write func(payload []byte) string) func([]byte) string {
+	return func(encoded []byte) string {
+		claims := map[string]any{}
+		_ = json.Unmarshal(encoded, &claims) // the fake's own JSON
+		if change != nil {
+			change(claims)
+		}
+		encoded, _ = json.Marshal(claims)
+		if write == nil {
+			return base64.RawURLEncoding.EncodeToString(encoded)
+		}
+		return write(encoded)
+	}
+}
+
+// granting widens a token's own scope claim to tokens:delete.
+func granting(claims map[string]any) { claims["scope"] = "identities:read tokens:delete" }
+
+// beforeClosing inserts text before the payload's closing brace.
+func beforeClosing(text string) func([]byte) string {
+	return func(payload []byte) string {
+		return base64.RawURLEncoding.EncodeToString(append(append(payload[:len(payload)-1:len(payload)-1], text...), '}'))
+	}
+}
+
+// TestAJWTWhosePayloadCannotBeReadIsRevoked: a JWT (known by its header)
+// whose payload a plain reader refuses is never taken for an opaque token
+// and issued on its introspection's word: it is revoked and the read is a
+// 502 saying why, here for tokens whose own scope claim grants
+// tokens:delete beyond the role.
+func TestAJWTWhosePayloadCannotBeReadIsRevoked(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		payload func([]byte) string
+		why     string
+	}{
+		"Infinity in bi_custom": {rewritePayload(granting, beforeClosing(`,"bi_custom":{"n":Infinity}`)), "NaN or Infinity"},
+		"NaN":                   {rewritePayload(granting, beforeClosing(`,"x":NaN`)), "NaN or Infinity"},
+		"standard base64": {rewritePayload(granting, func(p []byte) string {
+			return base64.StdEncoding.EncodeToString(append(p, strings.Repeat(" ", 3-len(p)%3+1)...))
+		}), "not base64url"},
+		"a byte-order mark": {rewritePayload(granting, func(p []byte) string {
+			return base64.RawURLEncoding.EncodeToString(append([]byte("\uFEFF"), p...))
+		}), "byte-order mark"},
+		"trailing bytes": {rewritePayload(granting, func(p []byte) string {
+			return base64.RawURLEncoding.EncodeToString(append(p, "]"...))
+		}), "bytes follow"},
+		"nesting past the bound": {rewritePayload(granting, beforeClosing(`,"x":`+strings.Repeat("[", 100)+strings.Repeat("]", 100))),
+			"deeper than 64 levels"},
+		"a token over 64 KiB": {rewritePayload(func(c map[string]any) { granting(c); c["pad"] = strings.Repeat("x", 70<<10) }, nil),
+			"longer than 64 KiB"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newConfiguredBackend(t, func(app *fakebi.Application) { app.Misreport.Payload = tc.payload })
+			status, message := statusOf(e.request(logical.ReadOperation, "creds/sync", nil))
+			if status != http.StatusBadGateway || !strings.Contains(message, "cannot be read plainly") ||
+				!strings.Contains(message, tc.why) || !strings.Contains(message, "the token was revoked") {
+				t.Fatalf("%d %q: want a 502 saying the payload cannot be read (%s) and that the token was revoked", status, message, tc.why)
+			}
+			if e.fake.IsActive(e.lastToken().Value) {
+				t.Fatal("the token whose payload cannot be read was left valid")
+			}
+		})
+	}
+}
+
+// TestBiCustomWithAKeyWrittenTwiceIsRefused: a bi_custom that names the
+// reader's entity twice, in two spellings of one key, is a mismatch,
+// whichever of the two a reader would keep.
+func TestBiCustomWithAKeyWrittenTwiceIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newAttributedRole(t)
+	app := testApp()
+	app.Misreport.Payload = func(payload []byte) string {
+		forged := strings.Replace(string(payload), `"bi_custom":{"`, `"bi_custom":{"vault_entity":"entity-mallory","`, 1)
+		forged = strings.Replace(forged, `"vault_entity":"entity-alice"`, `"vault\u005fentity":"entity-alice"`, 1)
+		return base64.RawURLEncoding.EncodeToString([]byte(forged))
+	}
+	e.fake.AddApplication(app)
+	status, message := statusOf(e.readAs("entity-alice", "who"))
+	if status != http.StatusBadGateway || !strings.Contains(message, `"vault_entity" appears more than once`) ||
+		!strings.Contains(message, "the token was revoked") {
+		t.Fatalf("a bi_custom naming two entities: %d %q", status, message)
+	}
+	if e.fake.IsActive(e.lastToken().Value) {
+		t.Fatal("the token with a forged bi_custom was left valid")
+	}
+}
+
+// TestBiCustomMustShowExactlyWhatWasSent: a key that was not sent, or a
+// bi_custom on a token minted without custom claims, is a mismatch; so is
+// a JWT that carries no scope claim at all.
+func TestBiCustomMustShowExactlyWhatWasSent(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		change func(claims map[string]any)
+		role   string
+		why    string
+	}{
+		"a key that was not sent": {func(c map[string]any) { c["bi_custom"].(map[string]any)["admin"] = true }, "who", "extra: admin"},
+		"bi_custom though none was sent": {func(c map[string]any) { c["bi_custom"] = map[string]any{"vault_entity": "entity-alice"} },
+			"sync", "although no custom claims were sent"},
+		"no scope claim": {func(c map[string]any) { delete(c, "scope") }, "sync", "no scope claim"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newAttributedRole(t)
+			e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+			app := testApp()
+			app.Misreport.Payload = rewritePayload(tc.change, nil)
+			e.fake.AddApplication(app)
+			status, message := statusOf(e.readAs("entity-alice", tc.role))
+			if status != http.StatusBadGateway || !strings.Contains(message, tc.why) || !strings.Contains(message, "the token was revoked") {
+				t.Fatalf("%d %q: want a 502 naming %q", status, message, tc.why)
+			}
+			if e.fake.IsActive(e.lastToken().Value) {
+				t.Fatal("the refused token was left valid")
+			}
+		})
+	}
+}
+
+// TestBiCustomNumbersCompareExactly: 1e20+1 is not 1e20, whatever a float
+// makes of them; one number written in two ways is one number.
+func TestBiCustomNumbersCompareExactly(t *testing.T) {
+	t.Parallel()
+	sent := map[string]any{"n": json.Number("100000000000000000001")}
+	for shown, same := range map[string]bool{
+		`{"n":100000000000000000001}`:     true,
+		`{"n":1.00000000000000000001e20}`: true,
+		`{"n":100000000000000000001.000}`: true,
+		`{"n":100000000000000000000}`:     false,
+		`{"n":1e20}`:                      false,
+		`{"n":100000000000000000001e-0}`:  true,
+		`{"n":1e999999999}`:               false,
+	} {
+		if difference := claimsDifference(sent, json.RawMessage(shown)); (difference == "") != same {
+			t.Errorf("bi_custom %s against 100000000000000000001: difference %q", shown, difference)
+		}
+	}
+	for a, b := range map[string]string{"0": "-0.0e5", "1.5": "15e-1", "-120": "-1.2E2", "0.001": "1e-3"} {
+		if !sameNumber(json.Number(a), json.Number(b)) {
+			t.Errorf("%s and %s are one number", a, b)
+		}
+	}
+	if sameNumber("1.5", "-1.5") || sameNumber("1e2", "1e3") {
+		t.Error("different numbers compared equal")
+	}
+}
+
+// TestQuotedScopesAreScrubbedAndMustBeScopes: a scope Beyond Identity
+// grants beyond the role is quoted scrubbed of the client's secret; a
+// granted "scope" that is not one at all is a 502.
+func TestQuotedScopesAreScrubbedAndMustBeScopes(t *testing.T) {
+	t.Parallel()
+	const scopeLikeSecret = "lower-case-secret-0123456789"
+	e := newTestBackend(t)
+	app := testApp()
+	app.ClientSecret, app.WidenScopes = scopeLikeSecret, []string{"x:" + scopeLikeSecret}
+	e.fake.AddApplication(app)
+	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"client_secret": scopeLikeSecret}))
+	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	status, message := statusOf(e.request(logical.ReadOperation, "creds/sync", nil))
+	if status != http.StatusBadRequest || strings.Contains(message, scopeLikeSecret[:16]) || !strings.Contains(message, "extra: x[redacted]") {
+		// The colon goes too: it is a character of the Basic credentials.
+		t.Fatalf("%d: want a 400 naming the extra scope with the secret redacted, got %d bytes", status, len(message))
+	}
+
+	e = newSyncRoleBackend(t)
+	app = testApp()
+	app.WidenScopes = []string{testClientSecret}
+	e.fake.AddApplication(app)
+	status, message = statusOf(e.request(logical.ReadOperation, "creds/sync", nil))
+	if status != http.StatusBadGateway || !strings.Contains(message, "not a scope") || strings.Contains(message, testClientSecret) {
+		t.Fatalf("%d: want a 502 saying a granted scope is not one, without quoting the secret (%d bytes)", status, len(message))
+	}
+	if e.fake.IsActive(e.lastToken().Value) {
+		t.Fatal("the refused token was left valid")
+	}
+}

@@ -28,45 +28,100 @@ type Claims struct {
 	// Custom is bi_custom, the custom claims the token was minted with, as
 	// JSON; nil when absent.
 	Custom json.RawMessage
-	// Unreadable says why what the claims grant cannot be trusted: a claim
-	// that appears twice, in two forms that disagree, in another case, or in
-	// a form that cannot be read. Empty when the claims read plainly.
+	// Unreadable says why what the claims grant cannot be trusted: claims
+	// that cannot be read plainly (a key written twice, say), a claim in
+	// two forms that disagree, in another case, or in a form that cannot be
+	// read. Empty when the claims read plainly.
 	Unreadable string
+	// PayloadUnread says that a JWT's payload could not be read at all:
+	// nothing of it is known, its exp included.
+	PayloadUnread bool
 }
 
-// maxJWTLen bounds the input ReadClaims looks at.
+// maxJWTLen bounds a JWT the plugin reads: a longer one is unreadable.
 const maxJWTLen = 64 << 10
 
 // grantClaims are the claims that say what a token grants: a key that
 // differs from one of them only by case is a second form of it.
 var grantClaims = []string{"scope", "scp", "bi_custom"}
 
-// ReadClaims decodes the payload of a compact JWS. It reports false for
-// anything that is not a three-part token with a JSON object payload, which
-// is how an opaque (referential) token is recognised.
+// ReadClaims reads a JWT's claims, without checking any signature. A token
+// is a JWT by its shape: three dot-separated parts, the first base64 of a
+// JSON object with "alg". It reports false for any other token: an opaque
+// one, whose claims only introspection tells. The header is read leniently
+// (either base64 alphabet, padded or not), so that no token passes for
+// opaque by a careless encoding; the payload strictly. A JWT whose payload
+// cannot be read plainly comes back with Unreadable saying why and
+// PayloadUnread set: nothing is known of it, its exp included.
 func ReadClaims(token string) (Claims, bool) {
-	if len(token) > maxJWTLen {
+	header, payload, ok := jwtSegments(token)
+	if !ok || !isJOSEHeader(header) {
 		return Claims{}, false
 	}
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
-		return Claims{}, false
+	data, problem := plainPayload(token, payload)
+	var fields map[string]json.RawMessage
+	if problem == "" && json.Unmarshal(data, &fields) != nil {
+		problem = "encoding/json cannot read it" // PlainObjectProblem accepts only what it reads
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if problem != "" {
+		return Claims{Unreadable: "its payload cannot be read plainly: " + problem, PayloadUnread: true}, true
+	}
+	return claimsOf(fields), true
+}
+
+func jwtSegments(token string) (header, payload string, ok bool) {
+	header, rest, found := strings.Cut(token, ".")
+	payload, signature, found2 := strings.Cut(rest, ".")
+	if !found || !found2 || header == "" || strings.Contains(signature, ".") {
+		return "", "", false
+	}
+	return header, payload, true
+}
+
+// isJOSEHeader reports whether segment is a JOSE header: base64 of a JSON
+// object with "alg".
+func isJOSEHeader(segment string) bool {
+	segment = strings.NewReplacer("+", "-", "/", "_").Replace(strings.TrimRight(segment, "="))
+	decoded, err := base64.RawURLEncoding.DecodeString(segment)
 	if err != nil {
-		return Claims{}, false
+		return false
 	}
-	fields, duplicated, ok := objectFields(payload)
-	if !ok {
-		return Claims{}, false
+	var header map[string]json.RawMessage
+	if json.Unmarshal(bytes.TrimPrefix(decoded, []byte("\uFEFF")), &header) != nil {
+		return false
 	}
-	return claimsOf(fields, duplicated), true
+	_, hasAlg := header["alg"]
+	return hasAlg
+}
+
+// plainPayload decodes a JWT's payload, or says why it cannot be read
+// plainly: a token longer than maxJWTLen, anything but base64url without
+// padding (RFC 7515), or a payload PlainObjectProblem refuses.
+func plainPayload(token, segment string) ([]byte, string) {
+	if len(token) > maxJWTLen {
+		return nil, fmt.Sprintf("the token is longer than %d KiB", maxJWTLen>>10)
+	}
+	if strings.IndexFunc(segment, func(r rune) bool { return !isBase64URLChar(r) }) >= 0 {
+		return nil, "it is not base64url without padding"
+	}
+	data, err := base64.RawURLEncoding.Strict().DecodeString(segment)
+	if err != nil {
+		return nil, "it is not base64url without padding"
+	}
+	if problem := PlainObjectProblem(data); problem != "" {
+		return nil, problem
+	}
+	return data, ""
+}
+
+func isBase64URLChar(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
 // claimsOf reads the members of a JSON object of claims. A claim of the
 // wrong type is left empty (jti, exp) or makes the grant unreadable (scope,
 // scp, bi_custom), never the whole set.
-func claimsOf(fields map[string]json.RawMessage, duplicated []string) Claims {
+func claimsOf(fields map[string]json.RawMessage) Claims {
 	var claims Claims
 	var jti string
 	if json.Unmarshal(fields["jti"], &jti) == nil {
@@ -79,19 +134,17 @@ func claimsOf(fields map[string]json.RawMessage, duplicated []string) Claims {
 	if raw, ok := fields["bi_custom"]; ok && string(raw) != "null" {
 		claims.Custom = raw
 	}
-	claims.Unreadable = grantProblem(fields, duplicated)
+	claims.Unreadable = grantProblem(fields)
 	if claims.Unreadable == "" {
 		claims.Scopes, claims.HasScopes, claims.Unreadable = scopeClaims(fields)
 	}
 	return claims
 }
 
-// grantProblem says what makes a claim set's grant ambiguous: a key that
-// appears twice, or a grant claim written in another case as well.
-func grantProblem(fields map[string]json.RawMessage, duplicated []string) string {
-	if len(duplicated) > 0 {
-		return fmt.Sprintf("the claim %q appears more than once", CleanText(duplicated[0], 32))
-	}
+// grantProblem says what makes a claim set's grant ambiguous: a grant
+// claim written in another case as well. (A key written twice never gets
+// here: PlainObjectProblem refuses it.)
+func grantProblem(fields map[string]json.RawMessage) string {
 	for key := range fields {
 		for _, claim := range grantClaims {
 			if key != claim && strings.EqualFold(key, claim) {
@@ -129,7 +182,7 @@ func scopeClaims(fields map[string]json.RawMessage) ([]string, bool, string) {
 func scopeClaim(raw json.RawMessage) ([]string, string) {
 	var text string
 	if json.Unmarshal(raw, &text) == nil {
-		return scope.Parse(text), ""
+		return checkedScopes(scope.Parse(text))
 	}
 	var list []string
 	if json.Unmarshal(raw, &list) != nil {
@@ -140,73 +193,27 @@ func scopeClaim(raw json.RawMessage) ([]string, string) {
 			return nil, "lists an entry that holds several scopes"
 		}
 	}
-	return scope.Normalize(list), ""
+	return checkedScopes(scope.Normalize(list))
 }
 
-// objectFields splits a JSON object into its members, raw, and lists the
-// keys that appear more than once (encoding/json would silently keep the
-// last). It reports false for anything but one JSON object.
-func objectFields(data []byte) (map[string]json.RawMessage, []string, bool) {
-	var fields map[string]json.RawMessage
+// checkedScopes passes scopes that are all well-formed, or says which is
+// not: a scope that is none is no grant the plugin can compare.
+func checkedScopes(scopes []string) ([]string, string) {
+	for _, s := range scopes {
+		if !scope.Valid(s) {
+			return nil, fmt.Sprintf("grants %q, which is not a scope (%s)", CleanText(s, 64), scope.Syntax)
+		}
+	}
+	return scopes, ""
+}
+
+// objectFields splits a JSON object into its members, raw. It reports
+// false for anything encoding/json does not read as one JSON object;
+// problem says why an object it reads cannot be read plainly
+// (PlainObjectProblem), "" when it can.
+func objectFields(data []byte) (fields map[string]json.RawMessage, problem string, ok bool) {
 	if !isJSONObject(data) || json.Unmarshal(data, &fields) != nil || fields == nil {
-		return nil, nil, false
+		return nil, "", false
 	}
-	if topLevelMembers(data) == len(fields) {
-		return fields, nil, true
-	}
-	return fields, duplicatedKeys(data), true
-}
-
-// topLevelMembers counts the members of a valid JSON object: the colons
-// outside strings at its first depth. It is the cheap test for a key that
-// appears twice, which a token's claims almost never hold.
-func topLevelMembers(data []byte) int {
-	members, depth, inString, escaped := 0, 0, false, false
-	for _, c := range data {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-		case c == ':' && depth == 1:
-			members++
-		}
-	}
-	return members
-}
-
-// duplicatedKeys lists the keys of a valid JSON object that appear more
-// than once, in order.
-func duplicatedKeys(data []byte) []string {
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	_, _ = decoder.Token() // {
-	seen := map[string]bool{}
-	var duplicated []string
-	for decoder.More() {
-		key, err := decoder.Token()
-		if err != nil {
-			return duplicated
-		}
-		var value json.RawMessage
-		if decoder.Decode(&value) != nil {
-			return duplicated
-		}
-		if name, _ := key.(string); seen[name] {
-			duplicated = append(duplicated, name)
-		} else {
-			seen[name] = true
-		}
-	}
-	return duplicated
+	return fields, PlainObjectProblem(data), true
 }

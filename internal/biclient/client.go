@@ -9,11 +9,13 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,6 +89,9 @@ type Client struct {
 	issuer     string
 	httpClient *http.Client
 	clock      clock.Clock
+	// credentials are what the client sends that no message may quote
+	// (see Scrub).
+	credentials []Secret
 }
 
 // New builds a Client. It fails only on a malformed configuration.
@@ -124,8 +129,25 @@ func New(cfg Config) (*Client, error) {
 			// look like success: never follow one.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		clock: cfg.Clock,
+		clock:       cfg.Clock,
+		credentials: credentialsOf(cfg.ClientID, cfg.ClientSecret),
 	}, nil
+}
+
+// credentialsOf are the client's credentials in each form it sends them:
+// the secret, the id:secret pair Basic encodes, and the Authorization
+// header's value, whose base64 a gateway may echo whole. The client id
+// alone is no secret: a message that names it keeps it.
+func credentialsOf(clientID string, secret Secret) []Secret {
+	basic := NewSecret(clientID + ":" + secret.Reveal())
+	basic.public = clientID + ":"
+	return []Secret{secret, basic, NewSecret("Basic " + base64.StdEncoding.EncodeToString([]byte(basic.Reveal())))}
+}
+
+// Scrub removes the client's credentials and the tokens given from text
+// quoted from Beyond Identity, in every form Scrub knows.
+func (c *Client) Scrub(text string, tokens ...Secret) string {
+	return Scrub(text, slices.Concat(tokens, c.credentials)...)
 }
 
 // callsAtOnce is the most calls the Config's limiters let run at once. The
@@ -266,10 +288,8 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 // statuses, a ResponseError for anything else (such as a redirect).
 func (c *Client) errorFor(call string, a *answer, secrets ...Secret) error {
 	if a.status >= 400 {
-		// The Basic credentials, should an error page echo the header: the
-		// scrubber removes them in every base64 form, as it does the secret.
-		basic := NewSecret(c.cfg.ClientID + ":" + c.cfg.ClientSecret.Reveal())
-		apiErr := ParseErrorBody(call, a.status, a.header, a.body, c.clock.Now(), append(secrets, c.cfg.ClientSecret, basic)...)
+		// The Basic credentials too, should an error page echo the header.
+		apiErr := ParseErrorBody(call, a.status, a.header, a.body, c.clock.Now(), slices.Concat(secrets, c.credentials)...)
 		apiErr.Attempts = a.attempts
 		return apiErr
 	}

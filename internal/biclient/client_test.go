@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -320,6 +321,17 @@ func TestUpstreamErrorsNeverEchoTheClientsSecret(t *testing.T) {
 		"secret in upper hex":     func(*http.Request) string { return strings.ToUpper(hex.EncodeToString([]byte(secret))) },
 		"basic in hex":            func(*http.Request) string { return hex.EncodeToString(basic) },
 		"basic in mixed-case hex": func(*http.Request) string { return mixedCase(hex.EncodeToString(basic)) },
+		"basic header in base64": func(r *http.Request) string {
+			return base64.StdEncoding.EncodeToString([]byte(r.Header.Get("Authorization")))
+		},
+		"basic at offset 1 of a longer base64": func(*http.Request) string {
+			return base64.StdEncoding.EncodeToString([]byte("<" + string(basic) + ">"))
+		},
+		"basic at offset 2 of a longer base64": func(*http.Request) string {
+			return base64.RawURLEncoding.EncodeToString([]byte("<<" + string(basic) + ">"))
+		},
+		"secret path-escaped in lower case": func(*http.Request) string { return strings.ToLower(url.PathEscape(secret)) },
+		"basic's prefix":                    func(*http.Request) string { return string(basic[:16]) },
 	}
 	// The forms differ from one another, or the cases would not each test one.
 	if base64.StdEncoding.EncodeToString(basic) == base64.RawStdEncoding.EncodeToString(basic) ||
@@ -355,12 +367,53 @@ func TestUpstreamErrorsNeverEchoTheClientsSecret(t *testing.T) {
 					t.Fatalf("%s: want an invalid_client APIError, got %v", call, err)
 				}
 				text := err.Error()
-				if echoed == "" || strings.Contains(text, echoed) || strings.Contains(text, secret) {
+				if echoed == "" || strings.Contains(text, echoed) || strings.Contains(text, secret) ||
+					holdsFragment(text, base64AtOffset(basic, 1)) || holdsFragment(text, base64AtOffset(basic, 2)) {
 					t.Errorf("%s: the error gives the client's credentials back (%s)", call, name)
 				}
 				if !strings.Contains(text, redacted) {
 					t.Errorf("%s: the error does not show that something was redacted", call)
 				}
+			}
+		})
+	}
+}
+
+// TestA200AnswersQuotedFieldsAreScrubbedAndCleaned: a token_type or scope
+// that echoes the client's credentials, with control characters, reaches
+// the error scrubbed and cleaned, as an error body's fields do; a granted
+// scope that is not a scope makes the token unusable.
+func TestA200AnswersQuotedFieldsAreScrubbedAndCleaned(t *testing.T) {
+	const clientID, secret = "client-01", "a-client-secret-of-some-length"
+	basic := base64.StdEncoding.EncodeToString([]byte(clientID + ":" + secret))
+	for name, tc := range map[string]struct {
+		field, value, reason string
+	}{
+		"token_type echoing the Basic credentials": {"token_type", basic[:32] + "\u0007\n", "not Bearer"},
+		"a scope that is the secret":               {"scope", "a:read " + secret + "\u001b[31m", "not a scope"},
+		"a scope that is no scope":                 {"scope", "a:read A:READ", "not a scope"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			answer := map[string]any{"access_token": "opaque-token-value", "token_type": "Bearer", "expires_in": 60, "scope": "a:read"}
+			answer[tc.field] = tc.value
+			server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(answer)
+			}))
+			defer server.Close()
+			client, err := New(Config{AuthURL: server.URL, TenantID: "t", RealmID: "r", ApplicationID: "a",
+				ClientID: clientID, ClientSecret: NewSecret(secret), MaxRetries: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = client.MintToken(context.Background(), MintRequest{Scopes: []string{"a:read"}, Lifetime: time.Minute})
+			var unusable *UnusableTokenError
+			if !errors.As(err, &unusable) || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("want an unusable token saying %q, got %v", tc.reason, err)
+			}
+			text := err.Error()
+			if holdsFragment(text, basic) || holdsFragment(text, secret) || strings.ContainsAny(text, "\u0007\n\u001b") {
+				t.Fatal("the error quotes the client's credentials, or a control character")
 			}
 		})
 	}

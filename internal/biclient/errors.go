@@ -3,15 +3,11 @@ package biclient
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -290,29 +286,3 @@ func CleanText(text string, limit int) string {
 }
 
 func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
-
-// Scrub removes every secret value from text, for upstream messages that
-// might echo what they were sent: as sent (form-encoded), decoded, in
-// base64 with or without its padding and in its URL-safe alphabet, or in
-// hex of either case, since any of them gives the value back to whoever
-// reads it. Longer forms go first, so that a padded encoding is not left
-// with its padding.
-func Scrub(text string, secrets ...Secret) string {
-	for _, s := range secrets {
-		v := s.Reveal()
-		if v == "" {
-			continue
-		}
-		for _, form := range []string{
-			v, url.QueryEscape(v),
-			base64.StdEncoding.EncodeToString([]byte(v)), base64.RawStdEncoding.EncodeToString([]byte(v)),
-			base64.URLEncoding.EncodeToString([]byte(v)), base64.RawURLEncoding.EncodeToString([]byte(v)),
-		} {
-			text = strings.ReplaceAll(text, form, redacted)
-		}
-		// Hex has one spelling per byte but two cases for its letters.
-		hexForm := regexp.MustCompile("(?i)" + hex.EncodeToString([]byte(v)))
-		text = hexForm.ReplaceAllLiteralString(text, redacted)
-	}
-	return text
-}

@@ -59,10 +59,14 @@ func (c *Client) Introspect(ctx context.Context, token Secret) (*Introspection, 
 	if a.status != 200 {
 		return nil, c.errorFor(CallIntrospect, a, token)
 	}
-	fields, duplicated, ok := objectFields(a.body)
+	fields, problem, ok := objectFields(a.body)
 	var active bool
 	if !ok || string(fields["active"]) == "null" || json.Unmarshal(fields["active"], &active) != nil {
 		return nil, &ResponseError{Call: CallIntrospect, StatusCode: a.status, Reason: "body is not an RFC 7662 introspection answer"}
 	}
-	return &Introspection{Active: active, Claims: claimsOf(fields, duplicated)}, nil
+	info := &Introspection{Active: active, Claims: claimsOf(fields)}
+	if problem != "" {
+		info.Claims = Claims{Unreadable: "its introspection cannot be read plainly: " + problem}
+	}
+	return info, nil
 }

@@ -18,6 +18,10 @@ const redacted = "[redacted]"
 // printed with %+v does not show it.
 type Secret struct {
 	value *string
+	// public is a prefix of the value that is no secret on its own, such
+	// as the client id of the id:secret pair Basic sends: Scrub removes
+	// it with the rest, but not where it stands alone.
+	public string
 }
 
 // NewSecret wraps value.

@@ -101,23 +101,26 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 	default:
 		token.SentAt = result.sentAt
 		boundUnknownEnd(token, result.receivedAt, mint.Lifetime)
-		return nil, &UnusableTokenError{Token: token, Reason: err.Error()}
+		// The reason quotes the answer's fields: scrubbed like an error body.
+		return nil, &UnusableTokenError{Token: token, Reason: c.Scrub(err.Error(), token.AccessToken)}
 	}
 }
 
 // boundUnknownEnd gives a token whose answer did not say when it ends the
 // latest end it can have: what was asked for (or the longest lifetime
-// Beyond Identity gives), or its JWT's exp when that is later. Whoever must
-// revoke it then knows how long it may stay alive.
+// Beyond Identity gives, also for a JWT whose payload cannot be read), or
+// its JWT's exp when that is later. Whoever must revoke it then knows how
+// long it may stay alive.
 func boundUnknownEnd(token *Token, receivedAt time.Time, requested time.Duration) {
 	if !token.LatestEnd.IsZero() {
 		return
 	}
-	if requested <= 0 {
+	claims, isJWT := ReadClaims(token.AccessToken.Reveal())
+	if requested <= 0 || claims.PayloadUnread {
 		requested = MaxTokenLifetime
 	}
 	token.LatestEnd = receivedAt.Add(requested).UTC().Add(time.Second - 1).Truncate(time.Second)
-	if claims, isJWT := ReadClaims(token.AccessToken.Reveal()); isJWT && claims.ExpiresAt.After(token.LatestEnd) {
+	if isJWT && claims.ExpiresAt.After(token.LatestEnd) {
 		token.LatestEnd = claims.ExpiresAt
 	}
 	if token.ExpiresAt.IsZero() {
@@ -214,6 +217,10 @@ func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []s
 	}
 	token.ExpiresAt = sentAt.Add(lifetime).UTC().Truncate(time.Second)
 	token.LatestEnd = receivedAt.Add(lifetime).UTC().Add(time.Second - 1).Truncate(time.Second)
+	if isJWT && claims.PayloadUnread {
+		// Its exp is unknown: it may live as long as any token.
+		token.LatestEnd = later(token.LatestEnd, receivedAt.Add(MaxTokenLifetime).UTC().Truncate(time.Second))
+	}
 	if isJWT {
 		if !claims.ExpiresAt.IsZero() && claims.ExpiresAt.Before(token.ExpiresAt) {
 			token.ExpiresAt = claims.ExpiresAt
@@ -257,4 +264,11 @@ func parseExpiresIn(raw json.RawMessage) (time.Duration, error) {
 		return 0, fmt.Errorf("expires_in of %s seconds is beyond any Beyond Identity token lifetime", CleanText(text, 24))
 	}
 	return time.Duration(seconds) * time.Second, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -190,7 +190,11 @@ var keyID = randomString(16)
 func jwt(t *mintedToken) string {
 	header, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": keyID})
 	enc := base64.RawURLEncoding.EncodeToString
-	return enc(header) + "." + enc(t.claimsJSON(nil)) + "." + randomString(256)
+	payload := enc(t.claimsJSON(nil))
+	if t.misreport.Payload != nil {
+		payload = t.misreport.Payload(t.claimsJSON(nil))
+	}
+	return enc(header) + "." + payload + "." + randomString(256)
 }
 
 // randomString returns n random bytes, base64url encoded without padding.

@@ -57,6 +57,11 @@ type Misreport struct {
 	// DropCustomClaims leaves bi_custom out of the claims, whatever
 	// custom_claims were sent.
 	DropCustomClaims bool
+	// Payload, when set, writes a JWT's payload segment from its claims
+	// (JSON, as introspection shows them): a server that writes what a
+	// plain reader refuses (a key twice, NaN, standard base64...). Nil
+	// means base64url of the claims, as RFC 7515 says.
+	Payload func(claims []byte) string
 }
 
 // ScopeForm is how a token's claims carry its scopes.
