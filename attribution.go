@@ -75,15 +75,11 @@ func parseClaimsTemplate(text string) (*claimsTemplate, error) {
 			return nil, err
 		}
 	}
-	var decoded any
-	decoder := json.NewDecoder(strings.NewReader(substituted))
-	decoder.UseNumber()
-	err = decoder.Decode(&decoded)
-	object, isObject := decoded.(map[string]any)
-	if err != nil || !isObject || decoder.More() {
-		return nil, errors.New(`'claims_template' must be a JSON object whose values may be placeholders, such as ` +
-			`{"vault_entity": {{identity.entity.id}}, "team": {{identity.entity.metadata.team}}}: each placeholder stands ` +
-			`alone as a value, quoted or not, never inside a longer string`)
+	object, err := decodeJSONObject("claims_template", substituted, errors.New(`'claims_template' must be a JSON object `+
+		`whose values may be placeholders, such as {"vault_entity": {{identity.entity.id}}, "team": `+
+		`{{identity.entity.metadata.team}}}: each placeholder stands alone as a value, quoted or not, never inside a longer string`))
+	if err != nil {
+		return nil, err
 	}
 	t := &claimsTemplate{directives: directives}
 	for _, directive := range directives {
@@ -94,6 +90,9 @@ func parseClaimsTemplate(text string) (*claimsTemplate, error) {
 	used := make([]bool, len(directives))
 	parsed, err := t.placeholders(object, used)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkClaimsValue("claims_template", parsed); err != nil {
 		return nil, err
 	}
 	t.object = parsed.(map[string]any)
@@ -205,10 +204,12 @@ func checkDirective(directive string, entity *logical.Entity, groups []*logical.
 // map[string]string (a whole map, which templates may not use) or a
 // json.Number (a time). identitytpl's JSON mode writes an entity's strings
 // quoted and its lists as arrays, but a group's values raw, so each is read
-// back from what it is.
+// back from what it is. A group named in a placeholder is looked for in
+// the entity's own namespace: a same-named group elsewhere is another group.
 func resolveDirective(directive string, entity *logical.Entity, groups []*logical.Group) (any, error) {
 	_, out, err := identitytpl.PopulateString(identitytpl.PopulateStringInput{
 		Mode: identitytpl.JSONTemplating, String: "{{" + directive + "}}", Entity: entity, Groups: groups,
+		NamespaceID: entity.GetNamespaceID(),
 	})
 	switch {
 	case err != nil:

@@ -212,3 +212,55 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return encoded
 }
+
+// A group placeholder names a group of the entity's own namespace: a
+// same-named group in another namespace, which Vault also lists among the
+// entity's groups, is another group.
+func TestGroupPlaceholdersResolveInTheEntitysNamespace(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.sys.EntityVal = &logical.Entity{ID: "entity-alice", Name: "alice", NamespaceID: "ns-team"}
+	// The other namespace's group comes first, where a lookup by name alone
+	// would take it.
+	e.sys.GroupsVal = []*logical.Group{
+		{ID: "group-elsewhere", Name: "sre", NamespaceID: "ns-other", Metadata: map[string]string{"tier": "elsewhere"}},
+		{ID: "group-own", Name: "sre", NamespaceID: "ns-team", Metadata: map[string]string{"tier": "own"}},
+		{ID: "group-ops", Name: "ops", NamespaceID: "ns-other"},
+	}
+	e.configure()
+	e.writeRole("sre", map[string]any{"scopes": "identities:read",
+		"claims_template": `{"group": {{identity.groups.names.sre.id}}, "tier": {{identity.groups.names.sre.metadata.tier}}}`})
+	resp, err := e.readAs("entity-alice", "sre")
+	if err != nil || resp.IsError() {
+		t.Fatalf("%s %v", errorText(resp), err)
+	}
+	if claims := e.lastToken().CustomClaims; claims["group"] != "group-own" || claims["tier"] != "own" {
+		t.Fatalf("bi_custom = %v, want the group of the entity's namespace", claims)
+	}
+	e.writeRole("ops", map[string]any{"scopes": "identities:read", "claims_template": `{"group": {{identity.groups.names.ops.id}}}`})
+	status, message := statusOf(e.readAs("entity-alice", "ops"))
+	if status != http.StatusBadRequest || !strings.Contains(message, "{{identity.groups.names.ops.id}}") {
+		t.Fatalf("a group of another namespace only: %d %q", status, message)
+	}
+}
+
+// The claims rendered for an entity are bounded like custom_claims: an
+// entity whose values make them larger gets a 400, and nothing is minted.
+func TestAttributedClaimsAreBoundedInSize(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.sys.EntityVal = &logical.Entity{ID: "entity-alice", Name: "alice", Metadata: map[string]string{"note": strings.Repeat("n", 8<<10)}}
+	e.configure()
+	e.writeRole("who", map[string]any{"scopes": "identities:read", "claims_template": `{"note": {{identity.entity.metadata.note}}}`})
+	status, message := statusOf(e.readAs("entity-alice", "who"))
+	if status != http.StatusBadRequest || !strings.Contains(message, "at most 8192") || !strings.Contains(message, `"alice"`) {
+		t.Fatalf("%d %q, want a 400 naming the bound and the entity", status, message)
+	}
+	if minted := e.mintedSinceConfigure(); minted != 0 {
+		t.Fatalf("%d tokens minted with claims past the bound", minted)
+	}
+	e.sys.EntityVal.Metadata["note"] = strings.Repeat("n", 8<<10-len(`{"note":""}`))
+	if resp, err := e.readAs("entity-alice", "who"); err != nil || resp.IsError() {
+		t.Fatalf("claims of exactly 8192 bytes: %s %v", errorText(resp), err)
+	}
+}

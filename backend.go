@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
-	"github.com/hashicorp/vault/sdk/helper/errutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
@@ -51,7 +50,9 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 //
 //  1. background.mu: starting and stopping the background loop, which
 //     waits for the items it started (and they take the locks below).
-//  2. staticRoleLocks[name]: one static role, across its rotation.
+//  2. staticRoleLocks[name]: one static role, across its rotation, and a
+//     role write of the same name (a role and a static role never share
+//     one).
 //  3. configLock: config writes and deletes, drops of retained credentials,
 //     and the store of a static role's first token.
 //  4. revocationLocks[key]: one revocation record's reads and writes.
@@ -184,8 +185,6 @@ func newBackend() *backend {
 			[]*framework.Path{b.pathRotateRole()},
 			b.pathRevocations(),
 			[]*framework.Path{b.pathMetrics()},
-			// Last: it answers only what no other path takes.
-			[]*framework.Path{b.pathInvalidName()},
 		),
 		Secrets:        []*framework.Secret{b.tokenSecret()},
 		InitializeFunc: b.initialize,
@@ -280,31 +279,6 @@ func (b *backend) clean(context.Context) {
 	b.journal.Close()
 	b.events.close()
 	b.reset()
-}
-
-// HandleRequest and HandleExistenceCheck refuse a parameter the path does
-// not take (params.go), and let custom_claims arrive as a JSON
-// string as well as an object (see decodeClaimsField). Vault runs the
-// existence check first, so both must convert it.
-func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	if resp := b.unknownParameter(req); resp != nil {
-		return resp, nil
-	}
-	if err := decodeClaimsField(req); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
-	}
-	return b.Backend.HandleRequest(ctx, req)
-}
-
-// HandleExistenceCheck implements logical.Backend; see HandleRequest.
-func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
-	if resp := b.unknownParameter(req); resp != nil {
-		return false, false, errutil.UserError{Err: resp.Error().Error()}
-	}
-	if err := decodeClaimsField(req); err != nil {
-		return false, false, errutil.UserError{Err: err.Error()}
-	}
-	return b.Backend.HandleExistenceCheck(ctx, req)
 }
 
 // forwarded is an operation that writes storage or changes state at Beyond

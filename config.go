@@ -222,19 +222,28 @@ func configFromRequest(existing *config, d *framework.FieldData) (*config, []str
 	return cfg, changed, cfg.complete()
 }
 
-// complete reports the first required field that is missing.
+// complete names every required field that is missing, so that a first
+// write learns them all at once.
 func (c *config) complete() error {
-	for _, required := range []struct{ field, value string }{
-		{"tenant_id", c.TenantID}, {"realm_id", c.RealmID}, {"application_id", c.ApplicationID}, {"client_id", c.ClientID},
+	var missing []string
+	for _, required := range []struct {
+		field string
+		given bool
+	}{
+		{"tenant_id", c.TenantID != ""}, {"realm_id", c.RealmID != ""}, {"application_id", c.ApplicationID != ""},
+		{"client_id", c.ClientID != ""}, {"client_secret", !c.ClientSecret.IsZero()},
 	} {
-		if required.value == "" {
-			return fmt.Errorf("'%s' is required", required.field)
+		if !required.given {
+			missing = append(missing, "'"+required.field+"'")
 		}
 	}
-	if c.ClientSecret.IsZero() {
-		return errors.New("'client_secret' is required")
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%s is required", missing[0])
 	}
-	return nil
+	return fmt.Errorf("%s and %s are required", strings.Join(missing[:len(missing)-1], ", "), missing[len(missing)-1])
 }
 
 func validateID(value string) error {
@@ -256,7 +265,18 @@ func validateClientID(value string) error {
 	return validateCredential(value, maxClientIDLen)
 }
 
-func validateClientSecret(value string) error { return validateCredential(value, maxClientSecretLen) }
+// errSecretEndsInNewline is the usual slip of a secret piped with echo,
+// which adds a newline; the write's answer shows the command that does not.
+var errSecretEndsInNewline = errors.New("ends in a newline, which is no part of a secret (echo adds one)")
+
+// validateClientSecret checks a client secret as validateCredential does,
+// first for errSecretEndsInNewline.
+func validateClientSecret(value string) error {
+	if strings.HasSuffix(value, "\n") {
+		return errSecretEndsInNewline
+	}
+	return validateCredential(value, maxClientSecretLen)
+}
 
 // validateCredential checks a value sent in the Basic authentication
 // header: not empty, at most limit characters, printable ASCII.

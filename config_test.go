@@ -4,6 +4,7 @@ package beyondidentity
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
@@ -77,5 +78,52 @@ func TestRegionsInTheReadme(t *testing.T) {
 	}
 	if !slices.Equal(listed, biclient.Regions()) {
 		t.Fatalf("the README's region table lists %q, want %q", listed, biclient.Regions())
+	}
+}
+
+// A first config write names every missing required field at once.
+func TestAConfigWriteNamesEveryMissingField(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	status, message := statusOf(e.request(logical.CreateOperation, "config", map[string]any{"tenant_id": "t", "verify_connection": false}))
+	if status != http.StatusBadRequest || !strings.Contains(message, "'realm_id', 'application_id', 'client_id' and 'client_secret' are required") {
+		t.Fatalf("%d %q", status, message)
+	}
+	status, message = statusOf(e.request(logical.CreateOperation, "config", e.configData(map[string]any{"client_id": ""})))
+	if status != http.StatusBadRequest || !strings.Contains(message, "'client_id'") {
+		t.Fatalf("%d %q", status, message)
+	}
+}
+
+// A secret piped with echo ends in a newline: the answer says so, shows
+// printf, and quotes no part of the secret.
+func TestASecretEndingInANewlineIsToldToUsePrintf(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	for _, ending := range []string{"\n", "\r\n"} {
+		status, message := statusOf(e.request(logical.CreateOperation, "config", e.configData(map[string]any{"client_secret": testClientSecret + ending})))
+		if status != http.StatusBadRequest || !strings.Contains(message, "'client_secret' ends in a newline") ||
+			!strings.Contains(message, `printf '%s' "$CLIENT_SECRET" | vault write beyondidentity/config client_secret=-`) {
+			t.Fatalf("%d %q", status, message)
+		}
+		assertNoSecretIn(t, e, message)
+	}
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("a refused write called Beyond Identity: %v", opsOf(calls))
+	}
+}
+
+// Reading config shows region only when it decides the host: auth_url
+// overrides it.
+func TestConfigReadShowsRegionOnlyWhenItApplies(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.mustOK(logical.CreateOperation, "config", e.configData(map[string]any{"auth_url": "", "region": "eu", "verify_connection": false}))
+	if region := e.mustOK(logical.ReadOperation, "config", nil).Data["region"]; region != "eu" {
+		t.Fatalf("region = %#v without auth_url, want eu", region)
+	}
+	e.mustOK(logical.UpdateOperation, "config", map[string]any{"auth_url": e.server.URL, "client_secret": testClientSecret})
+	if region, shown := e.mustOK(logical.ReadOperation, "config", nil).Data["region"]; shown {
+		t.Fatalf("region = %#v while auth_url overrides it", region)
 	}
 }

@@ -303,10 +303,11 @@ func TestJournalRecoveryRevokesWhatADeadRequestLeft(t *testing.T) {
 	t.Parallel()
 	e, fake := newStaticRole(t)
 	held, _ := e.fake.TokenByValue(e.staticToken())
-	e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	// A role of leases may not share the static role's name.
+	e.writeRole("leases", map[string]any{"scopes": "identities:read", "ttl": "1h"})
 	// The request's journal entry, and then it dies: its token is never
 	// handed over.
-	resp := e.issue("sync", nil)
+	resp := e.issue("leases", nil)
 	orphan, err := leaseFromInternal(resp.Secret.InternalData)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,10 @@ package beyondidentity
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -12,13 +15,115 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
-// A parameter the path does not take is refused before the request runs,
-// on every write, delete and list and every read with options: Vault
-// itself would only warn after the fact, and a typo in a lifetime or a
-// scope (max-ttl, scope=) would then store or mint something else than the
-// operator meant, and a delete given an option it does not take (confirm=no)
-// would delete all the same. The rule is the path's own field schema, for
-// every path alike.
+// Every request passes here before its path's handler. What an operator
+// sends wrongly is refused here, with a 400 that names the field and the
+// rule, before the framework converts the fields: its conversion error
+// quotes the value, which for a secret is the secret.
+//
+// A parameter the path does not take is refused too, on every write,
+// delete and list and every read with options: Vault itself would only warn
+// after the fact, and a typo in a lifetime or a scope (max-ttl, scope=)
+// would then store or mint something else than the operator meant, and a
+// delete given an option it does not take (confirm=no) would delete all the
+// same. The rule is the path's own field schema, for every path alike.
+
+// HandleRequest implements logical.Backend: it refuses a secret of the
+// wrong type, a name the role paths refuse and a parameter the path does
+// not take, and lets custom_claims arrive as a JSON string as well as an
+// object (decodeClaimsField), then runs the path.
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	for _, refuse := range []func(*logical.Request) *logical.Response{b.secretOfWrongType, b.invalidName, b.unknownParameter} {
+		if resp := refuse(req); resp != nil {
+			return resp, nil
+		}
+	}
+	if err := decodeClaimsField(req); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	return b.Backend.HandleRequest(ctx, req)
+}
+
+// HandleExistenceCheck implements logical.Backend: it answers whether the
+// object the path names exists, and nothing else. Vault runs it before the
+// request and logs any error it returns as an ERROR of its own, so it never
+// looks at what the request carries: which object a path names is in the
+// path, and HandleRequest refuses bad input.
+func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
+	byPath := *req
+	byPath.Data = nil
+	return b.Backend.HandleExistenceCheck(ctx, &byPath)
+}
+
+// secretOfWrongType answers a request whose secret field (one the schema
+// marks sensitive, such as client_secret) holds anything but a string,
+// naming the field and what it holds, never its value.
+func (b *backend) secretOfWrongType(req *logical.Request) *logical.Response {
+	if len(req.Data) == 0 {
+		return nil
+	}
+	path := b.Route(req.Path)
+	if path == nil {
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(path.Fields)) {
+		schema := path.Fields[name]
+		raw, given := req.Data[name]
+		if !given || schema.DisplayAttrs == nil || !schema.DisplayAttrs.Sensitive {
+			continue
+		}
+		if _, isString := raw.(string); isString {
+			continue
+		}
+		return logical.ErrorResponse("'%s' must be a string, the secret itself, but this request gives %s%s",
+			name, kindOf(raw, name), nothingDone(req))
+	}
+	return nil
+}
+
+// kindOf names what kind of JSON value a field holds, and for a list how
+// one comes about.
+func kindOf(value any, field string) string {
+	switch value.(type) {
+	case []any, []string:
+		return fmt.Sprintf("a list: give it once (on the vault command line, %s=... written twice makes a list)", field)
+	case map[string]any:
+		return "an object"
+	case json.Number, float64, float32, int, int64, uint64:
+		return "a number"
+	case bool:
+		return "a bool"
+	case nil:
+		return "null"
+	}
+	return "a value of another type"
+}
+
+// invalidName answers a path of a role family whose name the real paths
+// refuse (roles/scim., static-creds/a/b): Vault would answer "unsupported
+// path", which says nothing of the name. It answers here, not as a path of
+// its own, so that path-help and the OpenAPI document list only the paths
+// an operator may call.
+func (b *backend) invalidName(req *logical.Request) *logical.Response {
+	switch req.Operation {
+	case logical.ReadOperation, logical.CreateOperation, logical.UpdateOperation, logical.DeleteOperation:
+	default:
+		return nil
+	}
+	match := invalidNamePath.FindStringSubmatch(req.Path)
+	if match == nil || b.Route(req.Path) != nil {
+		return nil
+	}
+	family, name := match[1], match[2]
+	return logical.ErrorResponse("'name' %q is not a valid name at %s%s/: %s",
+		biclient.CleanText(name, 140), mountPath(req), family, roleNameRule)
+}
+
+// invalidNamePath is every path of a role family, whatever its name.
+var invalidNamePath = regexp.MustCompile(`^(roles|static-roles|creds|static-creds|rotate-role)/(.+)$`)
+
+// roleNameRule is what a role's name may be: framework.GenericNameRegex.
+const roleNameRule = "a role name may use only letters, digits, '_', '-' and '.', and must start and end with a letter, " +
+	"a digit or '_' (such as scim-sync or ci.export), at most 128 characters"
 
 // unknownParameter answers a request that carries a parameter its path
 // does not take, naming it and the nearest field the path takes; nil when
@@ -33,8 +138,8 @@ func (b *backend) unknownParameter(req *logical.Request) *logical.Response {
 		return nil
 	}
 	path := b.Route(req.Path)
-	if path == nil || strings.Contains(path.Pattern, invalidNamePattern) {
-		return nil // Vault answers an unknown path itself; a bad name has its own answer
+	if path == nil {
+		return nil // Vault answers an unknown path itself
 	}
 	var unknown []string
 	for key := range req.Data {
@@ -151,37 +256,4 @@ func badDuration(req *logical.Request, path *framework.Path) *logical.Response {
 		}
 	}
 	return nil
-}
-
-// pathInvalidName answers a path of a role family whose name the real
-// paths refuse (roles/scim., static-creds/a/b): Vault would answer
-// "unsupported path", which says nothing of the name. It comes after every
-// other path, which match first.
-func (b *backend) pathInvalidName() *framework.Path {
-	return &framework.Path{
-		Pattern: invalidNamePattern,
-		Fields: map[string]*framework.FieldSchema{
-			"family": {Type: framework.TypeString, Description: "The kind of path."},
-			"name":   {Type: framework.TypeString, Description: "The name that is not a valid role name."},
-		},
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   &framework.PathOperation{Callback: b.invalidName, Summary: "Explains which role names are valid."},
-			logical.UpdateOperation: &framework.PathOperation{Callback: b.invalidName, Summary: "Explains which role names are valid."},
-			logical.DeleteOperation: &framework.PathOperation{Callback: b.invalidName, Summary: "Explains which role names are valid."},
-		},
-		HelpSynopsis:    "Role names: which characters they may use.",
-		HelpDescription: roleNameRule,
-	}
-}
-
-// invalidNamePattern is every path of a role family, whatever its name.
-const invalidNamePattern = "(?P<family>roles|static-roles|creds|static-creds|rotate-role)/(?P<name>.+)"
-
-// roleNameRule is what a role's name may be: framework.GenericNameRegex.
-const roleNameRule = "a role name may use only letters, digits, '_', '-' and '.', and must start and end with a letter, " +
-	"a digit or '_' (such as scim-sync or ci.export), at most 128 characters"
-
-func (b *backend) invalidName(_ context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return logical.ErrorResponse("'name' %q is not a valid name at %s%s/: %s",
-		biclient.CleanText(d.Get("name").(string), 140), mountPath(req), d.Get("family").(string), roleNameRule), nil
 }

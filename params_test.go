@@ -4,10 +4,13 @@ package beyondidentity
 // duration says what would do.
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -122,5 +125,84 @@ func TestAnInvalidNameOrDurationSaysWhatWouldDo(t *testing.T) {
 	}
 	if resp, _ := e.request(logical.ReadOperation, "roles/x", nil); resp != nil {
 		t.Fatal("a refused write stored the role")
+	}
+}
+
+// A secret field of the wrong type is refused before the framework
+// converts it, whose error would quote the value: the answer names the
+// field and what it must be, and neither it nor the log at trace holds any
+// part of the secret. Vault's existence check, which runs first, answers
+// without an error.
+func TestASecretOfTheWrongTypeIsRefusedWithoutItsValue(t *testing.T) {
+	t.Parallel()
+	const secret = "wrong-type-secret-Zq81xWv3"
+	for name, tc := range map[string]struct {
+		value any
+		kind  string
+	}{
+		"a key given twice on the command line": {[]any{secret, secret}, "a list: give it once"},
+		"a list of one":                         {[]any{secret}, "a list"},
+		"a list of strings":                     {[]string{secret}, "a list"},
+		"an object":                             {map[string]any{"v": secret}, "an object"},
+		"a number":                              {json.Number("12345678901234567890"), "a number"},
+		"a bool":                                {true, "a bool"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestBackend(t)
+			data := e.configData(map[string]any{"client_secret": tc.value})
+			for _, op := range []logical.Operation{logical.CreateOperation, logical.UpdateOperation} {
+				req := &logical.Request{Operation: op, Path: "config", Storage: e.storage, Data: data}
+				// Neither error is printed: it may quote the secret.
+				if _, _, err := e.b.HandleExistenceCheck(context.Background(), req); err != nil {
+					t.Fatal("the existence check failed, which Vault logs as an ERROR of its own")
+				}
+				status, message := statusOf(e.request(op, "config", data))
+				for _, part := range []string{"Zq81xWv3", "12345678901234567890"} {
+					if strings.Contains(message, part) {
+						t.Fatalf("%s: the answer quotes the secret", op)
+					}
+				}
+				if status != http.StatusBadRequest || !strings.Contains(message, "'client_secret' must be a string") ||
+					!strings.Contains(message, tc.kind) || !strings.Contains(message, "nothing was stored") {
+					t.Fatalf("%s: status %d, message %q", op, status, message)
+				}
+			}
+			if strings.Contains(e.logs.String(), "Zq81xWv3") || strings.Contains(e.logs.String(), "12345678901234567890") {
+				t.Fatal("the log holds the secret")
+			}
+			if resp, _ := e.request(logical.ReadOperation, "config", nil); resp != nil {
+				t.Fatal("a refused write stored the config")
+			}
+			if calls := e.fake.Calls(); len(calls) != 0 {
+				t.Fatalf("a refused write called Beyond Identity: %v", opsOf(calls))
+			}
+		})
+	}
+}
+
+// An internal route is never published: path-help and the OpenAPI document
+// list only paths an operator may call, and a bad name still gets its
+// answer.
+func TestNoCatchAllRouteIsPublished(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	for _, path := range e.b.Paths {
+		if strings.Contains(path.Pattern, "(?P<family>") || strings.Contains(path.Pattern, ".+") {
+			t.Errorf("route %q is a catch-all", path.Pattern)
+		}
+	}
+	resp, err := e.b.HandleRequest(context.Background(), &logical.Request{Operation: logical.HelpOperation, Path: "", Storage: e.storage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, ok := resp.Data["openapi"].(*framework.OASDocument)
+	if !ok {
+		t.Fatalf("no OpenAPI document in the help: %T", resp.Data["openapi"])
+	}
+	for path := range doc.Paths {
+		if strings.Contains(path, "{family}") {
+			t.Errorf("the OpenAPI document publishes the catch-all %s", path)
+		}
 	}
 }

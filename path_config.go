@@ -2,6 +2,7 @@ package beyondidentity
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -120,7 +121,7 @@ var configResponseFields = map[string]*framework.FieldSchema{
 	"realm_id":                {Type: framework.TypeString, Description: "Realm of the application."},
 	"application_id":          {Type: framework.TypeString, Description: "Application that holds the client credentials."},
 	"client_id":               {Type: framework.TypeString, Description: "The application's client id."},
-	"region":                  {Type: framework.TypeString, Description: "Beyond Identity region."},
+	"region":                  {Type: framework.TypeString, Description: "Beyond Identity region; absent while auth_url is set, which overrides it."},
 	"auth_url":                {Type: framework.TypeString, Description: "Auth host override; empty when the region's host is used."},
 	"ca_cert":                 {Type: framework.TypeString, Description: "Extra trusted CA certificates."},
 	"request_timeout":         {Type: framework.TypeDurationSecond, Description: "Bound on each call, in seconds."},
@@ -145,12 +146,11 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: map[string]any{
+	data := map[string]any{
 		"tenant_id":               cfg.TenantID,
 		"realm_id":                cfg.RealmID,
 		"application_id":          cfg.ApplicationID,
 		"client_id":               cfg.ClientID,
-		"region":                  cfg.Region,
 		"auth_url":                cfg.AuthURL,
 		"ca_cert":                 cfg.CACert,
 		"request_timeout":         int64(cfg.RequestTimeout.Seconds()),
@@ -158,7 +158,13 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, _ *f
 		"max_concurrent_requests": cfg.MaxConcurrent,
 		"token_url":               biclient.TokenURL(cfg.issuer()),
 		"retained_applications":   retained,
-	}}, nil
+	}
+	// auth_url overrides the region, which then decides nothing: showing it
+	// would say the secret goes to the region's host.
+	if cfg.AuthURL == "" {
+		data["region"] = cfg.Region
+	}
+	return &logical.Response{Data: data}, nil
 }
 
 // pathConfigWrite checks the new credentials without holding any lock (a
@@ -170,7 +176,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return nil, err
 	}
-	cfg, errResp := configFromWrite(existing, d)
+	cfg, errResp := configFromWrite(existing, d, mountPath(req))
 	if errResp != nil {
 		return errResp, nil
 	}
@@ -194,7 +200,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		return nil, err
 	}
 	checked := cfg
-	cfg, errResp = configFromWrite(current, d)
+	cfg, errResp = configFromWrite(current, d, mountPath(req))
 	switch {
 	case errResp != nil:
 		return errResp, nil
@@ -261,9 +267,13 @@ func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client)
 // configFromWrite is configFromRequest with the rule on the secret: a
 // change of where it is sent needs it again. Its response is the
 // operator's mistake.
-func configFromWrite(existing *config, d *framework.FieldData) (*config, *logical.Response) {
+func configFromWrite(existing *config, d *framework.FieldData, mount string) (*config, *logical.Response) {
 	cfg, changed, err := configFromRequest(existing, d)
-	if err != nil {
+	switch {
+	case errors.Is(err, errSecretEndsInNewline):
+		return nil, logical.ErrorResponse("%s: send it without, with printf '%%s' rather than echo, such as "+
+			"printf '%%s' \"$CLIENT_SECRET\" | vault write %sconfig client_secret=- (and the other fields)", err, mount)
+	case err != nil:
 		return nil, logical.ErrorResponse(err.Error())
 	}
 	if _, given := d.GetOk("client_secret"); !given && existing != nil && len(changed) > 0 {

@@ -61,7 +61,6 @@ func TestConfigReadOmitsSecretAndShowsDefaults(t *testing.T) {
 		"realm_id":                testRealm,
 		"application_id":          testApplication,
 		"client_id":               testClientID,
-		"region":                  "us",
 		"auth_url":                e.server.URL,
 		"ca_cert":                 "",
 		"request_timeout":         int64(30),
@@ -76,6 +75,9 @@ func TestConfigReadOmitsSecretAndShowsDefaults(t *testing.T) {
 	}
 	if retained, ok := resp.Data["retained_applications"].([]map[string]any); !ok || len(retained) != 0 {
 		t.Errorf("retained_applications = %#v, want an empty list", resp.Data["retained_applications"])
+	}
+	if region, shown := resp.Data["region"]; shown {
+		t.Errorf("region = %#v while auth_url overrides it: the read must leave it out", region)
 	}
 	if len(resp.Data) != len(want)+1 {
 		t.Errorf("read returned fields %v, want exactly %d", keysOf(resp.Data), len(want))

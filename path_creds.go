@@ -175,7 +175,7 @@ func narrow(name string, r *role, d *framework.FieldData, mountMax time.Duration
 	if raw, ok := d.GetOk("ttl"); ok && raw.(int) > 0 {
 		ttl := time.Duration(raw.(int)) * time.Second
 		if ttl > r.maxTTL() {
-			return nil, badRequest("'ttl' (%s) must not exceed the max_ttl of role %q (%s)", seconds(ttl), name, seconds(r.maxTTL()))
+			return nil, badRequest("'ttl' of %s must not exceed the max_ttl of role %q, %s", bothUnits(ttl), name, bothUnits(r.maxTTL()))
 		}
 		plan.lifetime, plan.leaseTTL = ttl, ttl
 	}
@@ -196,7 +196,7 @@ func narrow(name string, r *role, d *framework.FieldData, mountMax time.Duration
 	if mountMax > 0 && plan.lifetime > mountMax {
 		plan.warnings = append(plan.warnings, fmt.Sprintf(
 			"the lifetime of %s was capped to %s by this mount's max lease TTL; to lift the ceiling, run: vault secrets tune -max-lease-ttl=%s %s",
-			humanDuration(plan.lifetime), humanDuration(mountMax), humanDuration(plan.lifetime), mount))
+			bothUnits(plan.lifetime), bothUnits(mountMax), humanDuration(plan.lifetime), mount))
 		plan.lifetime = mountMax
 	}
 	plan.leaseTTL = min(plan.leaseTTL, plan.lifetime)

@@ -56,8 +56,9 @@ func (b *backend) pathRoles() []*framework.Path {
 						"Default (or 0): ttl, following it when it changes; it reads 0 while it follows. At most 7776000s (90 days).",
 				},
 				"custom_claims": {
-					Type:        framework.TypeMap,
-					Description: "JSON object (or a string holding one) sent as Beyond Identity custom_claims; it appears in the token as bi_custom. At most 8 KiB of JSON. Default: none.",
+					Type: framework.TypeMap,
+					Description: "JSON object (or a string holding one) sent as Beyond Identity custom_claims; it appears in the token as bi_custom. " +
+						"At most 8 KiB of JSON, nested at most 32 levels. " + claimsNumbersHelp + " Default: none.",
 				},
 				"claims_template": {
 					Type: framework.TypeString,
@@ -67,7 +68,8 @@ func (b *backend) pathRoles() []*framework.Path {
 						`{"vault_entity": {{identity.entity.id}}, "vault_user": {{identity.entity.name}}, ` +
 						`"team": {{identity.entity.metadata.team}}, "groups": {{identity.entity.groups.names}}}. ` +
 						"A read by a token with no entity (a root token), or whose entity lacks a value the template names, " +
-						"is refused: the role never mints an anonymous token. At most 8 KiB, rendered too. Default: none.",
+						"is refused: the role never mints an anonymous token. At most 8 KiB, rendered too; nested at most 32 levels " +
+						"(a placeholder counts as one), and nothing may follow the object. " + claimsNumbersHelp + " Default: none.",
 				},
 				"description": {
 					Type:        framework.TypeString,
@@ -147,6 +149,12 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	if len(name) > maxRoleNameLen {
 		return logical.ErrorResponse("'name' must be at most %d characters, got %d", maxRoleNameLen, len(name)), nil
 	}
+	// The static role's lock keeps a static role of this name from being
+	// written meanwhile.
+	defer b.lockStaticRole(name)()
+	if resp, err := nameTakenByStaticRole(ctx, req, name); resp != nil || err != nil {
+		return resp, err
+	}
 	existing, err := readRole(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
@@ -164,6 +172,34 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	// The answer is the role as stored: the CLI shows it, and a write that
 	// merged with an earlier one shows what the role now is.
 	return &logical.Response{Data: r.view(), Warnings: mountCeilingWarnings(r, b.System().MaxLeaseTTL(), mountPath(req))}, nil
+}
+
+// A role and a static role never share a name: creds/, static-creds/ and
+// rotate-role/ each name the path that serves a name of the other kind,
+// which a name of both kinds would leave without an answer.
+
+// nameTakenByStaticRole answers a role write whose name is a static
+// role's; nil when it is not.
+func nameTakenByStaticRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	static, err := readStaticRole(ctx, req.Storage, name)
+	if err != nil || static == nil {
+		return nil, err
+	}
+	return logical.ErrorResponse("'name' %q is already a static role (%s%s%s): a role and a static role may not share "+
+		"a name; choose another name, or delete the static role first; nothing was stored",
+		name, mountPath(req), staticRolePrefix, name), nil
+}
+
+// nameTakenByRole answers a static role write whose name is a role's; nil
+// when it is not.
+func nameTakenByRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+	dynamic, err := readRole(ctx, req.Storage, name)
+	if err != nil || dynamic == nil {
+		return nil, err
+	}
+	return logical.ErrorResponse("'name' %q is already a role of leases (%s%s%s): a role and a static role may not share "+
+		"a name; choose another name, or delete the role first; nothing was stored",
+		name, mountPath(req), rolePrefix, name), nil
 }
 
 func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

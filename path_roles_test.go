@@ -5,6 +5,7 @@ package beyondidentity
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -73,7 +74,7 @@ func TestRoleMaxTTLFollowsTTLUntilSet(t *testing.T) {
 	// It follows ttl: a credential lives ttl, and asking longer is refused.
 	e.configure()
 	resp, _ := e.request(logical.UpdateOperation, "creds/r", map[string]any{"ttl": "3h"})
-	if resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "max_ttl of role \"r\" (7200s)") {
+	if resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "max_ttl of role \"r\", 2h (7200s)") {
 		t.Fatalf("a max_ttl following ttl should bound creds at ttl: %s", errorText(resp))
 	}
 	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"max_ttl": "3h"})
@@ -110,7 +111,7 @@ func TestRoleUpdateKeepsUnsetFields(t *testing.T) {
 		t.Fatalf("update lost fields: %#v", got)
 	}
 	resp, _ := e.request(logical.UpdateOperation, "roles/r", map[string]any{"max_ttl": "30m"})
-	if resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "'ttl' (3600s) must not exceed 'max_ttl' (1800s)") {
+	if resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "'ttl' of 1h (3600s) must not exceed 'max_ttl' of 30m (1800s)") {
 		t.Fatalf("lowering max_ttl under the stored ttl: %s", errorText(resp))
 	}
 }
@@ -144,7 +145,7 @@ func TestRoleWarnsWhenTheMountCeilingCaps(t *testing.T) {
 		t.Fatalf("want one warning, got %v", resp)
 	}
 	warning := resp.Warnings[0]
-	for _, part := range []string{"768h", "capped", "vault secrets tune -max-lease-ttl=2160h beyondidentity/"} {
+	for _, part := range []string{"ttl of 2160h (7776000s) exceeds", "768h (2764800s)", "capped", "vault secrets tune -max-lease-ttl=2160h beyondidentity/"} {
 		if !strings.Contains(warning, part) {
 			t.Errorf("warning %q lacks %q", warning, part)
 		}
@@ -181,9 +182,9 @@ func TestRoleNamesAreCaseSensitive(t *testing.T) {
 func TestRoleCustomClaimsAsJSONString(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
-	e.writeRole("r", map[string]any{"scopes": "identities:read", "custom_claims": `{"team":"sre","level":2,"id":12345678901234567891}`})
+	e.writeRole("r", map[string]any{"scopes": "identities:read", "custom_claims": `{"team":"sre","level":2,"id":9007199254740992}`})
 	got, _ := json.Marshal(e.mustOK(logical.ReadOperation, "roles/r", nil).Data["custom_claims"])
-	if string(got) != `{"id":12345678901234567891,"level":2,"team":"sre"}` {
+	if string(got) != `{"id":9007199254740992,"level":2,"team":"sre"}` {
 		t.Fatalf("custom_claims = %s", got)
 	}
 	e.mustOK(logical.UpdateOperation, "roles/r", map[string]any{"custom_claims": ""})
@@ -192,19 +193,81 @@ func TestRoleCustomClaimsAsJSONString(t *testing.T) {
 	}
 }
 
-// Vault runs the existence check before the request, with the same data:
-// it must accept custom_claims as a string too.
-func TestRoleExistenceCheckAcceptsClaimsString(t *testing.T) {
+// Vault runs the existence check before the request, with the same data,
+// and logs any error it returns as an ERROR of its own: it answers whether
+// the role exists whatever the request carries, and the request itself is
+// refused.
+func TestRoleExistenceCheckAnswersWhateverTheRequestCarries(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
-	req := &logical.Request{Operation: logical.CreateOperation, Path: "roles/r", Storage: e.storage,
-		Data: map[string]any{"scopes": "a:b", "custom_claims": `{"team":"sre"}`}}
-	if _, _, err := e.b.HandleExistenceCheck(context.Background(), req); err != nil {
-		t.Fatalf("existence check: %v", err)
+	e.writeRole("r", map[string]any{"scopes": "a:b"})
+	for name, data := range map[string]map[string]any{
+		"claims as a string":      {"scopes": "a:b", "custom_claims": `{"team":"sre"}`},
+		"claims that are no JSON": {"scopes": "a:b", "custom_claims": "team=sre"},
+		"an unknown parameter":    {"scopes": "a:b", "max-ttl": "1h"},
+		"a duration that is none": {"scopes": "a:b", "ttl": "1 day"},
+		"a list for a string":     {"scopes": "a:b", "description": []any{"a", "b"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for role, want := range map[string]bool{"r": true, "absent": false} {
+				req := &logical.Request{Operation: logical.UpdateOperation, Path: "roles/" + role, Storage: e.storage, Data: data}
+				checked, exists, err := e.b.HandleExistenceCheck(context.Background(), req)
+				if err != nil || !checked || exists != want {
+					t.Fatalf("existence check of roles/%s: checked=%v exists=%v err=%v, want %v and no error", role, checked, exists, err, want)
+				}
+			}
+		})
 	}
-	req.Data["custom_claims"] = "team=sre"
-	_, _, err := e.b.HandleExistenceCheck(context.Background(), req)
-	if err == nil || !strings.Contains(err.Error(), "'custom_claims' must be a JSON object") {
-		t.Fatalf("existence check with bad claims: %v", err)
+	status, message := statusOf(e.request(logical.UpdateOperation, "roles/r", map[string]any{"custom_claims": "team=sre"}))
+	if status != http.StatusBadRequest || !strings.Contains(message, "'custom_claims' must be a JSON object") {
+		t.Fatalf("the request itself: %d %q", status, message)
+	}
+}
+
+// Answers that say the fix: OAuth's space-separated scopes get a hint to
+// use commas.
+func TestSpaceSeparatedScopesAreToldToUseCommas(t *testing.T) {
+	t.Parallel()
+	e := newSyncRoleBackend(t)
+	for _, tc := range []struct {
+		op   logical.Operation
+		path string
+	}{{logical.CreateOperation, "roles/r"}, {logical.CreateOperation, "static-roles/s"}, {logical.UpdateOperation, "creds/sync"}} {
+		status, message := statusOf(e.request(tc.op, tc.path, map[string]any{"scopes": "identities:read  groups:read"}))
+		if status != http.StatusBadRequest || !strings.Contains(message, "separate scopes with commas") ||
+			!strings.Contains(message, "identities:read,groups:read") {
+			t.Errorf("%s: %d %q", tc.path, status, message)
+		}
+	}
+}
+
+// A role and a static role never share a name: the second write is a 400
+// naming the first, and stores nothing.
+func TestARoleAndAStaticRoleMayNotShareAName(t *testing.T) {
+	t.Parallel()
+	e := newSyncRoleBackend(t)
+	e.mustOK(logical.CreateOperation, "static-roles/ci", map[string]any{"scopes": "identities:read"})
+	minted := e.mintedSinceConfigure()
+	status, message := statusOf(e.request(logical.CreateOperation, "roles/ci", map[string]any{"scopes": "identities:read"}))
+	if status != http.StatusBadRequest || !strings.Contains(message, "is already a static role (beyondidentity/static-roles/ci)") {
+		t.Fatalf("a role named as a static role: %d %q", status, message)
+	}
+	status, message = statusOf(e.request(logical.CreateOperation, "static-roles/sync", map[string]any{"scopes": "identities:read"}))
+	if status != http.StatusBadRequest || !strings.Contains(message, "is already a role of leases (beyondidentity/roles/sync)") {
+		t.Fatalf("a static role named as a role: %d %q", status, message)
+	}
+	if resp, _ := e.request(logical.ReadOperation, "roles/ci", nil); resp != nil {
+		t.Fatal("the refused role was stored")
+	}
+	if resp, _ := e.request(logical.ReadOperation, "static-roles/sync", nil); resp != nil {
+		t.Fatal("the refused static role was stored")
+	}
+	if e.mintedSinceConfigure() != minted {
+		t.Fatal("the refused static role minted a token")
+	}
+	// The wrong-path hints still name the other path.
+	status, message = statusOf(e.request(logical.ReadOperation, "static-creds/sync", nil))
+	if status != http.StatusBadRequest || !strings.Contains(message, "beyondidentity/creds/sync") {
+		t.Fatalf("static-creds of a role: %d %q", status, message)
 	}
 }

@@ -101,7 +101,7 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 		},
 		"custom_claims": {
 			Type:        framework.TypeMap,
-			Description: "JSON object (or a string holding one) sent as Beyond Identity custom_claims; at most 8 KiB of JSON. Default: none.",
+			Description: "JSON object (or a string holding one) sent as Beyond Identity custom_claims; at most 8 KiB of JSON, nested at most 32 levels. " + claimsNumbersHelp + " Default: none.",
 		},
 		"description": {Type: framework.TypeString, Description: "Free text describing the role, at most 1024 characters. Default: empty."},
 	}
@@ -193,6 +193,9 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		return logical.ErrorResponse("'name' must be at most %d characters, got %d", maxRoleNameLen, len(name)), nil
 	}
 	defer b.lockStaticRole(name)()
+	if resp, err := nameTakenByRole(ctx, req, name); resp != nil || err != nil {
+		return resp, err
+	}
 	existing, err := readStaticRole(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -104,7 +105,7 @@ func roleFromRequest(existing *role, d *framework.FieldData) (*role, error) {
 		}
 	}
 	if r.ttl() > r.maxTTL() {
-		return nil, fmt.Errorf("'ttl' (%s) must not exceed 'max_ttl' (%s)", seconds(r.ttl()), seconds(r.maxTTL()))
+		return nil, fmt.Errorf("'ttl' of %s must not exceed 'max_ttl' of %s", bothUnits(r.ttl()), bothUnits(r.maxTTL()))
 	}
 	if raw, ok := d.GetOk("custom_claims"); ok {
 		claims, err := parseCustomClaims(raw.(map[string]any))
@@ -141,6 +142,10 @@ func parseScopes(raw []string) ([]string, error) {
 			continue
 		case len(s) > maxScopeLen:
 			return nil, fmt.Errorf("'scopes' holds a scope of %d characters: each must be at most %d", len(s), maxScopeLen)
+		case strings.ContainsFunc(s, unicode.IsSpace):
+			// OAuth writes scopes space-separated; Vault lists take commas.
+			return nil, fmt.Errorf("'scopes' holds %q, which is not a scope: separate scopes with commas, not spaces, "+
+				"such as %s", biclient.CleanText(s, 64), strings.Join(strings.Fields(biclient.CleanText(s, 64)), ","))
 		case !scope.Valid(s):
 			return nil, fmt.Errorf("'scopes' holds %q, which is not a scope: each must be %s", biclient.CleanText(s, 64), scope.Syntax)
 		}
@@ -153,12 +158,16 @@ func parseScopes(raw []string) ([]string, error) {
 	return scopes, nil
 }
 
-// parseCustomClaims validates custom_claims; an empty object clears them.
+// parseCustomClaims validates custom_claims (claims.go says what a JSON
+// reader must give back unchanged); an empty object clears them.
 func parseCustomClaims(claims map[string]any) (map[string]any, error) {
 	for key := range claims {
 		if strings.TrimSpace(key) == "" {
 			return nil, errors.New("'custom_claims' must not have an empty key")
 		}
+	}
+	if err := checkClaimsValue("custom_claims", claims); err != nil {
+		return nil, err
 	}
 	encoded, err := json.Marshal(claims)
 	if err != nil {
@@ -191,12 +200,12 @@ func decodeClaimsField(req *logical.Request) error {
 	}
 	claims := map[string]any{}
 	if strings.TrimSpace(raw) != "" {
-		// UseNumber keeps large integers exact, as a JSON request body would.
-		decoder := json.NewDecoder(strings.NewReader(raw))
-		decoder.UseNumber()
-		if err := decoder.Decode(&claims); err != nil || claims == nil || decoder.More() {
-			return errors.New(`'custom_claims' must be a JSON object, such as {"team":"sre"}`)
+		// Numbers stay as written, as a JSON request body's do.
+		decoded, err := decodeJSONObject("custom_claims", raw, errors.New(`'custom_claims' must be a JSON object, such as {"team":"sre"}`))
+		if err != nil {
+			return err
 		}
+		claims = decoded
 	}
 	req.Data["custom_claims"] = claims
 	return nil
@@ -216,7 +225,7 @@ func mountCeilingWarnings(r *role, mountMax time.Duration, mount string) []strin
 	return []string{fmt.Sprintf(
 		"%s of %s exceeds this mount's max lease TTL of %s: credentials of this role will be capped to %s "+
 			"(token lifetime and lease). To lift the ceiling, run: vault secrets tune -max-lease-ttl=%s %s",
-		field, humanDuration(value), humanDuration(mountMax), humanDuration(mountMax), humanDuration(maxTTL), mount)}
+		field, bothUnits(value), bothUnits(mountMax), bothUnits(mountMax), humanDuration(maxTTL), mount)}
 }
 
 // roleCache keeps the roles creds reads, so that a credential costs no

@@ -32,6 +32,21 @@ func humanDuration(d time.Duration) string {
 	return seconds(d)
 }
 
+// bothUnits writes a duration an operator may have typed in either unit,
+// in both: "48h (172800s)", "90m (5400s)"; under a minute, or not whole
+// minutes, in seconds alone. The framework hands the plugin seconds, so the
+// unit the operator wrote is unknown; showing both lets them recognise it.
+func bothUnits(d time.Duration) string {
+	if d < time.Minute || d%time.Minute != 0 {
+		return seconds(d)
+	}
+	short := strings.TrimSuffix(d.String(), "0s") // "48h0m", "1h30m", "5m"
+	if strings.HasSuffix(short, "h0m") {
+		short = strings.TrimSuffix(short, "0m")
+	}
+	return fmt.Sprintf("%s (%s)", short, seconds(d))
+}
+
 // seconds writes a duration in whole seconds, as Vault reads ttl fields.
 func seconds(d time.Duration) string {
 	return fmt.Sprintf("%ds", int64(d/time.Second))

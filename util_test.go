@@ -28,6 +28,20 @@ func TestDurationsReadAsOperatorsWriteThem(t *testing.T) {
 	}
 }
 
+// A duration quoted back is shown in both units, since the plugin gets
+// seconds whatever the operator typed.
+func TestDurationsAreQuotedInBothUnits(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		2160 * time.Hour: "2160h (7776000s)", time.Hour: "1h (3600s)", 90 * time.Minute: "1h30m (5400s)",
+		10 * time.Minute: "10m (600s)", 90 * time.Second: "90s", 3601 * time.Second: "3601s", 0: "0s",
+	} {
+		if got := bothUnits(d); got != want {
+			t.Errorf("bothUnits(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestMountPathEndsWithOneSlash(t *testing.T) {
 	t.Parallel()
 	for mount, want := range map[string]string{"": defaultMountPath, "bi": "bi/", "bi/": "bi/", "teams/bi/": "teams/bi/"} {

@@ -61,7 +61,7 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		"role scope far too long":       {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:" + strings.Repeat("b", 5000)}, "scopes", "each must be at most 128"},
 		"role too many scopes":          {logical.CreateOperation, "roles/r", map[string]any{"scopes": manyScopes(65)}, "scopes", "at most 64 scopes, got 65"},
 		"role ttl negative":             {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "-1h"}, "ttl", "cannot provide negative value"},
-		"role ttl above max_ttl":        {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "2h", "max_ttl": "1h"}, "ttl", "(7200s) must not exceed 'max_ttl' (3600s)"},
+		"role ttl above max_ttl":        {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "2h", "max_ttl": "1h"}, "ttl", "'ttl' of 2h (7200s) must not exceed 'max_ttl' of 1h (3600s)"},
 		"role ttl above 90 days":        {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "ttl": "7776001s"}, "ttl", "at most 7776000s (90 days)"},
 		"role max_ttl above 90 days":    {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "max_ttl": "2161h"}, "max_ttl", "at most 7776000s (90 days)"},
 		"role max_ttl not a duration":   {logical.CreateOperation, "roles/r", map[string]any{"scopes": "a:b", "max_ttl": "forever"}, "max_ttl", "forever"},
@@ -73,7 +73,7 @@ func TestBadInputIsA400NamingTheField(t *testing.T) {
 		"role name too long":            {logical.CreateOperation, "roles/" + strings.Repeat("n", 129), map[string]any{"scopes": "a:b"}, "name", "at most 128 characters"},
 
 		"creds unknown role":          {logical.ReadOperation, "creds/nope", nil, "name", "must be a role written at beyondidentity/roles/nope"},
-		"creds ttl above max_ttl":     {logical.UpdateOperation, "creds/reader", map[string]any{"ttl": "2h"}, "ttl", "must not exceed the max_ttl of role \"reader\" (3600s)"},
+		"creds ttl above max_ttl":     {logical.UpdateOperation, "creds/reader", map[string]any{"ttl": "2h"}, "ttl", "'ttl' of 2h (7200s) must not exceed the max_ttl of role \"reader\", 1h (3600s)"},
 		"creds ttl not a duration":    {logical.UpdateOperation, "creds/reader", map[string]any{"ttl": "later"}, "ttl", "later"},
 		"creds scope outside role":    {logical.UpdateOperation, "creds/reader", map[string]any{"scopes": "groups:read"}, "scopes", "must be a subset of the scopes of role \"reader\": it does not grant groups:read"},
 		"creds scope malformed":       {logical.UpdateOperation, "creds/reader", map[string]any{"scopes": "GROUPS"}, "scopes", "which is not a scope"},

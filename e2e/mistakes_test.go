@@ -59,7 +59,7 @@ func TestOperatorMistakes(t *testing.T) {
 		{"config delete with a static role", []string{"delete", "beyondidentity/config"}, 2,
 			[]string{"static roles exist", "vault delete beyondidentity/static-roles/ci"}},
 		{"a ttl above the role's", []string{"read", "beyondidentity/creds/r", "ttl=2h"}, 2,
-			[]string{"'ttl' (7200s) must not exceed the max_ttl", `role "r"`}},
+			[]string{"'ttl' of 2h (7200s) must not exceed the max_ttl", `role "r"`}},
 		{"period and schedule", []string{"write", "beyondidentity/static-roles/ci", "rotation_period=2h", "rotation_schedule=0 2 * * *"}, 2,
 			[]string{"'rotation_period' and 'rotation_schedule' are mutually exclusive"}},
 		{"a misspelt placeholder", []string{"write", "beyondidentity/roles/x", "scopes=identities:read",
