@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/hashicorp/vault/api"
 )
 
 // TestPublishedPathsAreTheDocumentedOnes reads Vault's OpenAPI document and
