@@ -110,7 +110,7 @@ func TestOperatorMistakes(t *testing.T) {
 	// the existence check answers whether the object exists and never
 	// fails on bad input, so Vault logs no "failed to run existence check"
 	// ERROR that log-based alerting would fire on.
-	if strings.Contains(e.vault.LogText(), "existence check") {
+	if strings.Contains(e.vault.LogText(), "failed to run existence check") {
 		t.Error("Vault's server log holds an existence-check error after the mistakes: a user's mistake became an ERROR of Vault's")
 	}
 	// @daily written as the README says makes a role that rotates at
