@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -72,31 +73,40 @@ type tokenFacts struct {
 // returning, and says what became of it.
 func (b *backend) mintFresh(ctx context.Context, s logical.Storage, client *biclient.Client, o *order) (*freshToken, error) {
 	action := "minting a token for " + o.who()
-	token, err := mint(ctx, client, biclient.MintRequest{Scopes: o.scopes, Lifetime: o.lifetime, CustomClaims: o.claims})
-	if token == nil {
+	tokens, err := mint(ctx, client, biclient.MintRequest{Scopes: o.scopes, Lifetime: o.lifetime, CustomClaims: o.claims})
+	switch {
+	case len(tokens) == 0:
 		return nil, upstreamRefusal(action, err)
+	case err != nil:
+		return nil, b.discardEach(ctx, s, client, o, tokens, fmt.Errorf("%s: %w", action, err))
 	}
-	f := &freshToken{issuedToken: issuedFrom(client, token, o), answer: token,
-		scrub: func(text string) string { return client.Scrub(text, token.AccessToken) }}
-	if err != nil {
-		return nil, b.discard(ctx, s, f, fmt.Errorf("%s: %w", action, err))
-	}
+	f := newFreshToken(client, tokens[0], o)
 	if err := b.coverAndCheck(ctx, s, client, f, o); err != nil {
 		return nil, b.discard(ctx, s, f, err)
 	}
 	return f, nil
 }
 
-// mint runs the client-credentials grant. A token that comes back with an
-// error is one Beyond Identity issued but the plugin cannot use: the
-// caller must discard it. Without a token, nothing is known to discard.
-func mint(ctx context.Context, client *biclient.Client, req biclient.MintRequest) (*biclient.Token, error) {
+func newFreshToken(client *biclient.Client, token *biclient.Token, o *order) *freshToken {
+	return &freshToken{issuedToken: issuedFrom(client, token, o), answer: token,
+		scrub: func(text string) string { return client.Scrub(text, token.AccessToken) }}
+}
+
+// mint runs the client-credentials grant; on success it returns the one
+// token. Tokens that come back with an error are ones Beyond Identity
+// issued, or may have (every access_token of an answer that is not plain
+// JSON), but the plugin cannot use: the caller must discard every one.
+// Without tokens, nothing is known to discard.
+func mint(ctx context.Context, client *biclient.Client, req biclient.MintRequest) ([]*biclient.Token, error) {
 	token, err := client.MintToken(ctx, req)
 	var unusable *biclient.UnusableTokenError
-	if errors.As(err, &unusable) {
-		return unusable.Token, refuse(http.StatusBadGateway, "%s", unusable.Error())
+	switch {
+	case errors.As(err, &unusable):
+		return unusable.Tokens(), refuse(http.StatusBadGateway, "%s", unusable.Error())
+	case err != nil:
+		return nil, err
 	}
-	return token, err
+	return []*biclient.Token{token}, nil
 }
 
 // issuedFrom is what the answer says of a fresh token: enough to revoke it.
@@ -179,6 +189,25 @@ func (b *backend) keep(f *freshToken) {
 // yet is covered now. It runs even when the request was cancelled, bounded
 // by the client's own timeout.
 func (b *backend) discard(ctx context.Context, s logical.Storage, f *freshToken, cause error) error {
+	return withOutcome(cause, b.settle(ctx, s, f))
+}
+
+// discardEach discards the tokens of an unusable answer, and returns cause
+// with what became of each.
+func (b *backend) discardEach(ctx context.Context, s logical.Storage, client *biclient.Client, o *order, tokens []*biclient.Token, cause error) error {
+	outcomes := make([]string, len(tokens))
+	for i, token := range tokens {
+		outcomes[i] = b.settle(ctx, s, newFreshToken(client, token, o))
+		if len(tokens) > 1 {
+			outcomes[i] = fmt.Sprintf("candidate %d of %d: %s", i+1, len(tokens), outcomes[i])
+		}
+	}
+	return withOutcome(cause, strings.Join(outcomes, "; "))
+}
+
+// settle revokes a fresh token that cannot be kept (see discard), and says
+// what became of it.
+func (b *backend) settle(ctx context.Context, s logical.Storage, f *freshToken) string {
 	ctx = context.WithoutCancel(ctx)
 	revokeErr := b.revokeToken(ctx, s, f.issuedToken, f.revocationKind())
 	settled := revocationSettled(revokeErr)
@@ -192,7 +221,7 @@ func (b *backend) discard(ctx context.Context, s logical.Storage, f *freshToken,
 	case f.ticket != (journal.Ticket{}):
 		outcome += "; the plugin's recovery retries it"
 	}
-	return withOutcome(cause, outcome)
+	return outcome
 }
 
 // discarded says what became of a token the plugin had to discard.

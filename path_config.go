@@ -244,12 +244,16 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 // saved yet, and the token ends on its own within verifyTokenLifetime.
 func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client) error {
 	const action = "verify_connection: minting a test token"
-	token, err := mint(ctx, client, biclient.MintRequest{Lifetime: verifyTokenLifetime})
-	if token == nil {
+	tokens, err := mint(ctx, client, biclient.MintRequest{Lifetime: verifyTokenLifetime})
+	if len(tokens) == 0 {
 		return upstreamRefusal(action, err)
 	}
-	// Revoke even if the request was cancelled meanwhile.
-	revokeErr := client.Revoke(context.WithoutCancel(ctx), token.AccessToken)
+	// Revoke even if the request was cancelled meanwhile; every candidate
+	// of an answer that named several.
+	var revokeErr error
+	for _, token := range tokens {
+		revokeErr = errors.Join(revokeErr, client.Revoke(context.WithoutCancel(ctx), token.AccessToken))
+	}
 	if revokeErr != nil {
 		revokeErr = fmt.Errorf("%w; the test token expires on its own within %s", revokeErr, verifyTokenLifetime)
 	}
@@ -260,7 +264,7 @@ func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client)
 		return upstreamRefusal("verify_connection: a test token was minted but revoking it failed, so these "+
 			"credentials cannot revoke what they issue", revokeErr)
 	}
-	b.Logger().Debug("verified connection", "token_url", biclient.TokenURL(client.Issuer()), "token_id", token.ID)
+	b.Logger().Debug("verified connection", "token_url", biclient.TokenURL(client.Issuer()), "token_id", tokens[0].ID)
 	return nil
 }
 

@@ -199,11 +199,20 @@ func (e *OutcomeUnknownError) Error() string {
 func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
 
 // UnusableTokenError is a 200 answer that carried a token the plugin cannot
-// lease (a wrong token_type, no usable lifetime, already expired). The token
-// exists: the caller must revoke it.
+// lease (a wrong token_type, no usable lifetime, already expired, an answer
+// that is not plain JSON). The token exists: the caller must revoke it.
 type UnusableTokenError struct {
-	Token  *Token
+	Token *Token
+	// Others are the further candidates of an answer that is not plain
+	// JSON and names several access_token values: readers disagree on which
+	// is the token, so the caller must revoke them too.
+	Others []*Token
 	Reason string
+}
+
+// Tokens are every token the caller must revoke.
+func (e *UnusableTokenError) Tokens() []*Token {
+	return append([]*Token{e.Token}, e.Others...)
 }
 
 func (e *UnusableTokenError) Error() string {

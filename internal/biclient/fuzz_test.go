@@ -20,6 +20,8 @@ func FuzzParseTokenResponse(f *testing.F) {
 		`{"access_token":"x","token_type":"Bearer","expires_in":1e400}`,
 		`{"access_token":"x","token_type":"Bearer","expires_in":null,"scope":null}`,
 		`{"access_token":5}`, `[]`, `<html>`, ``, `{}`, `{"access_token":"a b","token_type":"Bearer","expires_in":1}`,
+		`{"access_token":"a","access\u005ftoken":"b","token_type":"Bearer","expires_in":60}`,
+		`{"access_token":"x","token_type":"Bearer","expires_in":60}{"access_token":"y"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -31,6 +33,9 @@ func FuzzParseTokenResponse(f *testing.F) {
 				t.Fatal("a token returned with an error must carry the access token to revoke")
 			}
 			return
+		}
+		if PlainObjectProblem(body) != "" {
+			t.Fatal("accepted an answer that is not plain JSON")
 		}
 		if token.AccessToken.IsZero() || token.TokenType != "Bearer" {
 			t.Fatalf("accepted a token without value or of type %q", token.TokenType)

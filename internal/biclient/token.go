@@ -1,6 +1,7 @@
 package biclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -72,8 +74,9 @@ type Token struct {
 
 // MintToken runs the client-credentials grant. A token call that may have
 // issued a token it could not return fails with an OutcomeUnknownError; a
-// 200 whose token cannot be leased fails with an UnusableTokenError that
-// carries the token, which the caller must revoke.
+// 200 whose token cannot be leased, or that is not plain JSON but names
+// tokens, fails with an UnusableTokenError that carries them, which the
+// caller must revoke.
 func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error) {
 	form, err := mintForm(mint)
 	if err != nil {
@@ -96,14 +99,93 @@ func (c *Client) MintToken(ctx context.Context, mint MintRequest) (*Token, error
 		token.SentAt = result.sentAt
 		return token, nil
 	case token == nil:
-		// A 200 whose token cannot be read: one may exist all the same.
-		return nil, &OutcomeUnknownError{Err: &ResponseError{Call: CallToken, StatusCode: 200, Reason: err.Error()}, Lifetime: mint.Lifetime}
+		return nil, c.unreadableAnswer(result, mint.Lifetime, err)
 	default:
 		token.SentAt = result.sentAt
 		boundUnknownEnd(token, result.receivedAt, mint.Lifetime)
 		// The reason quotes the answer's fields: scrubbed like an error body.
 		return nil, &UnusableTokenError{Token: token, Reason: c.Scrub(err.Error(), token.AccessToken)}
 	}
+}
+
+// unreadableAnswer is the error of a 200 answer whose token cannot be
+// read: a token may exist all the same. An answer that is not plain JSON
+// may still name one or more: every access_token value it holds is then a
+// candidate, carried by an UnusableTokenError for the caller to revoke.
+// Readers disagree on which of two values is the token, so all of them
+// are revoked: they are the only tokens the plugin can know of, and
+// revoking a value that was never a token costs one call. Without any
+// candidate, the outcome is unknown.
+func (c *Client) unreadableAnswer(result callResult, requested time.Duration, cause error) error {
+	candidates, more := accessTokenCandidates(result.answer.body)
+	reason := c.Scrub(cause.Error(), candidates...)
+	if len(candidates) == 0 {
+		return &OutcomeUnknownError{Err: &ResponseError{Call: CallToken, StatusCode: 200, Reason: reason}, Lifetime: requested}
+	}
+	tokens := make([]*Token, len(candidates))
+	for i, value := range candidates {
+		tokens[i] = candidateToken(value, result.sentAt, result.receivedAt, requested)
+	}
+	if len(tokens) > 1 {
+		reason += fmt.Sprintf("; it names %d different access_token values", len(tokens))
+	}
+	if more {
+		reason += fmt.Sprintf("; it names more than %d, of which only the first %d can be revoked: the others, if tokens, "+
+			"expire on their own", maxTokenCandidates, maxTokenCandidates)
+	}
+	return &UnusableTokenError{Token: tokens[0], Others: tokens[1:], Reason: reason}
+}
+
+// maxTokenCandidates bounds how many access_token values of one answer are
+// revoked: a real answer names one, and a hostile one must not turn a
+// single read into a flood of revocations.
+const maxTokenCandidates = 8
+
+// accessTokenCandidates lists the distinct string values of the
+// access_token members, in any escaped spelling of the name, of every
+// top-level object of an answer that is not plain JSON, as far as it can
+// be read, skipping a leading byte-order mark: whatever a reader of it may
+// have taken for its token. more reports values left off past
+// maxTokenCandidates.
+func accessTokenCandidates(body []byte) (candidates []Secret, more bool) {
+	dec := json.NewDecoder(bytes.NewReader(bytes.TrimPrefix(body, []byte("\uFEFF"))))
+	for {
+		if start, err := dec.Token(); err != nil || start != json.Delim('{') {
+			return candidates, more
+		}
+		for dec.More() {
+			name, err := dec.Token()
+			var value json.RawMessage
+			if err != nil || dec.Decode(&value) != nil {
+				return candidates, more
+			}
+			var text string
+			if name != "access_token" || json.Unmarshal(value, &text) != nil || text == "" ||
+				slices.ContainsFunc(candidates, func(s Secret) bool { return s.Reveal() == text }) {
+				continue
+			}
+			if len(candidates) == maxTokenCandidates {
+				more = true
+				continue
+			}
+			candidates = append(candidates, NewSecret(text))
+		}
+		if _, err := dec.Token(); err != nil { // the closing brace
+			return candidates, more
+		}
+	}
+}
+
+// candidateToken is what is known of a candidate token: what its value
+// says, as a JWT, and the latest end it can have (boundUnknownEnd), since
+// its answer's expires_in cannot be trusted.
+func candidateToken(value Secret, sentAt, receivedAt time.Time, requested time.Duration) *Token {
+	token := &Token{AccessToken: value, Format: FormatOpaque, SentAt: sentAt}
+	if claims, isJWT := ReadClaims(value.Reveal()); isJWT {
+		token.Format, token.ID, token.Claims = FormatJWT, claims.ID, &claims
+	}
+	boundUnknownEnd(token, receivedAt, requested)
+	return token
 }
 
 // boundUnknownEnd gives a token whose answer did not say when it ends the
@@ -173,26 +255,53 @@ func mintForm(mint MintRequest) (url.Values, error) {
 // tokenResponse is the RFC 6749 §5.1 answer. expires_in stays raw because
 // servers send it as a number or a numeric string.
 type tokenResponse struct {
-	AccessToken string          `json:"access_token"`
-	TokenType   string          `json:"token_type"`
-	ExpiresIn   json.RawMessage `json:"expires_in"`
+	AccessToken string
+	TokenType   string
+	ExpiresIn   json.RawMessage
 	// Scope stays raw: a string as RFC 6749 says, or, from a server that
 	// says otherwise, anything, which is then a token to revoke.
-	Scope json.RawMessage `json:"scope"`
+	Scope json.RawMessage
+}
+
+// readTokenResponse reads a plain answer's members by their exact names,
+// as RFC 8259 has them: encoding/json's struct decoding would also take
+// "Access_Token" for access_token, and keep whichever of the two came last.
+func readTokenResponse(body []byte) (tokenResponse, error) {
+	var fields map[string]json.RawMessage
+	var resp tokenResponse
+	if json.Unmarshal(body, &fields) != nil || decodeMember(fields, "access_token", &resp.AccessToken) != nil ||
+		decodeMember(fields, "token_type", &resp.TokenType) != nil {
+		return resp, errors.New("body is not the documented JSON token answer")
+	}
+	resp.ExpiresIn, resp.Scope = fields["expires_in"], fields["scope"]
+	return resp, nil
+}
+
+// decodeMember decodes fields[name], when there is one, into v.
+func decodeMember(fields map[string]json.RawMessage, name string, v any) error {
+	if raw, ok := fields[name]; ok {
+		return json.Unmarshal(raw, v)
+	}
+	return nil
 }
 
 // ParseTokenResponse validates a 200 answer of the token endpoint. sentAt
 // and receivedAt are when the request left and its answer arrived; requested
 // the scopes asked for (RFC 6749 §5.1: an answer without scope granted
 // exactly those). On a validation error the returned Token still carries the
-// access token when there was one, so the caller can revoke it.
+// access token when there was one, so the caller can revoke it; an answer
+// that is not plain JSON returns none (MintToken finds its candidates).
 func ParseTokenResponse(body []byte, sentAt, receivedAt time.Time, requested []string) (*Token, error) {
-	var resp tokenResponse
-	if !isJSONObject(body) {
-		return nil, errors.New("body is not a JSON object")
+	// An answer that is not plain JSON (a key written twice, trailing
+	// bytes...) says different things to different readers: which token,
+	// which lifetime, which scopes. The plugin never issues what it cannot
+	// read plainly.
+	if problem := PlainObjectProblem(body); problem != "" {
+		return nil, fmt.Errorf("body cannot be read plainly: %s", problem)
 	}
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, errors.New("body is not the documented JSON token answer")
+	resp, err := readTokenResponse(body)
+	if err != nil {
+		return nil, err
 	}
 	if resp.AccessToken == "" {
 		return nil, errors.New("answer has no access_token")

@@ -61,6 +61,11 @@ type Fault struct {
 	// are. Status, Body, ContentType, Header, ResetConnection, EchoRequest
 	// and AfterMint are then ignored; Delay and Times are not.
 	Rewrite func(answer map[string]any)
+	// RewriteBody is Rewrite for the raw bytes of a 200 answer, and ignores
+	// the same fields: for answers no JSON encoder writes, such as one with
+	// a key twice or bytes after the object. It applies after Rewrite, when
+	// both are set.
+	RewriteBody func(body []byte) []byte
 	// Times is how many requests the fault affects; 0 or less means until
 	// ClearFaults.
 	Times int
@@ -106,7 +111,8 @@ func (s *Server) takeFault(op Op) (Fault, bool) {
 // the orphaned token a real network failure can cause.
 func (s *Server) serveFault(w *statusRecorder, r *http.Request, in *incoming, f Fault) {
 	var kept *httptest.ResponseRecorder
-	if f.Rewrite != nil || f.AfterMint && (in.route.op == OpToken || in.route.op == OpRevoke) {
+	rewrites := f.Rewrite != nil || f.RewriteBody != nil
+	if rewrites || f.AfterMint && (in.route.op == OpToken || in.route.op == OpRevoke) {
 		kept = httptest.NewRecorder()
 		s.handle(kept, r, in)
 	}
@@ -116,16 +122,20 @@ func (s *Server) serveFault(w *statusRecorder, r *http.Request, in *incoming, f 
 		return
 	}
 	switch {
-	case kept != nil && (f.Rewrite != nil || f.delayOnly()):
+	case kept != nil && (rewrites || f.delayOnly()):
 		maps.Copy(w.Header(), kept.Header())
+		body := kept.Body.Bytes()
 		var answer map[string]any
-		if f.Rewrite != nil && kept.Code == http.StatusOK && json.Unmarshal(kept.Body.Bytes(), &answer) == nil {
+		if f.Rewrite != nil && kept.Code == http.StatusOK && json.Unmarshal(body, &answer) == nil {
 			f.Rewrite(answer)
-			writeJSON(w, kept.Code, answer)
-			return
+			body, _ = json.Marshal(answer)
 		}
+		if f.RewriteBody != nil && kept.Code == http.StatusOK {
+			body = f.RewriteBody(body)
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(kept.Code)
-		_, _ = w.Write(kept.Body.Bytes())
+		_, _ = w.Write(body)
 	case f.delayOnly():
 		s.handle(w, r, in)
 	default:

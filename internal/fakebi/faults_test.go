@@ -1,12 +1,14 @@
 package fakebi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -440,5 +442,24 @@ func TestFaultRewrite(t *testing.T) {
 	}
 	if calls := f.s.CallsTo(OpIntrospect); calls[len(calls)-1].Status != http.StatusOK {
 		t.Errorf("recorded status %d", calls[len(calls)-1].Status)
+	}
+}
+
+// TestFaultRewriteBody: a raw rewrite sends what no encoder writes, here a
+// key twice, with a Content-Length that matches, and mints all the same.
+func TestFaultRewriteBody(t *testing.T) {
+	f := newFixture(t)
+	f.s.SetFault(OpToken, Fault{Times: 1, RewriteBody: func(body []byte) []byte {
+		return append([]byte(`{"access_token":"first",`), body[1:]...)
+	}})
+	resp := f.do(t, request{path: issuerPath(appA) + "/token", form: mintForm(), basic: basicOf(appA)})
+	if resp.status != http.StatusOK || !bytes.HasPrefix(resp.body, []byte(`{"access_token":"first","access_token":"`)) {
+		t.Fatalf("HTTP %d, body %q: want the access_token written twice", resp.status, resp.body)
+	}
+	if resp.header.Get("Content-Length") != strconv.Itoa(len(resp.body)) {
+		t.Errorf("Content-Length %s for a body of %d bytes", resp.header.Get("Content-Length"), len(resp.body))
+	}
+	if len(f.s.Tokens()) != 1 || !f.s.IsActive(f.s.Tokens()[0].Value) {
+		t.Error("the token of a rewritten answer does not exist")
 	}
 }
