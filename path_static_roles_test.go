@@ -3,6 +3,7 @@ package beyondidentity
 // static-roles/ and static-creds/.
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,25 @@ func TestStaticRoleChanges(t *testing.T) {
 	e.advance(fake, 5*time.Minute)
 	if e.fake.IsActive(first) {
 		t.Fatal("the old token outlived the new grace")
+	}
+}
+
+// A token Beyond Identity made shorter than asked, and which has ended
+// before its replacement is due, is a 503 that says when that is and why.
+func TestStaticCredsOfAShortTokenSaysWhenItsReplacementComes(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	app := testApp()
+	app.CapLifetime = time.Hour
+	e.fake.AddApplication(app)
+	fake := e.useFakeClock()
+	e.configure()
+	e.mustOK(logical.CreateOperation, "static-roles/capped", map[string]any{"scopes": "identities:read", "rotation_period": "24h"})
+	due := e.staticRecord("capped").NextRotation
+	e.advance(fake, time.Hour)
+	status, message := statusOf(e.request(logical.ReadOperation, "static-creds/capped", nil))
+	if status != http.StatusServiceUnavailable || !strings.Contains(message, "its replacement is due at "+rfc3339(due)) ||
+		!strings.Contains(message, "shorter than asked") || strings.Contains(message, "rotating it failed") {
+		t.Fatalf("%d %q", status, message)
 	}
 }
