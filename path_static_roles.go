@@ -80,7 +80,7 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 			Type: framework.TypeString,
 			Description: "Instead of rotation_period: a standard five-field cron expression (minute hour day-of-month month " +
 				"day-of-week), in UTC, at whose times the token is replaced, e.g. \"0 2 * * 1-5\" (02:00 UTC on weekdays), " +
-				"or one of @yearly, @monthly, @weekly, @daily, @hourly (from the vault CLI, write '\\@daily', quoted: a bare @ names a file). " +
+				"or one of @monthly, @weekly, @daily, @hourly (from the vault CLI, write '\\@daily', quoted: a bare @ names a file). " +
 				"@every is refused: use rotation_period. A scheduled token lives until the next scheduled time, plus " +
 				"rotation_window, plus grace_period. Its shortest interval between two times, over a whole cycle of it (a year; " +
 				"four years when it names 29 February; 28 years when it names days of the week), plus rotation_window and " +
@@ -134,10 +134,15 @@ var staticCredsFields = map[string]*framework.FieldSchema{
 	"token_id":            {Type: framework.TypeString, Description: "The token's jti."},
 	"role":                {Type: framework.TypeString, Description: "The static role."},
 	"last_vault_rotation": {Type: framework.TypeString, Description: "RFC 3339 time the token was minted."},
-	"rotation_period":     {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds (roles with a period)."},
-	"rotation_schedule":   {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations (roles with a schedule)."},
-	"rotation_window":     {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in seconds (roles with a schedule)."},
-	"ttl":                 {Type: framework.TypeDurationSecond, Description: "Seconds until the token is replaced: read again then."},
+	"rotation_period": {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds; for a " +
+		"role with a schedule, the interval from the current rotation to the next. Present for both kinds: Vault Agent and " +
+		"consul-template re-read a secret without a lease when its ttl runs out only when it carries rotation_period " +
+		"(otherwise every five minutes)."},
+	"rotation_schedule": {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations (roles with a schedule)."},
+	"rotation_window":   {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in seconds (roles with a schedule)."},
+	"ttl": {Type: framework.TypeDurationSecond, Description: "Seconds until the rotation that replaces the token returned " +
+		"with it: read again then. It counts to that rotation whatever delays it (a failed attempt's retry, a missed " +
+		"window's next scheduled time), never to a time at which the token stays the same; 0 while the rotation is due."},
 }
 
 func (b *backend) staticRoleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
@@ -216,9 +221,10 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		b.event("static-role-write", true, logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 		return &logical.Response{Data: r.operatorView(), Warnings: warnings}, nil
 	}
-	if r.FailedRotations == 0 {
+	if r.FailedRotations == 0 && !r.sameTiming(existing) {
 		// A new period counts from the last rotation, a new schedule from
-		// now; either way the current token must outlive its grace.
+		// now; either way the current token must outlive its grace. A write
+		// that keeps the timing keeps the schedule, an overdue rotation too.
 		from := r.LastRotation
 		if r.RotationSchedule != "" {
 			from = now
@@ -287,8 +293,13 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 		"last_vault_rotation": rfc3339(r.LastRotation),
 		"ttl":                 int64(ceilSeconds(r.NextRotation.Sub(now)).Seconds()),
 	}
-	// Readers tell the two kinds apart by which fields are there.
+	// Readers tell the two kinds apart by rotation_schedule. A scheduled
+	// role carries rotation_period too: Vault Agent and consul-template
+	// re-read a secret without a lease at its ttl only when it has one.
 	r.addTiming(data)
+	if r.RotationSchedule != "" {
+		data["rotation_period"] = int64(max(ceilSeconds(r.NextRotation.Sub(r.LastRotation)), time.Second).Seconds())
+	}
 	return &logical.Response{Data: data}, nil
 }
 

@@ -99,6 +99,12 @@ func (r *staticRole) interval() time.Duration {
 	return r.RotationPeriod
 }
 
+// sameTiming reports whether two versions of a role rotate alike.
+func (r *staticRole) sameTiming(other *staticRole) bool {
+	return r.RotationPeriod == other.RotationPeriod && r.RotationSchedule == other.RotationSchedule &&
+		r.RotationWindow == other.RotationWindow && r.GracePeriod == other.GracePeriod
+}
+
 // grace is how long a replaced token keeps working.
 func (r *staticRole) grace() time.Duration {
 	if r.GracePeriod > 0 {
