@@ -4,10 +4,14 @@ package beyondidentity
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
 // 7. A burst of rotations keeps at most the current token and three
@@ -49,5 +53,32 @@ func TestRotateRoleKeepsTheOldTokenForTheGrace(t *testing.T) {
 	e.advance(fake, 6*time.Minute)
 	if e.fake.IsActive(first) || !e.fake.IsActive(second) {
 		t.Fatal("the old token outlived its grace")
+	}
+}
+
+// The live-token bound holds for rotate-role whatever the tokens'
+// lifetimes: with a 10-second period each token ends within a minute, and
+// a burst of calls while Beyond Identity refuses revocations still stops
+// at 5 live tokens.
+func TestRotateRoleHoldsTheLiveTokenBoundForShortTokens(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.useFakeClock()
+	e.configure()
+	e.mustOK(logical.CreateOperation, "static-roles/fast", map[string]any{"scopes": "identities:read", "rotation_period": "10s"})
+	e.fake.SetFault(fakebi.OpRevoke, fakebi.Fault{Status: http.StatusServiceUnavailable, Body: `{}`})
+	refused := 0
+	for range 30 {
+		status, message := statusOf(e.request(logical.UpdateOperation, "rotate-role/fast", nil))
+		switch {
+		case status == http.StatusServiceUnavailable && strings.Contains(message, "5 live tokens"):
+			refused++
+		case status != http.StatusOK:
+			t.Fatalf("rotate-role: %d %q", status, message)
+		}
+	}
+	if active := e.activeTokens(); active != maxLiveTokens || refused != 26 {
+		t.Fatalf("%d tokens valid after 30 rotate-role calls with revocations refused, %d calls refused: want %d and 26",
+			active, refused, maxLiveTokens)
 	}
 }

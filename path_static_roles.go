@@ -72,22 +72,26 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 		},
 		"rotation_period": {
 			Type: framework.TypeDurationSecond,
-			Description: "How often the token is replaced, without any request. At least 10s, at most 7776000s (90 days). " +
-				"Mutually exclusive with rotation_schedule: writing one replaces the other. Default: 24h unless rotation_schedule is set.",
+			Description: "How often the token is replaced, without any request. At least 10s; with grace_period, at most " +
+				"7776000s (90 days), the longest a Beyond Identity token lives. Mutually exclusive with rotation_schedule: " +
+				"writing one replaces the other. Default: 24h unless rotation_schedule is set.",
 		},
 		"rotation_schedule": {
 			Type: framework.TypeString,
 			Description: "Instead of rotation_period: a standard five-field cron expression (minute hour day-of-month month " +
 				"day-of-week), in UTC, at whose times the token is replaced, e.g. \"0 2 * * 1-5\" (02:00 UTC on weekdays), " +
-				"or one of @yearly, @monthly, @weekly, @daily, @hourly (from the vault CLI, write '\\@daily', quoted: a bare @ names a file). " +
+				"or one of @monthly, @weekly, @daily, @hourly (from the vault CLI, write '\\@daily', quoted: a bare @ names a file). " +
 				"@every is refused: use rotation_period. A scheduled token lives until the next scheduled time, plus " +
-				"rotation_window, plus grace_period. Mutually exclusive with rotation_period. Empty clears it (back to a 24h period).",
+				"rotation_window, plus grace_period. Its shortest interval between two times, over a whole cycle of it (a year; " +
+				"four years when it names 29 February; 28 years when it names days of the week), plus rotation_window and " +
+				"grace_period, must be at most 7776000s (so @yearly is refused). Mutually exclusive with rotation_period. " +
+				"Empty clears it (back to a 24h period).",
 		},
 		"rotation_window": {
 			Type: framework.TypeDurationSecond,
 			Description: "Only with rotation_schedule: how long after a scheduled time a rotation may still run, retries " +
-				"included; at least 1h, and at most the shortest interval between two scheduled times over the next 90 days, " +
-				"since every token lives that much longer. Past it the role waits for the next scheduled time, unless its " +
+				"included; at least 1h, and at most the shortest interval between two scheduled times over a whole cycle of " +
+				"the schedule, since every token lives that much longer. Past it the role waits for the next scheduled time, unless its " +
 				"current token would end first: then it rotates at once and last_rotation_error says the window was missed. " +
 				"Default (or 0): no window, a late rotation runs as soon as it can.",
 		},
@@ -95,9 +99,10 @@ func staticRoleFields(name map[string]*framework.FieldSchema) map[string]*framew
 			Type: framework.TypeDurationSecond,
 			Description: "How long a replaced token keeps working, so that a consumer re-reading on schedule never holds " +
 				"a dead one; then it is revoked. Each token is minted to live until the next rotation is due, plus " +
-				"rotation_window, plus grace_period, at most 7776000s. At most rotation_period (or the schedule's shortest " +
-				"interval). Default (or 0): a tenth of rotation_period, or of the shortest interval between two of the " +
-				"schedule's times over the next 90 days, and at least 10s.",
+				"rotation_window, plus grace_period: rotation_period (or the schedule's shortest interval) plus rotation_window " +
+				"plus grace_period must be at most 7776000s, and the refusal says which to shorten. At most rotation_period " +
+				"(or the schedule's shortest interval). Default (or 0): a tenth of rotation_period, or of the schedule's " +
+				"shortest interval over a whole cycle of it, and at least 10s.",
 		},
 		"custom_claims": {
 			Type:        framework.TypeMap,
@@ -129,10 +134,15 @@ var staticCredsFields = map[string]*framework.FieldSchema{
 	"token_id":            {Type: framework.TypeString, Description: "The token's jti."},
 	"role":                {Type: framework.TypeString, Description: "The static role."},
 	"last_vault_rotation": {Type: framework.TypeString, Description: "RFC 3339 time the token was minted."},
-	"rotation_period":     {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds (roles with a period)."},
-	"rotation_schedule":   {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations (roles with a schedule)."},
-	"rotation_window":     {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in seconds (roles with a schedule)."},
-	"ttl":                 {Type: framework.TypeDurationSecond, Description: "Seconds until the token is replaced: read again then."},
+	"rotation_period": {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds; for a " +
+		"role with a schedule, the interval from the current rotation to the next. Present for both kinds: Vault Agent and " +
+		"consul-template re-read a secret without a lease when its ttl runs out only when it carries rotation_period " +
+		"(otherwise every five minutes)."},
+	"rotation_schedule": {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations (roles with a schedule)."},
+	"rotation_window":   {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in seconds (roles with a schedule)."},
+	"ttl": {Type: framework.TypeDurationSecond, Description: "Seconds until the rotation that replaces the token returned " +
+		"with it: read again then. It counts to that rotation whatever delays it (a failed attempt's retry, a missed " +
+		"window's next scheduled time), never to a time at which the token stays the same; 0 while the rotation is due."},
 }
 
 func (b *backend) staticRoleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
@@ -214,9 +224,10 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		b.event("static-role-write", true, logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 		return &logical.Response{Data: r.operatorView(), Warnings: warnings}, nil
 	}
-	if r.FailedRotations == 0 {
+	if r.FailedRotations == 0 && !r.sameTiming(existing) {
 		// A new period counts from the last rotation, a new schedule from
-		// now; either way the current token must outlive its grace.
+		// now; either way the current token must outlive its grace. A write
+		// that keeps the timing keeps the schedule, an overdue rotation too.
 		from := r.LastRotation
 		if r.RotationSchedule != "" {
 			from = now
@@ -266,8 +277,11 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 	now := b.clock.Now()
 	if !now.Before(r.Current.expiresAt()) {
 		why := "its rotation is due (a restart may have delayed it): read again in a few seconds"
-		if r.LastRotationError != "" {
+		switch {
+		case r.FailedRotations > 0:
 			why = "rotating it failed: " + r.LastRotationError
+		case r.NextRotation.After(now) && r.LastRotationError != "":
+			why = fmt.Sprintf("its replacement is due at %s: %s", rfc3339(r.NextRotation), r.LastRotationError)
 		}
 		return nil, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf("the token of static role %q ended at %s, and %s",
 			name, r.Current.expiresAt().Format(time.RFC3339), why))
@@ -282,8 +296,13 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 		"last_vault_rotation": rfc3339(r.LastRotation),
 		"ttl":                 int64(ceilSeconds(r.NextRotation.Sub(now)).Seconds()),
 	}
-	// Readers tell the two kinds apart by which fields are there.
+	// Readers tell the two kinds apart by rotation_schedule. A scheduled
+	// role carries rotation_period too: Vault Agent and consul-template
+	// re-read a secret without a lease at its ttl only when it has one.
 	r.addTiming(data)
+	if r.RotationSchedule != "" {
+		data["rotation_period"] = int64(max(ceilSeconds(r.NextRotation.Sub(r.LastRotation)), time.Second).Seconds())
+	}
 	return &logical.Response{Data: data}, nil
 }
 
@@ -329,16 +348,24 @@ Secrets Operator (allowStaticCreds), CI systems that read once and cache.
 A replaced token keeps working for grace_period (default a tenth of the
 period, or of the schedule's shortest interval, and at least 10s), then is
 revoked at Beyond Identity. Each token is minted to live until the next
-rotation is due, plus rotation_window, plus grace_period, at most 90 days:
-with a period, rotation_period plus grace_period; with a schedule, until
-the next scheduled time plus rotation_window plus grace_period.
+rotation is due, plus rotation_window, plus grace_period: with a period,
+rotation_period plus grace_period; with a schedule, until the next
+scheduled time plus rotation_window plus grace_period. The interval (the
+period, or the schedule's shortest) plus the window plus the grace must be
+at most 7776000s (90 days), the longest a Beyond Identity token lives.
+
+A role never rotates more often than its interval allows. When Beyond
+Identity issues a token that ends before its grace would be over (it gives
+tokens a shorter life than asked), the role keeps its due time and says so
+in last_rotation_error: rotating sooner would only get another short token.
 
 A role has at most 5 live tokens as far as the plugin knows: its current
 one, its replaced ones in their grace, and those whose revocation is still
 pending (revocations/). While Beyond Identity refuses revocations, a
-rotation past that bound is not made: rotate-role answers 503, and a
-scheduled rotation waits until the revocations drain, unless the current
-token would end first.
+rotation past that bound is not made: rotate-role answers 503, whatever
+the tokens' lifetimes, and a scheduled rotation waits until the
+revocations drain, unless the current token would end before its next
+retry.
 
 Writing a static role mints its first token at once; if that fails, nothing
 is stored. Changing scopes or custom_claims rotates the token at once; a
@@ -355,9 +382,12 @@ const staticCredsHelpSynopsis = "Read the current token of a static role, withou
 const staticCredsHelpDescription = `
 Returns the static role's current token: access_token, token_type, scopes,
 expires_at, token_id and role, with last_vault_rotation, rotation_period
-(or rotation_schedule and rotation_window) and ttl, the seconds until the
-next rotation is due. Vault Agent, consul-template
-and Vault Secrets Operator read these fields to fetch the new token when it
-comes; the previous one keeps working for the role's grace_period. Reading
-mints nothing: every read until the next rotation returns the same token.
+(with a schedule, also rotation_schedule and rotation_window) and ttl, the
+seconds until the rotation that replaces this token. Vault Agent,
+consul-template and Vault Secrets Operator read these fields to fetch the
+new token when it comes: Agent and consul-template re-read at ttl plus a
+second only when rotation_period is present, so a scheduled role carries it
+too (the interval from its current rotation to the next). The previous
+token keeps working for the role's grace_period. Reading mints nothing:
+every read until the next rotation returns the same token.
 `

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -34,9 +35,19 @@ const maxLiveTokens = 5
 // old one is revoked, so a crash at any point leaves a working token in
 // place. A failure leaves the role as it was, the new token discarded. It
 // returns the rotation's warnings. The caller holds the role's lock.
+//
+// A request rotates through rotate: the live-token bound always holds for
+// it, whatever the tokens' lifetimes.
 func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r *staticRole) ([]string, error) {
+	return b.rotatePassing(ctx, s, name, r, time.Time{})
+}
+
+// rotatePassing is rotate, which may pass the live-token bound when the
+// current token ends by deadBy (zero: never): the background's rotation,
+// whose next retry would come too late, since a dead token helps no one.
+func (b *backend) rotatePassing(ctx context.Context, s logical.Storage, name string, r *staticRole, deadBy time.Time) ([]string, error) {
 	creating := r.LastRotation.IsZero()
-	warnings, err := b.replaceToken(ctx, s, name, r)
+	warnings, err := b.replaceToken(ctx, s, name, r, deadBy)
 	// A role being created whose first mint fails is not stored: no role,
 	// no rotation to count (nor a label value for any name).
 	if err == nil || !creating {
@@ -46,12 +57,12 @@ func (b *backend) rotate(ctx context.Context, s logical.Storage, name string, r 
 }
 
 // replaceToken is rotate's work, without the counting.
-func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name string, r *staticRole) ([]string, error) {
+func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name string, r *staticRole, deadBy time.Time) ([]string, error) {
 	client, err := b.client(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.checkLiveTokens(ctx, s, name, r); err != nil {
+	if err := b.checkLiveTokens(ctx, s, name, r, deadBy); err != nil {
 		return nil, err
 	}
 	o := &order{role: name, static: true, scopes: r.Scopes, claims: r.CustomClaims, lifetime: r.tokenLifetime(b.clock.Now())}
@@ -76,15 +87,20 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 	}
 	b.pushItem(staticRolePrefix+name, r.nextDue())
 	b.Logger().Info("rotated static role", "role", name, "token_id", f.TokenID, "next_rotation", r.NextRotation)
-	return append(f.warnings, cutWarnings(cut, failures)...), nil
+	warnings := append(f.warnings, cutWarnings(cut, failures)...)
+	if r.LastRotationError != "" { // the new token is short: scheduleAfterRotation says so
+		b.Logger().Warn("static role's new token ends before its grace would be over", "role", name,
+			"expires_at", r.Current.expiresAt(), "next_rotation", r.NextRotation)
+		warnings = append(warnings, r.LastRotationError)
+	}
+	return warnings, nil
 }
 
 // checkLiveTokens refuses a rotation that would give the role more than
 // maxLiveTokens live tokens, with a 503 naming its pending revocations;
-// unless its current token ends before a retry could come, since a dead
-// token helps no one.
-func (b *backend) checkLiveTokens(ctx context.Context, s logical.Storage, name string, r *staticRole) error {
-	if r.Current != nil && r.Current.expiresAt().Before(b.clock.Now().Add(rotationRetryMax)) {
+// unless its current token ends by deadBy (see rotatePassing).
+func (b *backend) checkLiveTokens(ctx context.Context, s logical.Storage, name string, r *staticRole, deadBy time.Time) error {
+	if r.Current != nil && !deadBy.IsZero() && !r.Current.expiresAt().After(deadBy) {
 		return nil
 	}
 	pending, err := b.pendingOfStaticRole(ctx, s, name)
@@ -144,10 +160,12 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 			b.saveStaticRole(ctx, s, name, r)
 			return
 		}
-		_, err := b.rotate(ctx, s, name, r)
+		// Past the live-token bound only if the token ends before the
+		// retry that would follow a refusal.
+		_, err := b.rotatePassing(ctx, s, name, r, now.Add(retryDelay(r.FailedRotations+1)))
 		if err == nil {
 			if note != "" {
-				r.LastRotationError = note
+				r.LastRotationError = strings.TrimSuffix(note+"; "+r.LastRotationError, "; ")
 				b.saveStaticRole(ctx, s, name, r)
 			}
 			return // stored and scheduled, retired tokens included
@@ -157,7 +175,7 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 		}
 		r.FailedRotations++
 		r.LastRotationError = err.Error()
-		r.NextRotation = now.Add(min(rotationRetryBase<<min(r.FailedRotations-1, 8), rotationRetryMax))
+		r.NextRotation = now.Add(retryDelay(r.FailedRotations))
 		changed = true
 		b.Logger().Error("static role rotation failed; will retry", "role", name, "attempts", r.FailedRotations,
 			"next_attempt", r.NextRotation, "error", r.LastRotationError)
@@ -167,6 +185,12 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 		return
 	}
 	b.pushItem(staticRolePrefix+name, r.nextDue())
+}
+
+// retryDelay is the wait before the next attempt after failed failed
+// rotations in a row: rotationRetryBase, doubling to rotationRetryMax.
+func retryDelay(failed int) time.Duration {
+	return min(rotationRetryBase<<min(max(failed-1, 0), 8), rotationRetryMax)
 }
 
 // saveStaticRole stores a role the background work changed and schedules

@@ -219,10 +219,64 @@ func TestAScheduledRotationWaitsForRevocationsToDrain(t *testing.T) {
 	if len(e.fake.Tokens()) != before || !strings.Contains(r.LastRotationError, "5 live tokens") {
 		t.Fatalf("a due rotation past the bound: %d new tokens, last_rotation_error %q", len(e.fake.Tokens())-before, r.LastRotationError)
 	}
-	// The current token lives the period and its grace (66 minutes): with
-	// less than a retry's wait left, the role rotates all the same.
-	e.advanceTo(fake, r.Current.expiresAt().Add(-rotationRetryMax/2))
+	// The current token lives the period and its grace (66 minutes). With
+	// 30 s left and the next retry 20 s away, the bound holds; with 10 s
+	// left and the next retry 40 s away, the role rotates all the same.
+	e.advanceTo(fake, r.Current.expiresAt().Add(-30*time.Second))
+	if r := e.staticRecord("sync"); len(e.fake.Tokens()) != before || !strings.Contains(r.LastRotationError, "5 live tokens") {
+		t.Fatalf("a role whose token outlives the next retry passed the bound: last_rotation_error %q", r.LastRotationError)
+	}
+	e.advance(fake, 20*time.Second)
 	if r := e.staticRecord("sync"); len(e.fake.Tokens()) == before || r.LastRotationError != "" {
-		t.Fatalf("a role whose token is about to end did not rotate: last_rotation_error %q", r.LastRotationError)
+		t.Fatalf("a role whose token ends before the next retry did not rotate: last_rotation_error %q", r.LastRotationError)
+	}
+}
+
+// No static role rotates more often than its interval allows, whatever
+// Beyond Identity returns: for a simulated week, a Beyond Identity that
+// caps its tokens at an hour gets one mint per interval. The role keeps
+// its due time, and the write's answer and last_rotation_error say why.
+func TestAStaticRoleNeverRotatesMoreOftenThanItsInterval(t *testing.T) {
+	t.Parallel()
+	week := 7 * 24 * time.Hour
+	for name, tc := range map[string]struct {
+		data     map[string]any
+		interval time.Duration
+	}{
+		"a daily period":                    {map[string]any{"rotation_period": "24h"}, 24 * time.Hour},
+		"a daily schedule with a window":    {map[string]any{"rotation_schedule": "0 2 * * *", "rotation_window": "1h"}, 24 * time.Hour},
+		"an hourly period with a 30m grace": {map[string]any{"rotation_period": "1h", "grace_period": "30m"}, time.Hour},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newTestBackend(t)
+			app := testApp()
+			app.CapLifetime = time.Hour
+			e.fake.AddApplication(app)
+			fake := e.useFakeClock()
+			fake.Set(friday0100)
+			e.configure()
+			tc.data["scopes"] = "identities:read"
+			resp := e.mustOK(logical.CreateOperation, "static-roles/capped", tc.data)
+			limit := 1 + int(week/tc.interval)
+			for end := friday0100.Add(week); fake.Now().Before(end); {
+				e.advanceTo(fake, minTime(e.staticRecord("capped").nextDue(), end))
+				if mints := len(e.fake.CallsTo(fakebi.OpToken)); mints > limit {
+					t.Fatalf("%d mints by %s, in a week that allows %d", mints, fake.Now().Sub(friday0100), limit)
+				}
+			}
+			if mints := len(e.fake.CallsTo(fakebi.OpToken)); mints != limit {
+				t.Fatalf("%d mints in a week, want one per interval: %d", mints, limit)
+			}
+			r := e.staticRecord("capped")
+			if due := r.dueAfter(r.LastRotation); !r.NextRotation.Equal(due) {
+				t.Fatalf("next rotation %s, want its due time %s", r.NextRotation, due)
+			}
+			for _, said := range []string{warningsOf(resp), r.LastRotationError} {
+				if !strings.Contains(said, "shorter than asked") || !strings.Contains(said, "keeps its due time") {
+					t.Fatalf("the short token is not explained: %q", said)
+				}
+			}
+		})
 	}
 }

@@ -26,9 +26,6 @@ const (
 	// and must never hold a token already revoked.
 	minGracePeriod    = 10 * time.Second
 	minRotationWindow = time.Hour
-	// scheduleHorizon is how far ahead a schedule's shortest interval, the
-	// base of its default grace, is looked for.
-	scheduleHorizon = 90 * 24 * time.Hour
 )
 
 // staticRole keeps one token for consumers that cannot hold a lease and
@@ -41,7 +38,7 @@ type staticRole struct {
 	// RotationSchedule is a standard cron expression, in UTC;
 	// RotationWindow how long after each of its times a rotation may still
 	// run (zero: until it does); ScheduleInterval the shortest interval
-	// between two of its times over the 90 days after it was set.
+	// between two of its times over a whole cycle of it (scheduleCycle).
 	RotationSchedule string        `json:"rotation_schedule,omitempty"`
 	RotationWindow   time.Duration `json:"rotation_window,omitempty"`
 	ScheduleInterval time.Duration `json:"schedule_interval,omitempty"`
@@ -100,6 +97,12 @@ func (r *staticRole) interval() time.Duration {
 		return r.ScheduleInterval
 	}
 	return r.RotationPeriod
+}
+
+// sameTiming reports whether two versions of a role rotate alike.
+func (r *staticRole) sameTiming(other *staticRole) bool {
+	return r.RotationPeriod == other.RotationPeriod && r.RotationSchedule == other.RotationSchedule &&
+		r.RotationWindow == other.RotationWindow && r.GracePeriod == other.GracePeriod
 }
 
 // grace is how long a replaced token keeps working.
@@ -189,21 +192,58 @@ func (r *staticRole) withNewToken(token staticToken, now time.Time) (updated *st
 	}
 	role.Current = &token
 	role.LastRotation = now
-	role.scheduleNext(now, now, token.expiresAt())
 	role.LastRotationError, role.FailedRotations = "", 0
+	role.scheduleAfterRotation(now)
 	return &role, cut
 }
 
-// scheduleNext sets when the current token, which ends at end, is to be
-// replaced: the rotation due after from (a period after it, or the
-// schedule's next time), or sooner if the token ends before it could
-// outlive its grace. now bounds how soon.
+// scheduleAfterRotation sets when the token minted now is to be replaced:
+// when the next rotation is due. A token that ends before its grace there
+// is over is replaced sooner, while it still outlives its grace, when that
+// is no sooner than the interval allows (a schedule whose next time is
+// further than a token lives); otherwise Beyond Identity gave it a shorter
+// life than asked, and rotating sooner would only get another such token,
+// at the 5-second floor. Then the role keeps its due time, and
+// last_rotation_error says so.
+func (r *staticRole) scheduleAfterRotation(now time.Time) {
+	due := r.dueAfter(now)
+	r.NextRotation, r.RotationDue = due, due
+	end := r.Current.expiresAt()
+	latest := end.Add(-r.grace())
+	if !latest.Before(due.Add(-shortLifeTolerance)) {
+		return
+	}
+	if !latest.Before(now.Add(r.interval())) {
+		r.NextRotation = latest
+		return
+	}
+	r.LastRotationError = r.shortTokenNote(now, end, due)
+}
+
+// shortTokenNote says that the token minted at minted, which ends at end,
+// does not last until its replacement at due and through its grace.
+func (r *staticRole) shortTokenNote(minted, end, due time.Time) string {
+	what := fmt.Sprintf("it is dead from then until the next rotation, due at %s", rfc3339(due))
+	if !end.Before(due) {
+		what = fmt.Sprintf("after its replacement, due at %s, it works %s instead of its grace_period (%s)",
+			rfc3339(due), seconds(ceilSeconds(end.Sub(due))), seconds(r.grace()))
+	}
+	return fmt.Sprintf("Beyond Identity issued a token that lives %s, shorter than asked, and ends at %s: %s. The role "+
+		"keeps its due time, since rotating sooner would only get another short token, more often than the role's "+
+		"interval allows. Give the application's tokens a longer life at Beyond Identity, or rotate more often",
+		humanDuration(ceilSeconds(end.Sub(minted))), rfc3339(end), what)
+}
+
+// scheduleNext reschedules the current token, which ends at end, after a
+// write changed when the role rotates: the rotation due after from (a
+// period after it, or the schedule's next time), or sooner if the token,
+// minted for the old timing, ends before it could outlive its grace. now
+// bounds how soon.
 func (r *staticRole) scheduleNext(from, now, end time.Time) {
 	due := r.dueAfter(from)
 	next := due
 	// A token ending within seconds of its plan (whole seconds, the time
-	// the call took) keeps the due time; one Beyond Identity made
-	// materially shorter is replaced while it still outlives its grace.
+	// the call took) keeps the due time.
 	if latest := end.Add(-r.grace()); latest.Before(next.Add(-shortLifeTolerance)) {
 		next = latest
 	}

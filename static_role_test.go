@@ -72,10 +72,12 @@ func TestAWeekdayScheduleRestsOverTheWeekend(t *testing.T) {
 	if got := e.lastMintLifetime(); got != "15840" {
 		t.Fatalf("the first token was asked for %s s, want 3600+3600+8640", got)
 	}
+	// rotation_period is there for Vault Agent and consul-template, which
+	// re-read at ttl only when it is: here the hour to the first time.
 	creds := e.mustOK(logical.ReadOperation, "static-creds/cal", nil)
 	if creds.Data["ttl"] != int64(3600) || creds.Data["rotation_schedule"] != "0 2 * * 1-5" ||
-		creds.Data["rotation_window"] != int64(3600) || creds.Data["rotation_period"] != nil {
-		t.Fatalf("static-creds reads %v", keysOf(creds.Data))
+		creds.Data["rotation_window"] != int64(3600) || creds.Data["rotation_period"] != int64(3600) {
+		t.Fatalf("static-creds reads %v", creds.Data["rotation_period"])
 	}
 	if grace := e.mustOK(logical.ReadOperation, "static-roles/cal", nil).Data["grace_period"]; grace != int64(8640) {
 		t.Fatalf("default grace %v, want a tenth of the shortest interval (24h)", grace)
@@ -90,6 +92,9 @@ func TestAWeekdayScheduleRestsOverTheWeekend(t *testing.T) {
 	// Monday 02:00 is 72h away, plus the window and the grace.
 	if got := e.lastMintLifetime(); got != "271440" {
 		t.Fatalf("Friday's token was asked for %s s, want 259200+3600+8640", got)
+	}
+	if period := e.mustOK(logical.ReadOperation, "static-creds/cal", nil).Data["rotation_period"]; period != int64(259200) {
+		t.Fatalf("static-creds' rotation_period %v after Friday's rotation, want the 72h to Monday's", period)
 	}
 	for _, day := range []time.Time{monday0200.Add(-48 * time.Hour), monday0200.Add(-24 * time.Hour), monday0200.Add(-time.Second)} {
 		e.advanceTo(fake, day)

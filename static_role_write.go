@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -40,22 +41,73 @@ func parseSchedule(expression string) (cron.Schedule, error) {
 	return schedule, nil
 }
 
-// shortestInterval is the shortest time between two times of schedule over
-// the horizon from from: the bound of rotation_window, and the base of the
-// default grace.
+// scheduleCycle is how far ahead a schedule's times must be looked at to
+// see every gap between two of them: its times repeat yearly; a schedule
+// that names 29 February, only every four years; one that names days of
+// the week, only when the calendar's weekdays repeat, every 28 years.
+func scheduleCycle(schedule cron.Schedule) time.Duration {
+	const year = 365 * 24 * time.Hour
+	spec, ok := schedule.(*cron.SpecSchedule)
+	switch {
+	case !ok:
+		return year
+	case spec.Dow&cronStarBit == 0:
+		return 28 * year
+	case spec.Month&(1<<uint(time.February)) != 0 && spec.Dom&(1<<29) != 0:
+		return 4 * year
+	}
+	return year
+}
+
+// cronStarBit marks a cron field written as "*" (robfig/cron's starBit):
+// a day-of-week field without it names particular days.
+const cronStarBit = 1 << 63
+
+// shortestInterval is the shortest time between two times of schedule
+// over a whole cycle of it from from (scheduleCycle): the bound of
+// rotation_window, and the base of the default grace. Zero when the
+// schedule has no time at all (30 February). Every day the schedule names
+// has the same times of day, so it looks at the gaps within one such day,
+// and then at each day's gap to the next: a few thousand steps, even over
+// 28 years.
 func shortestInterval(schedule cron.Schedule, from time.Time) time.Duration {
-	shortest := scheduleHorizon
-	at := schedule.Next(from.UTC())
+	first := schedule.Next(from.UTC())
+	if first.IsZero() {
+		return 0
+	}
+	day := first.Truncate(24 * time.Hour)
+	withinDay, lastOfDay := timesOfDay(schedule, day)
+	cycle := scheduleCycle(schedule)
+	shortest := time.Duration(math.MaxInt64)
+	if withinDay > 0 {
+		shortest = withinDay
+	}
 	// A cron schedule's times are whole minutes apart: none is shorter.
-	for end := from.Add(scheduleHorizon); !at.IsZero() && at.Before(end) && shortest > time.Minute; {
-		next := schedule.Next(at)
+	for end := first.Add(cycle); day.Before(end) && shortest > time.Minute; {
+		next := schedule.Next(day.Add(24*time.Hour - time.Second)) // the first time of the next day it names
 		if next.IsZero() {
-			break
+			// No time within the five years robfig/cron looks ahead
+			// (29 February around 2100): longer than any token lives.
+			return min(shortest, cycle)
 		}
-		shortest = min(shortest, next.Sub(at))
-		at = next
+		shortest = min(shortest, next.Sub(day.Add(lastOfDay)))
+		day = next.Truncate(24 * time.Hour)
 	}
 	return shortest
+}
+
+// timesOfDay looks at the times of schedule on day, a day it names: the
+// shortest gap between two of them (zero when it names one time a day),
+// and the last of them, from the day's start.
+func timesOfDay(schedule cron.Schedule, day time.Time) (shortest, last time.Duration) {
+	at := schedule.Next(day.Add(-time.Second))
+	for next := schedule.Next(at); !next.IsZero() && next.Before(day.Add(24*time.Hour)); next = schedule.Next(at) {
+		if gap := next.Sub(at); shortest == 0 || gap < shortest {
+			shortest = gap
+		}
+		at = next
+	}
+	return shortest, at.Sub(day)
 }
 
 // staticRoleFromRequest merges the request into a copy of the existing
@@ -122,7 +174,10 @@ func (r *staticRole) mergeTiming(d *framework.FieldData, now time.Time) error {
 			return fmt.Errorf("'rotation_schedule' %w", err)
 		}
 		r.RotationSchedule, r.RotationPeriod = strings.TrimSpace(rawSchedule.(string)), 0
-		r.ScheduleInterval = shortestInterval(schedule, now)
+		if r.ScheduleInterval = shortestInterval(schedule, now); r.ScheduleInterval == 0 {
+			return fmt.Errorf("'rotation_schedule' %q names no time that ever comes, such as 30 February: the role would "+
+				"never rotate", biclient.CleanText(r.RotationSchedule, 64))
+		}
 	}
 	if r.RotationPeriod == 0 && r.RotationSchedule == "" {
 		r.RotationPeriod = defaultRotationPeriod
@@ -154,13 +209,66 @@ func (r *staticRole) validateTiming() error {
 		return fmt.Errorf("'rotation_window' must be at least %s, got %s", humanDuration(minRotationWindow), seconds(r.RotationWindow))
 	case r.RotationWindow > r.interval():
 		return fmt.Errorf("'rotation_window' (%s) must be at most the shortest interval between two times of "+
-			"'rotation_schedule' over the next 90 days (%s), so that a scheduled token never lives much longer than its "+
+			"'rotation_schedule' over a whole cycle of it (%s), so that a scheduled token never lives much longer than its "+
 			"schedule: shorten the window, or leave it out (a late rotation then runs as soon as it can)",
 			humanDuration(r.RotationWindow), humanDuration(r.interval()))
 	case r.GracePeriod > r.interval():
 		return fmt.Errorf("'grace_period' (%s) must not exceed %s (%s)", seconds(r.GracePeriod), what, seconds(r.interval()))
+	case r.interval()+r.RotationWindow+r.grace() > biclient.MaxTokenLifetime:
+		return r.tooLongForAToken(what)
 	}
 	return nil
+}
+
+// tooLongForAToken refuses timing whose tokens would have to outlive a
+// Beyond Identity token: each is minted to last its interval, the window
+// and the grace. Capped, it would end before its grace, and the role
+// would have to choose between a dead token and rotating more often than
+// its interval; the refusal says what to shorten, and to how much.
+func (r *staticRole) tooLongForAToken(what string) error {
+	parts := what + " (" + humanDuration(r.interval()) + ")"
+	if r.RotationWindow > 0 {
+		parts += " plus 'rotation_window' (" + humanDuration(r.RotationWindow) + ")"
+	}
+	grace := "'grace_period' (" + humanDuration(r.grace()) + ")"
+	if r.GracePeriod == 0 {
+		grace = "the default 'grace_period' (" + humanDuration(r.grace()) + ", a tenth of the interval)"
+	}
+	return fmt.Errorf("%s plus %s is %s, more than 7776000s (90 days), the longest life of a Beyond Identity token: each "+
+		"token must last until the next rotation and through its grace. To fix it, %s", parts, grace,
+		humanDuration(r.interval()+r.RotationWindow+r.grace()), strings.Join(r.timingFixes(), ", or "))
+}
+
+// timingFixes are the changes that would each bring a role's tokens within
+// a Beyond Identity token's life.
+func (r *staticRole) timingFixes() []string {
+	var fixes []string
+	if room := biclient.MaxTokenLifetime - r.interval() - r.RotationWindow; room >= time.Second {
+		fixes = append(fixes, "shorten 'grace_period' to at most "+seconds(room))
+	}
+	if room := biclient.MaxTokenLifetime - r.interval() - r.grace(); r.RotationWindow > 0 && room >= minRotationWindow {
+		fixes = append(fixes, "shorten 'rotation_window' to at most "+seconds(room))
+	}
+	switch longest := longestPeriod(r.GracePeriod); {
+	case r.RotationSchedule != "":
+		fixes = append(fixes, "choose a 'rotation_schedule' whose times are closer together")
+	case longest >= max(minRotationPeriod, r.GracePeriod):
+		fixes = append(fixes, "shorten 'rotation_period' to at most "+seconds(longest))
+	case len(fixes) == 0:
+		fixes = append(fixes, "shorten 'rotation_period' and 'grace_period', which together may be at most 7776000s")
+	}
+	return fixes
+}
+
+// longestPeriod is the longest rotation_period whose tokens, lasting the
+// period and the grace, fit in a Beyond Identity token's life: with the
+// default grace (zero), a tenth of the period, the period is at most
+// ten elevenths of it.
+func longestPeriod(grace time.Duration) time.Duration {
+	if grace > 0 {
+		return biclient.MaxTokenLifetime - grace
+	}
+	return (biclient.MaxTokenLifetime * 10 / 11).Truncate(time.Second)
 }
 
 // sameJSON reports whether two claim sets encode alike, whatever Go types

@@ -35,6 +35,13 @@ func TestScheduleBadInput(t *testing.T) {
 			[]string{"'rotation_window' (2h)", "(1h)"}},
 		"every ten seconds": {map[string]any{"rotation_schedule": "@every 10s"},
 			[]string{"'rotation_schedule'", "not @every", "rotation_period=10s"}},
+		"30 February": {map[string]any{"rotation_schedule": "0 0 30 2 *"}, []string{"'rotation_schedule'", "names no time that ever comes"}},
+		// A token lives at most 90 days: it could not last from one time to
+		// the next.
+		"yearly": {map[string]any{"rotation_schedule": "@yearly"},
+			[]string{"'rotation_schedule' (8760h)", "more than 7776000s", "choose a 'rotation_schedule' whose times are closer together"}},
+		"every four months": {map[string]any{"rotation_schedule": "0 0 1 */4 *"},
+			[]string{"'rotation_schedule' (2880h)", "more than 7776000s", "closer together"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			tc.data["scopes"] = "identities:read"
@@ -67,7 +74,7 @@ func TestTheStandardDescriptorsAreSchedules(t *testing.T) {
 	if !r.NextRotation.Equal(time.Date(2030, time.January, 5, 0, 0, 0, 0, time.UTC)) || r.ScheduleInterval != 24*time.Hour {
 		t.Fatalf("@daily: next rotation %s, interval %s", r.NextRotation, r.ScheduleInterval)
 	}
-	for _, descriptor := range []string{"@yearly", "@annually", "@monthly", "@weekly", "@midnight", "@hourly"} {
+	for _, descriptor := range []string{"@monthly", "@weekly", "@midnight", "@hourly"} {
 		e.mustOK(logical.UpdateOperation, "static-roles/cal", map[string]any{"rotation_schedule": descriptor, "rotation_window": "1h"})
 	}
 }
@@ -110,5 +117,105 @@ func TestStaticRoleBadInput(t *testing.T) {
 	resp, err := e.request(logical.ReadOperation, "static-creds/nope", nil)
 	if status, message := statusOf(resp, err); status != 400 || !strings.Contains(message, "'name' must be a static role") {
 		t.Fatalf("static-creds of an unknown role: %d %s", status, message)
+	}
+}
+
+// Each token is minted to last the interval, the window and the grace: a
+// role whose sum passes a Beyond Identity token's 90 days is refused, and
+// the refusal says what to shorten, and to how much.
+func TestTimingATokenCannotLastIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.useFakeClock().Set(friday0100)
+	e.configure()
+	for name, tc := range map[string]struct {
+		data      map[string]any
+		fragments []string
+	}{
+		"a 90-day period and a 90-day grace": {map[string]any{"rotation_period": "2160h", "grace_period": "2160h"},
+			[]string{"'rotation_period' (2160h) plus 'grace_period' (2160h) is 4320h", "more than 7776000s",
+				"shorten 'rotation_period' and 'grace_period'"}},
+		"a 90-day period and its default grace": {map[string]any{"rotation_period": "2160h"},
+			[]string{"the default 'grace_period' (216h", "shorten 'rotation_period' to at most 7069090s"}},
+		"a long grace": {map[string]any{"rotation_period": "1440h", "grace_period": "1000h"},
+			[]string{"shorten 'grace_period' to at most 2592000s", "or shorten 'rotation_period' to at most 4176000s"}},
+		// Every other month: at least 59 days (1416h) apart in 2030.
+		"a long window": {map[string]any{"rotation_schedule": "0 0 1 */2 *", "rotation_window": "600h", "grace_period": "200h"},
+			[]string{"(1416h) plus 'rotation_window' (600h) plus 'grace_period' (200h) is 2216h",
+				"shorten 'grace_period' to at most 518400s", "shorten 'rotation_window' to at most 1958400s", "closer together"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tc.data["scopes"] = "identities:read"
+			status, message := statusOf(e.request(logical.CreateOperation, "static-roles/r", tc.data))
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d, message %q", status, message)
+			}
+			for _, fragment := range tc.fragments {
+				if !strings.Contains(message, fragment) {
+					t.Fatalf("message %q lacks %q", message, fragment)
+				}
+			}
+		})
+	}
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("refused timing called Beyond Identity: %v", opsOf(calls))
+	}
+	// The longest period the message offers is accepted.
+	e.mustOK(logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "identities:read", "rotation_period": "7069090s"})
+}
+
+// The window bound looks at a whole cycle of the schedule, not the next 90
+// days: written in December, a schedule of April's minutes is every minute.
+func TestTheWindowBoundCoversAWholeCycleOfTheSchedule(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	fake := e.useFakeClock()
+	fake.Set(time.Date(2030, time.December, 4, 1, 0, 0, 0, time.UTC)) // 2032 is the next leap year
+	e.configure()
+	for name, schedule := range map[string]string{
+		"April, written in December":        "* * * 4 *",
+		"29 February, two years before one": "* * 29 2 *",
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, message := statusOf(e.request(logical.CreateOperation, "static-roles/r", map[string]any{
+				"scopes": "identities:read", "rotation_schedule": schedule, "rotation_window": "2160h"}))
+			if status != http.StatusBadRequest || !strings.Contains(message, "'rotation_window' (2160h)") ||
+				!strings.Contains(message, "whole cycle") || !strings.Contains(message, "(60s)") {
+				t.Fatalf("%d %q", status, message)
+			}
+		})
+	}
+}
+
+// A schedule's shortest interval is the shortest gap between two of its
+// times over a whole cycle of it, wherever in the cycle that gap falls.
+func TestAScheduleShortestIntervalIsItsShortestGap(t *testing.T) {
+	t.Parallel()
+	december := time.Date(2030, time.December, 4, 1, 0, 0, 0, time.UTC)
+	for schedule, tc := range map[string]struct {
+		from time.Time
+		want time.Duration
+	}{
+		// The 1st and 2nd of June: a day apart, then 364 days to the next.
+		"0 0 1,2 6 *": {december, 24 * time.Hour},
+		// Weekdays: a day apart but over the weekend, from a Friday.
+		"0 2 * * 1-5": {friday0100, 24 * time.Hour},
+		// Twice a day, 21 hours apart, then 3 hours to the next day's.
+		"13 2,23 * * *": {december, 3 * time.Hour},
+		// 28 and 29 February: a day apart only in a leap year, 2032.
+		"0 0 28,29 2 *": {december, 24 * time.Hour},
+		// February's first, or its Mondays: a day apart only in a year
+		// whose 1 February is a Sunday (2032 is not; 2037 is).
+		"0 0 1 2 1": {december, 24 * time.Hour},
+		"@monthly":  {december, 28 * 24 * time.Hour},
+		"@hourly":   {december, time.Hour},
+	} {
+		parsed, err := parseSchedule(schedule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := shortestInterval(parsed, tc.from); got != tc.want {
+			t.Errorf("%q from %s: shortest interval %s, want %s", schedule, tc.from.Format(time.DateOnly), got, tc.want)
+		}
 	}
 }

@@ -25,16 +25,24 @@ const agentTemplate = `{{ with secret "beyondidentity/creds/agent" }}{{ .Data.ac
 // it when the test ends. It returns the rendered file's path.
 func startAgent(t *testing.T, v *vaulttest.Server, token, template string) string {
 	t.Helper()
+	return startAgentTemplates(t, v, token, template)[0]
+}
+
+// startAgentTemplates runs Vault Agent with a token file and the given
+// templates, as the docs configure it, and stops it when the test ends. It
+// returns the rendered files' paths, in the templates' order.
+func startAgentTemplates(t *testing.T, v *vaulttest.Server, token string, templates ...string) []string {
+	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "vault-token")
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startAgentWith(t, v, fmt.Sprintf(`
+	return startAgentWithAll(t, v, fmt.Sprintf(`
   method "token_file" {
     config = {
       token_file_path = %q
     }
-  }`, tokenFile), template)
+  }`, tokenFile), templates...)
 }
 
 // startAgentWith runs Vault Agent with the given auto_auth method block and
@@ -42,8 +50,25 @@ func startAgent(t *testing.T, v *vaulttest.Server, token, template string) strin
 // file's path.
 func startAgentWith(t *testing.T, v *vaulttest.Server, method, template string) string {
 	t.Helper()
+	return startAgentWithAll(t, v, method, template)[0]
+}
+
+// startAgentWithAll is startAgentWith with any number of templates.
+func startAgentWithAll(t *testing.T, v *vaulttest.Server, method string, templates ...string) []string {
+	t.Helper()
 	dir := t.TempDir()
-	rendered := filepath.Join(dir, "beyondidentity-token")
+	var rendered []string
+	var blocks strings.Builder
+	for i, template := range templates {
+		rendered = append(rendered, filepath.Join(dir, fmt.Sprintf("beyondidentity-token-%d", i)))
+		fmt.Fprintf(&blocks, `
+template {
+  contents    = %q
+  destination = %q
+  perms       = "0600"
+}
+`, template, rendered[i])
+	}
 	config := fmt.Sprintf(`
 vault {
   address = %q
@@ -54,12 +79,7 @@ auto_auth {
 template_config {
   exit_on_retry_failure = true
 }
-template {
-  contents    = %q
-  destination = %q
-  perms       = "0600"
-}
-`, v.URL(), method, template, rendered)
+%s`, v.URL(), method, blocks.String())
 	configFile := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -141,5 +161,90 @@ func TestAgentRendersAndRefreshesTheToken(t *testing.T) {
 		if call.Form.Get("expiration_time") != "10" {
 			t.Fatalf("a token was minted for %s seconds, not the lease's 10", call.Form.Get("expiration_time"))
 		}
+	}
+}
+
+// followedRole is a static role whose rendered file a test watches. Its
+// tokens are told from the other roles' by the one scope they carry.
+type followedRole struct {
+	name, scope, rendered string
+	// minted is when the test first saw the fake mint each of its tokens.
+	minted map[string]time.Time
+	// shown is the tokens the rendered file has held, and renders counts
+	// them past the first.
+	shown   map[string]bool
+	renders int
+}
+
+// current is the role's newest token and when the test first saw it.
+func (r *followedRole) current(fake *fakebi.Server, now time.Time) (string, time.Time) {
+	var newest string
+	for _, token := range fake.Tokens() {
+		if len(token.Scopes) == 1 && token.Scopes[0] == r.scope {
+			newest = token.Value
+			if _, seen := r.minted[newest]; !seen {
+				r.minted[newest] = now
+			}
+		}
+	}
+	return newest, r.minted[newest]
+}
+
+// TestAgentFollowsEveryStaticRoleWithinSeconds runs one Vault Agent, as the
+// docs configure it, over a role with a 20-second period and a role
+// scheduled every minute: for each rotation, the rendered file holds the
+// new token within a few seconds, and never a replaced one for longer. The
+// scheduled role's static-creds carries rotation_period, without which
+// Agent re-reads only every five minutes.
+func TestAgentFollowsEveryStaticRoleWithinSeconds(t *testing.T) {
+	e := newEnv(t)
+	roles := []*followedRole{
+		{name: "every-20s", scope: "identities:read"},
+		{name: "every-minute", scope: "groups:read"},
+	}
+	e.write("beyondidentity/static-roles/every-20s", map[string]any{"scopes": "identities:read", "rotation_period": "20s"})
+	e.write("beyondidentity/static-roles/every-minute", map[string]any{"scopes": "groups:read", "rotation_schedule": "* * * * *"})
+	e.vault.MustCLI("policy", "write", "bi-static", writeTemp(t, `path "beyondidentity/static-creds/*" { capabilities = ["read"] }`))
+	auth, err := e.vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"bi-static"}, TTL: "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var templates []string
+	for _, r := range roles {
+		templates = append(templates, fmt.Sprintf(`{{ with secret "beyondidentity/static-creds/%s" }}{{ .Data.access_token }}{{ end }}`, r.name))
+		r.minted, r.shown = map[string]time.Time{}, map[string]bool{}
+	}
+	for i, path := range startAgentTemplates(t, e.vault, auth.Auth.ClientToken, templates...) {
+		roles[i].rendered = path
+	}
+
+	// Within a few seconds: the Agent re-reads a second after ttl, and the
+	// rotation runs within a second or two of its time.
+	const withinSeconds = 5 * time.Second
+	deadline := time.Now().Add(210 * time.Second) // two minute boundaries, whenever the test starts
+	for roles[0].renders < 2 || roles[1].renders < 2 {
+		now := time.Now()
+		if now.After(deadline) {
+			t.Fatalf("in %s, the Agent rendered %d and %d rotations of the two roles, want 2 each",
+				210*time.Second, roles[0].renders, roles[1].renders)
+		}
+		for _, r := range roles {
+			newest, minted := r.current(e.fake, now)
+			shown := readRendered(r.rendered)
+			switch {
+			case shown == "":
+				continue // before the first render
+			case shown != newest && now.Sub(minted) > withinSeconds:
+				t.Fatalf("%s: the rendered file still holds a replaced token %s after the rotation",
+					r.name, now.Sub(minted).Round(100*time.Millisecond))
+			case shown == newest && !r.shown[shown]:
+				if len(r.shown) > 0 {
+					r.renders++
+					t.Logf("%s: rotation %d rendered %s after its mint", r.name, r.renders, now.Sub(minted).Round(100*time.Millisecond))
+				}
+				r.shown[shown] = true
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/api"
-
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
@@ -103,32 +101,6 @@ func TestRotateRoleThenDelete(t *testing.T) {
 	e.vault.MustCLI("delete", "beyondidentity/static-roles/manual")
 	if !e.revokedNotExpired(second) {
 		t.Fatal("deleting the static role left its token valid")
-	}
-}
-
-// TestAgentTemplateOverStaticCredsFollowsRotations renders a static role's
-// token with Vault Agent, which re-reads it when it rotates.
-func TestAgentTemplateOverStaticCredsFollowsRotations(t *testing.T) {
-	e := newEnv(t)
-	e.write("beyondidentity/static-roles/agent", map[string]any{"scopes": "identities:read", "rotation_period": "15s"})
-	e.vault.MustCLI("policy", "write", "bi-static", writeTemp(t, `path "beyondidentity/static-creds/agent" { capabilities = ["read"] }`))
-	auth, err := e.vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"bi-static"}, TTL: "1h"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rendered := startAgent(t, e.vault, auth.Auth.ClientToken,
-		`{{ with secret "beyondidentity/static-creds/agent" }}{{ .Data.access_token }}{{ end }}`)
-	eventually(t, 30*time.Second, "the first render", func() bool { return readRendered(rendered) != "" })
-	first := readRendered(rendered)
-	if current, _ := e.staticCreds("agent"); current != first {
-		t.Fatal("the Agent rendered something other than the static role's token")
-	}
-	eventually(t, 45*time.Second, "a re-render with the rotated token", func() bool {
-		current := readRendered(rendered)
-		return current != "" && current != first
-	})
-	if current, _ := e.staticCreds("agent"); readRendered(rendered) != current {
-		t.Fatal("the Agent rendered a token other than the current one")
 	}
 }
 

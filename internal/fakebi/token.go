@@ -65,6 +65,9 @@ func checkMint(in *incoming, apps []Application) (mintRequest, *oauthError) {
 	if req.lifetime, oerr = parseLifetime(in.form, app); oerr != nil {
 		return req, oerr
 	}
+	if capped := int64(app.CapLifetime / time.Second); capped > 0 {
+		req.lifetime = min(req.lifetime, capped)
+	}
 	req.lifetime += int64(app.Outlive / time.Second)
 	if raw, ok := in.form["custom_claims"]; ok {
 		if _, ok := decodeObject(raw[0]); !ok {

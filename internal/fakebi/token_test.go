@@ -453,3 +453,20 @@ func TestOutliveMakesTokensLiveLongerThanAsked(t *testing.T) {
 		t.Fatalf("the token lives %v", life)
 	}
 }
+
+func TestCapLifetimeIssuesShorterTokensThanAsked(t *testing.T) {
+	f := newFixture(t)
+	app := appA
+	app.ID, app.ClientID, app.CapLifetime = "app-cap", "client-cap", time.Hour
+	f.s.AddApplication(app)
+	for asked, want := range map[string]float64{"86400": 3600, "60": 60} {
+		answer := f.mint(t, app, "expiration_time", asked)
+		if answer["expires_in"] != want {
+			t.Fatalf("asked %s s: expires_in %v, want %v", asked, answer["expires_in"], want)
+		}
+		tokens := f.s.Tokens()
+		if life := tokens[len(tokens)-1].ExpiresAt.Sub(tokens[len(tokens)-1].IssuedAt); life != time.Duration(want)*time.Second {
+			t.Fatalf("asked %s s: the token lives %v", asked, life)
+		}
+	}
+}

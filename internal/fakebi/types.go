@@ -37,6 +37,11 @@ type Application struct {
 	// answer's scope, the JWT's scope claim, introspection and Token.Scopes
 	// all carry them. It stands for a server that grants more than asked.
 	WidenScopes []string
+	// CapLifetime, when set, is the longest a token lives, whatever
+	// expiration_time asks: a server that silently issues shorter tokens
+	// than asked (ExpiresAfter refuses a longer request instead). The
+	// answer's expires_in says the capped life.
+	CapLifetime time.Duration
 	// Outlive is added to the lifetime asked for, in the token and in its
 	// answer's expires_in: a server that issues tokens living longer than
 	// asked, so a test can tell a revoked token from one that expired.
