@@ -202,13 +202,21 @@ func (r *runner) Helper()                         {}
 func (r *runner) Cleanup(f func())                { r.cleanups = append(r.cleanups, f) }
 func (r *runner) Failed() bool                    { return r.failed }
 func (r *runner) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// Errorf reports a failure and lets the step, or its cleanups, go on.
+func (r *runner) Errorf(format string, args ...any) {
+	r.failed = true
+	fmt.Fprintf(os.Stderr, "bench-vault: "+format+"\n", args...)
+}
+
 func (r *runner) Fatalf(format string, args ...any) {
 	r.failed = true
 	panic(fatal(fmt.Sprintf(format, args...)))
 }
 
 // do runs step, then the cleanups it registered, last first. It returns
-// the Fatalf message and false when step called Fatalf.
+// the Fatalf message and false when step called Fatalf, and false when
+// step or a cleanup called Errorf.
 func (r *runner) do(step func()) (msg string, ok bool) {
 	defer func() {
 		p := recover()
@@ -217,6 +225,9 @@ func (r *runner) do(step func()) (msg string, ok bool) {
 		}
 		r.cleanups = nil
 		if p == nil {
+			if r.failed {
+				msg, ok = "failed (see above)", false
+			}
 			return
 		}
 		f, isFatal := p.(fatal)

@@ -42,9 +42,12 @@ const (
 	bridge  = Gateway + "/24"
 )
 
-// TB is what the engine needs of a test; vaulttest.TB has the same methods.
+// TB is what the engine needs of a test: vaulttest.TB's methods and
+// Errorf, which reports what a stopped engine left behind without stopping
+// the other cleanups.
 type TB interface {
 	Helper()
+	Errorf(format string, args ...any)
 	Fatalf(format string, args ...any)
 	Logf(format string, args ...any)
 	Cleanup(func())

@@ -41,8 +41,8 @@ type Engine struct {
 	stopped      bool
 }
 
-// Start runs a private engine and stops it when t cleans up, failing t if
-// the engine left anything behind.
+// Start runs a private engine and stops it when t cleans up, failing t
+// (with Errorf) if the engine left anything behind.
 func Start(t TB, opts Options) *Engine {
 	t.Helper()
 	if reason := Missing(); reason != "" {
@@ -61,7 +61,7 @@ func Start(t TB, opts Options) *Engine {
 	e := &Engine{t: t, Dir: dir, Host: "unix://" + filepath.Join(dir, "docker.sock"), cgroupParent: filepath.Base(dir)}
 	t.Cleanup(func() {
 		if err := e.Stop(); err != nil {
-			t.Fatalf("stopping the Docker engine: %v", err)
+			t.Errorf("stopping the Docker engine: %v", err)
 		}
 	})
 	e.start(opts)

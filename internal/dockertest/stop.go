@@ -105,9 +105,12 @@ func (e *Engine) killLeftovers() error {
 }
 
 // processes maps the pid of every process whose command line names the
-// engine's folder to that command line.
+// engine's folder, and of each of their descendants (a gVisor sandbox's
+// own processes name nothing), to its command line.
 func (e *Engine) processes() map[int]string {
 	found := map[int]string{}
+	parents := map[int]int{}
+	cmdlines := map[int]string{}
 	entries, _ := os.ReadDir("/proc")
 	for _, entry := range entries {
 		pid, err := strconv.Atoi(entry.Name())
@@ -118,12 +121,40 @@ func (e *Engine) processes() map[int]string {
 		if err != nil {
 			continue
 		}
-		cmdline := strings.ReplaceAll(string(data), "\x00", " ")
-		if strings.Contains(cmdline, e.Dir+"/") {
-			found[pid] = cmdline
+		cmdlines[pid] = strings.ReplaceAll(string(data), "\x00", " ")
+		parents[pid] = parentOf(pid)
+		if strings.Contains(cmdlines[pid], e.Dir+"/") {
+			found[pid] = cmdlines[pid]
+		}
+	}
+	for pid := range parents {
+		for ancestor := parents[pid]; ancestor > 1; ancestor = parents[ancestor] {
+			if _, ok := found[ancestor]; ok {
+				found[pid] = cmdlines[pid]
+				break
+			}
 		}
 	}
 	return found
+}
+
+// parentOf is a process's parent pid, or 0 when it cannot be read. The
+// fourth field of /proc/PID/stat, after the command in parentheses.
+func parentOf(pid int) int {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	end := strings.LastIndexByte(string(data), ')')
+	if end < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(data[end+1:]))
+	if len(fields) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(fields[1])
+	return ppid
 }
 
 // mountsLeft reports any mount under the engine's folder that this
@@ -147,10 +178,21 @@ func (e *Engine) mountsLeft() error {
 	return nil
 }
 
-// removeCgroups removes the engine's parent cgroup from every hierarchy;
-// its containers' own are gone with them. A cgroup that cannot be removed
-// still holds a process.
+// removeCgroups removes the engine's parent cgroup from every hierarchy,
+// with its containers' own, waiting a while for the processes a kill has
+// just ended to leave them: rmdir fails while a cgroup holds a task.
 func (e *Engine) removeCgroups() error {
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if err = e.removeCgroupsOnce(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+func (e *Engine) removeCgroupsOnce() error {
 	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", e.cgroupParent))
 	if direct := filepath.Join("/sys/fs/cgroup", e.cgroupParent); isDir(direct) {
 		dirs = append(dirs, direct)
