@@ -51,9 +51,9 @@ func requireContainerTools(t *testing.T) {
 		return
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI must run the containerized plugin: %s", reason)
+		t.Fatalf("CI must run the containerized plugin, but %s (.ci/run installs Debian's docker.io and runsc as root)", reason)
 	}
-	t.Skipf("%s; run it as root with Debian's docker.io and runsc installed: make e2e-container", reason)
+	t.Skipf("needs a private Docker engine with gVisor, but %s: run it as root with Debian's docker.io and runsc (apt-get install docker.io runsc), make e2e-container", reason)
 }
 
 // containerWorld is the containerized test's world: a private Docker

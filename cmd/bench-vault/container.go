@@ -41,7 +41,7 @@ var benchVaultUser = &syscall.Credential{Uid: 64501, Gid: 64501, Groups: []uint3
 // workloads take turns: creds and roles-read, on each mount.
 func (s setup) measureContainer(ctx context.Context, r *runner, opts vaulttest.Options, warmup, d time.Duration, rounds int) measurement {
 	if reason := dockertest.Missing(); reason != "" {
-		r.Fatalf("the container setup runs a private Docker engine: %s", reason)
+		r.Fatalf("the container setup runs a private Docker engine with gVisor, but %s: run it as root with Debian's docker.io and runsc", reason)
 	}
 	engine := dockertest.Start(r, dockertest.Options{SocketGID: int(benchVaultUser.Gid)})
 	fake := s.newFake()

@@ -63,7 +63,7 @@ func Missing() string {
 		if u, err := user.Current(); err == nil {
 			who = u.Username
 		}
-		return fmt.Sprintf("a private Docker engine needs root, and %s is not root", who)
+		return fmt.Sprintf("%s is not root", who)
 	}
 	var missing []string
 	for _, tool := range []string{"dockerd", "docker", "runsc", "mount"} {
@@ -72,7 +72,7 @@ func Missing() string {
 		}
 	}
 	if len(missing) > 0 {
-		return "not on PATH: " + strings.Join(missing, ", ") + " (Debian: apt-get install docker.io runsc)"
+		return "not on PATH: " + strings.Join(missing, ", ")
 	}
 	return ""
 }
