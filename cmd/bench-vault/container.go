@@ -65,7 +65,7 @@ func (s setup) measureContainer(ctx context.Context, r *runner, opts vaulttest.O
 		r.Fatalf("%v", err)
 	}
 	r.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err := os.Chmod(dir, 0o755); err != nil { //nolint:gosec // G302: Vault, run as another user, enters it
 		r.Fatalf("%v", err)
 	}
 	tmp := filepath.Join(dir, "plugin-tmp")

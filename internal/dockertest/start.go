@@ -55,7 +55,7 @@ func Start(t TB, opts Options) *Engine {
 		t.Fatalf("%v", err)
 	}
 	// Vault, run as another user, reaches the socket in it.
-	if err := os.Chmod(dir, 0o711); err != nil {
+	if err := os.Chmod(dir, 0o711); err != nil { //nolint:gosec // G302: see above
 		t.Fatalf("%v", err)
 	}
 	e := &Engine{t: t, Dir: dir, Host: "unix://" + filepath.Join(dir, "docker.sock"), cgroupParent: filepath.Base(dir)}

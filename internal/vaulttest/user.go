@@ -16,15 +16,17 @@ func (s *Server) handOver() {
 			s.t.Fatalf("giving the server its own vault binary: %v", err)
 		}
 	}
-	err := filepath.WalkDir(s.Dir, func(path string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if path == own {
-			return nil
-		}
-		return os.Lchown(path, int(s.opts.User.Uid), int(s.opts.User.Gid))
-	})
+	// Through an os.Root, so that nothing outside the folder is handed over.
+	root, err := os.OpenRoot(s.Dir)
+	if err == nil {
+		defer func() { _ = root.Close() }()
+		err = fs.WalkDir(root.FS(), ".", func(path string, _ fs.DirEntry, err error) error {
+			if err != nil || path == filepath.Base(own) {
+				return err
+			}
+			return root.Lchown(path, int(s.opts.User.Uid), int(s.opts.User.Gid))
+		})
+	}
 	if err != nil {
 		s.t.Fatalf("handing the server's folder to its user: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,7 +61,7 @@ func readTar(t *testing.T, data []byte) (map[string]*tar.Header, map[string][]by
 	r := tar.NewReader(bytes.NewReader(data))
 	for {
 		h, err := r.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return headers, contents, order
 		}
 		if err != nil {
