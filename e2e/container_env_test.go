@@ -235,9 +235,10 @@ type pluginContainer struct {
 		Labels map[string]string `json:"Labels"`
 	} `json:"Config"`
 	HostConfig struct {
-		Runtime  string `json:"Runtime"`
-		Memory   int64  `json:"Memory"`
-		NanoCpus int64  `json:"NanoCpus"`
+		Runtime  string   `json:"Runtime"`
+		Memory   int64    `json:"Memory"`
+		NanoCpus int64    `json:"NanoCpus"`
+		GroupAdd []string `json:"GroupAdd"`
 	} `json:"HostConfig"`
 }
 

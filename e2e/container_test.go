@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,6 +28,10 @@ func TestContainerizedPlugin(t *testing.T) {
 	}
 	if user := first.Config.User; user == "" || user == "0" || strings.HasPrefix(user, "0:") || strings.HasPrefix(user, "root") {
 		t.Fatalf("the plugin's container runs as %q: want the image's non-root user", user)
+	}
+	// Vault adds its own group to the container: proof it runs as vaultUser.
+	if groups := first.HostConfig.GroupAdd; len(groups) != 1 || groups[0] != strconv.Itoa(int(vaultUser.Gid)) {
+		t.Fatalf("the plugin's container has the added groups %v: want Vault's own, %d", groups, vaultUser.Gid)
 	}
 
 	// One lease's whole life, a static role, through the container.
