@@ -60,12 +60,20 @@ e2e: ## Run the end-to-end suite: the plugin in a real Vault server, Vault Agent
 		VAULT_BIN="$$vault_bin" TOFU_BIN="$$tofu_bin" TOFU_VAULT_PROVIDER_BIN="$$provider_bin" \
 		go test -tags e2e -count=1 -timeout 30m ./e2e/...
 
+.PHONY: e2e-container
+e2e-container: ## Run the containerized-plugin test alone: Vault, a private Docker engine and gVisor's runsc (root; Debian: apt-get install docker.io runsc)
+	@vault_bin="$$(scripts/vault.sh)" && VAULT_BIN="$$vault_bin" go test -tags e2e -count=1 -timeout 20m -run '^TestContainerizedPlugin$$' -v ./e2e/
+
 .PHONY: test
 test: vet unit release-check e2e ## Run the tests CI runs (after make lint): vet, unit tests, the reproducible-release check, end-to-end suite
 
 .PHONY: release
 release: ## Build release archives and SHA256SUMS for linux and darwin (amd64, arm64) into dist/: VERSION=vX.Y.Z
 	@VERSION=$(VERSION) scripts/release.sh
+
+.PHONY: image
+image: ## Build the plugin's container image NAME:X.Y.Z (reproducible, no base image) and docker load it: VERSION=vX.Y.Z [ARCH=arm64] [LOAD=0]
+	@VERSION=$(VERSION) $(if $(ARCH),ARCH=$(ARCH)) $(if $(LOAD),LOAD=$(LOAD)) scripts/image.sh
 
 .PHONY: release-check
 release-check: ## Build the release twice into temporary folders and check both give the same SHA256SUMS

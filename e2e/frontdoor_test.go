@@ -30,6 +30,7 @@ const repoRoot = ".."
 var ownTests = map[string]string{
 	"docs/terraform.md": "OpenTofu and the Vault provider",
 	"docs/upgrade.md":   "the previous release, built from the repository's history",
+	"docs/release.md":   "a private Docker engine with gVisor's runsc",
 }
 
 // docSection returns the texts of the blocks fenced with info under

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make release-check: builds the release twice, into two temporary folders,
 # with the same code path as make release, and fails unless both give the
-# same SHA256SUMS for every platform.
+# same SHA256SUMS for every platform: archives and container images.
 #
 # The second build reuses Go's compile cache, so what this checks is all
 # that differs between runs around the compiler: version and VCS stamping,
@@ -36,6 +36,13 @@ fi
 
 for platform in "${PLATFORMS[@]}"; do
     grep -q "_${platform}.tar.gz\$" "$work/first/SHA256SUMS" || die "the release has no archive for $platform"
+done
+# The container images (their archives and configs, whose sums are the
+# image IDs) are compared with the rest.
+for arch in amd64 arm64; do
+    for kind in image.tar image.json; do
+        grep -q "_linux_${arch}.${kind}\$" "$work/first/SHA256SUMS" || die "the release has no linux/$arch $kind"
+    done
 done
 if ! diff -u "$work/first/SHA256SUMS" "$work/second/SHA256SUMS" >&2; then
     die "two builds of the same source differ (above): the release is not reproducible"

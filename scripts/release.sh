@@ -3,9 +3,14 @@
 # GoReleaser (.goreleaser.yaml), locally, publishing nothing: a static,
 # version-stamped plugin binary for linux and darwin on amd64 and arm64, one
 # vault-plugin-secrets-beyondidentity_X.Y.Z_<os>_<arch>.tar.gz each and a
-# SHA256SUMS, in dist/. Then it prints, per platform, the archive's SHA-256
-# and the `vault plugin register` line, whose -sha256 is that of the binary
-# inside the archive (what Vault checks), not of the archive.
+# SHA256SUMS, in dist/. Beside each linux archive goes the plugin's container
+# image, packed from the binary in that archive by scripts/ociimage, as an
+# archive docker load takes (..._linux_<arch>.image.tar) and its config
+# (.image.json, whose SHA-256 is the image ID); SHA256SUMS lists them too.
+# Then it prints, per platform, the archive's SHA-256 and the `vault plugin
+# register` line, whose -sha256 is that of the binary inside the archive
+# (what Vault checks), not of the archive; and per image, its ID and its
+# register line.
 #
 #   VERSION=vX.Y.Z        the version to stamp (required form: v + semver)
 #   DIST=dir              build into dir instead of dist/
@@ -67,13 +72,41 @@ sha256() {
     if command -v sha256sum >/dev/null; then sha256sum "$@"; else shasum -a 256 "$@"; fi
 }
 
+# images: packs the binary of each linux archive into a container image
+# beside it, dated like every other file, and lists the image's archive
+# and config in SHA256SUMS, which stays sorted by name as GoReleaser wrote it.
+images() {
+    local arch base
+    (cd "$ROOT" && go build -o "$WORK/ociimage" ./scripts/ociimage) >&2
+    for arch in amd64 arm64; do
+        base="${PLUGIN}_${VERSION#v}_linux_${arch}"
+        mkdir -p "$WORK/$arch"
+        tar -xzf "$DIST/$base.tar.gz" -C "$WORK/$arch" "$PLUGIN"
+        say "packing the container image $PLUGIN:${VERSION#v} for linux/$arch"
+        "$WORK/ociimage" -binary "$WORK/$arch/$PLUGIN" -arch "$arch" -ref "$PLUGIN:${VERSION#v}" \
+            -created "$SOURCE_DATE" -out "$DIST/$base.image.tar" -config "$DIST/$base.image.json" >/dev/null
+    done
+    (cd "$DIST" && { cat SHA256SUMS; sha256 ./*.image.tar ./*.image.json | sed 's|  \./|  |'; } |
+        LC_ALL=C sort -k2 >"$WORK/SHA256SUMS" && mv "$WORK/SHA256SUMS" SHA256SUMS)
+}
+
 # summary: per archive in SHA256SUMS, its SHA-256 and that of the binary
-# inside, and the register line that goes with it.
+# inside, and the register line that goes with it; per image, its ID.
 summary() {
     local sum name platform binary
     printf 'Release %s in %s\n' "$VERSION" "$DIST"
     printf 'Check it with: (cd %s && sha256sum -c SHA256SUMS)\n' "$DIST"
     while read -r sum name; do
+        if [[ "$name" == *.image.json ]]; then
+            platform="${name#"${PLUGIN}_${VERSION#v}_"}"
+            platform="${platform%.image.json}"
+            printf '\n%s container image %s:%s\n' "${platform/_//}" "$PLUGIN" "${VERSION#v}"
+            printf '  archive %s  (docker load -i it)\n' "${name%.json}.tar"
+            printf '  image ID %s  (the sha256 of %s)\n' "$sum" "$name"
+            printf '  vault plugin register -sha256=%s -oci_image=%s -version=%s secret %s\n' "$sum" "$PLUGIN" "$VERSION" "$PLUGIN"
+            continue
+        fi
+        [[ "$name" == *.tar.gz ]] || continue
         platform="${name#"${PLUGIN}_${VERSION#v}_"}"
         platform="${platform%.tar.gz}"
         binary="$(tar -xzOf "$DIST/$name" "$PLUGIN" | sha256 | cut -d' ' -f1)"
@@ -94,5 +127,6 @@ trap 'rm -rf "$WORK"' EXIT
 CONFIG="$(config)"
 say "building $VERSION with $("$GORELEASER" --version 2>/dev/null | awk '/GitVersion/ { print "GoReleaser " $2 }') into $DIST (files dated $SOURCE_DATE)"
 (cd "$ROOT" && VERSION="$VERSION" "$GORELEASER" release --snapshot --clean --config "$CONFIG") >&2
+images
 (cd "$DIST" && sha256 -c SHA256SUMS >/dev/null) || die "the archives in $DIST do not match its SHA256SUMS"
 summary

@@ -17,6 +17,7 @@
 //	make bench-vault LATENCY=20ms READERS=16 DURATION=15s
 //	make bench-vault SETUPS=dev
 //	make bench-vault PROFILE=/tmp/profiles   # then go tool pprof bin/vault-plugin-secrets-beyondidentity /tmp/profiles/cpu-*.pprof
+//	make bench-vault SETUPS=container        # as root, with Docker and gVisor's runsc
 package main
 
 import (
@@ -55,8 +56,13 @@ type flags struct {
 }
 
 // setupNames are the setups -setups chooses from: the dev server, the
-// integrated-storage node and the slow-upstream dev server.
-var setupNames = []string{"dev", "raft", "slow"}
+// integrated-storage node, the slow-upstream dev server, and the dev server
+// with the plugin both as a process and containerized under gVisor.
+var setupNames = []string{"dev", "raft", "slow", "container"}
+
+// defaultSetups are those measured without -setups. The container setup
+// needs root, Docker and gVisor's runsc: it is asked for by name.
+var defaultSetups = []string{"dev", "raft", "slow"}
 
 func parseFlags(args []string) (flags, error) {
 	var f flags
@@ -72,7 +78,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.DurationVar(&f.slowLatency, "slow-latency", 100*time.Millisecond, "upstream latency of the third setup")
 	fs.IntVar(&f.slowReaders, "slow-readers", 32, "concurrent readers of the third setup")
 	fs.StringVar(&f.profile, "profile", "", "a folder each setup's plugin writes a CPU profile of its run into (cpu-PID.pprof), for go tool pprof")
-	setups := fs.String("setups", strings.Join(setupNames, ","), "the setups to measure, comma-separated: dev, raft, slow")
+	setups := fs.String("setups", strings.Join(defaultSetups, ","), "the setups to measure, comma-separated: dev, raft, slow, container (root, Docker and gVisor's runsc: the plugin as a process and containerized, in one Vault)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -140,6 +146,8 @@ func run(ctx context.Context, f flags) int {
 			storage: vaulttest.Raft, latency: f.latency, readers: f.readers},
 		"slow": {name: fmt.Sprintf("dev server, in memory, %s upstream, %d readers", f.slowLatency, f.slowReaders),
 			storage: vaulttest.Dev, latency: f.slowLatency, readers: f.slowReaders, credsOnly: true},
+		"container": {name: fmt.Sprintf("dev server, process and gVisor container, HTTPS, %s upstream, %d readers", f.latency, f.readers),
+			storage: vaulttest.Dev, latency: f.latency, readers: f.readers, container: true},
 	}
 	var setups []setup
 	for _, name := range setupNames {
@@ -194,13 +202,21 @@ func (r *runner) Helper()                         {}
 func (r *runner) Cleanup(f func())                { r.cleanups = append(r.cleanups, f) }
 func (r *runner) Failed() bool                    { return r.failed }
 func (r *runner) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+// Errorf reports a failure and lets the step, or its cleanups, go on.
+func (r *runner) Errorf(format string, args ...any) {
+	r.failed = true
+	fmt.Fprintf(os.Stderr, "bench-vault: "+format+"\n", args...)
+}
+
 func (r *runner) Fatalf(format string, args ...any) {
 	r.failed = true
 	panic(fatal(fmt.Sprintf(format, args...)))
 }
 
 // do runs step, then the cleanups it registered, last first. It returns
-// the Fatalf message and false when step called Fatalf.
+// the Fatalf message and false when step called Fatalf, and false when
+// step or a cleanup called Errorf.
 func (r *runner) do(step func()) (msg string, ok bool) {
 	defer func() {
 		p := recover()
@@ -209,6 +225,9 @@ func (r *runner) do(step func()) (msg string, ok bool) {
 		}
 		r.cleanups = nil
 		if p == nil {
+			if r.failed {
+				msg, ok = "failed (see above)", false
+			}
 			return
 		}
 		f, isFatal := p.(fatal)

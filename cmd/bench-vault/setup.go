@@ -50,6 +50,9 @@ type setup struct {
 	// login's token: the dev setup, whose in-memory ratio to roles-read is
 	// what attribution costs with no upstream or storage to hide it.
 	attributed bool
+	// container runs the plugin twice in one Vault, as a process and as a
+	// containerized plugin under gVisor: see measureContainer.
+	container bool
 }
 
 // measurement is what one setup gave.
@@ -80,16 +83,10 @@ func (s setup) measure(ctx context.Context, r *runner, opts vaulttest.Options, w
 		r.Fatalf("%v", err)
 	}
 	r.Cleanup(func() { os.RemoveAll(dir) })
-	fake := fakebi.New()
-	fake.AddApplication(fakebi.Application{TenantID: tenantID, RealmID: realmID, ID: applicationID,
-		ClientID: clientID, ClientSecret: clientSecret, AllowedScopes: []string{"identities:read"}})
-	if s.latency > 0 {
-		// Every answer of Beyond Identity comes this late, as from a tenant
-		// that far away.
-		for _, op := range []fakebi.Op{fakebi.OpToken, fakebi.OpRevoke, fakebi.OpIntrospect} {
-			fake.SetFault(op, fakebi.Fault{Delay: s.latency})
-		}
+	if s.container {
+		return s.measureContainer(ctx, r, opts, warmup, d, rounds)
 	}
+	fake := s.newFake()
 	upstream := httptest.NewServer(fake)
 	r.Cleanup(upstream.Close)
 
@@ -103,37 +100,61 @@ func (s setup) measure(ctx context.Context, r *runner, opts vaulttest.Options, w
 	// fake's tokens in this process, well within bounds.
 	write(r, client, mount+"/roles/"+role, map[string]any{"scopes": "identities:read", "ttl": "1h"})
 
-	// The workloads take turns, rounds times each, so that drift (Raft
-	// snapshots, the leases piling up, other work on the machine) falls on
-	// all of them alike instead of on whichever ran last.
 	m := measurement{setup: s}
 	workloads := s.workloads(client)
 	if s.attributed {
 		// Last, so that the other workloads keep their turns' order.
 		workloads = append(workloads, s.attributedWorkload(r, vault, client))
 	}
+	m.takeTurns(ctx, fake, workloads, vault.PluginPath(), warmup, d, rounds)
+	if ctx.Err() != nil {
+		return m
+	}
+	m.journal = readJournalStats(ctx, client)
+	return m
+}
+
+// takeTurns drives the workloads, rounds times each, so that drift (Raft
+// snapshots, the leases piling up, other work on the machine) falls on all
+// of them alike instead of on whichever ran last. It samples the RSS of the
+// plugin process running pluginPath under the creds workload.
+func (m *measurement) takeTurns(ctx context.Context, fake *fakebi.Server, workloads []workload, pluginPath string, warmup, d time.Duration, rounds int) {
 	for round := range rounds {
 		for i, w := range workloads {
 			if round == 0 {
-				drive(ctx, w.name, s.readers, warmup, w.op)
+				drive(ctx, w.name, m.readers, warmup, w.op)
 				m.results = append(m.results, result{name: w.name})
 			}
 			fake.ResetCalls() // the fake records every call: keep its memory flat
 			var rss *rssSampler
 			if w.name == "creds" {
-				rss = sampleRSS(vault.PluginPath(), 100*time.Millisecond)
+				rss = sampleRSS(pluginPath, 100*time.Millisecond)
 			}
-			m.results[i].add(drive(ctx, w.name, s.readers, d/time.Duration(rounds), w.op))
+			m.results[i].add(drive(ctx, w.name, m.readers, d/time.Duration(rounds), w.op))
 			if rss != nil {
 				m.rssPeak = max(m.rssPeak, rss.Stop())
 			}
 			if ctx.Err() != nil {
-				return m
+				return
 			}
 		}
 	}
-	m.journal = readJournalStats(ctx, client)
-	return m
+}
+
+// newFake is the fake Beyond Identity of a setup, answering after its
+// latency.
+func (s setup) newFake() *fakebi.Server {
+	fake := fakebi.New()
+	fake.AddApplication(fakebi.Application{TenantID: tenantID, RealmID: realmID, ID: applicationID,
+		ClientID: clientID, ClientSecret: clientSecret, AllowedScopes: []string{"identities:read"}})
+	if s.latency > 0 {
+		// Every answer of Beyond Identity comes this late, as from a tenant
+		// that far away.
+		for _, op := range []fakebi.Op{fakebi.OpToken, fakebi.OpRevoke, fakebi.OpIntrospect} {
+			fake.SetFault(op, fakebi.Fault{Delay: s.latency})
+		}
+	}
+	return fake
 }
 
 // workload is one kind of request the load generator sends.
@@ -158,22 +179,33 @@ func (s setup) workloads(client *api.Client) []workload {
 			_, err := client.Auth().Token().CreateWithContext(ctx, &api.TokenCreateRequest{TTL: "1h", Policies: []string{"default"}})
 			return err
 		}},
-		{"roles-read", func(ctx context.Context) error {
-			secret, err := client.Logical().ReadWithContext(ctx, mount+"/roles/"+role)
-			if err == nil && secret == nil {
-				err = fmt.Errorf("roles/%s is missing", role)
-			}
-			return err
-		}},
+		{"roles-read", readRoleAt(client, mount, role)},
 	}
 }
 
 // readCreds reads a credential of a role and checks that it has a lease.
 func readCreds(client *api.Client, name string) func(context.Context) error {
+	return readCredsAt(client, mount, name)
+}
+
+// readCredsAt is readCreds on the mount at path.
+func readCredsAt(client *api.Client, path, name string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		secret, err := client.Logical().ReadWithContext(ctx, mount+"/creds/"+name)
+		secret, err := client.Logical().ReadWithContext(ctx, path+"/creds/"+name)
 		if err == nil && (secret == nil || secret.LeaseID == "") {
-			err = fmt.Errorf("creds/%s returned no lease", name)
+			err = fmt.Errorf("%s/creds/%s returned no lease", path, name)
+		}
+		return err
+	}
+}
+
+// readRoleAt reads a role of the mount at path: the plugin's round trip
+// with no upstream call.
+func readRoleAt(client *api.Client, path, name string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		secret, err := client.Logical().ReadWithContext(ctx, path+"/roles/"+name)
+		if err == nil && secret == nil {
+			err = fmt.Errorf("%s/roles/%s is missing", path, name)
 		}
 		return err
 	}

@@ -86,6 +86,16 @@ type Options struct {
 	// TB cleans up, before its folder goes: for checks of its logs. An
 	// error it returns fails the test.
 	Inspect func(*Server) error
+	// User, when set, runs the server as that user and group, as
+	// production runs Vault (the harness must run as root). The server's
+	// folder is handed to the user, HOME points into it, and the server
+	// runs its own link or copy of VaultBin: the folder of a cached
+	// binary may be closed to other users. The folders above the server's
+	// must let the user through.
+	User *syscall.Credential
+	// Env is added to the server's environment, such as DOCKER_HOST for a
+	// containerized plugin.
+	Env []string
 }
 
 // Server is one running (or stopped) Vault server.
@@ -172,8 +182,14 @@ func newServer(t TB, dir, name string, opts Options) *Server {
 	if opts.Storage == Dev {
 		s.RootToken = randomHex(16)
 	}
-	if err := CopyFile(opts.Plugin.Bin, s.PluginPath(), 0o755); err != nil {
-		t.Fatalf("copying the plugin: %v", err)
+	// A server that runs the plugin only in a container needs no binary.
+	if opts.Plugin.Bin != "" {
+		if err := CopyFile(opts.Plugin.Bin, s.PluginPath(), 0o755); err != nil {
+			t.Fatalf("copying the plugin: %v", err)
+		}
+	}
+	if opts.User != nil {
+		s.handOver()
 	}
 	// Cleanups run last-registered first: the inspection sees the logs of
 	// a stopped server, whose last lines are written.
@@ -217,15 +233,20 @@ func (s *Server) start() {
 		if err := os.WriteFile(s.configPath(), []byte(serverConfig(s)), 0o600); err != nil {
 			s.t.Fatalf("%v", err)
 		}
+		s.chown(s.configPath())
 		args = append(args, "-config="+s.configPath())
 	}
 	logFile, err := os.OpenFile(s.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		s.t.Fatalf("%v", err)
 	}
-	cmd := exec.Command(s.opts.VaultBin, args...)
+	cmd := exec.Command(s.vaultBin(), args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = Environ()
+	cmd.Env = Environ(s.opts.Env...)
+	if s.opts.User != nil {
+		cmd.Env = append(cmd.Env, "HOME="+s.Dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.opts.User}
+	}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		s.t.Fatalf("starting vault: %v", err)
