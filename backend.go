@@ -282,11 +282,11 @@ func (b *backend) clean(context.Context) {
 	b.reset()
 }
 
-// HandleRequest and HandleExistenceCheck refuse a parameter the path does
+// handleRequest and HandleExistenceCheck refuse a parameter the path does
 // not take (params.go), and let custom_claims arrive as a JSON
 // string as well as an object (see decodeClaimsField). Vault runs the
 // existence check first, so both must convert it.
-func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *backend) handleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	if resp := b.unknownParameter(req); resp != nil {
 		return resp, nil
 	}
@@ -296,7 +296,7 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 	return b.Backend.HandleRequest(ctx, req)
 }
 
-// HandleExistenceCheck implements logical.Backend; see HandleRequest.
+// HandleExistenceCheck implements logical.Backend; see handleRequest.
 func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
 	if resp := b.unknownParameter(req); resp != nil {
 		return false, false, errutil.UserError{Err: resp.Error().Error()}
