@@ -4,7 +4,8 @@
 # version-stamped plugin binary for linux and darwin on amd64 and arm64, one
 # vault-plugin-secrets-beyondidentity_X.Y.Z_<os>_<arch>.tar.gz each and a
 # SHA256SUMS, in dist/. Then it prints, per platform, the archive's SHA-256
-# and the `vault plugin register` line, whose -sha256 is that of the binary
+# and the `vault plugin register` line (for the binary installed under the
+# file name of its version), whose -sha256 is that of the binary
 # inside the archive (what Vault checks), not of the archive.
 #
 #   VERSION=vX.Y.Z        the version to stamp (required form: v + semver)
@@ -80,7 +81,7 @@ summary() {
         printf '\n%s\n' "${platform/_//}"
         printf '  archive %s\n          sha256 %s  (listed in SHA256SUMS)\n' "$name" "$sum"
         printf '  binary  %s, unpacked from it\n          sha256 %s  (what Vault checks)\n' "$PLUGIN" "$binary"
-        printf '  vault plugin register -sha256=%s -version=%s secret %s\n' "$binary" "$VERSION" "$PLUGIN"
+        printf '  vault plugin register -sha256=%s -version=%s -command=%s-%s secret %s\n' "$binary" "$VERSION" "$PLUGIN" "$VERSION" "$PLUGIN"
     done <"$DIST/SHA256SUMS"
 }
 
