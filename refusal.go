@@ -145,16 +145,26 @@ const (
 // HandleRequest answers a request (handleRequest), answers a failure its
 // handler returned as it is, and counts a refused credential request.
 func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	resp, err := b.handleRequest(ctx, req)
-	failure := err
-	if err != nil {
-		resp, err = answer(req, err)
+	resp, failure := b.handleRequest(ctx, req)
+	err := failure
+	if failure != nil {
+		resp, err = answer(req, failure)
 	}
-	if family := credentialFamily(req); family != "" && (failure != nil || resp.IsError()) && !handedToActive(failure) {
-		status := answeredStatus(req, resp, err)
-		b.metrics.issueFailures.WithLabelValues(family, failureCause(failure, status), strconv.Itoa(status)).Inc()
-	}
+	b.countRefusal(req, failure, resp, err)
 	return resp, err
+}
+
+// countRefusal counts a refused credential request in
+// beyondidentity_issue_failures_total, once: by path, by the class of its
+// failure (nil when its handler answered the caller's mistake itself), and
+// by the status of its answer (resp, err).
+func (b *backend) countRefusal(req *logical.Request, failure error, resp *logical.Response, err error) {
+	family := credentialFamily(req)
+	if family == "" || (failure == nil && !resp.IsError()) || handedToActive(failure) {
+		return
+	}
+	status := answeredStatus(req, resp, err)
+	b.metrics.issueFailures.WithLabelValues(family, failureCause(failure, status), strconv.Itoa(status)).Inc()
 }
 
 // answeredStatus is the HTTP status Vault answers an answer with.
@@ -184,8 +194,8 @@ func credentialFamily(req *logical.Request) string {
 	return ""
 }
 
-// handedToActive reports whether a performance standby hands the request to the
-// active node, which answers and counts it.
+// handedToActive reports whether a performance standby hands the request
+// to the active node, which answers and counts it.
 func handedToActive(err error) bool {
 	return errors.Is(err, logical.ErrReadOnly) || errors.Is(err, logical.ErrPerfStandbyPleaseForward)
 }
