@@ -58,6 +58,13 @@ func TestUpgradeKeepsLiveState(t *testing.T) {
 		t.Fatalf("the README's install should show the version it registered, %s:\n%s", previousVersion, redactSecrets(out))
 	}
 	e.assertRunning(previousVersion)
+	// Installed as the upgrade installs the next version: under a file name
+	// of its own, which an upgrade leaves in place for the roll back.
+	versioned := pluginName + "-" + previousVersion
+	command := strings.TrimSpace(e.vault.MustCLI("plugin", "info", "-field=command", "-version="+previousVersion, "secret", pluginName))
+	if _, err := os.Stat(filepath.Join(e.vault.PluginDir(), versioned)); err != nil || command != versioned {
+		t.Fatalf("the README's install registered %q (%v); want the file %s", command, err, versioned)
+	}
 	e.configure()
 	e.tokensOutliveTheirLeases() // a token dead at the end was revoked, not expired
 
