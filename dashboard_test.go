@@ -212,3 +212,84 @@ func TestEveryDocumentedMetricIsOnTheDashboard(t *testing.T) {
 		}
 	}
 }
+
+// exportedLabels are the labels of each metric in the plugin's registry,
+// as its collectors describe them.
+func exportedLabels(t *testing.T) map[string][]string {
+	t.Helper()
+	e := newTestBackend(t)
+	descs := make(chan *prometheus.Desc)
+	go func() {
+		e.b.metrics.registry.Describe(descs)
+		close(descs)
+	}()
+	described := regexp.MustCompile(`fqName: "([^"]+)".*constLabels: \{([^}]*)\}, variableLabels: \{([^}]*)\}`)
+	labels := map[string][]string{}
+	for desc := range descs {
+		match := described.FindStringSubmatch(desc.String())
+		if match == nil {
+			t.Fatalf("cannot read the labels of %s", desc)
+		}
+		for _, pair := range strings.Split(match[2], ",") {
+			if name, _, ok := strings.Cut(pair, "="); ok {
+				labels[match[1]] = append(labels[match[1]], name)
+			}
+		}
+		for _, name := range strings.Split(match[3], ",") {
+			if name != "" {
+				labels[match[1]] = append(labels[match[1]], name)
+			}
+		}
+	}
+	return labels
+}
+
+// TestDashboardGroupsByLabelsTheMetricsHave: a query that groups by a label
+// the metric lacks (a label renamed in the code) shows one empty series;
+// the legend names only the labels grouped by. The issue failures are
+// shown by cause, the label operators alert on.
+func TestDashboardGroupsByLabelsTheMetricsHave(t *testing.T) {
+	t.Parallel()
+	exported := exportedMetrics(t)
+	labels := exportedLabels(t)
+	groupedBy := regexp.MustCompile(`\bby \(([^)]*)\)`)
+	legendLabel := regexp.MustCompile(`\{\{\s*([a-z_]+)\s*\}\}`)
+	failuresByCause := false
+	var walk func([]dashboardPanel)
+	walk = func(panels []dashboardPanel) {
+		for _, p := range panels {
+			for _, target := range p.Targets {
+				expr, _ := target["expr"].(string)
+				// Prometheus adds these to every series it scrapes; le is a histogram's.
+				have := []string{"job", "instance", "le"}
+				for _, name := range metricName.FindAllString(expr, -1) {
+					have = append(have, labels[baseMetric(name, exported)]...)
+				}
+				var grouped []string
+				for _, match := range groupedBy.FindAllStringSubmatch(expr, -1) {
+					for _, label := range strings.Split(match[1], ",") {
+						label = strings.TrimSpace(label)
+						grouped = append(grouped, label)
+						if !slices.Contains(have, label) {
+							t.Errorf("panel %q groups by %q, which its metrics lack (they have %v): %s", p.Title, label, have, expr)
+						}
+					}
+				}
+				legend, _ := target["legendFormat"].(string)
+				for _, match := range legendLabel.FindAllStringSubmatch(legend, -1) {
+					if !slices.Contains(grouped, match[1]) {
+						t.Errorf("panel %q's legend %q names %q, which the query does not group by: %s", p.Title, legend, match[1], expr)
+					}
+				}
+				if strings.Contains(expr, "beyondidentity_issue_failures_total") && slices.Contains(grouped, "cause") {
+					failuresByCause = true
+				}
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(readDashboard(t).Panels)
+	if !failuresByCause {
+		t.Error("no panel shows beyondidentity_issue_failures_total by cause")
+	}
+}

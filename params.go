@@ -27,11 +27,11 @@ import (
 // delete given an option it does not take (confirm=no) would delete all the
 // same. The rule is the path's own field schema, for every path alike.
 
-// HandleRequest implements logical.Backend: it refuses a secret of the
+// handleRequest, under HandleRequest (refusal.go), refuses a secret of the
 // wrong type, a name the role paths refuse and a parameter the path does
 // not take, and lets custom_claims arrive as a JSON string as well as an
 // object (decodeClaimsField), then runs the path.
-func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+func (b *backend) handleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
 	for _, refuse := range []func(*logical.Request) *logical.Response{b.secretOfWrongType, b.invalidName, b.unknownParameter} {
 		if resp := refuse(req); resp != nil {
 			return resp, nil
@@ -47,7 +47,7 @@ func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*log
 // object the path names exists, and nothing else. Vault runs it before the
 // request and logs any error it returns as an ERROR of its own, so it never
 // looks at what the request carries: which object a path names is in the
-// path, and HandleRequest refuses bad input.
+// path, and handleRequest refuses bad input.
 func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request) (bool, bool, error) {
 	byPath := *req
 	byPath.Data = nil

@@ -307,9 +307,9 @@ func retentionReason(current, cfg *config) string {
 // id), and how to drop them.
 func retainedWarning(reason string, cfg *config, id string, keptUntil time.Time, mount string) string {
 	return fmt.Sprintf("%s: the credentials of client %s at %s are kept, seal-wrapped, until %s, so that the tokens they "+
-		"issued are still revoked at Beyond Identity with them (reading config lists them). To drop them now, run: "+
+		"issued are still revoked at Beyond Identity with them (vault list %sconfig/retained lists them). To drop them now, run: "+
 		"vault delete %sconfig/retained/%s (the tokens they issued then cannot be revoked until they expire)",
-		reason, cfg.ClientID, biclient.TokenURL(cfg.issuer()), keptUntil.UTC().Format(time.RFC3339), mount, id)
+		reason, cfg.ClientID, biclient.TokenURL(cfg.issuer()), keptUntil.UTC().Format(time.RFC3339), mount, mount, id)
 }
 
 // pathConfigDelete deletes the config but keeps its credentials, so that

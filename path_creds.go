@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -81,13 +80,12 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 	name := d.Get("name").(string)
 	plan, err := b.planCredential(ctx, req, d)
 	if err != nil {
-		return answer(req, err)
+		return nil, err // HandleRequest counts and answers it
 	}
 	resp, err := b.issue(ctx, req.Storage, plan)
 	if err != nil {
-		b.metrics.issueFailures.WithLabelValues(strconv.Itoa(statusOfFailure(err))).Inc()
 		b.event("credential-issue-failure", false, append([]string{"role", name, "entity_id", req.EntityID}, failureMetadata(err)...)...)
-		return answer(req, err)
+		return nil, err
 	}
 	b.metrics.issued.WithLabelValues(name).Inc()
 	b.event("credential-issue", false, "role", name, "entity_id", req.EntityID, "token_id", resp.Data["token_id"].(string),
@@ -97,8 +95,7 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 
 // planCredential decides a read's credential from its role, the request's
 // narrowing, the mount's ceiling and, for a role that attributes, the
-// entity that asks. A claims_template the entity cannot fill is counted as
-// a failed issue; the other refusals mint nothing and are not.
+// entity that asks.
 func (b *backend) planCredential(ctx context.Context, req *logical.Request, d *framework.FieldData) (*credentialPlan, error) {
 	name := d.Get("name").(string)
 	r, err := b.cachedRole(ctx, req.Storage, name)
@@ -118,9 +115,6 @@ func (b *backend) planCredential(ctx context.Context, req *logical.Request, d *f
 	plan.entityID = req.EntityID
 	if r.ClaimsTemplate != "" {
 		if plan.claims, err = b.attributedClaims(r, name, req.EntityID); err != nil {
-			if statusOfFailure(err) == http.StatusBadRequest {
-				b.metrics.issueFailures.WithLabelValues(strconv.Itoa(http.StatusBadRequest)).Inc()
-			}
 			return nil, err
 		}
 	}

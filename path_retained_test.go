@@ -38,3 +38,23 @@ func TestCredsDroppedCredentialsCannotRevoke(t *testing.T) {
 		t.Fatalf("revoke with the original application: %v", err)
 	}
 }
+
+// TestConfigDeleteWarningNamesWhereTheKeptCredentialsAreListed: after a
+// delete, reading config finds nothing, so the warning names the list that
+// shows the kept credentials, and that list holds them.
+func TestConfigDeleteWarningNamesWhereTheKeptCredentialsAreListed(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.configure()
+	warnings := strings.Join(e.mustOK(logical.DeleteOperation, "config", nil).Warnings, "\n")
+	if resp, err := e.request(logical.ReadOperation, "config", nil); err != nil || (resp != nil && !resp.IsError()) {
+		t.Fatalf("config reads %v %v after its delete, want nothing", resp, err)
+	}
+	if strings.Contains(warnings, "reading config") || !strings.Contains(warnings, "vault list beyondidentity/config/retained lists them") {
+		t.Fatalf("the delete's warning does not name the list of kept credentials:\n%s", warnings)
+	}
+	kept := e.mustOK(logical.ListOperation, "config/retained/", nil).Data["keys"].([]string)
+	if len(kept) != 1 || !strings.Contains(warnings, "config/retained/"+kept[0]) {
+		t.Fatalf("config/retained/ lists %v; the warning says:\n%s", kept, warnings)
+	}
+}

@@ -49,7 +49,7 @@ func (b *backend) pathRotateRoleWrite(ctx context.Context, req *logical.Request,
 	}
 	warnings, err := b.rotate(ctx, req.Storage, name, r)
 	if err != nil {
-		return answer(req, err)
+		return nil, err // HandleRequest counts and answers it
 	}
 	return &logical.Response{Warnings: warnings, Data: map[string]any{
 		"token_id":            r.Current.TokenID,

@@ -1,9 +1,12 @@
 package beyondidentity
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -12,11 +15,16 @@ import (
 
 // Inside the plugin a failure travels as one error. What the operator must
 // fix, and what Beyond Identity answered, is a refusal: an error that
-// carries the HTTP status Vault is to answer with. A handler turns a
-// failure into its answer once, with answer: a 400 into an error response,
-// as Vault's own engines answer a user's mistake; any other status into a
-// coded error. An error that holds no refusal is the plugin's or storage's
-// own failure, which Vault answers with a 500.
+// carries the HTTP status Vault is to answer with. A failure is turned into
+// its answer once, with answer: a 400 into an error response, as Vault's
+// own engines answer a user's mistake; any other status into a coded
+// error. An error that holds no refusal is the plugin's or storage's own
+// failure, which Vault answers with a 500.
+//
+// A handler may answer its failure itself. The credential handlers (creds,
+// static-creds, rotate-role) return theirs as they are: HandleRequest, which
+// every request passes, counts each refused credential request once, by
+// the class of its cause, then answers it.
 
 // refusal is a failure with the HTTP status it is answered with.
 type refusal struct {
@@ -112,4 +120,99 @@ func upstreamStatus(err error) int {
 		return coded.Code()
 	}
 	return http.StatusBadGateway
+}
+
+// The cause classes of beyondidentity_issue_failures_total: few, so that an
+// alert can name one.
+const (
+	// causeBadRequest: the caller's mistake, such as an unknown role, a
+	// scope outside the role, a ttl above max_ttl or a parameter the path
+	// does not take.
+	causeBadRequest = "bad_request"
+	// causeNotConfigured: the mount has no config.
+	causeNotConfigured = "not_configured"
+	// causeUpstream: Beyond Identity refused the request (a 400 naming what
+	// it said), failed, timed out or answered nonsense (502, 504).
+	causeUpstream = "upstream"
+	// causeUnavailable: a 503, to try again later: Beyond Identity
+	// throttled or was unavailable past the retries, every call slot stayed
+	// busy, revocations are pending, or a static role's rotation is due.
+	causeUnavailable = "unavailable"
+	// causeInternal: the plugin's or storage's own failure (500).
+	causeInternal = "internal"
+)
+
+// HandleRequest answers a request (handleRequest), answers a failure its
+// handler returned as it is, and counts a refused credential request.
+func (b *backend) HandleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
+	resp, failure := b.handleRequest(ctx, req)
+	err := failure
+	if failure != nil {
+		resp, err = answer(req, failure)
+	}
+	b.countRefusal(req, failure, resp, err)
+	return resp, err
+}
+
+// countRefusal counts a refused credential request in
+// beyondidentity_issue_failures_total, once: by path, by the class of its
+// failure (nil when its handler answered the caller's mistake itself), and
+// by the status of its answer (resp, err).
+func (b *backend) countRefusal(req *logical.Request, failure error, resp *logical.Response, err error) {
+	family := credentialFamily(req)
+	if family == "" || (failure == nil && !resp.IsError()) || handedToActive(failure) {
+		return
+	}
+	status := answeredStatus(req, resp, err)
+	b.metrics.issueFailures.WithLabelValues(family, failureCause(failure, status), strconv.Itoa(status)).Inc()
+}
+
+// answeredStatus is the HTTP status Vault answers an answer with.
+func answeredStatus(req *logical.Request, resp *logical.Response, err error) int {
+	var coded logical.HTTPCodedError
+	if errors.As(err, &coded) {
+		return coded.Code()
+	}
+	status, _ := logical.RespondErrorCommon(req, resp, err)
+	return status
+}
+
+// credentialFamily names the credential path a request reads or writes
+// (creds, static-creds, rotate-role); "" for any other request, a lease's
+// renewal or revocation included.
+func credentialFamily(req *logical.Request) string {
+	switch req.Operation {
+	case logical.ReadOperation, logical.UpdateOperation, logical.CreateOperation:
+	default:
+		return ""
+	}
+	for _, prefix := range []string{credsPrefix, staticCredsPrefix, rotateRolePrefix} {
+		if strings.HasPrefix(req.Path, prefix) {
+			return strings.TrimSuffix(prefix, "/")
+		}
+	}
+	return ""
+}
+
+// handedToActive reports whether a performance standby hands the request
+// to the active node, which answers and counts it.
+func handedToActive(err error) bool {
+	return errors.Is(err, logical.ErrReadOnly) || errors.Is(err, logical.ErrPerfStandbyPleaseForward)
+}
+
+// failureCause is the class of a refused request's failure, answered with
+// status (nil: the handler answered a mistake of the caller's itself).
+func failureCause(err error, status int) string {
+	var apiErr *biclient.APIError
+	switch {
+	case errors.Is(err, errNotConfigured):
+		return causeNotConfigured
+	case status == http.StatusServiceUnavailable:
+		return causeUnavailable
+	case status == http.StatusBadGateway, status == http.StatusGatewayTimeout, errors.As(err, &apiErr):
+		return causeUpstream
+	case status < http.StatusInternalServerError:
+		return causeBadRequest
+	}
+	return causeInternal
 }

@@ -44,7 +44,8 @@ func newMetrics(b *backend) *metrics {
 		return c
 	}
 	m.issued = counter("tokens_issued_total", "Credentials issued, by role; static roles count their rotations apart.", "role")
-	m.issueFailures = counter("issue_failures_total", "Credential reads that failed, by the HTTP status answered (400, 502, 503, 504, 500).", "status")
+	m.issueFailures = counter("issue_failures_total", "Refused creds, static-creds and rotate-role requests, by path, cause class "+
+		"(bad_request, not_configured, upstream, unavailable, internal) and the HTTP status answered.", "path", "cause", "status")
 	m.revocations = counter("revocations_total", "Revocations, by outcome: revoked, ended (nothing to do), retrying (failed, recorded), failed.", "outcome")
 	m.rotations = counter("static_rotations_total", "Static role rotations, by outcome: rotated or failed.", "role", "outcome")
 	m.upstreamCalls = counter("upstream_calls_total", "Requests to Beyond Identity, by call and HTTP status (0: no answer).", "call", "status")

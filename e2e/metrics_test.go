@@ -54,6 +54,19 @@ func TestMetricsThroughTheHTTPAPI(t *testing.T) {
 		!strings.Contains(out, `beyondidentity_revocations_total{outcome="revoked"}`) {
 		t.Fatalf("vault read beyondidentity/metrics: %v\n%s", err, redactSecrets(out))
 	}
+
+	// A deleted config makes every read fail, and the failure counter says
+	// why, once per refused read.
+	e.vault.MustCLI("delete", "beyondidentity/config")
+	for range 2 {
+		if out, err := e.vault.CLI("read", "beyondidentity/creds/r"); err == nil {
+			t.Fatalf("creds/r was read without a config:\n%s", redactSecrets(out))
+		}
+	}
+	_, _, body = scrapeMetrics(t, e.vault.URL(), scraper)
+	if want := `beyondidentity_issue_failures_total{cause="not_configured",path="creds",status="400"} 2` + "\n"; !strings.Contains(body, want) {
+		t.Errorf("after two reads of an unconfigured mount, the scrape lacks %s:\n%s", want, body)
+	}
 }
 
 // scrapeMetrics GETs the metrics path with token (none when empty).

@@ -28,17 +28,17 @@ const (
 	upgradeDoc      = "docs/upgrade.md"
 )
 
-// TestUpgradeKeepsLiveState upgrades a mount of the previous release,
-// built from the repository's history, to the current tree with the
-// commands of docs/upgrade.md, as printed. Before: leases, a static role,
-// and a revocation Beyond Identity refused. After: the pending revocation
-// completes once Beyond Identity is back, the leases renew and revoke, and
-// the static role serves the same token, rotates, and revokes every token
-// when deleted. The page's roll back, roll forward and removal of the
-// previous version run too.
+// TestUpgradeKeepsLiveState walks one Vault through the install and
+// upgrade story as the pages print it: the README's install of the
+// previous release, run in that release's source tree from the
+// repository's history; then docs/upgrade.md's upgrade to the current
+// tree, roll back, roll forward and removal of the previous version.
+// Before the upgrade: leases, a static role, and a revocation Beyond
+// Identity refused. After: the pending revocation completes once Beyond
+// Identity is back, the leases renew and revoke, and the static role
+// serves the same token, rotates, and revokes every token when deleted.
 func TestUpgradeKeepsLiveState(t *testing.T) {
-	previous := filepath.Join(t.TempDir(), pluginName)
-	buildPreviousRelease(t, previous)
+	previous := previousReleaseSource(t)
 	work := t.TempDir() // the operator's folder: the new release in bin/
 	if err := os.Mkdir(filepath.Join(work, "bin"), 0o755); err != nil {
 		t.Fatal(err)
@@ -51,9 +51,20 @@ func TestUpgradeKeepsLiveState(t *testing.T) {
 	e := &env{t: t, fake: fake, url: newLoopbackServer(t, fake)}
 	t.Cleanup(e.assertVaultLogClean)
 	opts := vaultOptions(vaulttest.File)
-	opts.Plugin = vaulttest.Plugin{Bin: previous, Name: pluginName, Version: previousVersion}
+	opts.Plugin = vaulttest.Plugin{Name: pluginName} // an empty plugin directory: the README installs it
 	e.vault = vaulttest.Start(t, t.TempDir(), opts)
-	e.vault.RegisterAndMount("beyondidentity")
+	install := strings.Join(docBlocks(t, "README.md", "## Install it in your Vault", "shell"), "")
+	if out := e.upgradeShell(previous)(install); !strings.Contains(out, previousVersion) {
+		t.Fatalf("the README's install should show the version it registered, %s:\n%s", previousVersion, redactSecrets(out))
+	}
+	e.assertRunning(previousVersion)
+	// Installed as the upgrade installs the next version: under a file name
+	// of its own, which an upgrade leaves in place for the roll back.
+	versioned := pluginName + "-" + previousVersion
+	command := strings.TrimSpace(e.vault.MustCLI("plugin", "info", "-field=command", "-version="+previousVersion, "secret", pluginName))
+	if _, err := os.Stat(filepath.Join(e.vault.PluginDir(), versioned)); err != nil || command != versioned {
+		t.Fatalf("the README's install registered %q (%v); want the file %s", command, err, versioned)
+	}
 	e.configure()
 	e.tokensOutliveTheirLeases() // a token dead at the end was revoked, not expired
 
@@ -157,7 +168,7 @@ func TestUpgradeKeepsLiveState(t *testing.T) {
 	if out := shell(removal); !strings.Contains(out, "no mount runs "+previousVersion) {
 		t.Fatalf("the check before the removal should find no mount on %s:\n%s", previousVersion, redactSecrets(out))
 	}
-	if _, err := os.Stat(filepath.Join(e.vault.PluginDir(), pluginName)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(e.vault.PluginDir(), pluginName+"-"+previousVersion)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the previous release's binary is still in the plugin directory: %v", err)
 	}
 	if out, err := e.vault.CLI("plugin", "info", "-version="+previousVersion, "secret", pluginName); err == nil {
@@ -177,7 +188,7 @@ func (e *env) assertRunning(version string) {
 	}
 }
 
-// upgradeShell returns a runner of docs/upgrade.md's commands in the
+// upgradeShell returns a runner of the install and upgrade commands in the
 // operator's folder work, against the test's Vault and its plugin
 // directory, with the suite's Vault as vault.
 func (e *env) upgradeShell(work string) func(script string) string {
@@ -192,11 +203,11 @@ func (e *env) upgradeShell(work string) func(script string) string {
 	}
 }
 
-// buildPreviousRelease builds the plugin of the previous release, from the
-// repository's history, into out. A clone without that commit (a shallow
-// one) skips the test, except under CI=true, where CI's full clone must
-// have it: there it fails.
-func buildPreviousRelease(t *testing.T, out string) {
+// previousReleaseSource extracts the source tree of the previous release
+// from the repository's history into a folder of its own, and returns it.
+// A clone without that commit (a shallow one) skips the test, except under
+// CI=true, where CI's full clone must have it: there it fails.
+func previousReleaseSource(t *testing.T) string {
 	t.Helper()
 	if err := exec.Command("git", "-C", repoRoot, "cat-file", "-e", previousRelease+"^{commit}").Run(); err != nil {
 		const why = "the previous release, commit " + previousRelease + ", is not in this clone's history " +
@@ -220,9 +231,7 @@ func buildPreviousRelease(t *testing.T, out string) {
 	if err := archive.Wait(); err != nil || extractErr != nil {
 		t.Fatalf("extracting %s: git archive: %v; extraction: %v", previousRelease, err, extractErr)
 	}
-	if err := buildPluginFrom(src, out, previousVersion); err != nil {
-		t.Fatalf("building the previous release %s: %v", previousRelease, err)
-	}
+	return src
 }
 
 // untar writes the regular files and folders of a tar stream under dir.

@@ -13,8 +13,7 @@ cleanup() {
     stop_all "$work"
     rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit cleanup
 
 step "Build the plugin ($VERSION), the fake Beyond Identity server and bi-introspect"
 show "make build VERSION=$VERSION" make -s -C "$ROOT" build VERSION="$VERSION"

@@ -8,14 +8,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/beyondidentity-dev.XXXXXX")"
 state="$ROOT/.dev/env"
+# The client secret and the environment file go first: nothing waits
+# before they are gone.
 cleanup() {
+    rm -f "$state" "$work/client-secret"
     stop_all "$work"
     rm -rf "$work"
-    rm -f "$state"
     echo "stopped."
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit cleanup
 
 step "Build the plugin ($VERSION) and the fake Beyond Identity server"
 show "make build VERSION=$VERSION" make -s -C "$ROOT" build VERSION="$VERSION"

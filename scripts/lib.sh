@@ -29,6 +29,20 @@ show_output() {
 }
 die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 
+# on_exit CLEANUP: runs the function CLEANUP once when the script ends,
+# however it ends: at its end, on an error, on Ctrl-C (exit 130) or on
+# SIGTERM (exit 143). From the first signal on, INT and TERM are ignored,
+# so that a second one cannot end CLEANUP half done: a SIGTERM to make's
+# process group reaches the script twice, once from the group's signal and
+# once from make, which forwards SIGTERM to its child, and the second one
+# used to run the trap's exit inside CLEANUP (while it waited for Vault to
+# stop, or before its first command), leaving the work folder behind.
+on_exit() {
+    trap "trap '' INT TERM; $1" EXIT
+    trap "trap '' INT TERM; exit 130" INT
+    trap "trap '' INT TERM; exit 143" TERM
+}
+
 # FAKE_TENANT_ID is the tenant of the fake's application. make dev's banner
 # exports it as BEYOND_IDENTITY_TENANT_ID, so a shell that pasted the banner
 # names it; it is never a real tenant.

@@ -8,9 +8,10 @@
 # archive docker load takes (..._linux_<arch>.image.tar) and its config
 # (.image.json, whose SHA-256 is the image ID); SHA256SUMS lists them too.
 # Then it prints, per platform, the archive's SHA-256 and the `vault plugin
-# register` line, whose -sha256 is that of the binary inside the archive
-# (what Vault checks), not of the archive; and per image, its ID and its
-# register line.
+# register` line (for the binary installed under the file name of its
+# version), whose -sha256 is that of the binary inside the archive (what
+# Vault checks), not of the archive; and per image, its ID and its register
+# line.
 #
 #   VERSION=vX.Y.Z        the version to stamp (required form: v + semver)
 #   DIST=dir              build into dir instead of dist/
@@ -113,7 +114,7 @@ summary() {
         printf '\n%s\n' "${platform/_//}"
         printf '  archive %s\n          sha256 %s  (listed in SHA256SUMS)\n' "$name" "$sum"
         printf '  binary  %s, unpacked from it\n          sha256 %s  (what Vault checks)\n' "$PLUGIN" "$binary"
-        printf '  vault plugin register -sha256=%s -version=%s secret %s\n' "$binary" "$VERSION" "$PLUGIN"
+        printf '  vault plugin register -sha256=%s -version=%s -command=%s-%s secret %s\n' "$binary" "$VERSION" "$PLUGIN" "$VERSION" "$PLUGIN"
     done <"$DIST/SHA256SUMS"
 }
 

@@ -222,6 +222,8 @@ type answer struct {
 	body   []byte
 	// attempts is how many requests the call made to get it.
 	attempts int
+	// url is where the request went, for the message of a 404.
+	url string
 }
 
 // postForm sends a form with the application's Basic credentials once and
@@ -252,7 +254,7 @@ func (c *Client) postForm(ctx context.Context, call, endpoint string, form url.V
 	if len(body) > MaxResponseBytes {
 		return nil, &ResponseError{Call: call, StatusCode: resp.StatusCode, Reason: fmt.Sprintf("body larger than %d bytes", MaxResponseBytes)}
 	}
-	return &answer{status: resp.StatusCode, header: resp.Header, body: body}, nil
+	return &answer{status: resp.StatusCode, header: resp.Header, body: body, url: endpoint}, nil
 }
 
 // maxPresize bounds the buffer readBody sets aside before a byte has come:
@@ -291,6 +293,9 @@ func (c *Client) errorFor(call string, a *answer, secrets ...Secret) error {
 		// The Basic credentials too, should an error page echo the header.
 		apiErr := ParseErrorBody(call, a.status, a.header, a.body, c.clock.Now(), slices.Concat(secrets, c.credentials)...)
 		apiErr.Attempts = a.attempts
+		if a.status == http.StatusNotFound {
+			apiErr.URL = shownURL(a.url)
+		}
 		return apiErr
 	}
 	reason := "unexpected status"

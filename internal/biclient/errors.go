@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,9 @@ type APIError struct {
 	RetryAfter time.Duration
 	// Attempts is how many requests the call made, retries included.
 	Attempts int
+	// URL is where a 404 was answered, as shownURL writes it; empty for
+	// any other status.
+	URL string
 }
 
 func (e *APIError) Error() string {
@@ -48,6 +52,9 @@ func (e *APIError) Error() string {
 	}
 	if e.Description != "" {
 		msg += ": " + e.Description
+	}
+	if e.URL != "" {
+		msg += fmt.Sprintf("; the URL tried was %s (check auth_url, tenant_id, realm_id and application_id)", e.URL)
 	}
 	if e.RetryAfter > 0 {
 		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
@@ -217,6 +224,18 @@ func (e *UnusableTokenError) Tokens() []*Token {
 
 func (e *UnusableTokenError) Error() string {
 	return fmt.Sprintf("%s call to Beyond Identity returned an unusable answer (HTTP 200): %s", CallToken, e.Reason)
+}
+
+// shownURL is a request's URL as an error message may show it: without
+// user information, query or fragment, the parts of a URL that can carry a
+// credential. The path holds only the tenant, realm and application ids.
+func shownURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(an unreadable URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
 }
 
 // errorBody holds both documented error shapes at once.

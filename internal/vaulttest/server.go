@@ -57,8 +57,9 @@ func (s Storage) String() string {
 	return [...]string{File: "file", Dev: "dev", Raft: "raft"}[s]
 }
 
-// Plugin is the plugin binary every server gets in its plugin directory,
-// and the catalog name and version RegisterAndMount registers it under.
+// Plugin is the plugin binary every server gets in its plugin directory
+// (none when Bin is empty), and the catalog name and version
+// RegisterAndMount registers it under.
 type Plugin struct {
 	Bin, Name, Version string
 }
@@ -182,7 +183,8 @@ func newServer(t TB, dir, name string, opts Options) *Server {
 	if opts.Storage == Dev {
 		s.RootToken = randomHex(16)
 	}
-	// A server that runs the plugin only in a container needs no binary.
+	// A server that runs the plugin only in a container, or whose test
+	// installs the plugin itself, needs no binary copied.
 	if opts.Plugin.Bin != "" {
 		if err := CopyFile(opts.Plugin.Bin, s.PluginPath(), 0o755); err != nil {
 			t.Fatalf("copying the plugin: %v", err)
