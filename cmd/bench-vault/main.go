@@ -7,8 +7,11 @@
 // reads, Vault's own child tokens (auth/token/create) and the plugin's
 // round trip without upstream (a roles read); the dev server in memory
 // also creds reads of a role with a claims_template, made with a userpass
-// login's token (a root token has no entity to attribute to). It prints
-// rates, p50 and p99, the ratios and the plugin process's peak RSS.
+// login's token (a root token has no entity to attribute to), and creds
+// reads of the plain role with that same token, so that attribution's own
+// cost is measured apart from Vault's policy check of a token that is not
+// root. It prints rates, p50 and p99, the ratios and the plugin process's
+// peak RSS.
 //
 // Absolute numbers depend on the machine and what else runs on it; the
 // ratios, measured seconds apart on the same machine, are the result. It is
