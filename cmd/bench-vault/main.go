@@ -123,6 +123,11 @@ func run(ctx context.Context, f flags) int {
 		// run in another folder.
 		dir, err := filepath.Abs(f.profile)
 		if err == nil {
+			// The plugin only writes its file: a missing folder would cost
+			// the profile, with a line in Vault's log as the only trace.
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err == nil {
 			err = os.Setenv("BEYONDIDENTITY_CPU_PROFILE", dir)
 		}
 		if err != nil {
