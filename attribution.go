@@ -270,10 +270,12 @@ func sampleIdentity(directives []string) (*logical.Entity, []*logical.Group) {
 	return entity, groups
 }
 
-// render fills the template for an entity and its groups. A placeholder
-// without a value (an empty string, a group the entity is not in) is a
-// missing(directive) error naming it.
-func (t *claimsTemplate) render(entity *logical.Entity, groups []*logical.Group, missing func(directive string) error) (map[string]any, error) {
+// render fills the template for an entity and its groups, over a copy of
+// the claims beneath it (the role's custom_claims): its members win. A
+// placeholder without a value (an empty string, a group the entity is not
+// in) is a missing(directive) error naming it.
+func (t *claimsTemplate) render(beneath map[string]any, entity *logical.Entity, groups []*logical.Group,
+	missing func(directive string) error) (map[string]any, error) {
 	values := make([]any, len(t.directives))
 	for i, directive := range t.directives {
 		value, err := resolveDirective(directive, entity, groups)
@@ -298,7 +300,12 @@ func (t *claimsTemplate) render(entity *logical.Entity, groups []*logical.Group,
 			return nil, missing(directive)
 		}
 	}
-	return fill(t.object, values).(map[string]any), nil
+	claims := make(map[string]any, len(beneath)+len(t.object))
+	maps.Copy(claims, beneath)
+	for key, member := range t.object {
+		claims[key] = fill(member, values)
+	}
+	return claims, nil
 }
 
 // fill is a copy of a parsed template value with its placeholders' values.
@@ -346,7 +353,7 @@ func (b *backend) attributedClaims(r *role, name, entityID string) (map[string]a
 		return nil, badRequest("role %q names {{%s}} in 'claims_template', but entity %s of this "+
 			"Vault token no longer exists", name, firstOr(t.directives), entityID)
 	}
-	rendered, err := t.render(entity, groups, func(directive string) error {
+	claims, err := t.render(r.CustomClaims, entity, groups, func(directive string) error {
 		return badRequest("role %q names {{%s}} in 'claims_template', but the requesting "+
 			"entity %q (%s) has no value for it: give the entity that value (vault write identity/entity/id/%s ...), "+
 			"or change the role's claims_template", name, directive, entity.Name, entity.ID, entity.ID)
@@ -354,11 +361,6 @@ func (b *backend) attributedClaims(r *role, name, entityID string) (map[string]a
 	if err != nil {
 		return nil, err
 	}
-	claims := maps.Clone(r.CustomClaims)
-	if claims == nil {
-		claims = map[string]any{}
-	}
-	maps.Copy(claims, rendered)
 	encoded, err := json.Marshal(claims)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the attributed claims: %w", err)

@@ -59,3 +59,45 @@ func BenchmarkCredentialOverhead(b *testing.B) {
 	b.ReportMetric(float64(pluginWithRevoke)/float64(bareWithRevoke), "lifecycle/bare-mint+revoke")
 	b.ReportMetric(float64(plugin.Microseconds())/float64(b.N), "µs/creds")
 }
+
+// BenchmarkAttributionOverhead measures what attribution adds to a
+// credential: it times, in the same run and taking turns, creds reads of a
+// plain role and of a role with a claims_template, both by the same entity,
+// and reports their ratio and the difference per credential. The template
+// is make bench-vault's, and the entity's answer is reused as in
+// production (identity.go). Profile the difference with
+//
+//	go test -run '^$' -bench AttributionOverhead -benchtime 2000x -cpuprofile /tmp/cpu.pprof .
+func BenchmarkAttributionOverhead(b *testing.B) {
+	e := newTestBackend(b)
+	e.sys.EntityVal = &logical.Entity{ID: "entity-bench", Name: "bench"}
+	e.configure()
+	e.writeRole("plain", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+	e.writeRole("attributed", map[string]any{"scopes": "identities:read", "ttl": "1h",
+		"claims_template": `{"vault_entity": {{identity.entity.id}}, "vault_user": {{identity.entity.name}}}`})
+	ctx := context.Background()
+	read := func(role string) time.Duration {
+		start := time.Now()
+		resp, err := e.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + role,
+			Storage: e.storage, MountPoint: "beyondidentity/", EntityID: "entity-bench"})
+		took := time.Since(start)
+		if err != nil || resp.IsError() {
+			b.Fatalf("creds/%s: %v", role, err)
+		}
+		// Revoked untimed, so that the fake's tokens do not pile up.
+		if _, err := e.b.HandleRequest(ctx, &logical.Request{Operation: logical.RevokeOperation, Secret: resp.Secret, Storage: e.storage}); err != nil {
+			b.Fatal(err)
+		}
+		return took
+	}
+
+	var plain, attributed time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		plain += read("plain")
+		attributed += read("attributed")
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(plain)/float64(attributed), "plain/attributed")
+	b.ReportMetric(float64((attributed-plain).Microseconds())/float64(b.N), "µs-attribution/creds")
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
@@ -108,16 +109,17 @@ func claimsDifference(sent map[string]any, shown json.RawMessage) string {
 	if shown == nil {
 		return "it carries no bi_custom, although custom claims were sent"
 	}
-	want, got := map[string]any{}, map[string]any{}
-	encoded, err := json.Marshal(sent)
-	if err != nil || decodeJSON(encoded, &want) != nil {
+	want, ok := asSent(sent)
+	if !ok {
 		return "the custom claims sent cannot be encoded"
 	}
-	if problem := biclient.PlainObjectProblem(shown); problem != "" {
+	// One strict read gives both the check and the value.
+	got, problem := biclient.PlainObject(shown)
+	if problem != "" {
 		return "its bi_custom cannot be read plainly: " + problem
 	}
-	if decodeJSON(shown, &got) != nil {
-		return "its bi_custom is not a JSON object"
+	if sameJSONValue(want, got) {
+		return ""
 	}
 	var missing, extra, other []string
 	for _, key := range slices.Sorted(maps.Keys(want)) {
@@ -134,9 +136,6 @@ func claimsDifference(sent map[string]any, shown json.RawMessage) string {
 			extra = append(extra, key)
 		}
 	}
-	if len(missing)+len(extra)+len(other) == 0 {
-		return ""
-	}
 	return fmt.Sprintf("its bi_custom differs from the custom claims sent (missing: %s; extra: %s; other values: %s)",
 		claimKeys(missing), claimKeys(extra), claimKeys(other))
 }
@@ -149,17 +148,46 @@ func claimKeys(keys []string) string {
 	return biclient.CleanText(strings.Join(keys, ", "), 256)
 }
 
-// decodeJSON decodes one JSON object, numbers kept exact.
-func decodeJSON(data []byte, v *map[string]any) error {
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	decoder.UseNumber()
-	if err := decoder.Decode(v); err != nil {
-		return err
+// asSent is the custom claims as Beyond Identity received them: as a JSON
+// reader, numbers kept exact, reads their encoding. Claims that hold only
+// what such a reader gives (strings of valid UTF-8, json.Number, bool, nil,
+// and objects and lists of them: what decoded and rendered claims hold)
+// are that already, and are not encoded again.
+func asSent(sent map[string]any) (map[string]any, bool) {
+	if isDecodedJSON(sent) {
+		return sent, true
 	}
-	if *v == nil || decoder.More() {
-		return fmt.Errorf("not one JSON object")
+	encoded, err := json.Marshal(sent)
+	if err != nil {
+		return nil, false
 	}
-	return nil
+	decoded, problem := biclient.PlainObject(encoded)
+	return decoded, problem == ""
+}
+
+// isDecodedJSON reports whether value is one a JSON reader, numbers kept
+// exact, could have given: encoding and reading it back changes nothing
+// sameJSONValue can tell.
+func isDecodedJSON(value any) bool {
+	switch value := value.(type) {
+	case map[string]any:
+		for key, member := range value {
+			if !utf8.ValidString(key) || !isDecodedJSON(member) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		return !slices.ContainsFunc(value, func(item any) bool { return !isDecodedJSON(item) })
+	case string:
+		return utf8.ValidString(value)
+	case json.Number:
+		_, exact := exactNumber(string(value))
+		return exact && json.Valid([]byte(value))
+	case bool, nil:
+		return true
+	}
+	return false
 }
 
 // sameJSONValue compares two decoded JSON values; numbers by their exact

@@ -340,3 +340,30 @@ func TestQuotedScopesAreScrubbedAndMustBeScopes(t *testing.T) {
 		t.Fatal("the refused token was left valid")
 	}
 }
+
+// TestBiCustomComparedAsSent: claims held as Go values no JSON reader
+// gives (a float, a []string, invalid UTF-8) compare as Beyond Identity
+// received them, encoded; a key written twice deep in bi_custom, in an
+// escaped spelling, is a mismatch even when both values are the ones sent.
+func TestBiCustomComparedAsSent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		sent  map[string]any
+		shown string
+		why   string // "" when they are the same
+	}{
+		{map[string]any{"n": 1.5}, `{"n":15e-1}`, ""},
+		{map[string]any{"l": []string{"a"}}, `{"l":["a"]}`, ""},
+		{map[string]any{"s": "\xff"}, `{"s":"\ufffd"}`, ""},
+		{map[string]any{"o": map[string]any{"k": json.Number("1")}}, `{"o":{"k":1.0}}`, ""},
+		{map[string]any{"n": json.Number("1.")}, `{"n":1}`, "cannot be encoded"},
+		{map[string]any{"o": map[string]any{"k": "v"}}, `{"o":{"k":"v","\u006b":"v"}}`, `"k" appears more than once`},
+		{map[string]any{"a": "x"}, `{"a":"x","b":"y"}`, "extra: b"},
+		{map[string]any{"a": "x", "b": "y"}, `{"a":"y"}`, "missing: b; extra: none; other values: a"},
+	} {
+		difference := claimsDifference(tc.sent, json.RawMessage(tc.shown))
+		if tc.why == "" && difference != "" || !strings.Contains(difference, tc.why) {
+			t.Errorf("sent %#v, bi_custom %s: difference %q, want %q", tc.sent, tc.shown, difference, tc.why)
+		}
+	}
+}

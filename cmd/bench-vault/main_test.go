@@ -86,12 +86,14 @@ func TestRatioAndTable(t *testing.T) {
 	}
 }
 
-// The attributed workload has its row, and its ratio to roles-read a
-// column of its own: the plain creds ratios stay what they were.
+// The attributed workload has its row, and its ratios to roles-read and
+// to the same login's plain creds columns of their own: the plain creds
+// ratios stay what they were.
 func TestAttributedRatio(t *testing.T) {
 	m := measurement{setup: setup{name: "dev"}, results: []result{
 		{name: "creds", requests: 300, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
 		{name: "roles-read", requests: 1000, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
+		{name: "creds-userpass", requests: 200, elapsed: time.Second, latencies: []time.Duration{time.Millisecond}},
 		{name: "creds-attributed", requests: 250, elapsed: time.Second, latencies: []time.Duration{2 * time.Millisecond}},
 	}}
 	if got := m.ratio("creds", "roles-read"); got != "0.30" {
@@ -99,6 +101,9 @@ func TestAttributedRatio(t *testing.T) {
 	}
 	if got := m.ratio("creds-attributed", "roles-read"); got != "0.25" {
 		t.Fatalf("attributed creds/roles-read = %s", got)
+	}
+	if got := m.ratio("creds-attributed", "creds-userpass"); got != "1.25" {
+		t.Fatalf("attributed/userpass creds = %s", got)
 	}
 	var out strings.Builder
 	printTables(&out, []measurement{m, {setup: setup{name: "slow"}, results: m.results[:1]}})
@@ -108,12 +113,14 @@ func TestAttributedRatio(t *testing.T) {
 		t.Fatalf("no attributed row or column:\n%s", out.String())
 	}
 	// The columns line up: each setup's ratios start under their headers.
-	column := strings.Index(lines[header], "attributed creds/roles-read")
-	if row := lines[header+1]; !strings.HasPrefix(row[column:], "0.25") {
-		t.Errorf("dev's attributed ratio is not under its header:\n%s", out.String())
-	}
-	if row := lines[header+2]; !strings.HasPrefix(row[column:], "-") {
-		t.Errorf("a setup without the attributed workload shows more than -:\n%s", out.String())
+	for title, want := range map[string]string{"attributed creds/roles-read": "0.25", "attributed/userpass creds": "1.25"} {
+		column := strings.Index(lines[header], title)
+		if row := lines[header+1]; column < 0 || !strings.HasPrefix(row[column:], want) {
+			t.Errorf("dev's %s is not %s under its header:\n%s", title, want, out.String())
+		}
+		if row := lines[header+2]; column < 0 || !strings.HasPrefix(row[column:], "-") {
+			t.Errorf("a setup without the attributed workloads shows more than - for %s:\n%s", title, out.String())
+		}
 	}
 }
 

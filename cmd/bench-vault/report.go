@@ -24,10 +24,11 @@ func printTables(out io.Writer, ms []measurement) {
 		}
 	}
 	fmt.Fprintln(w, "\nsetup\tcreds/token-create\tcreds/roles-read\tattributed creds/roles-read\t"+
-		"container/process creds\tcontainer/process roles-read\tplugin RSS peak under creds\ttokens covered per journal commit")
+		"attributed/userpass creds\tcontainer/process creds\tcontainer/process roles-read\tplugin RSS peak under creds\ttokens covered per journal commit")
 	for _, m := range ms {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.name, m.ratio("creds", "token-create"), m.ratio("creds", "roles-read"),
-			m.ratio("creds-attributed", "roles-read"), m.ratio("creds-container", "creds"), m.ratio("roles-read-container", "roles-read"),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.name, m.ratio("creds", "token-create"), m.ratio("creds", "roles-read"),
+			m.ratio("creds-attributed", "roles-read"), m.ratio("creds-attributed", "creds-userpass"),
+			m.ratio("creds-container", "creds"), m.ratio("roles-read-container", "roles-read"),
 			formatBytes(m.rssPeak), m.journal)
 	}
 	_ = w.Flush()

@@ -47,8 +47,9 @@ type setup struct {
 	// question is the plugin's throughput and tail under latency.
 	credsOnly bool
 	// attributed adds creds of a role with a claims_template, read with a
-	// login's token: the dev setup, whose in-memory ratio to roles-read is
-	// what attribution costs with no upstream or storage to hide it.
+	// login's token, and creds of the plain role read with the same token:
+	// the dev setup, whose in-memory ratio of the two is what attribution
+	// costs with no upstream, storage or policy check to hide it.
 	attributed bool
 	// container runs the plugin twice in one Vault, as a process and as a
 	// containerized plugin under gVisor: see measureContainer.
@@ -104,7 +105,7 @@ func (s setup) measure(ctx context.Context, r *runner, opts vaulttest.Options, w
 	workloads := s.workloads(client)
 	if s.attributed {
 		// Last, so that the other workloads keep their turns' order.
-		workloads = append(workloads, s.attributedWorkload(r, vault, client))
+		workloads = append(workloads, s.attributedWorkloads(r, vault, client)...)
 	}
 	m.takeTurns(ctx, fake, workloads, vault.PluginPath(), warmup, d, rounds)
 	if ctx.Err() != nil {
@@ -211,19 +212,23 @@ func readRoleAt(client *api.Client, path, name string) func(context.Context) err
 	}
 }
 
-// attributedWorkload writes a role whose claims_template names the
-// reader's entity id and name, and returns creds reads of it made with the
-// token of a userpass login: every credential then costs the entity's
-// look-up and the template's rendering on top of a plain one.
-func (s setup) attributedWorkload(r *runner, vault *vaulttest.Server, client *api.Client) workload {
+// attributedWorkloads writes a role whose claims_template names the
+// reader's entity id and name, and returns creds reads made with the token
+// of a userpass login: of the plain role ("creds-userpass"), then of the
+// attributed one ("creds-attributed"). Each attributed credential costs
+// the entity's look-up and the template's rendering on top of a plain one;
+// both pay Vault's policy check of a token that is not root, so their
+// ratio is what attribution alone costs.
+func (s setup) attributedWorkloads(r *runner, vault *vaulttest.Server, client *api.Client) []workload {
 	write(r, client, mount+"/roles/"+attributedRole, map[string]any{"scopes": "identities:read", "ttl": "1h",
 		"claims_template": claimsTemplate})
 	if err := client.Sys().EnableAuthWithOptions("userpass", &api.EnableAuthOptions{Type: "userpass"}); err != nil {
 		r.Fatalf("enable userpass: %v", err)
 	}
-	// The login may read the role's credentials and nothing else, as a
+	// The login may read the two roles' credentials and nothing else, as a
 	// reader in production would.
-	policy := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\n", mount+"/creds/"+attributedRole)
+	policy := fmt.Sprintf("path %q {\n  capabilities = [\"read\"]\n}\npath %q {\n  capabilities = [\"read\"]\n}\n",
+		mount+"/creds/"+role, mount+"/creds/"+attributedRole)
 	if err := client.Sys().PutPolicy(attributedRole, policy); err != nil {
 		r.Fatalf("write policy %s: %v", attributedRole, err)
 	}
@@ -240,7 +245,10 @@ func (s setup) attributedWorkload(r *runner, vault *vaulttest.Server, client *ap
 		r.Fatalf("userpass login gave no token with an entity")
 	}
 	reader.SetToken(login.Auth.ClientToken)
-	return workload{"creds-attributed", readCreds(reader, attributedRole)}
+	return []workload{
+		{"creds-userpass", readCreds(reader, role)},
+		{"creds-attributed", readCreds(reader, attributedRole)},
+	}
 }
 
 // loadClient is a root client whose connection pool fits the readers, so

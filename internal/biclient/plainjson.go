@@ -1,6 +1,7 @@
 package biclient
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,29 +29,48 @@ const maxJSONDepth = 64
 // lone surrogate, and a key written twice in one object at any depth, in
 // any escaped spelling.
 func PlainObjectProblem(data []byte) string {
-	if strings.HasPrefix(string(data), "\uFEFF") {
-		return "it starts with a byte-order mark"
+	_, problem := readPlainObject(data, false)
+	return problem
+}
+
+// PlainObject reads data as PlainObjectProblem does and, when it reads
+// plainly, returns its value as encoding/json with UseNumber would: a
+// map[string]any whose numbers are json.Number, written as in data. It
+// spares a caller that needs both the check and the value a second parse.
+func PlainObject(data []byte) (map[string]any, string) {
+	object, problem := readPlainObject(data, true)
+	if problem != "" {
+		return nil, problem
 	}
-	r := &plainReader{data: data}
+	return object.(map[string]any), ""
+}
+
+func readPlainObject(data []byte, decode bool) (any, string) {
+	if strings.HasPrefix(string(data), "\uFEFF") {
+		return nil, "it starts with a byte-order mark"
+	}
+	r := &plainReader{data: data, decode: decode}
 	r.skipSpace()
 	if r.peek() != '{' {
-		return "it is not a JSON object"
+		return nil, "it is not a JSON object"
 	}
-	r.object(1)
+	object := r.object(1)
 	if r.problem == "" {
 		r.skipSpace()
 		if r.pos < len(r.data) {
 			r.fail("bytes follow the JSON object")
 		}
 	}
-	return r.problem
+	return object, r.problem
 }
 
 // plainReader is a recursive-descent reader that stops at the first
-// problem; the depth bound also bounds its recursion.
+// problem; the depth bound also bounds its recursion. With decode set it
+// also builds the values it reads; without, each value is nil.
 type plainReader struct {
 	data    []byte
 	pos     int
+	decode  bool
 	problem string
 }
 
@@ -89,84 +109,101 @@ func (r *plainReader) expect(c byte) bool {
 	return true
 }
 
-func (r *plainReader) value(depth int) {
+func (r *plainReader) value(depth int) any {
 	r.skipSpace()
 	switch c := r.peek(); {
 	case c == '{':
-		r.object(depth + 1)
+		return r.object(depth + 1)
 	case c == '[':
-		r.array(depth + 1)
+		return r.array(depth + 1)
 	case c == '"':
-		r.text(false)
+		return r.text(r.decode)
 	case c == '-' || c >= '0' && c <= '9':
-		r.number()
+		return r.number()
 	case c == 't':
-		r.literal("true")
+		return r.literal("true", true)
 	case c == 'f':
-		r.literal("false")
+		return r.literal("false", false)
 	case c == 'n':
-		r.literal("null")
+		return r.literal("null", nil)
 	case c == 'N' || c == 'I':
 		r.fail("it holds NaN or Infinity, which JSON has no number for")
 	default:
 		r.fail("it is not valid JSON at byte %d", r.pos)
 	}
+	return nil
 }
 
-func (r *plainReader) object(depth int) {
+func (r *plainReader) object(depth int) any {
 	if depth > maxJSONDepth {
 		r.fail("it nests deeper than %d levels", maxJSONDepth)
-		return
+		return nil
+	}
+	var members map[string]any
+	if r.decode {
+		members = map[string]any{}
 	}
 	r.pos++ // {
 	r.skipSpace()
 	if r.peek() == '}' {
 		r.pos++
-		return
+		return members
 	}
 	seen := map[string]bool{}
 	for r.problem == "" {
 		r.skipSpace()
 		if r.peek() != '"' {
 			r.fail("it is not valid JSON at byte %d", r.pos)
-			return
+			break
 		}
 		key := r.text(true)
 		if r.problem != "" {
-			return
+			break
 		}
 		if seen[key] {
 			r.fail("the key %q appears more than once in one object", CleanText(key, 32))
-			return
+			break
 		}
 		seen[key] = true
 		if !r.expect(':') {
-			return
+			break
 		}
-		r.value(depth)
+		value := r.value(depth)
+		if r.decode {
+			members[key] = value
+		}
 		if !r.more('}') {
-			return
+			break
 		}
 	}
+	return members
 }
 
-func (r *plainReader) array(depth int) {
+func (r *plainReader) array(depth int) any {
 	if depth > maxJSONDepth {
 		r.fail("it nests deeper than %d levels", maxJSONDepth)
-		return
+		return nil
+	}
+	var items []any
+	if r.decode {
+		items = []any{}
 	}
 	r.pos++ // [
 	r.skipSpace()
 	if r.peek() == ']' {
 		r.pos++
-		return
+		return items
 	}
 	for r.problem == "" {
-		r.value(depth)
+		item := r.value(depth)
+		if r.decode {
+			items = append(items, item)
+		}
 		if !r.more(']') {
-			return
+			break
 		}
 	}
+	return items
 }
 
 // more consumes the comma before another member, reporting true, or the
@@ -188,37 +225,50 @@ func (r *plainReader) more(closing byte) bool {
 	return false
 }
 
-func (r *plainReader) literal(word string) {
+// literal reads word, which stands for value.
+func (r *plainReader) literal(word string, value any) any {
 	if !strings.HasPrefix(string(r.data[r.pos:]), word) {
 		r.fail("it is not valid JSON at byte %d", r.pos)
-		return
+		return nil
 	}
 	r.pos += len(word)
+	return value
 }
 
 // number reads RFC 8259's number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-func (r *plainReader) number() {
+// When decoding, it is a json.Number written as in the text.
+func (r *plainReader) number() any {
 	start := r.pos
+	if r.peek() == '-' && r.pos+1 < len(r.data) && r.data[r.pos+1] == 'I' {
+		r.fail("it holds NaN or Infinity, which JSON has no number for")
+		return nil
+	}
+	if !r.numberSyntax() {
+		r.fail("it holds a number JSON does not allow at byte %d", start)
+		return nil
+	}
+	if !r.decode {
+		return nil
+	}
+	return json.Number(r.data[start:r.pos])
+}
+
+func (r *plainReader) numberSyntax() bool {
 	if r.peek() == '-' {
 		r.pos++
 	}
 	switch c := r.peek(); {
-	case c == 'I':
-		r.fail("it holds NaN or Infinity, which JSON has no number for")
-		return
 	case c == '0':
 		r.pos++
 	case c >= '1' && c <= '9':
 		r.digits()
 	default:
-		r.fail("it holds a number JSON does not allow at byte %d", start)
-		return
+		return false
 	}
 	if r.peek() == '.' {
 		r.pos++
 		if !r.digits() {
-			r.fail("it holds a number JSON does not allow at byte %d", start)
-			return
+			return false
 		}
 	}
 	if c := r.peek(); c == 'e' || c == 'E' {
@@ -226,10 +276,9 @@ func (r *plainReader) number() {
 		if c := r.peek(); c == '+' || c == '-' {
 			r.pos++
 		}
-		if !r.digits() {
-			r.fail("it holds a number JSON does not allow at byte %d", start)
-		}
+		return r.digits()
 	}
+	return true
 }
 
 // digits consumes [0-9]* and reports whether there was one.
@@ -246,7 +295,22 @@ func (r *plainReader) digits() bool {
 // would read both as U+FFFD, making different strings equal.
 func (r *plainReader) text(keep bool) string {
 	r.pos++ // "
+	// Most strings are printable ASCII without escapes: read at once.
+	start := r.pos
+	for r.pos < len(r.data) && isPlainASCII(r.data[r.pos]) {
+		r.pos++
+	}
+	if r.peek() == '"' {
+		r.pos++
+		if keep {
+			return string(r.data[start : r.pos-1])
+		}
+		return ""
+	}
 	var value []byte
+	if keep {
+		value = append(value, r.data[start:r.pos]...)
+	}
 	for r.problem == "" {
 		if r.pos >= len(r.data) {
 			r.fail("a string is never closed")
@@ -273,6 +337,12 @@ func (r *plainReader) text(keep bool) string {
 		}
 	}
 	return ""
+}
+
+// isPlainASCII reports whether c stands for itself in a JSON string: not
+// a quote, a backslash, a control character or part of a multi-byte one.
+func isPlainASCII(c byte) bool {
+	return c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\'
 }
 
 // escapes are the one-character escapes JSON allows, and what they stand

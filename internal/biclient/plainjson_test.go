@@ -1,7 +1,10 @@
 package biclient
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +113,61 @@ func TestAnUnreadableJWTMayLiveAsLongAsAnyToken(t *testing.T) {
 	if parsed.LatestEnd.Before(sentAt.Add(MaxTokenLifetime)) {
 		t.Fatalf("latest end %v: a token whose exp cannot be read may live until %v", parsed.LatestEnd, sentAt.Add(MaxTokenLifetime))
 	}
+}
+
+// TestPlainObjectReadsAsEncodingJSONDoes: what the plain reader accepts,
+// it decodes to exactly what encoding/json with UseNumber gives, numbers
+// written as in the text; what it refuses, PlainObject refuses with the
+// same words, and gives no value.
+func TestPlainObjectReadsAsEncodingJSONDoes(t *testing.T) {
+	for _, text := range []string{
+		`{}`,
+		` {"a" : [ ] , "b" : { } } `,
+		`{"k\u00e9\ud83d\ude00\n\"":"\/x","k":-0.5e+10,"ascii then escape":"ab\tc","é":"ü"}`,
+		`{"n":[1,1.0,1e0,-0,100000000000000000001,1E-7],"t":true,"f":false,"z":null}`,
+		`{"deep":{"l":[{"a":[[]]},"s",{"b":{}}]}}`,
+	} {
+		got, problem := PlainObject([]byte(text))
+		if problem != "" {
+			t.Fatalf("PlainObject(%s) refused it: %s", text, problem)
+		}
+		decoder := json.NewDecoder(strings.NewReader(text))
+		decoder.UseNumber()
+		var want map[string]any
+		if err := decoder.Decode(&want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("PlainObject(%s) = %#v, encoding/json reads %#v", text, got, want)
+		}
+	}
+	for _, text := range []string{`{"a":1,"\u0061":2}`, `{"l":[{"k":1,"k":1}]}`, `{"k":"` + "\xff" + `"}`, `[1]`, `{"n":-Infinity}`} {
+		got, problem := PlainObject([]byte(text))
+		if problem == "" || problem != PlainObjectProblem([]byte(text)) || got != nil {
+			t.Errorf("PlainObject(%q) = %v, %q; PlainObjectProblem says %q", text, got, problem, PlainObjectProblem([]byte(text)))
+		}
+	}
+}
+
+// FuzzPlainObject: whatever PlainObject accepts, encoding/json with
+// UseNumber reads to the same value, and PlainObjectProblem agrees.
+func FuzzPlainObject(f *testing.F) {
+	for _, seed := range []string{`{"a":[1,"b",{"c":null}]}`, `{"k\u00e9":-1.5e3}`, `{"a":1,"\u0061":2}`, `{"s":"a\"b\\c"}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, problem := PlainObject(data)
+		if problem != PlainObjectProblem(data) {
+			t.Fatalf("PlainObject says %q, PlainObjectProblem %q", problem, PlainObjectProblem(data))
+		}
+		if problem != "" {
+			return
+		}
+		decoder := json.NewDecoder(bytes.NewReader(data))
+		decoder.UseNumber()
+		var want map[string]any
+		if err := decoder.Decode(&want); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("PlainObject read %#v, encoding/json %#v (%v)", got, want, err)
+		}
+	})
 }
