@@ -220,7 +220,7 @@ func TestAgentFollowsEveryStaticRoleWithinSeconds(t *testing.T) {
 
 	// Within a few seconds: the Agent re-reads a second after ttl, and the
 	// rotation runs within a second or two of its time.
-	const withinSeconds = 5 * time.Second
+	const renderBound = 5 * time.Second
 	deadline := time.Now().Add(210 * time.Second) // two minute boundaries, whenever the test starts
 	for roles[0].renders < 2 || roles[1].renders < 2 {
 		now := time.Now()
@@ -234,7 +234,7 @@ func TestAgentFollowsEveryStaticRoleWithinSeconds(t *testing.T) {
 			switch {
 			case shown == "":
 				continue // before the first render
-			case shown != newest && now.Sub(minted) > withinSeconds:
+			case shown != newest && now.Sub(minted) > renderBound:
 				t.Fatalf("%s: the rendered file still holds a replaced token %s after the rotation",
 					r.name, now.Sub(minted).Round(100*time.Millisecond))
 			case shown == newest && !r.shown[shown]:

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -95,7 +96,8 @@ func apiErrorText(err error) string {
 	if err == nil {
 		return ""
 	}
-	if respErr, ok := err.(*api.ResponseError); ok {
+	var respErr *api.ResponseError
+	if errors.As(err, &respErr) {
 		return strings.Join(respErr.Errors, "; ")
 	}
 	return err.Error()

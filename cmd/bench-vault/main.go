@@ -131,7 +131,7 @@ func run(ctx context.Context, f flags) int {
 		if err == nil {
 			// The plugin only writes its file: a missing folder would cost
 			// the profile, with a line in Vault's log as the only trace.
-			err = os.MkdirAll(dir, 0o755)
+			err = os.MkdirAll(dir, 0o750)
 		}
 		if err == nil {
 			err = os.Setenv("BEYONDIDENTITY_CPU_PROFILE", dir)

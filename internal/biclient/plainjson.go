@@ -1,9 +1,9 @@
 package biclient
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -390,11 +390,11 @@ func (r *plainReader) hex4() rune {
 		r.fail("a string holds an invalid escape at byte %d", r.pos)
 		return 0
 	}
-	n, err := strconv.ParseUint(string(r.data[r.pos:r.pos+4]), 16, 32)
-	if err != nil {
+	var unit [2]byte
+	if _, err := hex.Decode(unit[:], r.data[r.pos:r.pos+4]); err != nil {
 		r.fail("a string holds an invalid escape at byte %d", r.pos)
 		return 0
 	}
 	r.pos += 4
-	return rune(n)
+	return rune(unit[0])<<8 | rune(unit[1])
 }
