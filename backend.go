@@ -12,11 +12,44 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/helper/salt"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
+)
+
+// Every path and storage key of the mount. A path family's handlers and a
+// record's storage both name their prefix from here, so that no record
+// type depends on a path file, nor a path file on another for a prefix.
+// Everything under them that holds the client secret or a token is
+// seal-wrapped (newBackend).
+const (
+	// configPath is the storage key and the path of the mount's
+	// configuration.
+	configPath = "config"
+	// retainedPrefix is the storage prefix of retained credentials
+	// (retained.go), whose path is config/retained/.
+	retainedPrefix = "retained/"
+	// rolePrefix is the storage prefix and path of roles of leases.
+	rolePrefix = "roles/"
+	// credsPrefix is the path that issues a role's credential as a lease.
+	credsPrefix = "creds/"
+	// staticRolePrefix is the storage prefix and path of static roles. A
+	// record holds the role's settings and its tokens.
+	staticRolePrefix = "static-roles/"
+	// staticCredsPrefix is the path that hands out a static role's token.
+	staticCredsPrefix = "static-creds/"
+	// rotateRolePrefix is the path that rotates a static role at once.
+	rotateRolePrefix = "rotate-role/"
+	// revocationPrefix is the storage prefix and path of the revocations
+	// the plugin owes or has done (revocation.go); node-local.
+	revocationPrefix = "revocations/"
+	// metricsPath is the path of the mount's counters.
+	metricsPath = "metrics"
+	// saltKey is where the mount's salt is stored (fingerprint.go).
+	saltKey = salt.DefaultLocation
 )
 
 // Version is the plugin's semantic version, reported to Vault as its running

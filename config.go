@@ -20,9 +20,6 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 )
 
-// configPath is the storage key and the path of the mount's configuration.
-const configPath = "config"
-
 const (
 	defaultRequestTimeout = 30 * time.Second
 	maxRequestTimeout     = 5 * time.Minute

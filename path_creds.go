@@ -14,8 +14,6 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
-const credsPrefix = "creds/"
-
 func (b *backend) pathCreds() *framework.Path {
 	return &framework.Path{
 		Pattern: credsPrefix + framework.GenericNameRegex("name"),

@@ -8,8 +8,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-const rotateRolePrefix = "rotate-role/"
-
 func (b *backend) pathRotateRole() *framework.Path {
 	return &framework.Path{
 		Pattern:      rotateRolePrefix + framework.GenericNameRegex("name"),

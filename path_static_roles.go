@@ -11,8 +11,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-const staticCredsPrefix = "static-creds/"
-
 func (b *backend) pathStaticRoles() []*framework.Path {
 	name := map[string]*framework.FieldSchema{
 		"name": {Type: framework.TypeString, Description: "Name of the static role, at most 128 characters. Case-sensitive.", Required: true},

@@ -15,15 +15,14 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
-// retainedPrefix holds credentials the config no longer uses, kept
-// (seal-wrapped) while tokens they issued may be alive: those of an
-// application or client the config moved away from, and the previous
+// Retained credentials (retainedPrefix) are those the config no longer
+// uses, kept (seal-wrapped) while tokens they issued may be alive: those of
+// an application or client the config moved away from, and the previous
 // secrets of the configured client. Each lease is revoked with the
 // credentials of the application and client that issued its token, since
 // Beyond Identity ignores a revocation by any other; and with the secret
 // Beyond Identity accepts, since a rotation or a bad write may have
 // replaced it.
-const retainedPrefix = "retained/"
 
 // retention is how long credentials are kept after the config stops using
 // them: no token issued with them can live longer, nor its lease last

@@ -16,12 +16,11 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
-// revocationPrefix holds the tokens whose revocation failed and that the
-// plugin keeps revoking in the background, and, once that succeeded, a
-// record without the token until the token's end, so that Vault's next
-// attempt on the lease succeeds at once. Entries are node-local (each
-// cluster revokes its own leases) and seal-wrapped.
-const revocationPrefix = "revocations/"
+// Revocation records (revocationPrefix) hold the tokens whose revocation
+// failed and that the plugin keeps revoking in the background, and, once
+// that succeeded, a record without the token until the token's end, so
+// that Vault's next attempt on the lease succeeds at once. Entries are
+// node-local (each cluster revokes its own leases) and seal-wrapped.
 
 // Backoff between background revocation attempts: short enough that a
 // revocation completes within about a minute of Beyond Identity's recovery.

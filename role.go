@@ -17,9 +17,6 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
-// rolePrefix is the storage prefix (and path) of roles.
-const rolePrefix = "roles/"
-
 // Bounds on a role's input, each refused with a 400 naming the field and
 // the bound.
 const (

@@ -14,10 +14,6 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
-// staticRolePrefix is the storage prefix (and path) of static roles. A
-// record holds the role's settings and its tokens, so it is seal-wrapped.
-const staticRolePrefix = "static-roles/"
-
 const (
 	defaultRotationPeriod = 24 * time.Hour
 	minRotationPeriod     = 10 * time.Second
