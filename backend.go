@@ -215,6 +215,7 @@ func newBackend() *backend {
 			b.pathRoles(),
 			[]*framework.Path{b.pathCreds()},
 			b.pathStaticRoles(),
+			[]*framework.Path{b.pathStaticCreds()},
 			[]*framework.Path{b.pathRotateRole()},
 			b.pathRevocations(),
 			[]*framework.Path{b.pathMetrics()},

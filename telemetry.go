@@ -101,18 +101,6 @@ func (m *metrics) exposition() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// rotated counts a static role's rotation, or its failure, and says so in
-// an event.
-func (b *backend) rotated(name string, r *staticRole, err error) {
-	if err != nil {
-		b.metrics.rotations.WithLabelValues(name, "failed").Inc()
-		b.event("static-rotate-failure", false, append([]string{"role", name}, failureMetadata(err)...)...)
-		return
-	}
-	b.metrics.rotations.WithLabelValues(name, "rotated").Inc()
-	b.event("static-rotate", true, "role", name, "token_id", r.Current.TokenID, "next_rotation", rfc3339(r.NextRotation))
-}
-
 // failureMetadata describes a failure for an event: its status and message,
 // which never holds a secret.
 func failureMetadata(err error) []string {
