@@ -61,7 +61,7 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 		return nil, err
 	}
 	if r == nil {
-		return b.unknownStaticRole(ctx, name, req)
+		return nil, b.unknownStaticRole(ctx, req, name)
 	}
 	now := b.clock.Now()
 	if !now.Before(r.Current.expiresAt()) {
@@ -72,8 +72,8 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 		case r.NextRotation.After(now) && r.LastRotationError != "":
 			why = fmt.Sprintf("its replacement is due at %s: %s", rfc3339(r.NextRotation), r.LastRotationError)
 		}
-		return nil, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf("the token of static role %q ended at %s, and %s",
-			name, r.Current.expiresAt().Format(time.RFC3339), why))
+		return nil, refuse(http.StatusServiceUnavailable, "the token of static role %q ended at %s, and %s",
+			name, r.Current.expiresAt().Format(time.RFC3339), why)
 	}
 	data := map[string]any{
 		"access_token":        r.Current.Token,
@@ -95,23 +95,23 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 	return &logical.Response{Data: data}, nil
 }
 
-// unknownStaticRole answers a path that hands out or rotates a credential
+// unknownStaticRole refuses a path that hands out or rotates a credential
 // of a static role that does not exist: a 400 naming it, as creds/ does,
 // so that a client's typo never reads as an empty secret (a 404 does, to
 // hvac and consul-template); and naming creds/ when the name is a role of
 // leases.
-func (b *backend) unknownStaticRole(ctx context.Context, name string, req *logical.Request) (*logical.Response, error) {
+func (b *backend) unknownStaticRole(ctx context.Context, req *logical.Request, name string) error {
 	dynamic, err := b.cachedRole(ctx, req.Storage, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if dynamic != nil {
-		return logical.ErrorResponse("%q is a role of leases, not a static role: each read of %s%s%s mints a new token "+
+		return badRequest("%q is a role of leases, not a static role: each read of %s%s%s mints a new token "+
 			"as a lease, which has no rotation; %s%s%s serves only static roles", name, mountPath(req), credsPrefix, name,
-			mountPath(req), strings.TrimSuffix(req.Path, name), name), nil
+			mountPath(req), strings.TrimSuffix(req.Path, name), name)
 	}
-	return logical.ErrorResponse("static role %q does not exist: 'name' must be a static role written at %s%s%s "+
-		"(vault list %s%s lists them)", name, mountPath(req), staticRolePrefix, name, mountPath(req), staticRolePrefix), nil
+	return badRequest("static role %q does not exist: 'name' must be a static role written at %s%s%s "+
+		"(vault list %s%s lists them)", name, mountPath(req), staticRolePrefix, name, mountPath(req), staticRolePrefix)
 }
 
 const staticCredsHelpSynopsis = "Read the current token of a static role, without a lease."

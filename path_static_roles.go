@@ -174,8 +174,8 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		return logical.ErrorResponse("'name' must be at most %d characters, got %d", maxRoleNameLen, len(name)), nil
 	}
 	defer b.lockStaticRole(name)()
-	if resp, err := nameTakenByRole(ctx, req, name); resp != nil || err != nil {
-		return resp, err
+	if err := nameTakenByRole(ctx, req, name); err != nil {
+		return nil, err
 	}
 	existing, err := readStaticRole(ctx, req.Storage, name)
 	if err != nil {
@@ -190,7 +190,7 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		// A failing mint leaves the role as it was: absent, or unchanged.
 		warnings, err := b.rotate(ctx, req.Storage, name, r)
 		if err != nil {
-			return answer(req, err)
+			return nil, err // HandleRequest answers it
 		}
 		b.event("static-role-write", true, logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 		return &logical.Response{Data: r.operatorView(), Warnings: warnings}, nil
