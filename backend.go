@@ -91,7 +91,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 //  4. revocationLocks[key]: one revocation record's reads and writes.
 //  5. lock: the cached clients, retained credentials and the salt of the
 //     secrets' fingerprints.
-//  6. the leaves, which take no other: schedule.mu, roles.mu,
+//  6. the leaves, which take no other: queue.mu, roles.mu,
 //     identities.mu, events.mu, pendingRevocations.mu, each keyLocks' own
 //     and each of the system view's answers (system_view.go).
 type backend struct {
@@ -133,9 +133,9 @@ type backend struct {
 	// built from a config with another max_concurrent_requests.
 	limits callLimits
 
-	// schedule is the background work's (queue.go); background is its
-	// loop while it runs.
-	schedule   *schedule
+	// queue is the background work's (queue.go); background is its loop
+	// while it runs.
+	queue      *workQueue
 	background backgroundLoop
 
 	// metrics are the mount's counters; pendingRevocations the failed
@@ -194,7 +194,7 @@ func newBackend() *backend {
 			issue:  biclient.NewLimiter(defaultMaxConcurrent),
 			revoke: biclient.NewLimiter(defaultMaxConcurrent),
 		},
-		schedule: newSchedule(),
+		queue: newWorkQueue(),
 	}
 	b.metrics = newMetrics(b)
 	b.events = newEventSender(b)
@@ -289,7 +289,7 @@ func (b *backend) stopBackgroundLocked() {
 		<-b.background.done
 		b.background.stop, b.background.done = nil, nil
 	}
-	b.schedule.inFlight.Wait()
+	b.queue.inFlight.Wait()
 }
 
 // periodic runs with Vault's rollback, about once a minute on the active

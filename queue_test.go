@@ -38,11 +38,11 @@ func TestARecordThatCannotBeDecodedIsSkippedNotAReasonToStop(t *testing.T) {
 		t.Fatalf("populateQueue: %v", err)
 	}
 	for _, key := range []string{"a-first", "c-last"} {
-		if !e.b.schedule.known(revocationPrefix + key) {
+		if !e.b.queue.known(revocationPrefix + key) {
 			t.Errorf("record %s is not scheduled", key)
 		}
 	}
-	if e.b.schedule.known(revocationPrefix+"b-garbled") || e.b.pendingRevocations.len() != 2 {
+	if e.b.queue.known(revocationPrefix+"b-garbled") || e.b.pendingRevocations.len() != 2 {
 		t.Errorf("the garbled record is scheduled, or the pending count is %d, not 2", e.b.pendingRevocations.len())
 	}
 }

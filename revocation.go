@@ -201,7 +201,7 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 	failure := &revocationError{err: err, endsBy: t.endsBy()}
 	var noCredentials *noCredentialsError
 	if !errors.As(err, &noCredentials) {
-		failure.queued = b.queueRevocation(ctx, s, key, t, kind, err) == nil
+		failure.queued = b.recordRevocation(ctx, s, key, t, kind, err) == nil
 	}
 	b.Logger().Warn("revocation failed", "role", t.Role, "token_id", t.TokenID, "error", err, "retried_in_background", failure.queued)
 	outcome := "failed"
@@ -260,10 +260,10 @@ type tokenScrubbed struct {
 func (e *tokenScrubbed) Error() string { return biclient.Scrub(e.err.Error(), e.token) }
 func (e *tokenScrubbed) Unwrap() error { return e.err }
 
-// queueRevocation records a failed revocation durably (or counts one more
+// recordRevocation records a failed revocation durably (or counts one more
 // failure of a recorded one) and schedules the next attempt. A record that
 // another attempt has meanwhile marked revoked stays as it is.
-func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key string, t issuedToken, kind string, cause error) error {
+func (b *backend) recordRevocation(ctx context.Context, s logical.Storage, key string, t issuedToken, kind string, cause error) error {
 	defer b.lockRevocation(key)()
 	record, err := readRevocation(ctx, s, key)
 	switch {
@@ -346,7 +346,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 		b.Logger().Warn("background revocation failed; will retry", "role", t.Role, "token_id", t.TokenID,
 			"attempts", record.Attempts+1, "error", revokeErr)
 		b.metrics.revocations.WithLabelValues("retrying").Inc()
-		if err := b.queueRevocation(ctx, s, key, t, record.Kind, revokeErr); err != nil {
+		if err := b.recordRevocation(ctx, s, key, t, record.Kind, revokeErr); err != nil {
 			b.pushItem(revocationPrefix+key, now.Add(revocationRetryMax))
 		}
 	}

@@ -109,8 +109,9 @@ func (r *staticRole) grace() time.Duration {
 	return max(r.interval()/10, minGracePeriod)
 }
 
-// schedule is the role's parsed rotation_schedule; nil for a period.
-func (r *staticRole) schedule() cron.Schedule {
+// rotationSchedule is the role's parsed rotation_schedule; nil for a
+// period.
+func (r *staticRole) rotationSchedule() cron.Schedule {
 	if r.RotationSchedule == "" {
 		return nil
 	}
@@ -122,7 +123,7 @@ func (r *staticRole) schedule() cron.Schedule {
 // dueAfter is the rotation after one at from: a period later, or the
 // schedule's next time (in UTC).
 func (r *staticRole) dueAfter(from time.Time) time.Time {
-	if schedule := r.schedule(); schedule != nil {
+	if schedule := r.rotationSchedule(); schedule != nil {
 		return schedule.Next(from.UTC())
 	}
 	return from.Add(r.RotationPeriod)
