@@ -306,7 +306,7 @@ func (b *backend) forgetRevocation(ctx context.Context, s logical.Storage, key s
 // revocationRetryBase up to revocationRetryMax, less up to a fifth at
 // random so that records that failed together do not retry together.
 func revocationBackoff(attempts int) time.Duration {
-	delay := min(revocationRetryBase<<min(attempts-1, 8), revocationRetryMax)
+	delay := backoff(revocationRetryBase, revocationRetryMax, attempts)
 	return delay - rand.N(delay/5+1)
 }
 

@@ -190,7 +190,7 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 // retryDelay is the wait before the next attempt after failed failed
 // rotations in a row: rotationRetryBase, doubling to rotationRetryMax.
 func retryDelay(failed int) time.Duration {
-	return min(rotationRetryBase<<min(max(failed-1, 0), 8), rotationRetryMax)
+	return backoff(rotationRetryBase, rotationRetryMax, failed)
 }
 
 // saveStaticRole stores a role the background work changed and schedules
