@@ -174,18 +174,6 @@ func (b *backend) lockRevocation(key string) (unlock func()) {
 	return b.revocationLocks.lock(key)
 }
 
-// callLimits bounds the calls to Beyond Identity a mount runs at once:
-// issuing (token and introspect calls) and revoking each have their own
-// slots, so that a flood of credential reads cannot starve revocations.
-type callLimits struct {
-	issue, revoke *biclient.Limiter
-}
-
-func (l callLimits) setCeiling(n int) {
-	l.issue.SetCeiling(n)
-	l.revoke.SetCeiling(n)
-}
-
 func newBackend() *backend {
 	b := &backend{
 		clock:       clock.Real{},

@@ -371,3 +371,15 @@ func validateCACert(value string) error {
 func sameSecret(a, b biclient.Secret) bool {
 	return subtle.ConstantTimeCompare([]byte(a.Reveal()), []byte(b.Reveal())) == 1
 }
+
+// callLimits bounds the calls to Beyond Identity a mount runs at once:
+// issuing (token and introspect calls) and revoking each have their own
+// slots, so that a flood of credential reads cannot starve revocations.
+type callLimits struct {
+	issue, revoke *biclient.Limiter
+}
+
+func (l callLimits) setCeiling(n int) {
+	l.issue.SetCeiling(n)
+	l.revoke.SetCeiling(n)
+}

@@ -3,6 +3,7 @@ package beyondidentity
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -256,5 +257,27 @@ func badDuration(req *logical.Request, path *framework.Path) error {
 				key, biclient.CleanText(fmt.Sprint(req.Data[key]), 32))
 		}
 	}
+	return nil
+}
+
+// decodeClaimsField replaces custom_claims given as a JSON string with the
+// object it holds: the vault CLI sends every key=value pair as a string,
+// and a framework.TypeMap field would refuse it. An empty string clears
+// them.
+func decodeClaimsField(req *logical.Request) error {
+	raw, isString := req.Data["custom_claims"].(string)
+	if !isString || (!strings.HasPrefix(req.Path, rolePrefix) && !strings.HasPrefix(req.Path, staticRolePrefix)) {
+		return nil
+	}
+	claims := map[string]any{}
+	if strings.TrimSpace(raw) != "" {
+		// Numbers stay as written, as a JSON request body's do.
+		decoded, err := decodeJSONObject("custom_claims", raw, errors.New(`'custom_claims' must be a JSON object, such as {"team":"sre"}`))
+		if err != nil {
+			return err
+		}
+		claims = decoded
+	}
+	req.Data["custom_claims"] = claims
 	return nil
 }

@@ -219,3 +219,9 @@ func failureCause(err error, status int) string {
 	}
 	return causeInternal
 }
+
+// failureMetadata describes a failure for an event: its status and message,
+// which never holds a secret.
+func failureMetadata(err error) []string {
+	return []string{"status", strconv.Itoa(statusOfFailure(err)), "error", biclient.CleanText(err.Error(), 512)}
+}

@@ -101,12 +101,6 @@ func (m *metrics) exposition() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// failureMetadata describes a failure for an event: its status and message,
-// which never holds a secret.
-func failureMetadata(err error) []string {
-	return []string{"status", strconv.Itoa(statusOfFailure(err)), "error", biclient.CleanText(err.Error(), 512)}
-}
-
 // series is every counter and gauge as one entry, named as Prometheus
 // shows it (name{label="value",...}), and each histogram's _count and
 // _sum: flat, so that `vault read` prints one line per series.
