@@ -259,7 +259,7 @@ func TestConcurrentCredentialsShareJournalWrites(t *testing.T) {
 	t.Logf("%d credentials issued at once cost %d journal writes", requests, slow.writes.Load())
 }
 
-// 6. An opaque token whose introspection shows a later end than its answer
+// An opaque token whose introspection shows a later end than its answer
 // is covered for that end, and a failed revocation never counts it ended
 // before then.
 func TestAnOpaqueTokenThatLivesLongerThanItsAnswerSaysStaysOwned(t *testing.T) {

@@ -47,7 +47,7 @@ func TestARecordThatCannotBeDecodedIsSkippedNotAReasonToStop(t *testing.T) {
 	}
 }
 
-// 4. One storage error while loading the background work does not stop
+// One storage error while loading the background work does not stop
 // static rotations, nor the retries of a retired token's revocation: the
 // periodic function finds them again.
 func TestAStorageErrorAtLoadStopsNoBackgroundWork(t *testing.T) {
@@ -90,7 +90,7 @@ func TestAStorageErrorAtLoadStopsNoBackgroundWork(t *testing.T) {
 	})
 }
 
-// 8. A revocation that hangs at Beyond Identity holds only its own slot of
+// A revocation that hangs at Beyond Identity holds only its own slot of
 // the background work: rotations due meanwhile still run on time.
 func TestHangingRevocationsDelayNoRotation(t *testing.T) {
 	t.Parallel()
