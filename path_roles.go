@@ -182,24 +182,28 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 // role's; nil when it is not.
 func nameTakenByStaticRole(ctx context.Context, req *logical.Request, name string) error {
 	static, err := readStaticRole(ctx, req.Storage, name)
-	if err != nil || static == nil {
-		return err
-	}
-	return badRequest("'name' %q is already a static role (%s%s%s): a role and a static role may not share "+
-		"a name; choose another name, or delete the static role first; nothing was stored",
-		name, mountPath(req), staticRolePrefix, name)
+	return nameTaken(req, name, static != nil, err, "static role", staticRolePrefix)
 }
 
 // nameTakenByRole refuses a static role write whose name is a role's; nil
 // when it is not.
 func nameTakenByRole(ctx context.Context, req *logical.Request, name string) error {
 	dynamic, err := readRole(ctx, req.Storage, name)
-	if err != nil || dynamic == nil {
+	return nameTaken(req, name, dynamic != nil, err, "role", rolePrefix)
+}
+
+// nameTaken refuses a write of name when a role of the other kind, kind
+// at prefix, holds it (held), or passes on the failure to find out.
+func nameTaken(req *logical.Request, name string, held bool, err error, kind, prefix string) error {
+	if err != nil || !held {
 		return err
 	}
-	return badRequest("'name' %q is already a role of leases (%s%s%s): a role and a static role may not share "+
-		"a name; choose another name, or delete the role first; nothing was stored",
-		name, mountPath(req), rolePrefix, name)
+	what := "a static role"
+	if kind == "role" {
+		what = "a role of leases"
+	}
+	return badRequest("'name' %q is already %s (%s%s%s): a role and a static role may not share a name; choose "+
+		"another name, or delete the %s first; nothing was stored", name, what, mountPath(req), prefix, name, kind)
 }
 
 func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
