@@ -33,7 +33,7 @@ func (b *backend) recoverJournal(ctx context.Context, s logical.Storage) {
 func (b *backend) recoverEntry(ctx context.Context, s logical.Storage, entry journalEntry) bool {
 	t := entry.issuedToken
 	t.AccessToken = biclient.NewSecret(entry.Token)
-	t.Static = t.Static || entry.Kind == kindStatic
+	t.Static = t.staticBy(entry.Kind)
 	if t.Static {
 		if held, err := b.staticRoleHolds(ctx, s, t); held || err != nil {
 			return err == nil

@@ -126,7 +126,7 @@ func (b *backend) pendingOfStaticRole(ctx context.Context, s logical.Storage, na
 
 // staticRoleOf is the static role whose token a record is, or "".
 func (r *revocationRecord) staticRoleOf() string {
-	if r.Static || r.Kind == kindStatic { // records written before tokens said so carry only the kind
+	if r.staticBy(r.Kind) {
 		return r.Role
 	}
 	return ""
