@@ -208,15 +208,21 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 	if failure.queued {
 		outcome = "retrying"
 	}
-	b.metrics.revocations.WithLabelValues(outcome).Inc()
+	b.countRevocation(outcome)
 	b.event("revoke-failure", false, "role", t.Role, "token_id", t.TokenID, "retrying", strconv.FormatBool(failure.queued),
 		"error", biclient.CleanText(err.Error(), 512))
 	return failure
 }
 
+// countRevocation counts one revocation attempt by its outcome: revoked,
+// ended, retrying or failed.
+func (b *backend) countRevocation(outcome string) {
+	b.metrics.revocations.WithLabelValues(outcome).Inc()
+}
+
 // revoked counts a revocation that is done, and says so in an event.
 func (b *backend) revoked(t issuedToken, outcome string) {
-	b.metrics.revocations.WithLabelValues(outcome).Inc()
+	b.countRevocation(outcome)
 	b.event("revoke", false, "role", t.Role, "token_id", t.TokenID, "outcome", outcome)
 }
 
@@ -345,7 +351,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 	default:
 		b.Logger().Warn("background revocation failed; will retry", "role", t.Role, "token_id", t.TokenID,
 			"attempts", record.Attempts+1, "error", revokeErr)
-		b.metrics.revocations.WithLabelValues("retrying").Inc()
+		b.countRevocation("retrying")
 		if err := b.recordRevocation(ctx, s, key, t, record.Kind, revokeErr); err != nil {
 			b.pushItem(revocationPrefix+key, now.Add(revocationRetryMax))
 		}
