@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -50,79 +49,6 @@ type revocationRecord struct {
 }
 
 func (r *revocationRecord) revoked() bool { return !r.RevokedAt.IsZero() }
-
-// pendingSet is the revocations pending in the background, by key, each
-// with the static role whose token it is ("" for a lease's token): what the
-// metrics count, and what bounds each static role's live tokens. It is
-// loaded from storage once per process, by the background loop's first
-// look at storage or by the first rotation that needs it, whichever comes
-// first, and kept up to date as records come and go.
-type pendingSet struct {
-	mu     sync.Mutex
-	keys   map[string]string
-	loaded bool
-}
-
-func (p *pendingSet) add(key, staticRole string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.keys == nil {
-		p.keys = map[string]string{}
-	}
-	p.keys[key] = staticRole
-}
-
-func (p *pendingSet) remove(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.keys, key)
-}
-
-func (p *pendingSet) len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.keys)
-}
-
-// ofStaticRole counts the pending revocations of a static role's tokens,
-// and reports whether the set was loaded from storage.
-func (p *pendingSet) ofStaticRole(name string) (int, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, role := range p.keys {
-		if role == name {
-			n++
-		}
-	}
-	return n, p.loaded
-}
-
-func (p *pendingSet) markLoaded() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.loaded = true
-}
-
-// pendingOfStaticRole counts the pending revocations of a static role's
-// tokens, loading them from storage first if the background loop has not.
-func (b *backend) pendingOfStaticRole(ctx context.Context, s logical.Storage, name string) (int, error) {
-	if n, loaded := b.pendingRevocations.ofStaticRole(name); loaded {
-		return n, nil
-	}
-	keys, err := s.List(ctx, revocationPrefix)
-	if err != nil {
-		return 0, fmt.Errorf("listing the pending revocations: %w", err)
-	}
-	for _, key := range keys {
-		if record, err := readRevocation(ctx, s, key); err == nil && record != nil && !record.revoked() {
-			b.pendingRevocations.add(key, record.staticRoleOf())
-		}
-	}
-	b.pendingRevocations.markLoaded()
-	n, _ := b.pendingRevocations.ofStaticRole(name)
-	return n, nil
-}
 
 // staticRoleOf is the static role whose token a record is, or "".
 func (r *revocationRecord) staticRoleOf() string {
@@ -398,4 +324,31 @@ func readRevocation(ctx context.Context, s logical.Storage, key string) (*revoca
 
 func writeRevocation(ctx context.Context, s logical.Storage, key string, record *revocationRecord) error {
 	return putJSON(ctx, s, revocationPrefix+key, "revocation record", record)
+}
+
+// staticBy reports whether the token is a static role's: as it says, or,
+// for a record written before tokens said so, as the record's kind says
+// (kindStatic). The one way to read an old record's static-ness.
+func (t issuedToken) staticBy(kind string) bool {
+	return t.Static || kind == kindStatic
+}
+
+// pendingOfStaticRole counts the pending revocations of a static role's
+// tokens, loading them from storage first if the background loop has not.
+func (b *backend) pendingOfStaticRole(ctx context.Context, s logical.Storage, name string) (int, error) {
+	if n, loaded := b.pendingRevocations.ofStaticRole(name); loaded {
+		return n, nil
+	}
+	keys, err := s.List(ctx, revocationPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("listing the pending revocations: %w", err)
+	}
+	for _, key := range keys {
+		if record, err := readRevocation(ctx, s, key); err == nil && record != nil && !record.revoked() {
+			b.pendingRevocations.add(key, record.staticRoleOf())
+		}
+	}
+	b.pendingRevocations.markLoaded()
+	n, _ := b.pendingRevocations.ofStaticRole(name)
+	return n, nil
 }

@@ -73,7 +73,7 @@ type staticToken struct {
 func (t staticToken) issued() issuedToken {
 	issued := t.issuedToken
 	issued.AccessToken = biclient.NewSecret(t.Token)
-	issued.Static = issued.staticBy(kindStatic) // a static role's record: also tokens stored before they said so
+	issued.Static = true // a static role holds it, also a token stored before tokens said so
 	return issued
 }
 

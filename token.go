@@ -40,13 +40,6 @@ type issuedToken struct {
 	SecretFingerprint string `json:"secret_fingerprint,omitempty"`
 }
 
-// staticBy reports whether the token is a static role's: as it says, or,
-// for a record written before tokens said so, as the record's kind says
-// (kindStatic). The one way to read an old record's static-ness.
-func (t issuedToken) staticBy(kind string) bool {
-	return t.Static || kind == kindStatic
-}
-
 // describe names the token in messages, by its id when known.
 func (t issuedToken) describe() string {
 	if t.TokenID == "" {
