@@ -224,7 +224,7 @@ func (b *backend) runSchedule(ctx context.Context, s logical.Storage) {
 			return
 		case <-timer.C():
 		}
-		b.startDue(ctx, s) // clean waits for them through schedule.inFlight
+		b.startDue(ctx, s) // clean waits for them through queue.inFlight
 	}
 }
 
