@@ -12,11 +12,44 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/helper/salt"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
+)
+
+// Every path and storage key of the mount. A path family's handlers and a
+// record's storage both name their prefix from here, so that no record
+// type depends on a path file, nor a path file on another for a prefix.
+// Everything under them that holds the client secret or a token is
+// seal-wrapped (newBackend).
+const (
+	// configPath is the storage key and the path of the mount's
+	// configuration.
+	configPath = "config"
+	// retainedPrefix is the storage prefix of retained credentials
+	// (retained.go), whose path is config/retained/.
+	retainedPrefix = "retained/"
+	// rolePrefix is the storage prefix and path of roles of leases.
+	rolePrefix = "roles/"
+	// credsPrefix is the path that issues a role's credential as a lease.
+	credsPrefix = "creds/"
+	// staticRolePrefix is the storage prefix and path of static roles. A
+	// record holds the role's settings and its tokens.
+	staticRolePrefix = "static-roles/"
+	// staticCredsPrefix is the path that hands out a static role's token.
+	staticCredsPrefix = "static-creds/"
+	// rotateRolePrefix is the path that rotates a static role at once.
+	rotateRolePrefix = "rotate-role/"
+	// revocationPrefix is the storage prefix and path of the revocations
+	// the plugin owes or has done (revocation.go); node-local.
+	revocationPrefix = "revocations/"
+	// metricsPath is the path of the mount's counters.
+	metricsPath = "metrics"
+	// saltKey is where the mount's salt is stored (fingerprint.go).
+	saltKey = salt.DefaultLocation
 )
 
 // Version is the plugin's semantic version, reported to Vault as its running
@@ -58,7 +91,7 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 //  4. revocationLocks[key]: one revocation record's reads and writes.
 //  5. lock: the cached clients, retained credentials and the salt of the
 //     secrets' fingerprints.
-//  6. the leaves, which take no other: schedule.mu, roles.mu,
+//  6. the leaves, which take no other: queue.mu, roles.mu,
 //     identities.mu, events.mu, pendingRevocations.mu, each keyLocks' own
 //     and each of the system view's answers (system_view.go).
 type backend struct {
@@ -100,9 +133,9 @@ type backend struct {
 	// built from a config with another max_concurrent_requests.
 	limits callLimits
 
-	// schedule is the background work's (queue.go); background is its
-	// loop while it runs.
-	schedule   *schedule
+	// queue is the background work's (queue.go); background is its loop
+	// while it runs.
+	queue      *workQueue
 	background backgroundLoop
 
 	// metrics are the mount's counters; pendingRevocations the failed
@@ -141,18 +174,6 @@ func (b *backend) lockRevocation(key string) (unlock func()) {
 	return b.revocationLocks.lock(key)
 }
 
-// callLimits bounds the calls to Beyond Identity a mount runs at once:
-// issuing (token and introspect calls) and revoking each have their own
-// slots, so that a flood of credential reads cannot starve revocations.
-type callLimits struct {
-	issue, revoke *biclient.Limiter
-}
-
-func (l callLimits) setCeiling(n int) {
-	l.issue.SetCeiling(n)
-	l.revoke.SetCeiling(n)
-}
-
 func newBackend() *backend {
 	b := &backend{
 		clock:       clock.Real{},
@@ -161,7 +182,7 @@ func newBackend() *backend {
 			issue:  biclient.NewLimiter(defaultMaxConcurrent),
 			revoke: biclient.NewLimiter(defaultMaxConcurrent),
 		},
-		schedule: newSchedule(),
+		queue: newWorkQueue(),
 	}
 	b.metrics = newMetrics(b)
 	b.events = newEventSender(b)
@@ -182,6 +203,7 @@ func newBackend() *backend {
 			b.pathRoles(),
 			[]*framework.Path{b.pathCreds()},
 			b.pathStaticRoles(),
+			[]*framework.Path{b.pathStaticCreds()},
 			[]*framework.Path{b.pathRotateRole()},
 			b.pathRevocations(),
 			[]*framework.Path{b.pathMetrics()},
@@ -255,7 +277,7 @@ func (b *backend) stopBackgroundLocked() {
 		<-b.background.done
 		b.background.stop, b.background.done = nil, nil
 	}
-	b.schedule.inFlight.Wait()
+	b.queue.inFlight.Wait()
 }
 
 // periodic runs with Vault's rollback, about once a minute on the active

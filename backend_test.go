@@ -203,7 +203,7 @@ func (b *blockingEvents) SendEvent(ctx context.Context, _ logical.EventType, _ *
 	return ctx.Err()
 }
 
-// 8. After Clean returns, no goroutine of the plugin runs: not the
+// After Clean returns, no goroutine of the plugin runs: not the
 // background loop, not the journal's remover with a page waiting, not the
 // event sender with an event under way and more queued. (Not parallel: it
 // counts goroutines.)

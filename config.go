@@ -20,9 +20,6 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
 )
 
-// configPath is the storage key and the path of the mount's configuration.
-const configPath = "config"
-
 const (
 	defaultRequestTimeout = 30 * time.Second
 	maxRequestTimeout     = 5 * time.Minute
@@ -373,4 +370,16 @@ func validateCACert(value string) error {
 // sameSecret compares two secrets in constant time.
 func sameSecret(a, b biclient.Secret) bool {
 	return subtle.ConstantTimeCompare([]byte(a.Reveal()), []byte(b.Reveal())) == 1
+}
+
+// callLimits bounds the calls to Beyond Identity a mount runs at once:
+// issuing (token and introspect calls) and revoking each have their own
+// slots, so that a flood of credential reads cannot starve revocations.
+type callLimits struct {
+	issue, revoke *biclient.Limiter
+}
+
+func (l callLimits) setCeiling(n int) {
+	l.issue.SetCeiling(n)
+	l.revoke.SetCeiling(n)
 }

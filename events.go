@@ -81,43 +81,43 @@ func newEventSender(b *backend) *eventSender {
 // (before 1.16, or with them turned off) makes it a no-op, and so does a
 // mount being cleaned up.
 func (b *backend) event(kind string, modified bool, metadata ...string) {
-	q := b.events
-	q.asked.Do(func() {
-		ctx, cancel := context.WithTimeout(q.ctx, eventTimeout)
+	es := b.events
+	es.asked.Do(func() {
+		ctx, cancel := context.WithTimeout(es.ctx, eventTimeout)
 		defer cancel()
-		q.askEdition(ctx)
+		es.askEdition(ctx)
 	})
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	es.mu.Lock()
+	defer es.mu.Unlock()
 	switch {
-	case q.closed, q.edition == editionWithout:
+	case es.closed, es.edition == editionWithout:
 		return
-	case len(q.pending) >= maxPendingEvents:
+	case len(es.pending) >= maxPendingEvents:
 		b.metrics.eventsDropped.Inc()
 		return
 	}
-	q.pending = append(q.pending, pendingEvent{kind: kind, modified: modified, metadata: metadata})
-	if !q.sending {
-		q.sending = true
-		q.sender.Add(1)
-		go q.send()
+	es.pending = append(es.pending, pendingEvent{kind: kind, modified: modified, metadata: metadata})
+	if !es.sending {
+		es.sending = true
+		es.sender.Add(1)
+		go es.send()
 	}
 }
 
 // send sends the queued events in order, and stops when none waits. An
 // event leaves the queue when its sending begins, so the queue's bound
 // counts every event held but the one being sent.
-func (q *eventSender) send() {
-	defer q.sender.Done()
-	if !q.subscribable() {
+func (es *eventSender) send() {
+	defer es.sender.Done()
+	if !es.subscribable() {
 		return
 	}
 	for {
-		e, ok := q.next()
+		e, ok := es.next()
 		if !ok {
 			return
 		}
-		q.sendOne(e)
+		es.sendOne(e)
 	}
 }
 
@@ -126,74 +126,74 @@ func (q *eventSender) send() {
 // waiting events are dropped (uncounted: nothing could have received
 // them), no event is queued from then on, and the sender stops. When Vault
 // cannot say, the events are sent, and the next sender asks again.
-func (q *eventSender) subscribable() bool {
-	q.mu.Lock()
-	edition := q.edition
-	q.mu.Unlock()
+func (es *eventSender) subscribable() bool {
+	es.mu.Lock()
+	edition := es.edition
+	es.mu.Unlock()
 	if edition == editionUnknown {
-		ctx, cancel := context.WithTimeout(q.ctx, eventTimeout)
-		edition = q.askEdition(ctx)
+		ctx, cancel := context.WithTimeout(es.ctx, eventTimeout)
+		edition = es.askEdition(ctx)
 		cancel()
 	}
 	if edition != editionWithout {
 		return true
 	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.pending, q.sending = nil, false
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	es.pending, es.sending = nil, false
 	return false
 }
 
 // askEdition asks Vault its version: Enterprise builds carry "ent" in the
 // version's metadata (1.21.0+ent, +ent.hsm, +ent.fips1403).
-func (q *eventSender) askEdition(ctx context.Context) vaultEdition {
-	env, err := q.b.System().PluginEnv(ctx)
+func (es *eventSender) askEdition(ctx context.Context) vaultEdition {
+	env, err := es.b.System().PluginEnv(ctx)
 	if err != nil || env == nil {
-		q.b.Logger().Debug("asking Vault its edition failed; sending events", "error", err)
+		es.b.Logger().Debug("asking Vault its edition failed; sending events", "error", err)
 		return editionUnknown
 	}
 	edition := editionWithout
 	if strings.HasPrefix(env.VaultVersionMetadata, "ent") {
 		edition = editionWithSubscribers
 	}
-	q.mu.Lock()
-	q.edition = edition
-	q.mu.Unlock()
+	es.mu.Lock()
+	es.edition = edition
+	es.mu.Unlock()
 	return edition
 }
 
 // next takes the oldest event; when none waits, or the queue is closed,
 // the sender is marked stopped.
-func (q *eventSender) next() (pendingEvent, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.pending) == 0 || q.closed {
-		q.sending = false
+func (es *eventSender) next() (pendingEvent, bool) {
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if len(es.pending) == 0 || es.closed {
+		es.sending = false
 		return pendingEvent{}, false
 	}
-	e := q.pending[0]
-	q.pending = q.pending[1:]
+	e := es.pending[0]
+	es.pending = es.pending[1:]
 	return e, true
 }
 
-func (q *eventSender) sendOne(e pendingEvent) {
-	ctx, cancel := context.WithTimeout(q.ctx, eventTimeout)
+func (es *eventSender) sendOne(e pendingEvent) {
+	ctx, cancel := context.WithTimeout(es.ctx, eventTimeout)
 	defer cancel()
 	metadata := append([]string{logical.EventMetadataModified, strconv.FormatBool(e.modified),
 		logical.EventMetadataOperation, e.kind}, e.metadata...)
-	err := logical.SendEvent(ctx, q.b.Backend, "beyondidentity/"+e.kind, metadata...)
+	err := logical.SendEvent(ctx, es.b.Backend, "beyondidentity/"+e.kind, metadata...)
 	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
-		q.b.Logger().Debug("sending an event failed", "event", e.kind, "error", err)
+		es.b.Logger().Debug("sending an event failed", "event", e.kind, "error", err)
 	}
 }
 
 // close drops the events still waiting (they are notifications), ends the
 // send under way and waits for the sender to stop.
-func (q *eventSender) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.pending = nil
-	q.mu.Unlock()
-	q.cancel()
-	q.sender.Wait()
+func (es *eventSender) close() {
+	es.mu.Lock()
+	es.closed = true
+	es.pending = nil
+	es.mu.Unlock()
+	es.cancel()
+	es.sender.Wait()
 }

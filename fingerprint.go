@@ -17,9 +17,6 @@ import (
 // secrets were written since, and a fingerprint that helps no one guess
 // the secret.
 
-// saltKey is where the mount's salt is stored; seal-wrapped.
-const saltKey = salt.DefaultLocation
-
 // fingerprints computes secrets' fingerprints under the mount's salt,
 // loading (or, on the primary's first use, creating) the salt once. The
 // backend's lock guards it: its users hold that lock already.

@@ -21,8 +21,14 @@ import (
 // token; discard revokes it, or records it for the background work to
 // revoke, and settles its cover. Between the answer and either end the
 // journal (internal/journal) covers the token, so that a request that dies
-// leaves nothing valid that no one owns: recovery settles it. See
-// docs/architecture.md.
+// leaves nothing valid that no one owns: recovery (recovery.go) settles
+// it. See docs/architecture.md.
+//
+// One other mint passes outside this door: verify_connection's test token
+// (verifyConnection, path_config.go). It is not journaled: the config
+// write revokes it at once, before the config it tests is saved, and it
+// ends on its own within verifyTokenLifetime, far sooner than the journal's
+// minimum age: the journal covers no token whose whole life is that short.
 
 // order is what a fresh token is minted to be.
 type order struct {
@@ -250,9 +256,6 @@ type journalEntry struct {
 	Kind  string `json:"kind"`
 }
 
-// recoveryKey is the schedule's item for the journal's recovery.
-const recoveryKey = journal.Prefix
-
 // cover journals a fresh token until it is handed over. A token that ends
 // before recovery could act needs no cover (the zero ticket).
 func (b *backend) cover(ctx context.Context, s logical.Storage, f *freshToken) error {
@@ -280,48 +283,4 @@ func (b *backend) coverWhileLearning(ctx context.Context, s logical.Storage, f *
 	ticket, err := b.coverUntil(ctx, s, f, maxTime(f.endsBy(), f.answer.SentAt.Add(biclient.MaxTokenLifetime)))
 	f.ticket = ticket
 	return err
-}
-
-// recoverJournal settles the tokens of requests that died, as the
-// background work's recovery item.
-func (b *backend) recoverJournal(ctx context.Context, s logical.Storage) {
-	settle := func(ctx context.Context, entry journalEntry) bool { return b.recoverEntry(ctx, s, entry) }
-	if err := b.journal.Recover(ctx, s, settle); err != nil {
-		b.Logger().Warn("recovering the journal of new tokens failed; the next periodic run tries again", "error", err)
-	}
-}
-
-// recoverEntry settles the token of a request that died, and reports
-// whether it is settled: revoked, recorded for the background work, or
-// held by its static role.
-func (b *backend) recoverEntry(ctx context.Context, s logical.Storage, entry journalEntry) bool {
-	t := entry.issuedToken
-	t.AccessToken = biclient.NewSecret(entry.Token)
-	t.Static = t.Static || entry.Kind == kindStatic
-	if t.Static {
-		if held, err := b.staticRoleHolds(ctx, s, t); held || err != nil {
-			return err == nil
-		}
-	}
-	err := b.revokeToken(ctx, s, t, kindRecovered)
-	settled := revocationSettled(err)
-	b.Logger().Info("recovered a token whose request never finished", "role", t.Role, "token_id", t.TokenID,
-		"revoked", err == nil, "settled", settled)
-	return settled
-}
-
-// staticRoleHolds reports whether a static role's record holds the token,
-// as its current or a retired one: then the role, not recovery, owns it.
-func (b *backend) staticRoleHolds(ctx context.Context, s logical.Storage, t issuedToken) (bool, error) {
-	defer b.lockStaticRole(t.Role)()
-	r, err := readStaticRole(ctx, s, t.Role)
-	if err != nil || r == nil {
-		return false, err
-	}
-	for _, held := range r.tokens() {
-		if held.Token == t.AccessToken.Reveal() {
-			return true, nil
-		}
-	}
-	return false, nil
 }

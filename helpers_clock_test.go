@@ -87,7 +87,7 @@ func (s skipWaits) NewTimer(d time.Duration) clock.Timer { return clock.NoWait{}
 // are done: what one tick of the background loop starts.
 func (b *backend) runDue(ctx context.Context, s logical.Storage) {
 	b.startDue(ctx, s)
-	b.schedule.inFlight.Wait()
+	b.queue.inFlight.Wait()
 }
 
 // advanceTo moves the fake clock to at and runs what is due.

@@ -17,7 +17,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// 8. No lock is held across a revocation's call to Beyond Identity: a
+// No lock is held across a revocation's call to Beyond Identity: a
 // revocation that hangs there delays no other, even one whose record key
 // shares a lock stripe with it.
 func TestASlowRevocationDelaysNoOther(t *testing.T) {

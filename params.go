@@ -3,6 +3,7 @@ package beyondidentity
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -30,15 +31,16 @@ import (
 // handleRequest, under HandleRequest (refusal.go), refuses a secret of the
 // wrong type, a name the role paths refuse and a parameter the path does
 // not take, and lets custom_claims arrive as a JSON string as well as an
-// object (decodeClaimsField), then runs the path.
+// object (decodeClaimsField), then runs the path. Its refusals are 400s
+// that HandleRequest answers, as it answers the paths' own.
 func (b *backend) handleRequest(ctx context.Context, req *logical.Request) (*logical.Response, error) {
-	for _, refuse := range []func(*logical.Request) *logical.Response{b.secretOfWrongType, b.invalidName, b.unknownParameter} {
-		if resp := refuse(req); resp != nil {
-			return resp, nil
+	for _, check := range []func(*logical.Request) error{b.secretOfWrongType, b.invalidName, b.unknownParameter} {
+		if err := check(req); err != nil {
+			return nil, err
 		}
 	}
 	if err := decodeClaimsField(req); err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return nil, badRequest("%s", err)
 	}
 	return b.Backend.HandleRequest(ctx, req)
 }
@@ -54,10 +56,10 @@ func (b *backend) HandleExistenceCheck(ctx context.Context, req *logical.Request
 	return b.Backend.HandleExistenceCheck(ctx, &byPath)
 }
 
-// secretOfWrongType answers a request whose secret field (one the schema
+// secretOfWrongType refuses a request whose secret field (one the schema
 // marks sensitive, such as client_secret) holds anything but a string,
 // naming the field and what it holds, never its value.
-func (b *backend) secretOfWrongType(req *logical.Request) *logical.Response {
+func (b *backend) secretOfWrongType(req *logical.Request) error {
 	if len(req.Data) == 0 {
 		return nil
 	}
@@ -74,7 +76,7 @@ func (b *backend) secretOfWrongType(req *logical.Request) *logical.Response {
 		if _, isString := raw.(string); isString {
 			continue
 		}
-		return logical.ErrorResponse("'%s' must be a string, the secret itself, but this request gives %s%s",
+		return badRequest("'%s' must be a string, the secret itself, but this request gives %s%s",
 			name, kindOf(raw, name), nothingDone(req))
 	}
 	return nil
@@ -98,12 +100,12 @@ func kindOf(value any, field string) string {
 	return "a value of another type"
 }
 
-// invalidName answers a path of a role family whose name the real paths
+// invalidName refuses a path of a role family whose name the real paths
 // refuse (roles/scim., static-creds/a/b): Vault would answer "unsupported
-// path", which says nothing of the name. It answers here, not as a path of
+// path", which says nothing of the name. It refuses here, not as a path of
 // its own, so that path-help and the OpenAPI document list only the paths
 // an operator may call.
-func (b *backend) invalidName(req *logical.Request) *logical.Response {
+func (b *backend) invalidName(req *logical.Request) error {
 	switch req.Operation {
 	case logical.ReadOperation, logical.CreateOperation, logical.UpdateOperation, logical.DeleteOperation:
 	default:
@@ -114,7 +116,7 @@ func (b *backend) invalidName(req *logical.Request) *logical.Response {
 		return nil
 	}
 	family, name := match[1], match[2]
-	return logical.ErrorResponse("'name' %q is not a valid name at %s%s/: %s",
+	return badRequest("'name' %q is not a valid name at %s%s/: %s",
 		biclient.CleanText(name, 140), mountPath(req), family, roleNameRule)
 }
 
@@ -125,10 +127,10 @@ var invalidNamePath = regexp.MustCompile(`^(roles|static-roles|creds|static-cred
 const roleNameRule = "a role name may use only letters, digits, '_', '-' and '.', and must start and end with a letter, " +
 	"a digit or '_' (such as scim-sync or ci.export), at most 128 characters"
 
-// unknownParameter answers a request that carries a parameter its path
+// unknownParameter refuses a request that carries a parameter its path
 // does not take, naming it and the nearest field the path takes; nil when
 // every parameter is the path's.
-func (b *backend) unknownParameter(req *logical.Request) *logical.Response {
+func (b *backend) unknownParameter(req *logical.Request) error {
 	switch req.Operation {
 	case logical.CreateOperation, logical.UpdateOperation, logical.ReadOperation, logical.DeleteOperation, logical.ListOperation:
 	default:
@@ -164,7 +166,7 @@ func (b *backend) unknownParameter(req *logical.Request) *logical.Response {
 	if len(taken) > 0 {
 		takes = "only " + strings.Join(taken, ", ")
 	}
-	return logical.ErrorResponse("%s. It takes %s%s", strings.Join(problems, "; "), takes, nothingDone(req))
+	return badRequest("%s. It takes %s%s", strings.Join(problems, "; "), takes, nothingDone(req))
 }
 
 // nothingDone says, for a refused request, what it did not do.
@@ -239,10 +241,10 @@ func editDistance(a, b string) int {
 	return d[len(a)][len(b)]
 }
 
-// badDuration answers a duration field whose value is no duration (such as
+// badDuration refuses a duration field whose value is no duration (such as
 // ttl="1 day") with what Vault's durations are, before the framework's
 // parse error (which names the field but not what would do).
-func badDuration(req *logical.Request, path *framework.Path) *logical.Response {
+func badDuration(req *logical.Request, path *framework.Path) error {
 	fields := &framework.FieldData{Raw: req.Data, Schema: path.Fields}
 	for key, schema := range path.Fields {
 		if schema.Type != framework.TypeDurationSecond {
@@ -250,10 +252,32 @@ func badDuration(req *logical.Request, path *framework.Path) *logical.Response {
 		}
 		// A negative value parses: the framework's own message says what is wrong with it.
 		if _, _, err := fields.GetOkErr(key); err != nil && !strings.Contains(err.Error(), "negative") {
-			return logical.ErrorResponse("'%s' must be a duration: whole seconds (3600) or a number with a unit, such as "+
+			return badRequest("'%s' must be a duration: whole seconds (3600) or a number with a unit, such as "+
 				"90s, 45m or 24h (1 day is 24h), got %q; nothing was stored or minted",
 				key, biclient.CleanText(fmt.Sprint(req.Data[key]), 32))
 		}
 	}
+	return nil
+}
+
+// decodeClaimsField replaces custom_claims given as a JSON string with the
+// object it holds: the vault CLI sends every key=value pair as a string,
+// and a framework.TypeMap field would refuse it. An empty string clears
+// them.
+func decodeClaimsField(req *logical.Request) error {
+	raw, isString := req.Data["custom_claims"].(string)
+	if !isString || (!strings.HasPrefix(req.Path, rolePrefix) && !strings.HasPrefix(req.Path, staticRolePrefix)) {
+		return nil
+	}
+	claims := map[string]any{}
+	if strings.TrimSpace(raw) != "" {
+		// Numbers stay as written, as a JSON request body's do.
+		decoded, err := decodeJSONObject("custom_claims", raw, errors.New(`'custom_claims' must be a JSON object, such as {"team":"sre"}`))
+		if err != nil {
+			return err
+		}
+		claims = decoded
+	}
+	req.Data["custom_claims"] = claims
 	return nil
 }

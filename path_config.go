@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -176,9 +175,9 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return nil, err
 	}
-	cfg, errResp := configFromWrite(existing, d, mountPath(req))
-	if errResp != nil {
-		return errResp, nil
+	cfg, err := configFromWrite(existing, d, mountPath(req))
+	if err != nil {
+		return nil, err
 	}
 	// The check shares the mount's bounds as they stand; a new
 	// max_concurrent_requests applies once the config is saved.
@@ -190,7 +189,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	verified := d.Get("verify_connection").(bool)
 	if verified {
 		if err := b.verifyConnection(ctx, client); err != nil {
-			return answer(req, err)
+			return nil, err // HandleRequest answers it
 		}
 	}
 
@@ -200,12 +199,12 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		return nil, err
 	}
 	checked := cfg
-	cfg, errResp = configFromWrite(current, d, mountPath(req))
+	cfg, err = configFromWrite(current, d, mountPath(req))
 	switch {
-	case errResp != nil:
-		return errResp, nil
+	case err != nil:
+		return nil, err
 	case verified && !cfg.sameCredentials(checked):
-		return nil, logical.CodedError(http.StatusConflict, "another write changed the config while this one verified its "+
+		return nil, refuse(http.StatusConflict, "another write changed the config while this one verified its "+
 			"credentials, and the credentials this write would store are not those it verified: write again")
 	}
 	var keptID, reason string
@@ -269,47 +268,22 @@ func (b *backend) verifyConnection(ctx context.Context, client *biclient.Client)
 }
 
 // configFromWrite is configFromRequest with the rule on the secret: a
-// change of where it is sent needs it again. Its response is the
-// operator's mistake.
-func configFromWrite(existing *config, d *framework.FieldData, mount string) (*config, *logical.Response) {
+// change of where it is sent needs it again. Its error is the operator's
+// mistake.
+func configFromWrite(existing *config, d *framework.FieldData, mount string) (*config, error) {
 	cfg, changed, err := configFromRequest(existing, d)
 	switch {
 	case errors.Is(err, errSecretEndsInNewline):
-		return nil, logical.ErrorResponse("%s: send it without, with printf '%%s' rather than echo, such as "+
+		return nil, badRequest("%s: send it without, with printf '%%s' rather than echo, such as "+
 			"printf '%%s' \"$CLIENT_SECRET\" | vault write %sconfig client_secret=- (and the other fields)", err, mount)
 	case err != nil:
-		return nil, logical.ErrorResponse(err.Error())
+		return nil, badRequest("%s", err)
 	}
 	if _, given := d.GetOk("client_secret"); !given && existing != nil && len(changed) > 0 {
-		return nil, logical.ErrorResponse("'client_secret' is required when changing %s, so that the stored secret is never sent to a new destination",
+		return nil, badRequest("'client_secret' is required when changing %s, so that the stored secret is never sent to a new destination",
 			strings.Join(changed, ", "))
 	}
 	return cfg, nil
-}
-
-// retentionReason says why a write that replaces current with cfg keeps
-// current's credentials, or "" when it needs not: the tokens current issued
-// can only be revoked with its application, client and a secret Beyond
-// Identity accepts, and a new secret may be one it does not.
-func retentionReason(current, cfg *config) string {
-	switch {
-	case current == nil:
-		return ""
-	case !current.sameApplication(cfg):
-		return retainedMoved
-	case !sameSecret(current.ClientSecret, cfg.ClientSecret):
-		return retainedRotated
-	}
-	return ""
-}
-
-// retainedWarning tells the operator that cfg's credentials are kept (as
-// id), and how to drop them.
-func retainedWarning(reason string, cfg *config, id string, keptUntil time.Time, mount string) string {
-	return fmt.Sprintf("%s: the credentials of client %s at %s are kept, seal-wrapped, until %s, so that the tokens they "+
-		"issued are still revoked at Beyond Identity with them (vault list %sconfig/retained lists them). To drop them now, run: "+
-		"vault delete %sconfig/retained/%s (the tokens they issued then cannot be revoked until they expire)",
-		reason, cfg.ClientID, biclient.TokenURL(cfg.issuer()), keptUntil.UTC().Format(time.RFC3339), mount, mount, id)
 }
 
 // pathConfigDelete deletes the config but keeps its credentials, so that

@@ -322,7 +322,7 @@ func TestARegionThatAuthURLOverridesIsWarnedOf(t *testing.T) {
 	}
 }
 
-// 1. Deleting the config while static roles exist is refused, naming them:
+// Deleting the config while static roles exist is refused, naming them:
 // disabling the mount after it would leave their tokens valid, with
 // nothing to record them.
 func TestConfigDeleteIsRefusedWhileStaticRolesExist(t *testing.T) {
@@ -343,7 +343,7 @@ func TestConfigDeleteIsRefusedWhileStaticRolesExist(t *testing.T) {
 	e.assertNothingLeft()
 }
 
-// 3. Two config writes at once never lose retained credentials: a write
+// Two config writes at once never lose retained credentials: a write
 // that stalls in verify_connection while another moves the config decides
 // from the config it finds when it resumes, and keeps that one.
 func TestConcurrentConfigWritesKeepEveryRetainedApplication(t *testing.T) {

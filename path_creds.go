@@ -14,8 +14,6 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
-const credsPrefix = "creds/"
-
 func (b *backend) pathCreds() *framework.Path {
 	return &framework.Path{
 		Pattern: credsPrefix + framework.GenericNameRegex("name"),
@@ -82,14 +80,14 @@ func (b *backend) pathCredsIssue(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err // HandleRequest counts and answers it
 	}
-	resp, err := b.issue(ctx, req.Storage, plan)
+	resp, token, err := b.issue(ctx, req.Storage, plan)
 	if err != nil {
 		b.event("credential-issue-failure", false, append([]string{"role", name, "entity_id", req.EntityID}, failureMetadata(err)...)...)
 		return nil, err
 	}
 	b.metrics.issued.WithLabelValues(name).Inc()
-	b.event("credential-issue", false, "role", name, "entity_id", req.EntityID, "token_id", resp.Data["token_id"].(string),
-		"expires_at", resp.Data["expires_at"].(string))
+	b.event("credential-issue", false, "role", name, "entity_id", req.EntityID, "token_id", token.TokenID,
+		"expires_at", rfc3339(token.expiresAt()))
 	return resp, nil
 }
 
@@ -122,22 +120,23 @@ func (b *backend) planCredential(ctx context.Context, req *logical.Request, d *f
 }
 
 // issue mints the planned token and builds its lease; a lease that cannot
-// be built, or a request that ended meanwhile, discards the token.
-func (b *backend) issue(ctx context.Context, s logical.Storage, plan *credentialPlan) (*logical.Response, error) {
+// be built, or a request that ended meanwhile, discards the token. It
+// returns the lease and the token it holds.
+func (b *backend) issue(ctx context.Context, s logical.Storage, plan *credentialPlan) (*logical.Response, issuedToken, error) {
 	client, err := b.client(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, issuedToken{}, err
 	}
 	f, err := b.mintFresh(ctx, s, client, &plan.order)
 	if err != nil {
-		return nil, err
+		return nil, issuedToken{}, err
 	}
 	resp, err := b.credentialResponse(plan, f)
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("the request for role %q ended before its credential was returned: %w", plan.role, ctx.Err())
 	}
 	if err != nil {
-		return nil, b.discard(ctx, s, f, err)
+		return nil, issuedToken{}, b.discard(ctx, s, f, err)
 	}
 	b.keep(f)
 	// Debug, like renewals: at info, a busy mount would write a line per
@@ -145,7 +144,7 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, plan *credential
 	// issued metric already record.
 	b.Logger().Debug("issued token", "role", plan.role, "entity_id", plan.entityID, "token_id", f.TokenID,
 		"expires_at", resp.Data["expires_at"], "lease_ttl", resp.Secret.TTL.String())
-	return resp, nil
+	return resp, f.issuedToken, nil
 }
 
 // unknownRole is creds/ of a name that is no role: a 400 naming the path

@@ -19,7 +19,7 @@ import (
 // Prometheus scrape asks for.
 func (b *backend) pathMetrics() *framework.Path {
 	return &framework.Path{
-		Pattern:      "metrics",
+		Pattern:      metricsPath,
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "beyond-identity", OperationSuffix: "metrics"},
 		Fields: map[string]*framework.FieldSchema{
 			"format": {

@@ -152,8 +152,8 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	// The static role's lock keeps a static role of this name from being
 	// written meanwhile.
 	defer b.lockStaticRole(name)()
-	if resp, err := nameTakenByStaticRole(ctx, req, name); resp != nil || err != nil {
-		return resp, err
+	if err := nameTakenByStaticRole(ctx, req, name); err != nil {
+		return nil, err
 	}
 	existing, err := readRole(ctx, req.Storage, name)
 	if err != nil {
@@ -178,28 +178,32 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 // rotate-role/ each name the path that serves a name of the other kind,
 // which a name of both kinds would leave without an answer.
 
-// nameTakenByStaticRole answers a role write whose name is a static
+// nameTakenByStaticRole refuses a role write whose name is a static
 // role's; nil when it is not.
-func nameTakenByStaticRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+func nameTakenByStaticRole(ctx context.Context, req *logical.Request, name string) error {
 	static, err := readStaticRole(ctx, req.Storage, name)
-	if err != nil || static == nil {
-		return nil, err
-	}
-	return logical.ErrorResponse("'name' %q is already a static role (%s%s%s): a role and a static role may not share "+
-		"a name; choose another name, or delete the static role first; nothing was stored",
-		name, mountPath(req), staticRolePrefix, name), nil
+	return nameTaken(req, name, static != nil, err, "static role", staticRolePrefix)
 }
 
-// nameTakenByRole answers a static role write whose name is a role's; nil
+// nameTakenByRole refuses a static role write whose name is a role's; nil
 // when it is not.
-func nameTakenByRole(ctx context.Context, req *logical.Request, name string) (*logical.Response, error) {
+func nameTakenByRole(ctx context.Context, req *logical.Request, name string) error {
 	dynamic, err := readRole(ctx, req.Storage, name)
-	if err != nil || dynamic == nil {
-		return nil, err
+	return nameTaken(req, name, dynamic != nil, err, "role", rolePrefix)
+}
+
+// nameTaken refuses a write of name when a role of the other kind, kind
+// at prefix, holds it (held), or passes on the failure to find out.
+func nameTaken(req *logical.Request, name string, held bool, err error, kind, prefix string) error {
+	if err != nil || !held {
+		return err
 	}
-	return logical.ErrorResponse("'name' %q is already a role of leases (%s%s%s): a role and a static role may not share "+
-		"a name; choose another name, or delete the role first; nothing was stored",
-		name, mountPath(req), rolePrefix, name), nil
+	what := "a static role"
+	if kind == "role" {
+		what = "a role of leases"
+	}
+	return badRequest("'name' %q is already %s (%s%s%s): a role and a static role may not share a name; choose "+
+		"another name, or delete the %s first; nothing was stored", name, what, mountPath(req), prefix, name, kind)
 }
 
 func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -8,8 +8,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-const rotateRolePrefix = "rotate-role/"
-
 func (b *backend) pathRotateRole() *framework.Path {
 	return &framework.Path{
 		Pattern:      rotateRolePrefix + framework.GenericNameRegex("name"),
@@ -45,7 +43,7 @@ func (b *backend) pathRotateRoleWrite(ctx context.Context, req *logical.Request,
 		return nil, err
 	}
 	if r == nil {
-		return b.unknownStaticRole(ctx, name, req)
+		return nil, b.unknownStaticRole(ctx, req, name)
 	}
 	warnings, err := b.rotate(ctx, req.Storage, name, r)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
-// 7. A burst of rotations keeps at most the current token and three
+// A burst of rotations keeps at most the current token and three
 // retired ones alive, and the role's record small.
 func TestARotationBurstKeepsAtMostThreeReplacedTokens(t *testing.T) {
 	t.Parallel()

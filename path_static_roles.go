@@ -1,17 +1,21 @@
 package beyondidentity
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
-)
 
-const staticCredsPrefix = "static-creds/"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
+)
 
 func (b *backend) pathStaticRoles() []*framework.Path {
 	name := map[string]*framework.FieldSchema{
@@ -44,20 +48,6 @@ func (b *backend) pathStaticRoles() []*framework.Path {
 			},
 			HelpSynopsis:    staticRoleHelpSynopsis,
 			HelpDescription: staticRoleHelpDescription,
-		},
-		{
-			Pattern:      staticCredsPrefix + framework.GenericNameRegex("name"),
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "beyond-identity", OperationSuffix: "static-credentials"},
-			Fields:       name,
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:  b.pathStaticCredsRead,
-					Summary:   "Read the current token of a static role, without a lease.",
-					Responses: map[int][]framework.Response{http.StatusOK: {{Description: "OK", Fields: staticCredsFields}}},
-				},
-			},
-			HelpSynopsis:    staticCredsHelpSynopsis,
-			HelpDescription: staticCredsHelpDescription,
 		},
 	}
 }
@@ -126,25 +116,6 @@ var staticRoleResponseFields = map[string]*framework.FieldSchema{
 	"last_rotation_error": {Type: framework.TypeString, Description: "Why the last rotation failed; empty when it succeeded."},
 }
 
-var staticCredsFields = map[string]*framework.FieldSchema{
-	"access_token":        {Type: framework.TypeString, Description: "The Bearer token."},
-	"token_type":          {Type: framework.TypeString, Description: "Always Bearer."},
-	"scopes":              {Type: framework.TypeCommaStringSlice, Description: "The scopes Beyond Identity granted."},
-	"expires_at":          {Type: framework.TypeString, Description: "RFC 3339 UTC time at which the token stops working."},
-	"token_id":            {Type: framework.TypeString, Description: "The token's jti."},
-	"role":                {Type: framework.TypeString, Description: "The static role."},
-	"last_vault_rotation": {Type: framework.TypeString, Description: "RFC 3339 time the token was minted."},
-	"rotation_period": {Type: framework.TypeDurationSecond, Description: "How often the token is replaced, in seconds; for a " +
-		"role with a schedule, the interval from the current rotation to the next. Present for both kinds: Vault Agent and " +
-		"consul-template re-read a secret without a lease when its ttl runs out only when it carries rotation_period " +
-		"(otherwise every five minutes)."},
-	"rotation_schedule": {Type: framework.TypeString, Description: "The cron expression (UTC) of the rotations (roles with a schedule)."},
-	"rotation_window":   {Type: framework.TypeDurationSecond, Description: "How long after a scheduled time a rotation may still run, in seconds (roles with a schedule)."},
-	"ttl": {Type: framework.TypeDurationSecond, Description: "Seconds until the rotation that replaces the token returned " +
-		"with it: read again then. It counts to that rotation whatever delays it (a failed attempt's retry, a missed " +
-		"window's next scheduled time), never to a time at which the token stays the same; 0 while the rotation is due."},
-}
-
 func (b *backend) staticRoleExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
 	r, err := readStaticRole(ctx, req.Storage, d.Get("name").(string))
 	return r != nil, err
@@ -203,8 +174,8 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		return logical.ErrorResponse("'name' must be at most %d characters, got %d", maxRoleNameLen, len(name)), nil
 	}
 	defer b.lockStaticRole(name)()
-	if resp, err := nameTakenByRole(ctx, req, name); resp != nil || err != nil {
-		return resp, err
+	if err := nameTakenByRole(ctx, req, name); err != nil {
+		return nil, err
 	}
 	existing, err := readStaticRole(ctx, req.Storage, name)
 	if err != nil {
@@ -219,7 +190,7 @@ func (b *backend) pathStaticRoleWrite(ctx context.Context, req *logical.Request,
 		// A failing mint leaves the role as it was: absent, or unchanged.
 		warnings, err := b.rotate(ctx, req.Storage, name, r)
 		if err != nil {
-			return answer(req, err)
+			return nil, err // HandleRequest answers it
 		}
 		b.event("static-role-write", true, logical.EventMetadataPath, staticRolePrefix+name, "role", name)
 		return &logical.Response{Data: r.operatorView(), Warnings: warnings}, nil
@@ -263,66 +234,96 @@ func (b *backend) pathStaticRoleDelete(ctx context.Context, req *logical.Request
 	return nil, nil
 }
 
-// pathStaticCredsRead hands out the current token. It mints nothing, so any
-// node may serve it from storage.
-func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
-	r, err := readStaticRole(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
+// staticRoleFromRequest merges the request into a copy of the existing
+// static role (or the defaults) and validates it, at now. It also reports
+// whether what the token carries changed, which calls for a new token at
+// once.
+func staticRoleFromRequest(existing *staticRole, d *framework.FieldData, now time.Time) (*staticRole, bool, error) {
+	r := &staticRole{RotationPeriod: defaultRotationPeriod}
+	if existing != nil {
+		copied := *existing
+		r = &copied
 	}
-	if r == nil {
-		return b.unknownStaticRole(ctx, name, req)
-	}
-	now := b.clock.Now()
-	if !now.Before(r.Current.expiresAt()) {
-		why := "its rotation is due (a restart may have delayed it): read again in a few seconds"
-		switch {
-		case r.FailedRotations > 0:
-			why = "rotating it failed: " + r.LastRotationError
-		case r.NextRotation.After(now) && r.LastRotationError != "":
-			why = fmt.Sprintf("its replacement is due at %s: %s", rfc3339(r.NextRotation), r.LastRotationError)
+	changed := false
+	if raw, ok := d.GetOk("scopes"); ok {
+		scopes, err := parseScopes(raw.([]string))
+		if err != nil {
+			return nil, false, err
 		}
-		return nil, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf("the token of static role %q ended at %s, and %s",
-			name, r.Current.expiresAt().Format(time.RFC3339), why))
+		changed = changed || !slices.Equal(scopes, r.Scopes)
+		r.Scopes = scopes
 	}
-	data := map[string]any{
-		"access_token":        r.Current.Token,
-		"token_type":          r.Current.TokenType,
-		"scopes":              r.Current.Scopes,
-		"expires_at":          r.Current.expiresAt().Format(time.RFC3339),
-		"token_id":            r.Current.TokenID,
-		"role":                name,
-		"last_vault_rotation": rfc3339(r.LastRotation),
-		"ttl":                 int64(ceilSeconds(r.NextRotation.Sub(now)).Seconds()),
+	if len(r.Scopes) == 0 {
+		return nil, false, errors.New("'scopes' is required: list at least one scope, e.g. identities:read")
 	}
-	// Readers tell the two kinds apart by rotation_schedule. A scheduled
-	// role carries rotation_period too: Vault Agent and consul-template
-	// re-read a secret without a lease at its ttl only when it has one.
-	r.addTiming(data)
-	if r.RotationSchedule != "" {
-		data["rotation_period"] = int64(max(ceilSeconds(r.NextRotation.Sub(r.LastRotation)), time.Second).Seconds())
+	if err := r.mergeTiming(d, now); err != nil {
+		return nil, false, err
 	}
-	return &logical.Response{Data: data}, nil
+	if raw, ok := d.GetOk("custom_claims"); ok {
+		claims, err := parseCustomClaims(raw.(map[string]any))
+		if err != nil {
+			return nil, false, err
+		}
+		changed = changed || !sameJSON(claims, r.CustomClaims)
+		r.CustomClaims = claims
+	}
+	if raw, ok := d.GetOk("description"); ok {
+		description, err := parseDescription(raw.(string))
+		if err != nil {
+			return nil, false, err
+		}
+		r.Description = description
+	}
+	return r, changed, nil
 }
 
-// unknownStaticRole answers a path that hands out or rotates a credential
-// of a static role that does not exist: a 400 naming it, as creds/ does,
-// so that a client's typo never reads as an empty secret (a 404 does, to
-// hvac and consul-template); and naming creds/ when the name is a role of
-// leases.
-func (b *backend) unknownStaticRole(ctx context.Context, name string, req *logical.Request) (*logical.Response, error) {
-	dynamic, err := b.cachedRole(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
+// mergeTiming merges when the role rotates: a period, or a schedule with
+// its window, never both; and the grace.
+func (r *staticRole) mergeTiming(d *framework.FieldData, now time.Time) error {
+	rawPeriod, periodGiven := d.GetOk("rotation_period")
+	rawSchedule, scheduleGiven := d.GetOk("rotation_schedule")
+	if periodGiven && scheduleGiven && rawSchedule.(string) != "" {
+		return errors.New("'rotation_period' and 'rotation_schedule' are mutually exclusive: set one of them " +
+			"(writing one replaces the other)")
 	}
-	if dynamic != nil {
-		return logical.ErrorResponse("%q is a role of leases, not a static role: each read of %s%s%s mints a new token "+
-			"as a lease, which has no rotation; %s%s%s serves only static roles", name, mountPath(req), credsPrefix, name,
-			mountPath(req), strings.TrimSuffix(req.Path, name), name), nil
+	switch {
+	case periodGiven:
+		r.RotationPeriod = time.Duration(rawPeriod.(int)) * time.Second
+		r.RotationSchedule, r.RotationWindow, r.ScheduleInterval = "", 0, 0
+	case scheduleGiven && rawSchedule.(string) == "":
+		r.RotationSchedule, r.RotationWindow, r.ScheduleInterval = "", 0, 0
+	case scheduleGiven:
+		schedule, err := parseSchedule(rawSchedule.(string))
+		if err != nil {
+			return fmt.Errorf("'rotation_schedule' %w", err)
+		}
+		r.RotationSchedule, r.RotationPeriod = strings.TrimSpace(rawSchedule.(string)), 0
+		if r.ScheduleInterval = shortestInterval(schedule, now); r.ScheduleInterval == 0 {
+			return fmt.Errorf("'rotation_schedule' %q names no time that ever comes, such as 30 February: the role would "+
+				"never rotate", biclient.CleanText(r.RotationSchedule, 64))
+		}
 	}
-	return logical.ErrorResponse("static role %q does not exist: 'name' must be a static role written at %s%s%s "+
-		"(vault list %s%s lists them)", name, mountPath(req), staticRolePrefix, name, mountPath(req), staticRolePrefix), nil
+	if r.RotationPeriod == 0 && r.RotationSchedule == "" {
+		r.RotationPeriod = defaultRotationPeriod
+	}
+	if raw, ok := d.GetOk("rotation_window"); ok {
+		if window := time.Duration(raw.(int)) * time.Second; window > 0 && r.RotationSchedule == "" {
+			return errors.New("'rotation_window' applies only with 'rotation_schedule': a period has no window")
+		}
+		r.RotationWindow = time.Duration(raw.(int)) * time.Second
+	}
+	if raw, ok := d.GetOk("grace_period"); ok {
+		r.GracePeriod = time.Duration(raw.(int)) * time.Second
+	}
+	return r.validateTiming()
+}
+
+// sameJSON reports whether two claim sets encode alike, whatever Go types
+// their numbers decoded into.
+func sameJSON(a, b map[string]any) bool {
+	encodedA, _ := json.Marshal(a)
+	encodedB, _ := json.Marshal(b)
+	return bytes.Equal(encodedA, encodedB)
 }
 
 const staticRoleListHelpSynopsis = "List the static roles."
@@ -376,18 +377,3 @@ token_id and last_rotation_error, never the token. Deleting it revokes its
 tokens. A failed rotation is retried with backoff and shown in
 last_rotation_error.
 `)
-
-const staticCredsHelpSynopsis = "Read the current token of a static role, without a lease."
-
-const staticCredsHelpDescription = `
-Returns the static role's current token: access_token, token_type, scopes,
-expires_at, token_id and role, with last_vault_rotation, rotation_period
-(with a schedule, also rotation_schedule and rotation_window) and ttl, the
-seconds until the rotation that replaces this token. Vault Agent,
-consul-template and Vault Secrets Operator read these fields to fetch the
-new token when it comes: Agent and consul-template re-read at ttl plus a
-second only when rotation_period is present, so a scheduled role carries it
-too (the interval from its current rotation to the next). The previous
-token keeps working for the role's grace_period. Reading mints nothing:
-every read until the next rotation returns the same token.
-`

@@ -1,6 +1,6 @@
 package beyondidentity
 
-// static-roles/ and static-creds/.
+// static-roles/: its fields, what a write may say, and its handlers.
 
 import (
 	"net/http"
@@ -106,38 +106,6 @@ func TestStaticRoleWhoseFirstMintFailsIsNotStored(t *testing.T) {
 	}
 }
 
-func TestStaticCredsReturnsTheSameTokenAndMintsNothing(t *testing.T) {
-	t.Parallel()
-	e, fake := newStaticRole(t)
-	first := e.staticToken()
-	e.fake.ResetCalls()
-	for i := 0; i < 5; i++ {
-		fake.Advance(10 * time.Minute)
-		if e.staticToken() != first {
-			t.Fatal("static-creds changed token between rotations")
-		}
-	}
-	if calls := e.fake.Calls(); len(calls) != 0 {
-		t.Fatalf("reading static-creds called Beyond Identity: %v", opsOf(calls))
-	}
-	if ttl := e.mustOK(logical.ReadOperation, "static-creds/sync", nil).Data["ttl"]; ttl != int64(600) {
-		t.Fatalf("ttl %v, want the 600 s left until the rotation", ttl)
-	}
-}
-
-func TestStaticCredsRefusesATokenThatEnded(t *testing.T) {
-	t.Parallel()
-	e, fake := newStaticRole(t)
-	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 503, Body: `{}`})
-	for elapsed := time.Duration(0); elapsed <= 66*time.Minute; elapsed += time.Minute {
-		e.advance(fake, time.Minute)
-	}
-	resp, err := e.request(logical.ReadOperation, "static-creds/sync", nil)
-	if status, message := statusOf(resp, err); status != 503 || !strings.Contains(message, "rotating it failed") {
-		t.Fatalf("reading a static role whose token ended: %d %s", status, message)
-	}
-}
-
 func TestDeletingAStaticRoleRevokesItsTokens(t *testing.T) {
 	t.Parallel()
 	e, _ := newStaticRole(t)
@@ -179,50 +147,178 @@ func TestStaticRoleChanges(t *testing.T) {
 	}
 }
 
-// static-creds' ttl counts to the rotation that replaces the token it is
-// returned with, never to a time at which that token stays the same: a
-// write that leaves the timing as it was keeps an overdue rotation due
-// (Vault's database engine reset it to the next scheduled time), and a
-// failing rotation counts to its retry.
-func TestStaticCredsTTLCountsToTheRotationThatReplacesTheToken(t *testing.T) {
+func TestScheduleBadInput(t *testing.T) {
 	t.Parallel()
-	e, fake := newScheduledRole(t, map[string]any{"rotation_schedule": "0 2 * * *", "rotation_window": "1h"})
-	first := e.staticRecord("cal").Current.Token
-	friday0200 := friday0100.Add(time.Hour)
-	fake.Set(friday0200) // the rotation is due; the background has yet to run it
-	e.mustOK(logical.UpdateOperation, "static-roles/cal", map[string]any{"description": "nightly export"})
-	if ttl := e.mustOK(logical.ReadOperation, "static-creds/cal", nil).Data["ttl"]; ttl != int64(0) {
-		t.Fatalf("ttl %v for a token whose replacement is due now", ttl)
+	e := newTestBackend(t)
+	e.configure()
+	for name, tc := range map[string]struct {
+		data      map[string]any
+		fragments []string
+	}{
+		"period and schedule": {map[string]any{"rotation_period": "1h", "rotation_schedule": "0 2 * * *"},
+			[]string{"'rotation_period' and 'rotation_schedule' are mutually exclusive"}},
+		"not cron":           {map[string]any{"rotation_schedule": "every day"}, []string{"'rotation_schedule'", "five-field cron"}},
+		"own time zone":      {map[string]any{"rotation_schedule": "TZ=Europe/Paris 0 2 * * *"}, []string{"'rotation_schedule'", "UTC"}},
+		"window too short":   {map[string]any{"rotation_schedule": "0 2 * * *", "rotation_window": "30m"}, []string{"'rotation_window'", "at least 1h"}},
+		"window with period": {map[string]any{"rotation_period": "1h", "rotation_window": "2h"}, []string{"'rotation_window'", "only with 'rotation_schedule'"}},
+		"grace above interval": {map[string]any{"rotation_schedule": "0 * * * *", "grace_period": "2h"},
+			[]string{"'grace_period'", "shortest interval"}},
+		"a 2h window every minute": {map[string]any{"rotation_schedule": "* * * * *", "rotation_window": "2h"},
+			[]string{"'rotation_window' (2h)", "at most the shortest interval", "(60s)"}},
+		"a 90-day window every minute": {map[string]any{"rotation_schedule": "* * * * *", "rotation_window": "2160h"},
+			[]string{"'rotation_window' (2160h)", "at most the shortest interval"}},
+		"a 2h window every hour": {map[string]any{"rotation_schedule": "@hourly", "rotation_window": "2h"},
+			[]string{"'rotation_window' (2h)", "(1h)"}},
+		"every ten seconds": {map[string]any{"rotation_schedule": "@every 10s"},
+			[]string{"'rotation_schedule'", "not @every", "rotation_period=10s"}},
+		"30 February": {map[string]any{"rotation_schedule": "0 0 30 2 *"}, []string{"'rotation_schedule'", "names no time that ever comes"}},
+		// A token lives at most 90 days: it could not last from one time to
+		// the next.
+		"yearly": {map[string]any{"rotation_schedule": "@yearly"},
+			[]string{"'rotation_schedule' (8760h)", "more than 7776000s", "choose a 'rotation_schedule' whose times are closer together"}},
+		"every four months": {map[string]any{"rotation_schedule": "0 0 1 */4 *"},
+			[]string{"'rotation_schedule' (2880h)", "more than 7776000s", "closer together"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tc.data["scopes"] = "identities:read"
+			status, message := statusOf(e.request(logical.CreateOperation, "static-roles/r", tc.data))
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d, message %q", status, message)
+			}
+			for _, fragment := range tc.fragments {
+				if !strings.Contains(message, fragment) {
+					t.Fatalf("message %q lacks %q", message, fragment)
+				}
+			}
+		})
 	}
-	e.advance(fake, 0)
-	if r := e.staticRecord("cal"); r.Current.Token == first || !r.LastRotation.Equal(friday0200) {
-		t.Fatalf("the rotation due at 02:00 ran at %s", r.LastRotation)
-	}
-
-	e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Status: 503, Body: `{}`})
-	e.advanceTo(fake, friday0200.Add(24*time.Hour))
-	creds := e.mustOK(logical.ReadOperation, "static-creds/cal", nil)
-	if creds.Data["ttl"] != int64(rotationRetryBase/time.Second) {
-		t.Fatalf("ttl %v while the rotation fails, want the seconds to its retry", creds.Data["ttl"])
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("bad input called Beyond Identity: %v", opsOf(calls))
 	}
 }
 
-// A token Beyond Identity made shorter than asked, and which has ended
-// before its replacement is due, is a 503 that says when that is and why.
-func TestStaticCredsOfAShortTokenSaysWhenItsReplacementComes(t *testing.T) {
+// The standard descriptors are schedules like any other: a daily token
+// lives until the next midnight, plus its window, plus its grace.
+func TestTheStandardDescriptorsAreSchedules(t *testing.T) {
+	t.Parallel()
+	e, _ := newScheduledRole(t, map[string]any{"rotation_schedule": "@daily", "rotation_window": "2h"})
+	// Friday 01:00 to Saturday 00:00 is 23h; the grace is a tenth of 24h.
+	if got := e.lastMintLifetime(); got != "98640" {
+		t.Fatalf("the first token was asked for %s s, want 82800+7200+8640", got)
+	}
+	r := e.staticRecord("cal")
+	if !r.NextRotation.Equal(time.Date(2030, time.January, 5, 0, 0, 0, 0, time.UTC)) || r.ScheduleInterval != 24*time.Hour {
+		t.Fatalf("@daily: next rotation %s, interval %s", r.NextRotation, r.ScheduleInterval)
+	}
+	for _, descriptor := range []string{"@monthly", "@weekly", "@midnight", "@hourly"} {
+		e.mustOK(logical.UpdateOperation, "static-roles/cal", map[string]any{"rotation_schedule": descriptor, "rotation_window": "1h"})
+	}
+}
+
+func TestStaticRoleBadInput(t *testing.T) {
 	t.Parallel()
 	e := newTestBackend(t)
-	app := testApp()
-	app.CapLifetime = time.Hour
-	e.fake.AddApplication(app)
-	fake := e.useFakeClock()
 	e.configure()
-	e.mustOK(logical.CreateOperation, "static-roles/capped", map[string]any{"scopes": "identities:read", "rotation_period": "24h"})
-	due := e.staticRecord("capped").NextRotation
-	e.advance(fake, time.Hour)
-	status, message := statusOf(e.request(logical.ReadOperation, "static-creds/capped", nil))
-	if status != http.StatusServiceUnavailable || !strings.Contains(message, "its replacement is due at "+rfc3339(due)) ||
-		!strings.Contains(message, "shorter than asked") || strings.Contains(message, "rotating it failed") {
-		t.Fatalf("%d %q", status, message)
+	for name, tc := range map[string]struct {
+		op          logical.Operation
+		path        string
+		data        map[string]any
+		field, rule string
+	}{
+		"period below 10s":      {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "rotation_period": "9s"}, "rotation_period", "at least 10s, got 9s"},
+		"no scopes":             {logical.CreateOperation, "static-roles/r", map[string]any{"rotation_period": "1h"}, "scopes", "is required"},
+		"grace above period":    {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "rotation_period": "1m", "grace_period": "2m"}, "grace_period", "must not exceed 'rotation_period'"},
+		"longer than 90 days":   {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "rotation_period": "2161h"}, "rotation_period", "at most 7776000s"},
+		"malformed scope":       {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "Groups"}, "scopes", "which is not a scope"},
+		"unknown role, rotate":  {logical.UpdateOperation, "rotate-role/nope", nil, "name", "must be a static role written at beyondidentity/static-roles/nope"},
+		"name too long":         {logical.CreateOperation, "static-roles/" + strings.Repeat("n", 129), map[string]any{"scopes": "a:b"}, "name", "at most 128 characters"},
+		"claims not an object":  {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "custom_claims": "x=y"}, "custom_claims", "must be a JSON object"},
+		"description too long":  {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "description": strings.Repeat("d", 1025)}, "description", "at most 1024"},
+		"negative grace period": {logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "a:b", "grace_period": "-1s"}, "grace_period", "negative"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, err := e.request(tc.op, tc.path, tc.data)
+			if err != nil || resp == nil || !resp.IsError() {
+				t.Fatalf("want a 400, got %s %v", errorText(resp), err)
+			}
+			msg := resp.Error().Error()
+			if !strings.Contains(msg, tc.field) || !strings.Contains(msg, tc.rule) {
+				t.Fatalf("message %q does not name %s and the rule %q", msg, tc.field, tc.rule)
+			}
+		})
+	}
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("bad input called Beyond Identity: %v", opsOf(calls))
+	}
+	resp, err := e.request(logical.ReadOperation, "static-creds/nope", nil)
+	if status, message := statusOf(resp, err); status != 400 || !strings.Contains(message, "'name' must be a static role") {
+		t.Fatalf("static-creds of an unknown role: %d %s", status, message)
+	}
+}
+
+// Each token is minted to last the interval, the window and the grace: a
+// role whose sum passes a Beyond Identity token's 90 days is refused, and
+// the refusal says what to shorten, and to how much.
+func TestTimingATokenCannotLastIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	e.useFakeClock().Set(friday0100)
+	e.configure()
+	for name, tc := range map[string]struct {
+		data      map[string]any
+		fragments []string
+	}{
+		"a 90-day period and a 90-day grace": {map[string]any{"rotation_period": "2160h", "grace_period": "2160h"},
+			[]string{"'rotation_period' (2160h) plus 'grace_period' (2160h) is 4320h", "more than 7776000s",
+				"shorten 'rotation_period' and 'grace_period'"}},
+		"a 90-day period and its default grace": {map[string]any{"rotation_period": "2160h"},
+			[]string{"the default 'grace_period' (216h", "shorten 'rotation_period' to at most 7069090s"}},
+		"a long grace": {map[string]any{"rotation_period": "1440h", "grace_period": "1000h"},
+			[]string{"shorten 'grace_period' to at most 2592000s", "or shorten 'rotation_period' to at most 4176000s"}},
+		// Every other month: at least 59 days (1416h) apart in 2030.
+		"a long window": {map[string]any{"rotation_schedule": "0 0 1 */2 *", "rotation_window": "600h", "grace_period": "200h"},
+			[]string{"(1416h) plus 'rotation_window' (600h) plus 'grace_period' (200h) is 2216h",
+				"shorten 'grace_period' to at most 518400s", "shorten 'rotation_window' to at most 1958400s", "closer together"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tc.data["scopes"] = "identities:read"
+			status, message := statusOf(e.request(logical.CreateOperation, "static-roles/r", tc.data))
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d, message %q", status, message)
+			}
+			for _, fragment := range tc.fragments {
+				if !strings.Contains(message, fragment) {
+					t.Fatalf("message %q lacks %q", message, fragment)
+				}
+			}
+		})
+	}
+	if calls := e.fake.Calls(); len(calls) != 0 {
+		t.Fatalf("refused timing called Beyond Identity: %v", opsOf(calls))
+	}
+	// The longest period the message offers is accepted.
+	e.mustOK(logical.CreateOperation, "static-roles/r", map[string]any{"scopes": "identities:read", "rotation_period": "7069090s"})
+}
+
+// The window bound looks at a whole cycle of the schedule, not the next 90
+// days: written in December, a schedule of April's minutes is every minute.
+func TestTheWindowBoundCoversAWholeCycleOfTheSchedule(t *testing.T) {
+	t.Parallel()
+	e := newTestBackend(t)
+	fake := e.useFakeClock()
+	fake.Set(time.Date(2030, time.December, 4, 1, 0, 0, 0, time.UTC)) // 2032 is the next leap year
+	e.configure()
+	for name, schedule := range map[string]string{
+		"April, written in December":        "* * * 4 *",
+		"29 February, two years before one": "* * 29 2 *",
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, message := statusOf(e.request(logical.CreateOperation, "static-roles/r", map[string]any{
+				"scopes": "identities:read", "rotation_schedule": schedule, "rotation_window": "2160h"}))
+			if status != http.StatusBadRequest || !strings.Contains(message, "'rotation_window' (2160h)") ||
+				!strings.Contains(message, "whole cycle") || !strings.Contains(message, "(60s)") {
+				t.Fatalf("%d %q", status, message)
+			}
+		})
 	}
 }

@@ -42,9 +42,9 @@ const (
 	taskRecovery   task = "recovery"   // the journal (recoveryKey), which populateQueue schedules each time it runs
 )
 
-// schedule is the background work's: sdk/queue refuses a key already
-// queued, so every reschedule pops the key first, under mu.
-type schedule struct {
+// workQueue is the background work's queue: sdk/queue refuses a key
+// already queued, so every reschedule pops the key first, under mu.
+type workQueue struct {
 	mu    sync.Mutex
 	items *queue.PriorityQueue
 	// running are the keys popped and being worked on: a key is never run
@@ -57,8 +57,8 @@ type schedule struct {
 	inFlight sync.WaitGroup
 }
 
-func newSchedule() *schedule {
-	q := &schedule{items: queue.New(), running: map[string]bool{}, slots: map[task]chan struct{}{}}
+func newWorkQueue() *workQueue {
+	q := &workQueue{items: queue.New(), running: map[string]bool{}, slots: map[task]chan struct{}{}}
 	for t, n := range taskSlots {
 		q.slots[t] = make(chan struct{}, n)
 	}
@@ -78,7 +78,7 @@ func taskOf(key string) task {
 
 // pushItem schedules key at due, replacing any earlier schedule of it.
 func (b *backend) pushItem(key string, due time.Time) {
-	q := b.schedule
+	q := b.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, err := q.items.PopByKey(key); err != nil {
@@ -92,7 +92,7 @@ func (b *backend) pushItem(key string, due time.Time) {
 // pushItemUnlessKnown schedules key at due unless it is queued or running:
 // populateQueue's push, which must not undo a schedule set meanwhile.
 func (b *backend) pushItemUnlessKnown(key string, due time.Time) {
-	q := b.schedule
+	q := b.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.running[key] {
@@ -105,7 +105,7 @@ func (b *backend) pushItemUnlessKnown(key string, due time.Time) {
 
 // popFromQueueByKey unschedules key: its record is gone.
 func (b *backend) popFromQueueByKey(key string) {
-	q := b.schedule
+	q := b.queue
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, err := q.items.PopByKey(key); err != nil {
@@ -116,7 +116,7 @@ func (b *backend) popFromQueueByKey(key string) {
 // takeDue pops the keys due by now that can start: not running already,
 // and with a free slot of their kind, which it takes. The others stay
 // queued for a later tick.
-func (q *schedule) takeDue(now time.Time) []string {
+func (q *workQueue) takeDue(now time.Time) []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var due []string
@@ -146,7 +146,7 @@ func (q *schedule) takeDue(now time.Time) []string {
 }
 
 // takeSlot takes a slot of t if one is free.
-func (q *schedule) takeSlot(t task) bool {
+func (q *workQueue) takeSlot(t task) bool {
 	select {
 	case q.slots[t] <- struct{}{}:
 		return true
@@ -155,7 +155,7 @@ func (q *schedule) takeSlot(t task) bool {
 	}
 }
 
-func (q *schedule) finished(key string) {
+func (q *workQueue) finished(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.running, key)
@@ -163,7 +163,7 @@ func (q *schedule) finished(key string) {
 }
 
 // known reports whether key is queued or running.
-func (q *schedule) known(key string) bool {
+func (q *workQueue) known(key string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.running[key] {
@@ -184,12 +184,12 @@ func (b *backend) startDue(ctx context.Context, s logical.Storage) {
 	if ctx.Err() != nil {
 		return // stopping: the next process finds the work in storage
 	}
-	for _, key := range b.schedule.takeDue(b.clock.Now()) {
-		b.schedule.inFlight.Add(1)
+	for _, key := range b.queue.takeDue(b.clock.Now()) {
+		b.queue.inFlight.Add(1)
 		go func() {
 			defer func() {
-				b.schedule.finished(key)
-				b.schedule.inFlight.Done()
+				b.queue.finished(key)
+				b.queue.inFlight.Done()
 			}()
 			b.runItem(ctx, s, key)
 		}()
@@ -224,7 +224,7 @@ func (b *backend) runSchedule(ctx context.Context, s logical.Storage) {
 			return
 		case <-timer.C():
 		}
-		b.startDue(ctx, s) // clean waits for them through schedule.inFlight
+		b.startDue(ctx, s) // clean waits for them through queue.inFlight
 	}
 }
 
@@ -259,7 +259,7 @@ func (b *backend) populatePrefix(ctx context.Context, s logical.Storage, prefix 
 	}
 	for _, name := range names {
 		key := prefix + name
-		if b.schedule.known(key) {
+		if b.queue.known(key) {
 			continue
 		}
 		at, ok, err := due(ctx, s, name)

@@ -38,16 +38,16 @@ func TestARecordThatCannotBeDecodedIsSkippedNotAReasonToStop(t *testing.T) {
 		t.Fatalf("populateQueue: %v", err)
 	}
 	for _, key := range []string{"a-first", "c-last"} {
-		if !e.b.schedule.known(revocationPrefix + key) {
+		if !e.b.queue.known(revocationPrefix + key) {
 			t.Errorf("record %s is not scheduled", key)
 		}
 	}
-	if e.b.schedule.known(revocationPrefix+"b-garbled") || e.b.pendingRevocations.len() != 2 {
+	if e.b.queue.known(revocationPrefix+"b-garbled") || e.b.pendingRevocations.len() != 2 {
 		t.Errorf("the garbled record is scheduled, or the pending count is %d, not 2", e.b.pendingRevocations.len())
 	}
 }
 
-// 4. One storage error while loading the background work does not stop
+// One storage error while loading the background work does not stop
 // static rotations, nor the retries of a retired token's revocation: the
 // periodic function finds them again.
 func TestAStorageErrorAtLoadStopsNoBackgroundWork(t *testing.T) {
@@ -90,7 +90,7 @@ func TestAStorageErrorAtLoadStopsNoBackgroundWork(t *testing.T) {
 	})
 }
 
-// 8. A revocation that hangs at Beyond Identity holds only its own slot of
+// A revocation that hangs at Beyond Identity holds only its own slot of
 // the background work: rotations due meanwhile still run on time.
 func TestHangingRevocationsDelayNoRotation(t *testing.T) {
 	t.Parallel()

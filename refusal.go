@@ -15,16 +15,19 @@ import (
 
 // Inside the plugin a failure travels as one error. What the operator must
 // fix, and what Beyond Identity answered, is a refusal: an error that
-// carries the HTTP status Vault is to answer with. A failure is turned into
-// its answer once, with answer: a 400 into an error response, as Vault's
-// own engines answer a user's mistake; any other status into a coded
-// error. An error that holds no refusal is the plugin's or storage's own
-// failure, which Vault answers with a 500.
+// carries the HTTP status Vault is to answer with (badRequest, refuse,
+// upstreamRefusal). A failure is turned into its answer once, here, with
+// answer: a 400 into an error response, as Vault's own engines answer a
+// user's mistake; any other status into a coded error. An error that holds
+// no refusal is the plugin's or storage's own failure, which Vault answers
+// with a 500.
 //
-// A handler may answer its failure itself. The credential handlers (creds,
-// static-creds, rotate-role) return theirs as they are: HandleRequest, which
-// every request passes, counts each refused credential request once, by
-// the class of its cause, then answers it.
+// Below the handlers, a failure is only ever an error, never a response. A
+// handler may answer a mistake it finds itself with logical.ErrorResponse;
+// whatever it gets from below it returns as it is, and so do the checks
+// every request passes first (params.go): HandleRequest, which every
+// request passes, answers it, and counts each refused credential request
+// (creds, static-creds, rotate-role) once, by the class of its cause.
 
 // refusal is a failure with the HTTP status it is answered with.
 type refusal struct {
@@ -215,4 +218,10 @@ func failureCause(err error, status int) string {
 		return causeBadRequest
 	}
 	return causeInternal
+}
+
+// failureMetadata describes a failure for an event: its status and message,
+// which never holds a secret.
+func failureMetadata(err error) []string {
+	return []string{"status", strconv.Itoa(statusOfFailure(err)), "error", biclient.CleanText(err.Error(), 512)}
 }

@@ -15,15 +15,14 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
-// retainedPrefix holds credentials the config no longer uses, kept
-// (seal-wrapped) while tokens they issued may be alive: those of an
-// application or client the config moved away from, and the previous
+// Retained credentials (retainedPrefix) are those the config no longer
+// uses, kept (seal-wrapped) while tokens they issued may be alive: those of
+// an application or client the config moved away from, and the previous
 // secrets of the configured client. Each lease is revoked with the
 // credentials of the application and client that issued its token, since
 // Beyond Identity ignores a revocation by any other; and with the secret
 // Beyond Identity accepts, since a rotation or a bad write may have
 // replaced it.
-const retainedPrefix = "retained/"
 
 // retention is how long credentials are kept after the config stops using
 // them: no token issued with them can live longer, nor its lease last
@@ -273,4 +272,29 @@ func dropRetained(ctx context.Context, s logical.Storage, id string) error {
 		return fmt.Errorf("deleting retained credentials %s: %w", id, err)
 	}
 	return nil
+}
+
+// retentionReason says why a write that replaces current with cfg keeps
+// current's credentials, or "" when it needs not: the tokens current issued
+// can only be revoked with its application, client and a secret Beyond
+// Identity accepts, and a new secret may be one it does not.
+func retentionReason(current, cfg *config) string {
+	switch {
+	case current == nil:
+		return ""
+	case !current.sameApplication(cfg):
+		return retainedMoved
+	case !sameSecret(current.ClientSecret, cfg.ClientSecret):
+		return retainedRotated
+	}
+	return ""
+}
+
+// retainedWarning tells the operator that cfg's credentials are kept (as
+// id), and how to drop them.
+func retainedWarning(reason string, cfg *config, id string, keptUntil time.Time, mount string) string {
+	return fmt.Sprintf("%s: the credentials of client %s at %s are kept, seal-wrapped, until %s, so that the tokens they "+
+		"issued are still revoked at Beyond Identity with them (vault list %sconfig/retained lists them). To drop them now, run: "+
+		"vault delete %sconfig/retained/%s (the tokens they issued then cannot be revoked until they expire)",
+		reason, cfg.ClientID, biclient.TokenURL(cfg.issuer()), keptUntil.UTC().Format(time.RFC3339), mount, mount, id)
 }

@@ -44,7 +44,7 @@ func (e *testEnv) retainedIDs() []string {
 	return keys
 }
 
-// 2. A secret rotation keeps every lease revocable: a lease issued before
+// A secret rotation keeps every lease revocable: a lease issued before
 // it is revoked with the new secret; after a bogus secret written without
 // verification, a lease is revoked with the secret that minted it, which
 // was retained, in two calls at most; and one whose minting secret Beyond
@@ -87,7 +87,7 @@ func TestASecretRotationKeepsEveryLeaseRevocable(t *testing.T) {
 	e.assertNoSecretsLogged()
 }
 
-// 2. After a move from A to B, re-pointing at A with a made-up secret
+// After a move from A to B, re-pointing at A with a made-up secret
 // keeps A's real one: retained credentials go only by their retention or
 // an operator's delete.
 func TestAMadeUpSecretNeverDropsARetainedOne(t *testing.T) {

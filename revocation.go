@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -16,12 +15,11 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
-// revocationPrefix holds the tokens whose revocation failed and that the
-// plugin keeps revoking in the background, and, once that succeeded, a
-// record without the token until the token's end, so that Vault's next
-// attempt on the lease succeeds at once. Entries are node-local (each
-// cluster revokes its own leases) and seal-wrapped.
-const revocationPrefix = "revocations/"
+// Revocation records (revocationPrefix) hold the tokens whose revocation
+// failed and that the plugin keeps revoking in the background, and, once
+// that succeeded, a record without the token until the token's end, so
+// that Vault's next attempt on the lease succeeds at once. Entries are
+// node-local (each cluster revokes its own leases) and seal-wrapped.
 
 // Backoff between background revocation attempts: short enough that a
 // revocation completes within about a minute of Beyond Identity's recovery.
@@ -52,82 +50,9 @@ type revocationRecord struct {
 
 func (r *revocationRecord) revoked() bool { return !r.RevokedAt.IsZero() }
 
-// pendingSet is the revocations pending in the background, by key, each
-// with the static role whose token it is ("" for a lease's token): what the
-// metrics count, and what bounds each static role's live tokens. It is
-// loaded from storage once per process, by the background loop's first
-// look at storage or by the first rotation that needs it, whichever comes
-// first, and kept up to date as records come and go.
-type pendingSet struct {
-	mu     sync.Mutex
-	keys   map[string]string
-	loaded bool
-}
-
-func (p *pendingSet) add(key, staticRole string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.keys == nil {
-		p.keys = map[string]string{}
-	}
-	p.keys[key] = staticRole
-}
-
-func (p *pendingSet) remove(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.keys, key)
-}
-
-func (p *pendingSet) len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.keys)
-}
-
-// ofStaticRole counts the pending revocations of a static role's tokens,
-// and reports whether the set was loaded from storage.
-func (p *pendingSet) ofStaticRole(name string) (int, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, role := range p.keys {
-		if role == name {
-			n++
-		}
-	}
-	return n, p.loaded
-}
-
-func (p *pendingSet) markLoaded() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.loaded = true
-}
-
-// pendingOfStaticRole counts the pending revocations of a static role's
-// tokens, loading them from storage first if the background loop has not.
-func (b *backend) pendingOfStaticRole(ctx context.Context, s logical.Storage, name string) (int, error) {
-	if n, loaded := b.pendingRevocations.ofStaticRole(name); loaded {
-		return n, nil
-	}
-	keys, err := s.List(ctx, revocationPrefix)
-	if err != nil {
-		return 0, fmt.Errorf("listing the pending revocations: %w", err)
-	}
-	for _, key := range keys {
-		if record, err := readRevocation(ctx, s, key); err == nil && record != nil && !record.revoked() {
-			b.pendingRevocations.add(key, record.staticRoleOf())
-		}
-	}
-	b.pendingRevocations.markLoaded()
-	n, _ := b.pendingRevocations.ofStaticRole(name)
-	return n, nil
-}
-
 // staticRoleOf is the static role whose token a record is, or "".
 func (r *revocationRecord) staticRoleOf() string {
-	if r.Static || r.Kind == kindStatic { // records written before tokens said so carry only the kind
+	if r.staticBy(r.Kind) {
 		return r.Role
 	}
 	return ""
@@ -202,22 +127,28 @@ func (b *backend) revokeToken(ctx context.Context, s logical.Storage, t issuedTo
 	failure := &revocationError{err: err, endsBy: t.endsBy()}
 	var noCredentials *noCredentialsError
 	if !errors.As(err, &noCredentials) {
-		failure.queued = b.queueRevocation(ctx, s, key, t, kind, err) == nil
+		failure.queued = b.recordRevocation(ctx, s, key, t, kind, err) == nil
 	}
 	b.Logger().Warn("revocation failed", "role", t.Role, "token_id", t.TokenID, "error", err, "retried_in_background", failure.queued)
 	outcome := "failed"
 	if failure.queued {
 		outcome = "retrying"
 	}
-	b.metrics.revocations.WithLabelValues(outcome).Inc()
+	b.countRevocation(outcome)
 	b.event("revoke-failure", false, "role", t.Role, "token_id", t.TokenID, "retrying", strconv.FormatBool(failure.queued),
 		"error", biclient.CleanText(err.Error(), 512))
 	return failure
 }
 
+// countRevocation counts one revocation attempt by its outcome: revoked,
+// ended, retrying or failed.
+func (b *backend) countRevocation(outcome string) {
+	b.metrics.revocations.WithLabelValues(outcome).Inc()
+}
+
 // revoked counts a revocation that is done, and says so in an event.
 func (b *backend) revoked(t issuedToken, outcome string) {
-	b.metrics.revocations.WithLabelValues(outcome).Inc()
+	b.countRevocation(outcome)
 	b.event("revoke", false, "role", t.Role, "token_id", t.TokenID, "outcome", outcome)
 }
 
@@ -261,10 +192,10 @@ type tokenScrubbed struct {
 func (e *tokenScrubbed) Error() string { return biclient.Scrub(e.err.Error(), e.token) }
 func (e *tokenScrubbed) Unwrap() error { return e.err }
 
-// queueRevocation records a failed revocation durably (or counts one more
+// recordRevocation records a failed revocation durably (or counts one more
 // failure of a recorded one) and schedules the next attempt. A record that
 // another attempt has meanwhile marked revoked stays as it is.
-func (b *backend) queueRevocation(ctx context.Context, s logical.Storage, key string, t issuedToken, kind string, cause error) error {
+func (b *backend) recordRevocation(ctx context.Context, s logical.Storage, key string, t issuedToken, kind string, cause error) error {
 	defer b.lockRevocation(key)()
 	record, err := readRevocation(ctx, s, key)
 	switch {
@@ -307,7 +238,7 @@ func (b *backend) forgetRevocation(ctx context.Context, s logical.Storage, key s
 // revocationRetryBase up to revocationRetryMax, less up to a fifth at
 // random so that records that failed together do not retry together.
 func revocationBackoff(attempts int) time.Duration {
-	delay := min(revocationRetryBase<<min(attempts-1, 8), revocationRetryMax)
+	delay := backoff(revocationRetryBase, revocationRetryMax, attempts)
 	return delay - rand.N(delay/5+1)
 }
 
@@ -346,8 +277,8 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 	default:
 		b.Logger().Warn("background revocation failed; will retry", "role", t.Role, "token_id", t.TokenID,
 			"attempts", record.Attempts+1, "error", revokeErr)
-		b.metrics.revocations.WithLabelValues("retrying").Inc()
-		if err := b.queueRevocation(ctx, s, key, t, record.Kind, revokeErr); err != nil {
+		b.countRevocation("retrying")
+		if err := b.recordRevocation(ctx, s, key, t, record.Kind, revokeErr); err != nil {
 			b.pushItem(revocationPrefix+key, now.Add(revocationRetryMax))
 		}
 	}
@@ -393,4 +324,31 @@ func readRevocation(ctx context.Context, s logical.Storage, key string) (*revoca
 
 func writeRevocation(ctx context.Context, s logical.Storage, key string, record *revocationRecord) error {
 	return putJSON(ctx, s, revocationPrefix+key, "revocation record", record)
+}
+
+// staticBy reports whether the token is a static role's: as it says, or,
+// for a record written before tokens said so, as the record's kind says
+// (kindStatic). The one way to read an old record's static-ness.
+func (t issuedToken) staticBy(kind string) bool {
+	return t.Static || kind == kindStatic
+}
+
+// pendingOfStaticRole counts the pending revocations of a static role's
+// tokens, loading them from storage first if the background loop has not.
+func (b *backend) pendingOfStaticRole(ctx context.Context, s logical.Storage, name string) (int, error) {
+	if n, loaded := b.pendingRevocations.ofStaticRole(name); loaded {
+		return n, nil
+	}
+	keys, err := s.List(ctx, revocationPrefix)
+	if err != nil {
+		return 0, fmt.Errorf("listing the pending revocations: %w", err)
+	}
+	for _, key := range keys {
+		if record, err := readRevocation(ctx, s, key); err == nil && record != nil && !record.revoked() {
+			b.pendingRevocations.add(key, record.staticRoleOf())
+		}
+	}
+	b.pendingRevocations.markLoaded()
+	n, _ := b.pendingRevocations.ofStaticRole(name)
+	return n, nil
 }

@@ -171,7 +171,7 @@ func TestARevocationErrorNeverCarriesItsToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := revocationKey(lease.AccessToken)
-	if err := e.b.queueRevocation(context.Background(), e.storage, key, lease.issuedToken, kindLease, missed); err != nil {
+	if err := e.b.recordRevocation(context.Background(), e.storage, key, lease.issuedToken, kindLease, missed); err != nil {
 		t.Fatal(err)
 	}
 	records := e.revocationRecords()

@@ -17,9 +17,6 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
-// rolePrefix is the storage prefix (and path) of roles.
-const rolePrefix = "roles/"
-
 // Bounds on a role's input, each refused with a 400 naming the field and
 // the bound.
 const (
@@ -187,28 +184,6 @@ func parseDescription(description string) (string, error) {
 		return "", fmt.Errorf("'description' must be at most %d characters, got %d", maxDescriptionLen, len(description))
 	}
 	return description, nil
-}
-
-// decodeClaimsField replaces custom_claims given as a JSON string with the
-// object it holds: the vault CLI sends every key=value pair as a string,
-// and a framework.TypeMap field would refuse it. An empty string clears
-// them.
-func decodeClaimsField(req *logical.Request) error {
-	raw, isString := req.Data["custom_claims"].(string)
-	if !isString || (!strings.HasPrefix(req.Path, rolePrefix) && !strings.HasPrefix(req.Path, staticRolePrefix)) {
-		return nil
-	}
-	claims := map[string]any{}
-	if strings.TrimSpace(raw) != "" {
-		// Numbers stay as written, as a JSON request body's do.
-		decoded, err := decodeJSONObject("custom_claims", raw, errors.New(`'custom_claims' must be a JSON object, such as {"team":"sre"}`))
-		if err != nil {
-			return err
-		}
-		claims = decoded
-	}
-	req.Data["custom_claims"] = claims
-	return nil
 }
 
 // mountCeilingWarnings explains, with the command that lifts it, when the

@@ -190,7 +190,7 @@ func (b *backend) runStaticRole(ctx context.Context, s logical.Storage, name str
 // retryDelay is the wait before the next attempt after failed failed
 // rotations in a row: rotationRetryBase, doubling to rotationRetryMax.
 func retryDelay(failed int) time.Duration {
-	return min(rotationRetryBase<<min(max(failed-1, 0), 8), rotationRetryMax)
+	return backoff(rotationRetryBase, rotationRetryMax, failed)
 }
 
 // saveStaticRole stores a role the background work changed and schedules
@@ -239,4 +239,44 @@ func (b *backend) revokeStaticRoleTokens(ctx context.Context, s logical.Storage,
 		}
 	}
 	return nil
+}
+
+// storeRotated stores a role with its new token. A role being created is
+// stored under the config lock, and only while a config exists: a config
+// delete, which is refused while static roles exist, must not miss one
+// whose first mint was under way.
+func (b *backend) storeRotated(ctx context.Context, s logical.Storage, name string, r *staticRole, creating bool) error {
+	if creating {
+		defer b.lockConfig()()
+		cfg, err := readConfig(ctx, s)
+		if err != nil {
+			return err
+		}
+		if cfg == nil {
+			return badRequest("the config was deleted while static role %q minted its first token: write a config, then the role", name)
+		}
+	}
+	return writeStaticRole(ctx, s, name, r)
+}
+
+// staticRoleDue is when populateQueue schedules a static role found in
+// storage.
+func (b *backend) staticRoleDue(ctx context.Context, s logical.Storage, name string) (time.Time, bool, error) {
+	r, err := readStaticRole(ctx, s, name)
+	if err != nil || r == nil {
+		return time.Time{}, false, err
+	}
+	return r.nextDue(), true, nil
+}
+
+// rotated counts a static role's rotation, or its failure, and says so in
+// an event.
+func (b *backend) rotated(name string, r *staticRole, err error) {
+	if err != nil {
+		b.metrics.rotations.WithLabelValues(name, "failed").Inc()
+		b.event("static-rotate-failure", false, append([]string{"role", name}, failureMetadata(err)...)...)
+		return
+	}
+	b.metrics.rotations.WithLabelValues(name, "rotated").Inc()
+	b.event("static-rotate", true, "role", name, "token_id", r.Current.TokenID, "next_rotation", rfc3339(r.NextRotation))
 }

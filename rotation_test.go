@@ -14,7 +14,7 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
-// 7. Narrowing a static role's scopes revokes every token that carries a
+// Narrowing a static role's scopes revokes every token that carries a
 // scope it no longer has at once, not after the grace, and says so.
 func TestNarrowingAStaticRoleRevokesTheBroaderTokensAtOnce(t *testing.T) {
 	t.Parallel()

@@ -14,10 +14,6 @@ import (
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/scope"
 )
 
-// staticRolePrefix is the storage prefix (and path) of static roles. A
-// record holds the role's settings and its tokens, so it is seal-wrapped.
-const staticRolePrefix = "static-roles/"
-
 const (
 	defaultRotationPeriod = 24 * time.Hour
 	minRotationPeriod     = 10 * time.Second
@@ -77,7 +73,7 @@ type staticToken struct {
 func (t staticToken) issued() issuedToken {
 	issued := t.issuedToken
 	issued.AccessToken = biclient.NewSecret(t.Token)
-	issued.Static = true // also for tokens stored before they said so
+	issued.Static = true // a static role holds it, also a token stored before tokens said so
 	return issued
 }
 
@@ -113,8 +109,9 @@ func (r *staticRole) grace() time.Duration {
 	return max(r.interval()/10, minGracePeriod)
 }
 
-// schedule is the role's parsed rotation_schedule; nil for a period.
-func (r *staticRole) schedule() cron.Schedule {
+// rotationSchedule is the role's parsed rotation_schedule; nil for a
+// period.
+func (r *staticRole) rotationSchedule() cron.Schedule {
 	if r.RotationSchedule == "" {
 		return nil
 	}
@@ -126,7 +123,7 @@ func (r *staticRole) schedule() cron.Schedule {
 // dueAfter is the rotation after one at from: a period later, or the
 // schedule's next time (in UTC).
 func (r *staticRole) dueAfter(from time.Time) time.Time {
-	if schedule := r.schedule(); schedule != nil {
+	if schedule := r.rotationSchedule(); schedule != nil {
 		return schedule.Next(from.UTC())
 	}
 	return from.Add(r.RotationPeriod)
@@ -285,32 +282,81 @@ func (r *staticRole) afterMissedWindow(now time.Time) (note string, wait bool) {
 	return "", true
 }
 
-// storeRotated stores a role with its new token. A role being created is
-// stored under the config lock, and only while a config exists: a config
-// delete, which is refused while static roles exist, must not miss one
-// whose first mint was under way.
-func (b *backend) storeRotated(ctx context.Context, s logical.Storage, name string, r *staticRole, creating bool) error {
-	if creating {
-		defer b.lockConfig()()
-		cfg, err := readConfig(ctx, s)
-		if err != nil {
-			return err
-		}
-		if cfg == nil {
-			return badRequest("the config was deleted while static role %q minted its first token: write a config, then the role", name)
-		}
+func (r *staticRole) validateTiming() error {
+	what := "'rotation_period'"
+	if r.RotationSchedule != "" {
+		what = "the shortest interval of 'rotation_schedule'"
 	}
-	return writeStaticRole(ctx, s, name, r)
+	switch {
+	case r.RotationSchedule == "" && r.RotationPeriod > biclient.MaxTokenLifetime:
+		return fmt.Errorf("'rotation_period' must be at most 7776000s (90 days), the longest life of a Beyond Identity token, got %s",
+			seconds(r.RotationPeriod))
+	case r.interval() < minRotationPeriod:
+		return fmt.Errorf("%s must be at least %s, got %s", what, seconds(minRotationPeriod), seconds(r.interval()))
+	case r.RotationWindow != 0 && r.RotationWindow < minRotationWindow:
+		return fmt.Errorf("'rotation_window' must be at least %s, got %s", humanDuration(minRotationWindow), seconds(r.RotationWindow))
+	case r.RotationWindow > r.interval():
+		return fmt.Errorf("'rotation_window' (%s) must be at most the shortest interval between two times of "+
+			"'rotation_schedule' over a whole cycle of it (%s), so that a scheduled token never lives much longer than its "+
+			"schedule: shorten the window, or leave it out (a late rotation then runs as soon as it can)",
+			humanDuration(r.RotationWindow), humanDuration(r.interval()))
+	case r.GracePeriod > r.interval():
+		return fmt.Errorf("'grace_period' (%s) must not exceed %s (%s)", seconds(r.GracePeriod), what, seconds(r.interval()))
+	case r.interval()+r.RotationWindow+r.grace() > biclient.MaxTokenLifetime:
+		return r.tooLongForAToken(what)
+	}
+	return nil
 }
 
-// staticRoleDue is when populateQueue schedules a static role found in
-// storage.
-func (b *backend) staticRoleDue(ctx context.Context, s logical.Storage, name string) (time.Time, bool, error) {
-	r, err := readStaticRole(ctx, s, name)
-	if err != nil || r == nil {
-		return time.Time{}, false, err
+// tooLongForAToken refuses timing whose tokens would have to outlive a
+// Beyond Identity token: each is minted to last its interval, the window
+// and the grace. Capped, it would end before its grace, and the role
+// would have to choose between a dead token and rotating more often than
+// its interval; the refusal says what to shorten, and to how much.
+func (r *staticRole) tooLongForAToken(what string) error {
+	parts := what + " (" + humanDuration(r.interval()) + ")"
+	if r.RotationWindow > 0 {
+		parts += " plus 'rotation_window' (" + humanDuration(r.RotationWindow) + ")"
 	}
-	return r.nextDue(), true, nil
+	grace := "'grace_period' (" + humanDuration(r.grace()) + ")"
+	if r.GracePeriod == 0 {
+		grace = "the default 'grace_period' (" + humanDuration(r.grace()) + ", a tenth of the interval)"
+	}
+	return fmt.Errorf("%s plus %s is %s, more than 7776000s (90 days), the longest life of a Beyond Identity token: each "+
+		"token must last until the next rotation and through its grace. To fix it, %s", parts, grace,
+		humanDuration(r.interval()+r.RotationWindow+r.grace()), strings.Join(r.timingFixes(), ", or "))
+}
+
+// timingFixes are the changes that would each bring a role's tokens within
+// a Beyond Identity token's life.
+func (r *staticRole) timingFixes() []string {
+	var fixes []string
+	if room := biclient.MaxTokenLifetime - r.interval() - r.RotationWindow; room >= time.Second {
+		fixes = append(fixes, "shorten 'grace_period' to at most "+seconds(room))
+	}
+	if room := biclient.MaxTokenLifetime - r.interval() - r.grace(); r.RotationWindow > 0 && room >= minRotationWindow {
+		fixes = append(fixes, "shorten 'rotation_window' to at most "+seconds(room))
+	}
+	switch longest := longestPeriod(r.GracePeriod); {
+	case r.RotationSchedule != "":
+		fixes = append(fixes, "choose a 'rotation_schedule' whose times are closer together")
+	case longest >= max(minRotationPeriod, r.GracePeriod):
+		fixes = append(fixes, "shorten 'rotation_period' to at most "+seconds(longest))
+	case len(fixes) == 0:
+		fixes = append(fixes, "shorten 'rotation_period' and 'grace_period', which together may be at most 7776000s")
+	}
+	return fixes
+}
+
+// longestPeriod is the longest rotation_period whose tokens, lasting the
+// period and the grace, fit in a Beyond Identity token's life: with the
+// default grace (zero), a tenth of the period, the period is at most
+// ten elevenths of it.
+func longestPeriod(grace time.Duration) time.Duration {
+	if grace > 0 {
+		return biclient.MaxTokenLifetime - grace
+	}
+	return (biclient.MaxTokenLifetime * 10 / 11).Truncate(time.Second)
 }
 
 func readStaticRole(ctx context.Context, s logical.Storage, name string) (*staticRole, error) {

@@ -101,24 +101,6 @@ func (m *metrics) exposition() ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// rotated counts a static role's rotation, or its failure, and says so in
-// an event.
-func (b *backend) rotated(name string, r *staticRole, err error) {
-	if err != nil {
-		b.metrics.rotations.WithLabelValues(name, "failed").Inc()
-		b.event("static-rotate-failure", false, append([]string{"role", name}, failureMetadata(err)...)...)
-		return
-	}
-	b.metrics.rotations.WithLabelValues(name, "rotated").Inc()
-	b.event("static-rotate", true, "role", name, "token_id", r.Current.TokenID, "next_rotation", rfc3339(r.NextRotation))
-}
-
-// failureMetadata describes a failure for an event: its status and message,
-// which never holds a secret.
-func failureMetadata(err error) []string {
-	return []string{"status", strconv.Itoa(statusOfFailure(err)), "error", biclient.CleanText(err.Error(), 512)}
-}
-
 // series is every counter and gauge as one entry, named as Prometheus
 // shows it (name{label="value",...}), and each histogram's _count and
 // _sum: flat, so that `vault read` prints one line per series.

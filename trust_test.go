@@ -125,7 +125,7 @@ func reissueWithCustom(t *testing.T, jwt, custom string) string {
 	return parts[0] + "." + base64.RawURLEncoding.EncodeToString(payload) + "." + parts[2]
 }
 
-// 5. A JWT whose own scope claim grants more than its answer says is not
+// A JWT whose own scope claim grants more than its answer says is not
 // issued: Beyond Identity enforces the claim.
 func TestAJWTGrantingMoreThanItsAnswerSaysIsRefused(t *testing.T) {
 	t.Parallel()

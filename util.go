@@ -108,3 +108,9 @@ func maxTime(a, b time.Time) time.Time {
 
 // rfc3339 writes a time as RFC 3339 in UTC, as the plugin reports times.
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// backoff is the wait after the attempt-th failure in a row (the first is
+// 1): base, doubling with each failure up to ceiling.
+func backoff(base, ceiling time.Duration, attempt int) time.Duration {
+	return min(base<<min(max(attempt-1, 0), 8), ceiling)
+}
