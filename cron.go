@@ -17,9 +17,10 @@ import (
 // window and sets its default grace (static_role.go).
 
 // parseSchedule parses a standard five-field cron expression, or one of
-// the standard descriptors (@yearly, @monthly, @weekly, @daily, @hourly and
-// their aliases), in UTC: a time zone of its own is refused, so that every
-// node agrees on the times, and so is @every, which is a period.
+// the standard descriptors (@monthly, @weekly, @daily, @hourly and their
+// aliases; @yearly parses, and the timing bound then refuses it), in UTC: a
+// time zone of its own is refused, so that every node agrees on the times,
+// and so is @every, which is a period.
 func parseSchedule(expression string) (cron.Schedule, error) {
 	trimmed := strings.TrimSpace(expression)
 	switch {
@@ -33,7 +34,7 @@ func parseSchedule(expression string) (cron.Schedule, error) {
 	schedule, err := cron.ParseStandard(trimmed)
 	if err != nil {
 		return nil, fmt.Errorf("must be a standard five-field cron expression (minute hour day-of-month month "+
-			"day-of-week, in UTC), such as \"0 2 * * 1-5\", or one of @yearly, @monthly, @weekly, @daily, @hourly: %w", err)
+			"day-of-week, in UTC), such as \"0 2 * * 1-5\", or one of @monthly, @weekly, @daily, @hourly: %w", err)
 	}
 	return schedule, nil
 }

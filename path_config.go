@@ -362,8 +362,9 @@ Beyond Identity ignores a revocation made with another application's
 credentials, and refuses one made with a secret it no longer accepts. So
 when a write moves the config to another application or client, replaces
 the secret, or the config is deleted, the previous credentials are kept,
-seal-wrapped, for 90 days (the longest a token lives): every lease is
-revoked with the credentials of the application and client that issued it,
+seal-wrapped, for 90 days and 6 minutes (the longest a token lives, plus
+the longest call and a margin): every lease is revoked with the
+credentials of the application and client that issued it,
 the current secret first, then, while Beyond Identity answers
 invalid_client, the retained secret that minted it (each token records a
 salted fingerprint of it, never the secret): at most two calls, however

@@ -108,9 +108,9 @@ const retainedHelpSynopsis = "Credentials of previous applications, kept to revo
 const retainedHelpDescription = `
 When the config moves to another Beyond Identity application or client,
 replaces the secret, or is deleted, the credentials it used are kept,
-seal-wrapped, until no token they issued can still be alive (90 days),
-because Beyond Identity ignores a revocation made by any other application
-and refuses a secret it no longer accepts. Each lease is revoked with the
+seal-wrapped, until no token they issued can still be alive (90 days and
+6 minutes), because Beyond Identity ignores a revocation made by any other
+application and refuses a secret it no longer accepts. Each lease is revoked with the
 credentials of the application and client that issued its token: the
 current secret first, then the retained secret that minted it.
 

@@ -338,8 +338,9 @@ var staticRoleHelpDescription = strings.TrimSpace(`
 A static role keeps one Beyond Identity token and replaces it on the active
 node, without any request: every rotation_period (default 24h, at least
 10s), or at the times of rotation_schedule, a five-field cron expression in
-UTC ("0 2 * * 1-5": 02:00 on weekdays) or @yearly, @monthly, @weekly,
-@daily or @hourly (@every is refused: that is rotation_period), within
+UTC ("0 2 * * 1-5": 02:00 on weekdays) or @monthly, @weekly, @daily or
+@hourly (@every is refused: that is rotation_period, and so is @yearly: no
+token lives a year), within
 rotation_window of each (at least 1h, at most the schedule's shortest
 interval; past it the role waits for the next time unless its token would
 end first). Readers get the current token at static-creds/<name>,
