@@ -2,11 +2,11 @@ package beyondidentity
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/jsonstore"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -65,31 +65,12 @@ func ceilSeconds(d time.Duration) time.Duration {
 // getJSON decodes the JSON entry at key into v, and reports whether there
 // was one. what names the entry in errors.
 func getJSON(ctx context.Context, s logical.Storage, key, what string, v any) (bool, error) {
-	entry, err := s.Get(ctx, key)
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", what, err)
-	}
-	if entry == nil {
-		return false, nil
-	}
-	if err := entry.DecodeJSON(v); err != nil {
-		return false, fmt.Errorf("decoding %s: %w", what, err)
-	}
-	return true, nil
+	return jsonstore.Get(ctx, s, key, what, v)
 }
 
 // putJSON stores v as JSON at key. what names the entry in errors.
-// json.Marshal, unlike logical.StorageEntryJSON's growing buffer, allocates
-// the encoding once.
 func putJSON(ctx context.Context, s logical.Storage, key, what string, v any) error {
-	value, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding %s: %w", what, err)
-	}
-	if err := s.Put(ctx, &logical.StorageEntry{Key: key, Value: value}); err != nil {
-		return fmt.Errorf("writing %s: %w", what, err)
-	}
-	return nil
+	return jsonstore.Put(ctx, s, key, what, v)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/clock"
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/jsonstore"
 )
 
 // Prefix holds the pages. The caller keeps it node-local (the cluster that
@@ -165,7 +166,7 @@ func (j *Journal[E]) writeCovers(items []*batchItem[*coverItem[E]]) {
 	}
 	// Every caller of the batch waits for this write: the leader's
 	// cancellation must not fail the others.
-	err := putJSON(context.WithoutCancel(first.ctx), first.s, Prefix+key, p)
+	err := jsonstore.Put(context.WithoutCancel(first.ctx), first.s, Prefix+key, what, p)
 	j.mu.Lock()
 	switch {
 	case err == nil:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/jsonstore"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -41,7 +42,7 @@ func (j *Journal[E]) recoverPage(ctx context.Context, s logical.Storage, key str
 	settled := false
 	defer func() { j.endRecovery(key, settled) }()
 	p := &page[E]{}
-	found, err := getJSON(ctx, s, Prefix+key, p)
+	found, err := jsonstore.Get(ctx, s, Prefix+key, what, p)
 	if err != nil || !found || p.Created.After(cutoff) {
 		return err
 	}
@@ -51,7 +52,7 @@ func (j *Journal[E]) recoverPage(ctx context.Context, s logical.Storage, key str
 		}
 	}
 	if len(p.Entries) > 0 {
-		err = putJSON(ctx, s, Prefix+key, p)
+		err = jsonstore.Put(ctx, s, Prefix+key, what, p)
 	} else if err = s.Delete(ctx, Prefix+key); err != nil {
 		err = fmt.Errorf("clearing %s: %w", what, err)
 	}
