@@ -50,28 +50,21 @@ func (o *order) who() string {
 
 // freshToken is a token Beyond Identity has just issued.
 type freshToken struct {
-	// issuedToken is what revoking the token takes, with what was learnt
-	// of it.
+	// issuedToken is what revoking the token takes: its id and ends are
+	// the answer's, then what learn learnt, held here alone.
 	issuedToken
-	answer   *biclient.Token
-	facts    tokenFacts
+	answer *biclient.Token
+	// scopes and claims are what else learn learnt: the scopes granted,
+	// and the token's own claims (a JWT's, or an opaque token's
+	// introspection; nil when that failed).
+	scopes   []string
+	claims   *biclient.Claims
 	warnings []string
 	// ticket is the token's cover; zero while it needs none.
 	ticket journal.Ticket
 	// scrub removes the client's credentials and the token from text
 	// quoted from Beyond Identity.
 	scrub func(string) string
-}
-
-// tokenFacts is what the plugin knows of a fresh token.
-type tokenFacts struct {
-	id        string
-	scopes    []string
-	expiresAt time.Time // the earliest end
-	endsBy    time.Time // the latest end
-	// claims are the token's own claims: a JWT's, or an opaque token's
-	// introspection; nil when that failed.
-	claims *biclient.Claims
 }
 
 // mintFresh mints the order's token, covers it and checks it against the
@@ -138,8 +131,8 @@ func (b *backend) coverAndCheck(ctx context.Context, s logical.Storage, client *
 		return err
 	}
 	f.warnings = append(f.warnings, checkWarnings...)
-	if f.facts.claims != nil && f.facts.claims.HasScopes {
-		f.facts.scopes = f.facts.claims.Scopes
+	if f.claims != nil && f.claims.HasScopes {
+		f.scopes = f.claims.Scopes
 	}
 	if f.ticket != (journal.Ticket{}) {
 		return nil
@@ -150,36 +143,43 @@ func (b *backend) coverAndCheck(ctx context.Context, s logical.Storage, client *
 	return nil
 }
 
-// learn gathers a fresh token's facts: from its answer and JWT claims, or
-// for an opaque token from one introspection. Failing to learn an opaque
-// token's id is worth a warning, not a failure; a fresh token that
-// introspection reports inactive is a failure: it would be a credential
-// that does not work.
+// learn gathers what a fresh token's answer does not hold: a JWT's are in
+// its claims, and an opaque token's come from one introspection. Failing to
+// learn an opaque token's id is worth a warning, not a failure; a fresh
+// token that introspection reports inactive is a failure: it would be a
+// credential that does not work.
 func (f *freshToken) learn(ctx context.Context, client *biclient.Client) error {
 	token := f.answer
-	f.facts = tokenFacts{id: token.ID, scopes: token.Scopes, expiresAt: token.ExpiresAt, endsBy: token.LatestEnd, claims: token.Claims}
-	if token.Format == biclient.FormatOpaque {
-		info, err := client.Introspect(ctx, token.AccessToken)
-		switch {
-		case err != nil:
-			f.warnings = append(f.warnings, fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err))
-		case !info.Active:
-			return refuse(http.StatusBadGateway, "Beyond Identity's introspection reports the token it has just issued inactive")
-		default:
-			f.facts.id, f.facts.claims = info.ID, &info.Claims
-			// Introspection can only widen what is known of the token's
-			// end: its earliest end sooner, its latest later.
-			if !info.ExpiresAt.IsZero() {
-				f.facts.expiresAt = minTime(f.facts.expiresAt, info.ExpiresAt)
-				f.facts.endsBy = maxTime(f.facts.endsBy, info.ExpiresAt)
-			}
-			if f.facts.id == "" {
-				f.warnings = append(f.warnings, "token_id is unknown: introspection did not give the opaque token's jti")
-			}
+	f.scopes, f.claims = token.Scopes, token.Claims
+	if token.Format != biclient.FormatOpaque {
+		return nil
+	}
+	info, err := client.Introspect(ctx, token.AccessToken)
+	switch {
+	case err != nil:
+		f.warnings = append(f.warnings, fmt.Sprintf("token_id is unknown: introspecting the opaque token failed: %v", err))
+	case !info.Active:
+		return refuse(http.StatusBadGateway, "Beyond Identity's introspection reports the token it has just issued inactive")
+	default:
+		f.TokenID, f.claims = info.ID, &info.Claims
+		f.widenEnds(info.ExpiresAt)
+		if f.TokenID == "" {
+			f.warnings = append(f.warnings, "token_id is unknown: introspection did not give the opaque token's jti")
 		}
 	}
-	f.TokenID, f.ExpiresAt, f.EndsBy = f.facts.id, f.facts.expiresAt.Unix(), f.facts.endsBy.Unix()
 	return nil
+}
+
+// widenEnds takes in an end introspection reports, which can only widen
+// what is known of the token's end: its earliest end sooner, its latest
+// later. Ends are whole seconds (biclient's, and exp's), so the seconds
+// issuedToken keeps lose nothing.
+func (f *freshToken) widenEnds(end time.Time) {
+	if end.IsZero() {
+		return
+	}
+	f.ExpiresAt = min(f.ExpiresAt, end.Unix())
+	f.EndsBy = max(f.EndsBy, end.Unix())
 }
 
 // keep hands a fresh token's cover over: a lease or a static role holds
@@ -251,9 +251,8 @@ func (t issuedToken) revocationKind() string {
 // is its revocation kind; pages written before tokens said whether they
 // were static carry "static" or "creds" there.
 type journalEntry struct {
-	issuedToken
-	Token string `json:"access_token"`
-	Kind  string `json:"kind"`
+	storedToken
+	Kind string `json:"kind"`
 }
 
 // cover journals a fresh token until it is handed over. A token that ends
@@ -265,7 +264,7 @@ func (b *backend) cover(ctx context.Context, s logical.Storage, f *freshToken) e
 }
 
 func (b *backend) coverUntil(ctx context.Context, s logical.Storage, f *freshToken, endsBy time.Time) (journal.Ticket, error) {
-	entry := journalEntry{issuedToken: f.issuedToken, Token: f.AccessToken.Reveal(), Kind: f.revocationKind()}
+	entry := journalEntry{storedToken: stored(f.issuedToken), Kind: f.revocationKind()}
 	entry.EndsBy = max(entry.EndsBy, endsBy.Unix())
 	return b.journal.Cover(ctx, s, entry, endsBy)
 }

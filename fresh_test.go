@@ -406,3 +406,34 @@ func (e *testEnv) latestJournalEnd() int64 {
 	}
 	return latest
 }
+
+// A fresh token's id and ends are held once, in issuedToken, in the whole
+// seconds its records store: Beyond Identity's ends are whole seconds, so a
+// lease's lifetime follows the stored end to the second, at a clock between
+// two seconds too, whether the answer, a JWT or introspection said it.
+func TestALeaseFollowsItsTokensStoredEndToTheSecond(t *testing.T) {
+	t.Parallel()
+	for name, app := range map[string]func(*fakebi.Application){"jwt": func(*fakebi.Application) {}, "opaque": referentialTokens} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newConfiguredBackend(t, app)
+			e.writeRole("sync", map[string]any{"scopes": "identities:read", "ttl": "1h"})
+			fake := e.useFakeClock()
+			fake.Set(fake.Now().Truncate(time.Second).Add(1700 * time.Millisecond))
+			// The token ends sooner than asked: the lease ends with it.
+			e.fake.SetFault(fakebi.OpToken, fakebi.Fault{Rewrite: func(answer map[string]any) { answer["expires_in"] = 1800 }})
+			resp := e.issue("sync", nil)
+			lease, err := leaseFromInternal(resp.Secret.InternalData)
+			if err != nil {
+				t.Fatal(err)
+			}
+			end := lease.expiresAt()
+			if want := ceilSeconds(end.Sub(fake.Now())); resp.Secret.MaxTTL != want || resp.Data["expires_at"] != end.Format(time.RFC3339) {
+				t.Fatalf("lease lifetime %v, expires_at %v: want %v, to the stored end %v", resp.Secret.MaxTTL, resp.Data["expires_at"], want, end)
+			}
+			if resp.Data["token_id"] != lease.TokenID || lease.TokenID != e.lastToken().ID {
+				t.Fatalf("token_id %v, stored %q, minted %q", resp.Data["token_id"], lease.TokenID, e.lastToken().ID)
+			}
+		})
+	}
+}

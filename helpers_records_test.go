@@ -5,7 +5,6 @@ package beyondidentity
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -79,17 +78,6 @@ func (e *testEnv) journalPages() []string {
 
 // secretOf wraps a token value the fake minted.
 func secretOf(value string) biclient.Secret { return biclient.NewSecret(value) }
-
-// withToken encodes v, a value whose JSON omits the access token, as
-// decoded JSON plus the revealed token: how lease internal data reads, and
-// how earlier versions wrote their write-ahead entries.
-func withToken(v any, token biclient.Secret) map[string]any {
-	encoded, _ := json.Marshal(v)
-	var data map[string]any
-	_ = json.Unmarshal(encoded, &data)
-	data["access_token"] = token.Reveal()
-	return data
-}
 
 // revocationRecords reads every revocation record in storage.
 func (e *testEnv) revocationRecords() []*revocationRecord {

@@ -97,21 +97,27 @@ func TestLifecycleNeverLogsSecrets(t *testing.T) {
 }
 
 // The structs that hold the client secret or a token print neither, with
-// any verb, so a careless log line or error cannot leak them.
+// any verb, so a careless log line or error cannot leak them. The values
+// the plugin passes around and could log (as JSON, which is how a plugin
+// logs to Vault) keep them out of their JSON too; only a record's JSON, what
+// storage keeps, holds its token (storedToken).
 func TestSecretHoldersNeverPrintTheirSecrets(t *testing.T) {
 	t.Parallel()
 	cfg := defaultConfig()
 	cfg.ClientSecret = biclient.NewSecret(testClientSecret)
-	lease := leaseData{issuedToken: issuedToken{AccessToken: biclient.NewSecret("the-access-token-value"), TokenID: "id"}}
+	issued := issuedToken{AccessToken: biclient.NewSecret("the-access-token-value"), TokenID: "id"}
+	fresh := &freshToken{issuedToken: issued}
 	token := &biclient.Token{AccessToken: biclient.NewSecret("the-access-token-value")}
+	records := []any{leaseData{storedToken: stored(issued)}, journalEntry{storedToken: stored(issued)},
+		revocationRecord{storedToken: stored(issued)}, &staticRole{Current: &staticToken{storedToken: stored(issued)}}}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
-		out := fmt.Sprintf(verb+" "+verb+" "+verb, cfg, lease, token)
+		out := fmt.Sprintf(strings.Repeat(verb+" ", 4+len(records)), append([]any{cfg, issued, fresh, token}, records...)...)
 		if strings.Contains(out, testClientSecret) || strings.Contains(out, "the-access-token-value") ||
 			strings.Contains(out, fmt.Sprintf("%x", testClientSecret)) {
 			t.Errorf("%s prints a secret: %s", verb, out)
 		}
 	}
-	encoded, _ := json.Marshal(map[string]any{"config": cfg, "lease": lease, "token": token})
+	encoded, _ := json.Marshal(map[string]any{"config": cfg, "issued": issued, "fresh": fresh, "token": token})
 	if strings.Contains(string(encoded), testClientSecret) || strings.Contains(string(encoded), "the-access-token-value") {
 		t.Error("JSON encoding reveals a secret")
 	}

@@ -219,14 +219,14 @@ func leaseLifetime(plan *credentialPlan, expiresAt, sentAt, now time.Time) (time
 // credentialResponse builds the lease of a checked token. An error means
 // the token must be discarded.
 func (b *backend) credentialResponse(plan *credentialPlan, f *freshToken) (*logical.Response, error) {
-	lifetime, endWarnings := leaseLifetime(plan, f.facts.expiresAt, f.answer.SentAt, b.clock.Now())
+	lifetime, endWarnings := leaseLifetime(plan, f.expiresAt(), f.answer.SentAt, b.clock.Now())
 	if lifetime < time.Second {
 		return nil, fmt.Errorf("minting a token for role %q: Beyond Identity issued a token that has already expired (at %s)",
-			plan.role, f.facts.expiresAt.UTC().Format(time.RFC3339))
+			plan.role, f.expiresAt().Format(time.RFC3339))
 	}
 	leaseTTL := min(plan.leaseTTL, lifetime)
 	lease := leaseData{
-		issuedToken: f.issuedToken,
+		storedToken: stored(f.issuedToken),
 		TTL:         int64(leaseTTL / time.Second),
 		Lifetime:    int64(lifetime / time.Second),
 		EntityID:    plan.entityID,
@@ -234,9 +234,9 @@ func (b *backend) credentialResponse(plan *credentialPlan, f *freshToken) (*logi
 	resp := b.Secret(secretTypeToken).Response(map[string]any{
 		"access_token": f.AccessToken.Reveal(),
 		"token_type":   f.answer.TokenType,
-		"scopes":       f.facts.scopes,
-		"expires_at":   f.facts.expiresAt.UTC().Format(time.RFC3339),
-		"token_id":     f.facts.id,
+		"scopes":       f.scopes,
+		"expires_at":   f.expiresAt().Format(time.RFC3339),
+		"token_id":     f.TokenID,
 		"role":         plan.role,
 	}, lease.internalData())
 	resp.Secret.TTL = leaseTTL

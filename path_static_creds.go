@@ -76,7 +76,7 @@ func (b *backend) pathStaticCredsRead(ctx context.Context, req *logical.Request,
 			name, r.Current.expiresAt().Format(time.RFC3339), why)
 	}
 	data := map[string]any{
-		"access_token":        r.Current.Token,
+		"access_token":        r.Current.AccessToken.Reveal(),
 		"token_type":          r.Current.TokenType,
 		"scopes":              r.Current.Scopes,
 		"expires_at":          r.Current.expiresAt().Format(time.RFC3339),

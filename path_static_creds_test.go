@@ -53,7 +53,7 @@ func TestStaticCredsRefusesATokenThatEnded(t *testing.T) {
 func TestStaticCredsTTLCountsToTheRotationThatReplacesTheToken(t *testing.T) {
 	t.Parallel()
 	e, fake := newScheduledRole(t, map[string]any{"rotation_schedule": "0 2 * * *", "rotation_window": "1h"})
-	first := e.staticRecord("cal").Current.Token
+	first := e.staticRecord("cal").Current.AccessToken.Reveal()
 	friday0200 := friday0100.Add(time.Hour)
 	fake.Set(friday0200) // the rotation is due; the background has yet to run it
 	e.mustOK(logical.UpdateOperation, "static-roles/cal", map[string]any{"description": "nightly export"})
@@ -61,7 +61,7 @@ func TestStaticCredsTTLCountsToTheRotationThatReplacesTheToken(t *testing.T) {
 		t.Fatalf("ttl %v for a token whose replacement is due now", ttl)
 	}
 	e.advance(fake, 0)
-	if r := e.staticRecord("cal"); r.Current.Token == first || !r.LastRotation.Equal(friday0200) {
+	if r := e.staticRecord("cal"); r.Current.AccessToken.Reveal() == first || !r.LastRotation.Equal(friday0200) {
 		t.Fatalf("the rotation due at 02:00 ran at %s", r.LastRotation)
 	}
 

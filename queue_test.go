@@ -25,8 +25,8 @@ func TestARecordThatCannotBeDecodedIsSkippedNotAReasonToStop(t *testing.T) {
 	ctx := context.Background()
 	next := time.Now().Add(time.Hour)
 	for _, key := range []string{"a-first", "c-last"} {
-		record := &revocationRecord{issuedToken: issuedToken{Role: "sync", ExpiresAt: next.Unix()}, Kind: kindLease,
-			Token: "token-" + key, Attempts: 1, Next: next}
+		token := issuedToken{AccessToken: secretOf("token-" + key), Role: "sync", ExpiresAt: next.Unix()}
+		record := &revocationRecord{storedToken: stored(token), Kind: kindLease, Attempts: 1, Next: next}
 		if err := writeRevocation(ctx, e.storage, key, record); err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/journal"
 )
 
@@ -31,8 +30,7 @@ func (b *backend) recoverJournal(ctx context.Context, s logical.Storage) {
 // whether it is settled: revoked, recorded for the background work, or
 // held by its static role.
 func (b *backend) recoverEntry(ctx context.Context, s logical.Storage, entry journalEntry) bool {
-	t := entry.issuedToken
-	t.AccessToken = biclient.NewSecret(entry.Token)
+	t := entry.token()
 	t.Static = t.staticBy(entry.Kind)
 	if t.Static {
 		if held, err := b.staticRoleHolds(ctx, s, t); held || err != nil {
@@ -55,7 +53,7 @@ func (b *backend) staticRoleHolds(ctx context.Context, s logical.Storage, t issu
 		return false, err
 	}
 	for _, held := range r.tokens() {
-		if held.Token == t.AccessToken.Reveal() {
+		if held.AccessToken.Reveal() == t.AccessToken.Reveal() {
 			return true, nil
 		}
 	}

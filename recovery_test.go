@@ -66,10 +66,10 @@ func TestJournalRecoveryRevokesWhatADeadRequestLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := e.b.cover(ctx, e.storage, &freshToken{issuedToken: orphan.issuedToken}); err != nil {
+	if err := e.b.cover(ctx, e.storage, &freshToken{issuedToken: orphan.token()}); err != nil {
 		t.Fatal(err)
 	}
-	heldEntry := orphan.issuedToken
+	heldEntry := orphan.token()
 	heldEntry.AccessToken, heldEntry.Role, heldEntry.Static = secretOf(held.Value), "sync", true
 	if err := e.b.cover(ctx, e.storage, &freshToken{issuedToken: heldEntry}); err != nil {
 		t.Fatal(err)

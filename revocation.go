@@ -38,9 +38,8 @@ const (
 // revocationRecord is a token the plugin owes a revocation, or, once
 // revoked (Token empty), proof of it.
 type revocationRecord struct {
-	issuedToken
+	storedToken
 	Kind      string `json:"kind,omitempty"`
-	Token     string `json:"access_token,omitempty"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"last_error,omitempty"`
 	// Next is when to try again; for a revoked record, when to forget it.
@@ -206,7 +205,7 @@ func (b *backend) recordRevocation(ctx context.Context, s logical.Storage, key s
 		return nil
 	}
 	if record == nil {
-		record = &revocationRecord{issuedToken: t, Kind: kind, Token: t.AccessToken.Reveal()}
+		record = &revocationRecord{storedToken: stored(t), Kind: kind}
 	}
 	record.Attempts++
 	// Scrubbed again here, whatever the cause: revocations/ must never
@@ -262,8 +261,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 		b.forgetRevocation(ctx, s, key)
 		return
 	}
-	t := record.issuedToken
-	t.AccessToken = biclient.NewSecret(record.Token)
+	t := record.token()
 	revokeErr := b.revokeUpstream(ctx, s, t)
 	switch {
 	case revokeErr == nil:
@@ -290,7 +288,7 @@ func (b *backend) retryRevocation(ctx context.Context, s logical.Storage, key st
 func (b *backend) keepProofOfRevocation(ctx context.Context, s logical.Storage, key string, record *revocationRecord, now time.Time) {
 	unlock := b.lockRevocation(key)
 	b.pendingRevocations.remove(key)
-	record.Token, record.RevokedAt, record.LastError = "", now, ""
+	record.AccessToken, record.RevokedAt, record.LastError = storedSecret{}, now, ""
 	record.Next = record.endsBy().Add(expiredMargin)
 	err := writeRevocation(ctx, s, key, record)
 	unlock()

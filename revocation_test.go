@@ -47,7 +47,7 @@ func TestFailedRevocationIsRetriedInTheBackground(t *testing.T) {
 		t.Fatal("the background worker did not revoke the token after recovery")
 	}
 	records = e.revocationRecords()
-	if len(records) != 1 || !records[0].revoked() || records[0].Token != "" {
+	if len(records) != 1 || !records[0].revoked() || !records[0].AccessToken.IsZero() {
 		t.Fatal("the revoked record must stay, without its token, as proof for Vault's next attempt")
 	}
 	// Vault's next attempt on the lease succeeds at once, without a call.
@@ -170,8 +170,8 @@ func TestARevocationErrorNeverCarriesItsToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := revocationKey(lease.AccessToken)
-	if err := e.b.recordRevocation(context.Background(), e.storage, key, lease.issuedToken, kindLease, missed); err != nil {
+	key := revocationKey(lease.AccessToken.Secret)
+	if err := e.b.recordRevocation(context.Background(), e.storage, key, lease.token(), kindLease, missed); err != nil {
 		t.Fatal(err)
 	}
 	records := e.revocationRecords()

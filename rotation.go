@@ -71,8 +71,8 @@ func (b *backend) replaceToken(ctx context.Context, s logical.Storage, name stri
 		return nil, err
 	}
 	now := b.clock.Now()
-	updated, cut := r.withNewToken(staticToken{issuedToken: f.issuedToken, Token: f.AccessToken.Reveal(),
-		TokenType: f.answer.TokenType, Scopes: f.facts.scopes}, now)
+	updated, cut := r.withNewToken(staticToken{storedToken: stored(f.issuedToken),
+		TokenType: f.answer.TokenType, Scopes: f.scopes}, now)
 	if err := b.storeRotated(ctx, s, name, updated, r.Current == nil); err != nil {
 		return nil, b.discard(ctx, s, f, err)
 	}
@@ -128,7 +128,7 @@ func cutWarnings(cut []cutToken, failures map[string]error) []string {
 			name = "a replaced token (its id is unknown)"
 		}
 		outcome := "was revoked now, not after its grace"
-		if err := failures[c.token.Token]; err != nil {
+		if err := failures[c.token.AccessToken.Reveal()]; err != nil {
 			outcome = "was due for revocation now, not after its grace, but revoking it failed (" + err.Error() + ")"
 		}
 		warnings = append(warnings, fmt.Sprintf("%s %s: %s", name, outcome, c.reason))
@@ -214,9 +214,9 @@ func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *stati
 			kept = append(kept, t)
 			continue
 		}
-		err := b.revokeToken(ctx, s, t.issued(), kindStatic)
+		err := b.revokeToken(ctx, s, t.token(), kindStatic)
 		if err != nil {
-			failures[t.Token] = err
+			failures[t.AccessToken.Reveal()] = err
 		}
 		if !revocationSettled(err) {
 			t.RevokeAt = now.Add(revocationRetryMax)
@@ -233,7 +233,7 @@ func (b *backend) revokeRetired(ctx context.Context, s logical.Storage, r *stati
 // even that fails, the error is returned and the role must stay.
 func (b *backend) revokeStaticRoleTokens(ctx context.Context, s logical.Storage, r *staticRole) error {
 	for _, t := range r.tokens() {
-		err := b.revokeToken(ctx, s, t.issued(), kindStatic)
+		err := b.revokeToken(ctx, s, t.token(), kindStatic)
 		if !revocationSettled(err) {
 			return err
 		}

@@ -42,11 +42,11 @@ func TestNarrowingAStaticRoleRevokesTheBroaderTokensAtOnce(t *testing.T) {
 func TestAMissedWindowRotatesAtOnceWhenTheTokenWouldDieFirst(t *testing.T) {
 	t.Parallel()
 	e, fake := newScheduledRole(t, map[string]any{"rotation_schedule": "0 2 * * *", "rotation_window": "1h"})
-	first := e.staticRecord("cal").Current.Token
+	first := e.staticRecord("cal").Current.AccessToken.Reveal()
 	fake.Set(friday0100.Add(2*time.Hour + 30*time.Minute)) // 03:30: the window closed at 03:00, nothing ran
 	e.advance(fake, 0)
 	r := e.staticRecord("cal")
-	if e.staticRecord("cal").Current.Token == first || !r.LastRotation.Equal(fake.Now()) {
+	if e.staticRecord("cal").Current.AccessToken.Reveal() == first || !r.LastRotation.Equal(fake.Now()) {
 		t.Fatal("the role did not rotate at once after its window passed, with its token ending before the next time")
 	}
 	if !strings.Contains(r.LastRotationError, "missed its window") || !strings.Contains(r.LastRotationError, "rotated at once") {
@@ -64,7 +64,7 @@ func TestAMissedWindowRotatesAtOnceWhenTheTokenWouldDieFirst(t *testing.T) {
 func TestAMissedWindowWaitsForTheNextTime(t *testing.T) {
 	t.Parallel()
 	e, fake := newScheduledRole(t, map[string]any{"rotation_schedule": "0 2 * * *", "rotation_window": "1h", "grace_period": "24h"})
-	first := e.staticRecord("cal").Current.Token
+	first := e.staticRecord("cal").Current.AccessToken.Reveal()
 	fake.Set(friday0100.Add(2*time.Hour + 30*time.Minute))
 	e.fake.ResetCalls()
 	e.advance(fake, 0)
@@ -76,7 +76,7 @@ func TestAMissedWindowWaitsForTheNextTime(t *testing.T) {
 	if !strings.Contains(r.LastRotationError, "missed its window") || !strings.Contains(r.LastRotationError, "next scheduled time") {
 		t.Fatalf("last_rotation_error %q", r.LastRotationError)
 	}
-	if e.staticRecord("cal").Current.Token != first {
+	if e.staticRecord("cal").Current.AccessToken.Reveal() != first {
 		t.Fatal("static-creds changed token without a rotation")
 	}
 	e.advanceTo(fake, saturday0200)
@@ -279,4 +279,12 @@ func TestAStaticRoleNeverRotatesMoreOftenThanItsInterval(t *testing.T) {
 			}
 		})
 	}
+}
+
+// minTime is the earlier of two times.
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -9,8 +9,6 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 )
 
 // secretTypeToken is the lease type of issued tokens.
@@ -38,7 +36,7 @@ func (b *backend) tokenSecret() *framework.Secret {
 // role, which may be gone by then. It travels in the lease's internal data,
 // which Vault stores encrypted and never returns to clients.
 type leaseData struct {
-	issuedToken
+	storedToken
 	TTL      int64 `json:"ttl"`      // the lease's default increment, seconds
 	Lifetime int64 `json:"lifetime"` // from issue to the lease's hard end, seconds
 	// EntityID is the Vault entity that read the credential, when its token
@@ -46,29 +44,9 @@ type leaseData struct {
 	EntityID string `json:"entity_id,omitempty"`
 }
 
-// fromTokenData decodes a value's JSON fields plus access_token (a lease's
-// internal data, or an earlier version's write-ahead entry) into v and
-// returns the token. Vault hands internal data over as decoded JSON, so a
-// JSON round trip reads numbers of any Go type.
-func fromTokenData(data map[string]any, v any) (biclient.Secret, error) {
-	encoded, err := json.Marshal(data)
-	if err != nil {
-		return biclient.Secret{}, fmt.Errorf("encoding token data: %w", err)
-	}
-	if err := json.Unmarshal(encoded, v); err != nil {
-		return biclient.Secret{}, fmt.Errorf("decoding token data: %w", err)
-	}
-	token, _ := data["access_token"].(string)
-	if token == "" {
-		return biclient.Secret{}, errors.New("token data has no token")
-	}
-	return biclient.NewSecret(token), nil
-}
-
-// internalData is the lease's internal data: the JSON fields of leaseData
-// plus the revealed token, the explicit path by which a token reaches lease
-// storage. It is built field by field rather than by a JSON round trip,
-// once per credential; a test keeps the two equal.
+// internalData is the lease's internal data: the JSON fields of leaseData,
+// the token's among them. It is built field by field rather than by a JSON
+// round trip, once per credential; a test keeps the two equal.
 func (l leaseData) internalData() map[string]any {
 	data := map[string]any{
 		"access_token": l.AccessToken.Reveal(),
@@ -95,13 +73,20 @@ func (l leaseData) internalData() map[string]any {
 	return data
 }
 
+// leaseFromInternal reads a lease's internal data. Vault hands it over as
+// decoded JSON, so a JSON round trip reads numbers of any Go type.
 func leaseFromInternal(data map[string]any) (leaseData, error) {
 	var lease leaseData
-	token, err := fromTokenData(data, &lease)
-	if err != nil {
-		return leaseData{}, fmt.Errorf("lease data: %w", err)
+	encoded, err := json.Marshal(data)
+	if err == nil {
+		err = json.Unmarshal(encoded, &lease)
 	}
-	lease.AccessToken = token
+	switch {
+	case err != nil:
+		return leaseData{}, fmt.Errorf("decoding lease data: %w", err)
+	case lease.AccessToken.IsZero():
+		return leaseData{}, errors.New("lease data has no token")
+	}
 	return lease, nil
 }
 
@@ -156,7 +141,7 @@ func (b *backend) tokenRevoke(ctx context.Context, req *logical.Request, _ *fram
 	if err != nil {
 		return nil, err
 	}
-	if err := b.revokeToken(ctx, req.Storage, lease.issuedToken, kindLease); err != nil {
+	if err := b.revokeToken(ctx, req.Storage, lease.token(), kindLease); err != nil {
 		return nil, err
 	}
 	b.Logger().Info("revoked token", "role", lease.Role, "token_id", lease.TokenID)

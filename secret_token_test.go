@@ -4,6 +4,7 @@ package beyondidentity
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/fakebi"
 )
 
@@ -175,7 +175,7 @@ func TestCredsRevokeRetriesWhatMayPass(t *testing.T) {
 			if !e.fake.IsActive(token) {
 				t.Fatal("the fault should have left the token active")
 			}
-			if got := e.revocationRecords(); len(got) != 1 || got[0].Token != token || got[0].Attempts != 1 {
+			if got := e.revocationRecords(); len(got) != 1 || got[0].AccessToken.Reveal() != token || got[0].Attempts != 1 {
 				t.Fatalf("the failed revocation is not recorded for the background worker: %d records", len(got))
 			}
 			// Vault's later retry succeeds, and the record goes.
@@ -204,13 +204,14 @@ func TestCredsRevokeOfExpiredTokenSucceedsWhateverHappens(t *testing.T) {
 	}
 }
 
-// internalData is built field by field: it must stay leaseData's JSON plus
-// the token, whatever fields leaseData gains, and read back as the lease.
+// internalData is built field by field: it must stay leaseData's JSON, the
+// token's among it, whatever fields leaseData gains, and read back as the
+// lease.
 func TestLeaseInternalDataIsTheLeaseJSON(t *testing.T) {
 	t.Parallel()
-	full := leaseData{issuedToken: issuedToken{AccessToken: secretOf("the-token"), TokenID: "id", Role: "sync",
+	full := leaseData{storedToken: stored(issuedToken{AccessToken: secretOf("the-token"), TokenID: "id", Role: "sync",
 		Issuer: "https://auth.example/v1/tenants/t/realms/r/applications/a", ClientID: "client", ExpiresAt: 1, EndsBy: 2,
-		Static: true, SecretFingerprint: "fingerprint"},
+		Static: true, SecretFingerprint: "fingerprint"}),
 		TTL: 3, Lifetime: 4, EntityID: "entity"}
 	// Every field is set, so that a field added to leaseData fails here
 	// until it is set, and so checked, too.
@@ -223,15 +224,15 @@ func TestLeaseInternalDataIsTheLeaseJSON(t *testing.T) {
 	noEnd := full
 	noEnd.EndsBy, noEnd.EntityID, noEnd.Static, noEnd.SecretFingerprint = 0, "", false, ""
 	for _, lease := range []leaseData{full, noEnd} {
-		want := withToken(lease, lease.AccessToken)
-		var got map[string]any
+		var got, want map[string]any
 		encoded, _ := json.Marshal(lease.internalData())
-		if err := json.Unmarshal(encoded, &got); err != nil || !reflect.DeepEqual(got, want) {
-			t.Fatalf("internal data %v (%v), want the lease's JSON and its token %v", got, err, want)
+		wantEncoded, _ := json.Marshal(lease)
+		if err := errors.Join(json.Unmarshal(encoded, &got), json.Unmarshal(wantEncoded, &want)); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatal("the internal data is not the lease's JSON") // not printed: both hold the token
 		}
 		back, err := leaseFromInternal(lease.internalData())
 		sameToken := err == nil && back.AccessToken.Reveal() == lease.AccessToken.Reveal()
-		back.AccessToken, lease.AccessToken = biclient.Secret{}, biclient.Secret{}
+		back.AccessToken, lease.AccessToken = storedSecret{}, storedSecret{}
 		if !sameToken || back != lease {
 			t.Fatalf("read back %+v (%v; same token: %v), want %+v", back, err, sameToken, lease)
 		}

@@ -62,19 +62,10 @@ type staticRole struct {
 
 // staticToken is one token of a static role, as stored.
 type staticToken struct {
-	issuedToken
-	Token     string    `json:"access_token"`
+	storedToken
 	TokenType string    `json:"token_type"`
 	Scopes    []string  `json:"scopes"`
 	RevokeAt  time.Time `json:"revoke_at,omitzero"`
-}
-
-// issued is what revoking the token takes.
-func (t staticToken) issued() issuedToken {
-	issued := t.issuedToken
-	issued.AccessToken = biclient.NewSecret(t.Token)
-	issued.Static = true // a static role holds it, also a token stored before tokens said so
-	return issued
 }
 
 // tokens are every token of the role that may still work.

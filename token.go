@@ -1,6 +1,7 @@
 package beyondidentity
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/beyondidentity-vault/vault-plugin-secrets-beyondidentity/internal/biclient"
@@ -59,4 +60,51 @@ func (t issuedToken) endsBy() time.Time {
 // on both clocks.
 func (t issuedToken) surelyExpired(now time.Time) bool {
 	return now.After(t.endsBy().Add(expiredMargin))
+}
+
+// storedToken is a token as every record stores it: a static role's
+// tokens, a revocation record, a journal entry and a lease's data each
+// embed it. It is what revoking the token takes (issuedToken), its token
+// stored under access_token: the one field by which a token reaches
+// storage, last so that each record keeps the order of its fields. A
+// revoked token's record keeps no token: then access_token is absent.
+type storedToken struct {
+	issuedToken
+	// AccessToken holds the token in the record, in place of the one
+	// issuedToken keeps out of its JSON, which it shadows and leaves
+	// empty: a record holds its token once.
+	AccessToken storedSecret `json:"access_token,omitzero"`
+}
+
+// stored is the token as a record stores it.
+func stored(t issuedToken) storedToken {
+	token := storedSecret{t.AccessToken}
+	t.AccessToken = biclient.Secret{}
+	return storedToken{issuedToken: t, AccessToken: token}
+}
+
+// token is the stored token, ready to revoke: the one way back from a
+// record. Whether it is a static role's, for a record written before
+// tokens said so, is the record's to say (staticBy).
+func (s storedToken) token() issuedToken {
+	t := s.issuedToken
+	t.AccessToken = s.AccessToken.Secret
+	return t
+}
+
+// storedSecret is a token in a record: its JSON is the token, which is how
+// storage keeps it, while every fmt verb still prints it redacted. It is
+// never part of a value handed to a log line or a response: issuedToken,
+// which the plugin passes around, keeps its token out of its JSON.
+type storedSecret struct{ biclient.Secret }
+
+func (s storedSecret) MarshalJSON() ([]byte, error) { return json.Marshal(s.Reveal()) }
+
+func (s *storedSecret) UnmarshalJSON(data []byte) error {
+	var token string
+	if err := json.Unmarshal(data, &token); err != nil {
+		return err
+	}
+	s.Secret = biclient.NewSecret(token)
+	return nil
 }

@@ -30,8 +30,8 @@ import (
 // trusted are a 502. Either way the token must be discarded. Whatever the
 // messages quote of Beyond Identity's answer is scrubbed (f.quote).
 func (f *freshToken) checkGrant(o *order) ([]string, error) {
-	claims, isJWT := f.facts.claims, f.answer.Format == biclient.FormatJWT
-	if missing, extra := scopeDifference(o.scopes, f.facts.scopes); missing != "" {
+	claims, isJWT := f.claims, f.answer.Format == biclient.FormatJWT
+	if missing, extra := scopeDifference(o.scopes, f.scopes); missing != "" {
 		return nil, badRequest("Beyond Identity granted other scopes than %s requested (missing: %s; extra: %s)",
 			o.who(), missing, f.quote(extra))
 	}

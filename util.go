@@ -73,13 +73,6 @@ func putJSON(ctx context.Context, s logical.Storage, key, what string, v any) er
 	return jsonstore.Put(ctx, s, key, what, v)
 }
 
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
 func maxTime(a, b time.Time) time.Time {
 	if b.After(a) {
 		return b
