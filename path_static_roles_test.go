@@ -179,18 +179,7 @@ func TestScheduleBadInput(t *testing.T) {
 		"every four months": {map[string]any{"rotation_schedule": "0 0 1 */4 *"},
 			[]string{"'rotation_schedule' (2880h)", "more than 7776000s", "closer together"}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			tc.data["scopes"] = "identities:read"
-			status, message := statusOf(e.request(logical.CreateOperation, "static-roles/r", tc.data))
-			if status != http.StatusBadRequest {
-				t.Fatalf("status %d, message %q", status, message)
-			}
-			for _, fragment := range tc.fragments {
-				if !strings.Contains(message, fragment) {
-					t.Fatalf("message %q lacks %q", message, fragment)
-				}
-			}
-		})
+		t.Run(name, func(t *testing.T) { e.refusedStaticRoleWrite(t, tc.data, tc.fragments) })
 	}
 	if calls := e.fake.Calls(); len(calls) != 0 {
 		t.Fatalf("bad input called Beyond Identity: %v", opsOf(calls))
@@ -280,18 +269,7 @@ func TestTimingATokenCannotLastIsRefused(t *testing.T) {
 			[]string{"(1416h) plus 'rotation_window' (600h) plus 'grace_period' (200h) is 2216h",
 				"shorten 'grace_period' to at most 518400s", "shorten 'rotation_window' to at most 1958400s", "closer together"}},
 	} {
-		t.Run(name, func(t *testing.T) {
-			tc.data["scopes"] = "identities:read"
-			status, message := statusOf(e.request(logical.CreateOperation, "static-roles/r", tc.data))
-			if status != http.StatusBadRequest {
-				t.Fatalf("status %d, message %q", status, message)
-			}
-			for _, fragment := range tc.fragments {
-				if !strings.Contains(message, fragment) {
-					t.Fatalf("message %q lacks %q", message, fragment)
-				}
-			}
-		})
+		t.Run(name, func(t *testing.T) { e.refusedStaticRoleWrite(t, tc.data, tc.fragments) })
 	}
 	if calls := e.fake.Calls(); len(calls) != 0 {
 		t.Fatalf("refused timing called Beyond Identity: %v", opsOf(calls))
@@ -320,5 +298,21 @@ func TestTheWindowBoundCoversAWholeCycleOfTheSchedule(t *testing.T) {
 				t.Fatalf("%d %q", status, message)
 			}
 		})
+	}
+}
+
+// refusedStaticRoleWrite writes static-roles/r with data and identities:read
+// and checks it is a 400 whose message holds every fragment.
+func (e *testEnv) refusedStaticRoleWrite(t *testing.T, data map[string]any, fragments []string) {
+	t.Helper()
+	data["scopes"] = "identities:read"
+	status, message := statusOf(e.request(logical.CreateOperation, "static-roles/r", data))
+	if status != http.StatusBadRequest {
+		t.Fatalf("status %d, message %q", status, message)
+	}
+	for _, fragment := range fragments {
+		if !strings.Contains(message, fragment) {
+			t.Fatalf("message %q lacks %q", message, fragment)
+		}
 	}
 }
