@@ -11,7 +11,6 @@
 package vaulttest
 
 import (
-	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -139,31 +138,6 @@ func Start(t TB, dir string, opts Options) *Server {
 	return s
 }
 
-// enableAudit enables the file audit device at AuditPath when the options
-// ask for it. In a cluster, one device serves every node (its config is
-// replicated): each writes the same file.
-func (s *Server) enableAudit() {
-	s.t.Helper()
-	if !s.opts.Audit {
-		return
-	}
-	if err := s.Client.Sys().EnableAuditWithOptions("file", &api.EnableAuditOptions{
-		Type: "file", Options: map[string]string{"file_path": s.AuditPath()},
-	}); err != nil {
-		s.t.Fatalf("enabling the file audit device on %s: %v", s.Name, err)
-	}
-}
-
-// AuditPath is the file the audit device of Options.Audit writes.
-func (s *Server) AuditPath() string { return filepath.Join(cmp.Or(s.auditDir, s.Dir), "audit.log") }
-
-// AuditText is the server's whole audit log, empty without Options.Audit.
-// In a cluster, every node's is the same file.
-func (s *Server) AuditText() string {
-	data, _ := os.ReadFile(s.AuditPath())
-	return string(data)
-}
-
 // newServer prepares a server's folder, plugin directory, ports and
 // configuration without starting it.
 func newServer(t TB, dir, name string, opts Options) *Server {
@@ -201,17 +175,6 @@ func newServer(t TB, dir, name string, opts Options) *Server {
 	return s
 }
 
-// inspect runs Options.Inspect on the stopped server.
-func (s *Server) inspect() {
-	if s.opts.Inspect == nil {
-		return
-	}
-	s.Stop()
-	if err := s.opts.Inspect(s); err != nil {
-		s.t.Fatalf("vault %s: %v", s.Name, err)
-	}
-}
-
 // URL is the server's API address.
 func (s *Server) URL() string { return "http://" + s.Addr }
 
@@ -221,9 +184,6 @@ func (s *Server) PluginDir() string { return filepath.Join(s.Dir, "plugins") }
 // PluginPath is the plugin's binary in the plugin directory: the executable
 // of the plugin processes this server runs.
 func (s *Server) PluginPath() string { return filepath.Join(s.PluginDir(), s.opts.Plugin.Name) }
-
-// LogPath is the file the server logs to.
-func (s *Server) LogPath() string { return filepath.Join(s.Dir, "vault.log") }
 
 // start runs the server process and waits until its listener answers.
 func (s *Server) start() {
@@ -412,29 +372,5 @@ func (s *Server) waitFor(what string, timeout time.Duration, ready func() bool) 
 			s.t.Fatalf("timed out after %s waiting for %s on %s; log:\n%s", timeout, what, s.Name, s.LogTail())
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// LogText is the server's whole log.
-func (s *Server) LogText() string {
-	data, _ := os.ReadFile(s.LogPath())
-	return string(data)
-}
-
-// LogTail is the end of the server's log, redacted, for failure messages.
-func (s *Server) LogTail() string {
-	text := s.LogText()
-	if len(text) > 6000 {
-		text = "..." + text[len(text)-6000:]
-	}
-	if s.opts.Redact != nil {
-		text = s.opts.Redact(text)
-	}
-	return text
-}
-
-func (s *Server) reportOnFailure() {
-	if s.t.Failed() {
-		s.t.Logf("vault %s log (tail):\n%s", s.Name, s.LogTail())
 	}
 }
