@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,19 +37,10 @@ func rememberSecrets(secrets ...string) {
 	runSecretsMu.Lock()
 	defer runSecretsMu.Unlock()
 	for _, secret := range secrets {
-		if !containsString(runSecrets, secret) {
+		if !slices.Contains(runSecrets, secret) {
 			runSecrets = append(runSecrets, secret)
 		}
 	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, item := range list {
-		if item == s {
-			return true
-		}
-	}
-	return false
 }
 
 // secretsOfTheRun lists what no log may hold a fragment of, each with the
@@ -116,7 +108,7 @@ func (index *fragmentIndex) find(text string) []string {
 	var found []string
 	for i := 0; i+blockSize <= len(text); i++ {
 		for _, ref := range index.blocks[text[i:i+blockSize]] {
-			if matchedAround(text, i, ref) >= minFragment && !containsString(found, ref.name) {
+			if matchedAround(text, i, ref) >= minFragment && !slices.Contains(found, ref.name) {
 				found = append(found, ref.name)
 			}
 		}
